@@ -1,0 +1,425 @@
+//! A channel with pika `BlockingChannel` semantics: every method waits for
+//! the broker's answer, and an error the broker raises on the channel after a
+//! publish surfaces on the next call, at the latest on [`Channel::close`].
+
+use std::rc::Rc;
+
+use amiquip::{ExchangeDeclareOptions, ExchangeType, QueueDeclareOptions};
+use crossbeam_channel::Receiver;
+
+use super::confirms::{ConfirmTracker, Confirmation};
+use super::connection::Core;
+use super::consumer::{Consumer, ConsumerSettings, Delivery};
+use super::error::{AmqpError, Result};
+use super::properties::{Properties, to_amqp};
+use super::value::{Table, to_amqp_table};
+
+/// The longest name AMQP 0-9-1 can carry (a short string).
+const MAX_SHORT_STRING: usize = 255;
+
+/// How to declare a queue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueOptions {
+    /// Survive a broker restart.
+    pub durable: bool,
+    /// Private to this connection, deleted when it closes.
+    pub exclusive: bool,
+    /// Deleted when its last consumer goes.
+    pub auto_delete: bool,
+    /// Only check that it exists (404 if not).
+    pub passive: bool,
+    /// `x-` arguments (`x-message-ttl`, `x-queue-type`, …).
+    pub arguments: Table,
+}
+
+/// What the broker says about a declared queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueInfo {
+    /// Its name (the broker's choice when declared with an empty name).
+    pub name: String,
+    /// Messages ready in it.
+    pub messages: u32,
+    /// Consumers on it.
+    pub consumers: u32,
+}
+
+/// How to declare an exchange.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExchangeOptions {
+    /// Survive a broker restart.
+    pub durable: bool,
+    /// Deleted when its last binding goes.
+    pub auto_delete: bool,
+    /// Only reachable through exchange-to-exchange bindings.
+    pub internal: bool,
+    /// Only check that it exists (404 if not).
+    pub passive: bool,
+    /// Exchange arguments (`alternate-exchange`, …).
+    pub arguments: Table,
+}
+
+/// One message to publish.
+#[derive(Debug, Clone, Copy)]
+pub struct Publish<'a> {
+    /// Exchange name; `""` is the default exchange.
+    pub exchange: &'a str,
+    /// Routing key.
+    pub routing_key: &'a str,
+    /// Body bytes.
+    pub body: &'a [u8],
+    /// Properties (persistence, headers, …).
+    pub properties: &'a Properties,
+    /// Return the message if no queue takes it.
+    pub mandatory: bool,
+}
+
+/// An open channel. Close it with [`Channel::close`] so that no error is lost.
+pub struct Channel {
+    inner: amiquip::Channel,
+    core: Rc<Core>,
+    returns: Receiver<amiquip::Return>,
+    confirms: Option<ConfirmTracker>,
+}
+
+impl Channel {
+    pub(crate) fn new(inner: amiquip::Channel, core: Rc<Core>) -> Result<Channel> {
+        let returns = inner.listen_for_returns().map_err(|e| core.explain(e))?;
+        Ok(Channel {
+            inner,
+            core,
+            returns,
+            confirms: None,
+        })
+    }
+
+    pub(crate) fn explain(&self, e: amiquip::Error) -> AmqpError {
+        self.core.explain(e)
+    }
+
+    /// Declares a queue; an empty name asks the broker to name it.
+    pub fn queue_declare(&self, name: &str, options: &QueueOptions) -> Result<QueueInfo> {
+        check_name("queue", name)?;
+        let queue = if options.passive {
+            self.inner.queue_declare_passive(name)
+        } else {
+            self.inner.queue_declare(
+                name,
+                QueueDeclareOptions {
+                    durable: options.durable,
+                    exclusive: options.exclusive,
+                    auto_delete: options.auto_delete,
+                    arguments: to_amqp_table(&options.arguments),
+                },
+            )
+        }
+        .map_err(|e| self.explain(e))?;
+        Ok(QueueInfo {
+            name: queue.name().to_string(),
+            messages: queue.declared_message_count().unwrap_or(0),
+            consumers: queue.declared_consumer_count().unwrap_or(0),
+        })
+    }
+
+    /// Declares an exchange of type `kind` (`direct`, `fanout`, `topic`,
+    /// `headers`, or a plugin's type such as `x-delayed-message`).
+    pub fn exchange_declare(
+        &self,
+        name: &str,
+        kind: &str,
+        options: &ExchangeOptions,
+    ) -> Result<()> {
+        check_name("exchange", name)?;
+        if options.passive {
+            self.inner.exchange_declare_passive(name)
+        } else {
+            self.inner.exchange_declare(
+                exchange_type(kind),
+                name,
+                ExchangeDeclareOptions {
+                    durable: options.durable,
+                    auto_delete: options.auto_delete,
+                    internal: options.internal,
+                    arguments: to_amqp_table(&options.arguments),
+                },
+            )
+        }
+        .map(drop)
+        .map_err(|e| self.explain(e))
+    }
+
+    /// Binds `queue` to `exchange` with `routing_key`.
+    pub fn queue_bind(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: &Table,
+    ) -> Result<()> {
+        check_name("routing key", routing_key)?;
+        self.inner
+            .queue_bind(queue, exchange, routing_key, to_amqp_table(arguments))
+            .map_err(|e| self.explain(e))
+    }
+
+    /// Binds exchange `destination` to exchange `source` with `routing_key`.
+    pub fn exchange_bind(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: &Table,
+    ) -> Result<()> {
+        check_name("routing key", routing_key)?;
+        self.inner
+            .exchange_bind(destination, source, routing_key, to_amqp_table(arguments))
+            .map_err(|e| self.explain(e))
+    }
+
+    /// Deletes a queue; returns how many messages it held.
+    pub fn queue_delete(&self, name: &str, if_unused: bool, if_empty: bool) -> Result<u32> {
+        self.inner
+            .queue_delete(
+                name,
+                amiquip::QueueDeleteOptions {
+                    if_unused,
+                    if_empty,
+                },
+            )
+            .map_err(|e| self.explain(e))
+    }
+
+    /// Deletes an exchange.
+    pub fn exchange_delete(&self, name: &str, if_unused: bool) -> Result<()> {
+        self.inner
+            .exchange_delete(name, if_unused)
+            .map_err(|e| self.explain(e))
+    }
+
+    /// Removes every ready message from a queue; returns how many.
+    pub fn queue_purge(&self, name: &str) -> Result<u32> {
+        self.inner.queue_purge(name).map_err(|e| self.explain(e))
+    }
+
+    /// Limits unacknowledged deliveries per consumer (`0` for no limit).
+    pub fn basic_qos(&self, prefetch_count: u16) -> Result<()> {
+        self.inner
+            .qos(0, prefetch_count, false)
+            .map_err(|e| self.explain(e))
+    }
+
+    /// Puts the channel in confirm mode; from then on every publish gets a
+    /// sequence number and [`Channel::wait_confirms`] reports its outcome.
+    pub fn confirm_delivery(&mut self) -> Result<()> {
+        let rx = self
+            .inner
+            .listen_for_publisher_confirms()
+            .map_err(|e| self.explain(e))?;
+        self.inner
+            .enable_publisher_confirms()
+            .map_err(|e| self.explain(e))?;
+        self.confirms = Some(ConfirmTracker::new(rx));
+        Ok(())
+    }
+
+    /// Whether the channel is in confirm mode.
+    pub fn confirms_enabled(&self) -> bool {
+        self.confirms.is_some()
+    }
+
+    /// Publishes a message and returns its sequence number (1, 2, …) in
+    /// confirm mode, 0 otherwise.
+    ///
+    /// Outside confirm mode this reports, like pika, what the broker did to
+    /// earlier publishes: a channel it closed, or a mandatory message it
+    /// returned.
+    pub fn basic_publish(&mut self, message: &Publish<'_>) -> Result<u64> {
+        check_name("exchange", message.exchange)?;
+        check_name("routing key", message.routing_key)?;
+        if self.confirms.is_none() {
+            self.check_returned()?;
+        }
+        let publish = amiquip::Publish {
+            body: message.body,
+            routing_key: message.routing_key.to_string(),
+            mandatory: message.mandatory,
+            immediate: false,
+            properties: to_amqp(message.properties),
+        };
+        self.inner
+            .basic_publish(message.exchange, publish)
+            .map_err(|e| self.core.explain(e))?;
+        Ok(match &mut self.confirms {
+            Some(tracker) => tracker.published(message),
+            None => 0,
+        })
+    }
+
+    /// Publishes and waits for the broker's verdict, like pika's
+    /// `basic_publish` on a channel in confirm mode.
+    pub fn publish_confirmed(&mut self, message: &Publish<'_>) -> Result<Confirmation> {
+        let seq = self.basic_publish(message)?;
+        let mut outcome = Confirmation::Ack;
+        self.wait_confirms(0, |s, c| {
+            if s == seq {
+                outcome = c;
+            }
+        })?;
+        Ok(outcome)
+    }
+
+    /// Number of published messages not yet confirmed.
+    pub fn unconfirmed(&self) -> usize {
+        self.confirms
+            .as_ref()
+            .map_or(0, ConfirmTracker::outstanding)
+    }
+
+    /// Waits until at most `max_outstanding` publishes are unconfirmed, calling
+    /// `on_confirm(seq, outcome)` for each settled one, in publish order.
+    pub fn wait_confirms(
+        &mut self,
+        max_outstanding: usize,
+        on_confirm: impl FnMut(u64, Confirmation),
+    ) -> Result<()> {
+        let Some(tracker) = self.confirms.as_mut() else {
+            return Ok(());
+        };
+        match tracker.wait(max_outstanding, &self.returns, on_confirm) {
+            Ok(()) => Ok(()),
+            Err(()) => Err(self.closed_reason()),
+        }
+    }
+
+    /// Like [`Channel::wait_confirms`], but only settles what has already
+    /// arrived; never blocks.
+    pub fn poll_confirms(&mut self, on_confirm: impl FnMut(u64, Confirmation)) -> Result<()> {
+        let Some(tracker) = self.confirms.as_mut() else {
+            return Ok(());
+        };
+        match tracker.poll(&self.returns, on_confirm) {
+            Ok(()) => Ok(()),
+            Err(()) => Err(self.closed_reason()),
+        }
+    }
+
+    /// Fetches one message, or `None` when the queue is empty; the second
+    /// value is how many messages remain.
+    pub fn basic_get(&self, queue: &str, no_ack: bool) -> Result<Option<(Delivery, u32)>> {
+        Ok(self
+            .inner
+            .basic_get(queue, no_ack)
+            .map_err(|e| self.explain(e))?
+            .map(|get| (Delivery::new(get.delivery), get.message_count)))
+    }
+
+    /// Starts a consumer on `queue`.
+    pub fn basic_consume(&self, queue: &str, settings: &ConsumerSettings) -> Result<Consumer<'_>> {
+        let consumer = self
+            .inner
+            .basic_consume(
+                queue,
+                amiquip::ConsumerOptions {
+                    no_local: false,
+                    no_ack: settings.no_ack,
+                    exclusive: settings.exclusive,
+                    arguments: to_amqp_table(&settings.arguments),
+                },
+            )
+            .map_err(|e| self.explain(e))?;
+        Ok(Consumer::new(consumer, self, queue))
+    }
+
+    /// Acknowledges one delivery (with `multiple`, every earlier one too).
+    pub fn basic_ack(&self, delivery: Delivery, multiple: bool) -> Result<()> {
+        let inner = delivery.into_inner();
+        if multiple {
+            inner.ack_multiple(&self.inner)
+        } else {
+            inner.ack(&self.inner)
+        }
+        .map_err(|e| self.explain(e))
+    }
+
+    /// Negatively acknowledges one delivery (with `multiple`, every earlier
+    /// one too), requeueing or dropping (dead-lettering) it.
+    pub fn basic_nack(&self, delivery: Delivery, multiple: bool, requeue: bool) -> Result<()> {
+        let inner = delivery.into_inner();
+        if multiple {
+            inner.nack_multiple(&self.inner, requeue)
+        } else {
+            inner.nack(&self.inner, requeue)
+        }
+        .map_err(|e| self.explain(e))
+    }
+
+    /// Rejects one delivery, requeueing or dropping (dead-lettering) it.
+    pub fn basic_reject(&self, delivery: Delivery, requeue: bool) -> Result<()> {
+        delivery
+            .into_inner()
+            .reject(&self.inner, requeue)
+            .map_err(|e| self.explain(e))
+    }
+
+    /// Closes the channel, returning the broker's error if it had closed the
+    /// channel first, or the return of a mandatory message published outside
+    /// confirm mode.
+    pub fn close(self) -> Result<()> {
+        let Channel {
+            inner,
+            core,
+            returns,
+            confirms,
+        } = self;
+        inner.close().map_err(|e| core.explain(e))?;
+        if confirms.is_none()
+            && let Ok(r) = returns.try_recv()
+        {
+            return Err(returned(r));
+        }
+        Ok(())
+    }
+
+    /// Outside confirm mode, reports a mandatory message the broker returned.
+    fn check_returned(&self) -> Result<()> {
+        match self.returns.try_recv() {
+            Ok(r) => Err(returned(r)),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Why the channel stopped answering: asks amiquip, which then reports
+    /// the close the broker sent (or the connection's end).
+    pub(crate) fn closed_reason(&self) -> AmqpError {
+        match self.inner.listen_for_publisher_confirms() {
+            Err(e) => self.explain(e),
+            Ok(_) => AmqpError::Protocol("publisher confirms stopped arriving".to_string()),
+        }
+    }
+}
+
+pub(crate) fn returned(r: amiquip::Return) -> AmqpError {
+    AmqpError::Returned {
+        code: r.reply_code,
+        text: r.reply_text,
+    }
+}
+
+fn exchange_type(kind: &str) -> ExchangeType {
+    match kind {
+        "direct" => ExchangeType::Direct,
+        "fanout" => ExchangeType::Fanout,
+        "topic" => ExchangeType::Topic,
+        "headers" => ExchangeType::Headers,
+        other => ExchangeType::Custom(other.to_string()),
+    }
+}
+
+fn check_name(what: &str, name: &str) -> Result<()> {
+    if name.len() > MAX_SHORT_STRING {
+        return Err(AmqpError::Invalid(format!(
+            "{what} is {} bytes long; AMQP allows at most {MAX_SHORT_STRING}",
+            name.len()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! Opening and closing a connection: endpoints tried in order, one deadline
+//! over TCP, TLS and the AMQP handshake, and a close that returns the error
+//! that ended the connection instead of dropping it.
+
+use std::cell::RefCell;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::rc::Rc;
+use std::time::Instant;
+
+use amiquip::{Auth, ConnectionOptions, ConnectionTuning};
+
+use super::channel::Channel;
+use super::error::{AmqpError, Result, from_amiquip, is_io_loop_gone};
+use super::settings::{ConnectionSettings, Credentials, Endpoint};
+use crate::tls;
+
+/// An open AMQP connection, like pika's `BlockingConnection`.
+///
+/// Close it with [`Connection::close`]: dropping it closes too, but loses the
+/// error a late broker close would report.
+pub struct Connection {
+    core: Rc<Core>,
+    endpoint: Endpoint,
+}
+
+/// State shared by a connection and its channels, so that a channel that sees
+/// the I/O loop die can fetch the reason from the connection.
+pub(crate) struct Core {
+    conn: RefCell<Option<amiquip::Connection>>,
+}
+
+impl Core {
+    /// Maps an error raised on a channel; when it only says that the I/O loop
+    /// is gone, closes the connection to learn why it went.
+    pub(crate) fn explain(&self, e: amiquip::Error) -> AmqpError {
+        if !is_io_loop_gone(&e) {
+            return from_amiquip(e);
+        }
+        match self.conn.borrow_mut().take() {
+            Some(conn) => match conn.close() {
+                Err(cause) if !is_io_loop_gone(&cause) => from_amiquip(cause),
+                _ => AmqpError::ConnectionLost {
+                    reason: "the connection's I/O loop stopped".to_string(),
+                },
+            },
+            None => AmqpError::ConnectionLost {
+                reason: "the connection is closed".to_string(),
+            },
+        }
+    }
+}
+
+impl Connection {
+    /// Opens a connection to the first endpoint that answers.
+    ///
+    /// Connection-level failures (DNS, TCP, TLS handshake, timeout) move on to
+    /// the next endpoint; a refused login stops at once, since every node of
+    /// a cluster would refuse it too.
+    pub fn open(settings: &ConnectionSettings) -> Result<Connection> {
+        let tls_config = match &settings.tls {
+            Some(t) => Some(tls::client_config(t)?),
+            None => None,
+        };
+        let mut last_error = AmqpError::Invalid("no broker address given".to_string());
+        for endpoint in &settings.endpoints {
+            match open_one(settings, endpoint, tls_config.as_ref()) {
+                Ok(conn) => {
+                    log::info!("connected to {endpoint}");
+                    return Ok(Connection {
+                        core: Rc::new(Core {
+                            conn: RefCell::new(Some(conn)),
+                        }),
+                        endpoint: endpoint.clone(),
+                    });
+                }
+                Err(e @ (AmqpError::Connect { .. } | AmqpError::Tls(_))) => {
+                    log::info!("{e}");
+                    last_error = e;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error)
+    }
+
+    /// The endpoint this connection reached.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Opens a new channel.
+    pub fn channel(&self) -> Result<Channel> {
+        let opened = match self.core.conn.borrow_mut().as_mut() {
+            Some(conn) => conn.open_channel(None),
+            None => {
+                return Err(AmqpError::ConnectionLost {
+                    reason: "the connection is closed".to_string(),
+                });
+            }
+        };
+        match opened {
+            Ok(ch) => Channel::new(ch, self.core.clone()),
+            Err(e) => Err(self.core.explain(e)),
+        }
+    }
+
+    /// Closes the connection, returning the error that ended it if the broker
+    /// or the network ended it first.
+    pub fn close(self) -> Result<()> {
+        match self.core.conn.borrow_mut().take() {
+            Some(conn) => conn.close().map_err(from_amiquip),
+            None => Ok(()),
+        }
+    }
+}
+
+fn open_one(
+    settings: &ConnectionSettings,
+    endpoint: &Endpoint,
+    tls_config: Option<&std::sync::Arc<rustls::ClientConfig>>,
+) -> Result<amiquip::Connection> {
+    let deadline = Instant::now() + settings.connect_timeout;
+    let addr = endpoint.to_string();
+    let tcp = connect_tcp(endpoint, deadline)?;
+    let _ = tcp.set_nodelay(true);
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let options = ConnectionOptions::<Auth>::default()
+        .virtual_host(settings.vhost.clone())
+        .heartbeat(settings.heartbeat)
+        .connection_timeout(Some(remaining.max(std::time::Duration::from_millis(1))))
+        .information(Some(format!("amqpctl {}", env!("CARGO_PKG_VERSION"))))
+        .auth(match &settings.credentials {
+            Credentials::Plain { username, password } => Auth::Plain {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            Credentials::External => Auth::External,
+        });
+    let tuning = ConnectionTuning::default();
+    let opened = match (tls_config, &settings.tls) {
+        (Some(config), Some(tls_settings)) => {
+            let name = tls_settings
+                .server_name
+                .as_deref()
+                .unwrap_or(&endpoint.host);
+            let stream = tls::handshake(tcp, config.clone(), name, &addr, deadline)?;
+            amiquip::Connection::insecure_open_stream(stream, options, tuning)
+        }
+        _ => {
+            let connect_error = |e: std::io::Error| AmqpError::Connect {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            };
+            tcp.set_nonblocking(true).map_err(connect_error)?;
+            let stream = mio::net::TcpStream::from_stream(tcp).map_err(connect_error)?;
+            amiquip::Connection::insecure_open_stream(stream, options, tuning)
+        }
+    };
+    opened.map_err(|e| handshake_error(e, &addr, &settings.credentials))
+}
+
+/// Connects to the first resolved address that accepts, before `deadline`.
+fn connect_tcp(endpoint: &Endpoint, deadline: Instant) -> Result<TcpStream> {
+    let addr = endpoint.to_string();
+    let fail = |reason: String| AmqpError::Connect {
+        addr: addr.clone(),
+        reason,
+    };
+    if endpoint.port == 0 {
+        return Err(fail("port 0 is not a valid broker port".to_string()));
+    }
+    let resolved = (endpoint.host.as_str(), endpoint.port)
+        .to_socket_addrs()
+        .map_err(|e| fail(format!("cannot resolve host '{}': {e}", endpoint.host)))?;
+    let mut last = fail(format!("host '{}' has no address", endpoint.host));
+    for sockaddr in resolved {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(fail("timed out (--connect-timeout)".to_string()));
+        }
+        match TcpStream::connect_timeout(&sockaddr, remaining) {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                last = fail("timed out (--connect-timeout)".to_string());
+            }
+            Err(e) => last = fail(e.to_string()),
+        }
+    }
+    Err(last)
+}
+
+/// Sorts an error raised while the AMQP handshake ran.
+fn handshake_error(e: amiquip::Error, addr: &str, credentials: &Credentials) -> AmqpError {
+    use amiquip::Error as E;
+    let addr = addr.to_string();
+    match e {
+        E::InvalidCredentials => AmqpError::Login {
+            addr,
+            reason: match credentials {
+                Credentials::Plain { username, .. } => {
+                    format!("ACCESS_REFUSED - wrong user name or password for user '{username}'")
+                }
+                Credentials::External => {
+                    "ACCESS_REFUSED - the client certificate's user is unknown to the broker"
+                        .to_string()
+                }
+            },
+        },
+        E::UnsupportedAuthMechanism {
+            available,
+            requested,
+        } => AmqpError::Login {
+            addr,
+            reason: format!("the broker does not offer SASL {requested} (it offers {available})"),
+        },
+        E::ServerClosedConnection { code, message } => AmqpError::Refused {
+            code,
+            text: message,
+        },
+        E::ConnectionTimeout => AmqpError::Connect {
+            addr,
+            reason: "timed out during the AMQP handshake (--connect-timeout)".to_string(),
+        },
+        E::MalformedFrame | E::FrameUnexpected => AmqpError::Connect {
+            addr,
+            reason: "the server does not speak AMQP 0-9-1 (TLS port without --enable-tls?)"
+                .to_string(),
+        },
+        E::UnexpectedSocketClose => AmqpError::Connect {
+            addr,
+            reason: "the server closed the connection during the AMQP handshake".to_string(),
+        },
+        E::IoErrorReadingSocket { source } | E::IoErrorWritingSocket { source } => {
+            AmqpError::Connect {
+                addr,
+                reason: source.to_string(),
+            }
+        }
+        other => from_amiquip(other),
+    }
+}

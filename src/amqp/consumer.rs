@@ -1,0 +1,167 @@
+//! Consuming: a consumer that yields deliveries one at a time, with an
+//! inactivity timeout and an interrupt channel (signals), and the delivery
+//! type that remembers how to be acknowledged.
+
+use std::time::Duration;
+
+use amiquip::ConsumerMessage;
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError, never, select};
+
+use super::channel::Channel;
+use super::error::{AmqpError, Result};
+use super::properties::{Properties, from_amqp};
+use super::value::Table;
+
+/// How to start a consumer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConsumerSettings {
+    /// Automatic acknowledgement: the broker forgets a message once sent.
+    pub no_ack: bool,
+    /// No other consumer may use the queue meanwhile.
+    pub exclusive: bool,
+    /// Consumer arguments (`x-stream-offset`, `x-priority`, …).
+    pub arguments: Table,
+}
+
+/// A message the broker delivered, to be acknowledged through the channel or
+/// consumer it came from. Boxed: a delivery moves through a few hands and
+/// its properties are large.
+#[derive(Debug)]
+pub struct Delivery(Box<amiquip::Delivery>);
+
+impl Delivery {
+    pub(crate) fn new(inner: amiquip::Delivery) -> Delivery {
+        Delivery(Box::new(inner))
+    }
+
+    pub(crate) fn into_inner(self) -> amiquip::Delivery {
+        *self.0
+    }
+
+    /// The body, byte for byte.
+    pub fn body(&self) -> &[u8] {
+        &self.0.body
+    }
+
+    /// Exchange it was published to.
+    pub fn exchange(&self) -> &str {
+        &self.0.exchange
+    }
+
+    /// Routing key it was published with.
+    pub fn routing_key(&self) -> &str {
+        &self.0.routing_key
+    }
+
+    /// Whether the broker delivered it before (to a consumer that did not ack).
+    pub fn redelivered(&self) -> bool {
+        self.0.redelivered
+    }
+
+    /// The channel-scoped tag acknowledgements refer to.
+    pub fn delivery_tag(&self) -> u64 {
+        self.0.delivery_tag()
+    }
+
+    /// Its properties, converted on demand.
+    pub fn properties(&self) -> Properties {
+        from_amqp(&self.0.properties)
+    }
+}
+
+/// What waiting for the next delivery produced.
+#[derive(Debug)]
+pub enum Next {
+    /// A message.
+    Delivery(Delivery),
+    /// Nothing came within the timeout.
+    Idle,
+    /// The interrupt channel fired (a signal).
+    Interrupted,
+}
+
+/// A consumer on one queue; dropping it cancels it, [`Consumer::cancel`]
+/// does so and reports errors.
+pub struct Consumer<'a> {
+    inner: amiquip::Consumer<'a>,
+    channel: &'a Channel,
+    queue: String,
+}
+
+impl<'a> Consumer<'a> {
+    pub(crate) fn new(inner: amiquip::Consumer<'a>, channel: &'a Channel, queue: &str) -> Self {
+        Consumer {
+            inner,
+            channel,
+            queue: queue.to_string(),
+        }
+    }
+
+    /// Waits for the next delivery, at most `timeout` (forever when `None`),
+    /// and returns early when `interrupt` receives anything.
+    pub fn next<T>(
+        &self,
+        timeout: Option<Duration>,
+        interrupt: Option<&Receiver<T>>,
+    ) -> Result<Next> {
+        let rx = self.inner.receiver();
+        let fallback = never();
+        let interrupt = interrupt.unwrap_or(&fallback);
+        let message = match timeout {
+            Some(t) => select! {
+                recv(rx) -> m => m.map_err(|_| RecvTimeoutError::Disconnected),
+                recv(interrupt) -> _ => return Ok(Next::Interrupted),
+                default(t) => Err(RecvTimeoutError::Timeout),
+            },
+            None => select! {
+                recv(rx) -> m => m.map_err(|_| RecvTimeoutError::Disconnected),
+                recv(interrupt) -> _ => return Ok(Next::Interrupted),
+            },
+        };
+        match message {
+            Ok(m) => self.sort(m).map(Next::Delivery),
+            Err(RecvTimeoutError::Timeout) => Ok(Next::Idle),
+            Err(RecvTimeoutError::Disconnected) => Err(self.gone()),
+        }
+    }
+
+    /// Returns a delivery that has already arrived, without waiting.
+    pub fn try_next(&self) -> Result<Option<Delivery>> {
+        match self.inner.receiver().try_recv() {
+            Ok(m) => self.sort(m).map(Some),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(self.gone()),
+        }
+    }
+
+    fn sort(&self, message: ConsumerMessage) -> Result<Delivery> {
+        match message {
+            ConsumerMessage::Delivery(d) => Ok(Delivery::new(d)),
+            ConsumerMessage::ServerCancelled => Err(AmqpError::ConsumerCancelled {
+                queue: self.queue.clone(),
+            }),
+            ConsumerMessage::ServerClosedChannel(e)
+            | ConsumerMessage::ServerClosedConnection(e) => Err(super::error::from_amiquip(e)),
+            ConsumerMessage::ClientCancelled
+            | ConsumerMessage::ClientClosedChannel
+            | ConsumerMessage::ClientClosedConnection => Err(AmqpError::Protocol(
+                "the consumer was closed by this client".to_string(),
+            )),
+        }
+    }
+
+    fn gone(&self) -> AmqpError {
+        self.channel.closed_reason()
+    }
+
+    /// The channel this consumer delivers on, for acknowledgements.
+    pub fn channel(&self) -> &Channel {
+        self.channel
+    }
+
+    /// Cancels the consumer; deliveries already received but not acked are
+    /// requeued when the channel closes.
+    pub fn cancel(self) -> Result<()> {
+        self.inner.cancel().map_err(|e| self.channel.explain(e))
+    }
+}

@@ -1,0 +1,420 @@
+//! The connection flags every subcommand takes, and their resolution (with
+//! `--url` merging) into the plain settings the AMQP layer opens.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use url::Url;
+
+use crate::error::Error;
+use amqpctl::amqp::{ConnectionSettings, Credentials, Endpoint};
+use amqpctl::tls::{ClientIdentity, TlsSettings, Trust};
+
+/// Connection options, global so that they work before or after the
+/// subcommand's name.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection options")]
+pub struct ConnectionArgs {
+    /// Broker URL, amqp://user:pass@host:port/vhost or amqps://…; repeat it to
+    /// list cluster nodes, tried in order. Explicit flags override its parts.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "AMQP_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub url: Vec<String>,
+
+    /// Broker host.
+    #[arg(short = 's', long, value_name = "HOST", global = true)]
+    pub server: Option<String>,
+
+    /// Broker port [default: 5672, or 5671 with TLS].
+    #[arg(long, value_name = "N", global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port_number: Option<u16>,
+
+    /// Virtual host [default: /].
+    #[arg(long, value_name = "NAME", global = true)]
+    pub vhost: Option<String>,
+
+    /// Credentials for PLAIN login [default: guest:guest].
+    #[arg(long, value_name = "USER:PASS", global = true)]
+    pub userpass: Option<String>,
+
+    /// Use TLS, verifying the broker against the Mozilla root certificates.
+    #[arg(long, global = true)]
+    pub enable_tls: bool,
+
+    /// Verify the broker against this PEM bundle instead; implies TLS.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub cafile: Option<PathBuf>,
+
+    /// Name the broker certificate must carry, also sent as SNI; implies TLS
+    /// [default: the host].
+    #[arg(long, value_name = "NAME", global = true)]
+    pub subjectname: Option<String>,
+
+    /// Client certificate (PEM) for mutual TLS; without credentials, log in
+    /// with SASL EXTERNAL as the certificate's user.
+    #[arg(long, value_name = "FILE", global = true, requires = "keyfile")]
+    pub certfile: Option<PathBuf>,
+
+    /// Private key (PEM) of --certfile.
+    #[arg(long, value_name = "FILE", global = true, requires = "certfile")]
+    pub keyfile: Option<PathBuf>,
+
+    /// TLS without verifying the broker's certificate (prints a warning).
+    #[arg(long, global = true, conflicts_with = "cafile")]
+    pub insecure: bool,
+
+    /// Heartbeat interval to ask for, in seconds (0 disables) [default: 60].
+    #[arg(long, value_name = "SECS", global = true)]
+    pub heartbeat: Option<u16>,
+
+    /// Deadline for TCP connect, TLS handshake and AMQP handshake together.
+    #[arg(long, value_name = "SECS", default_value = "10", global = true, value_parser = super::parse_seconds)]
+    pub connect_timeout: Duration,
+}
+
+/// Resolved settings, plus the warnings the user must see before connecting.
+pub struct Resolved {
+    pub settings: ConnectionSettings,
+    pub warnings: Vec<&'static str>,
+}
+
+/// The parts of one `--url`.
+#[derive(Debug, Default, PartialEq)]
+struct UrlParts {
+    tls: bool,
+    host: Option<String>,
+    port: Option<u16>,
+    vhost: Option<String>,
+    credentials: Option<(String, String)>,
+    heartbeat: Option<u16>,
+}
+
+impl ConnectionArgs {
+    /// Merges the URLs and the explicit flags into connection settings.
+    pub fn resolve(&self) -> Result<Resolved, Error> {
+        let urls = self
+            .url
+            .iter()
+            .filter(|u| !u.is_empty())
+            .map(|u| parse_url(u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = urls.first();
+
+        let explicit_userpass = match &self.userpass {
+            Some(up) => Some(split_userpass(up)?),
+            None => None,
+        };
+        let url_credentials = first.and_then(|u| u.credentials.clone());
+        let credentials_given = explicit_userpass.is_some() || url_credentials.is_some();
+
+        let tls_wanted = self.enable_tls
+            || self.cafile.is_some()
+            || self.subjectname.is_some()
+            || self.certfile.is_some()
+            || self.insecure
+            || urls.iter().any(|u| u.tls);
+        let default_port = if tls_wanted { 5671 } else { 5672 };
+
+        let endpoint_of = |u: Option<&UrlParts>| Endpoint {
+            host: self
+                .server
+                .clone()
+                .or_else(|| u.and_then(|u| u.host.clone()))
+                .unwrap_or_else(|| "localhost".to_string()),
+            port: self
+                .port_number
+                .or_else(|| u.and_then(|u| u.port))
+                .unwrap_or(default_port),
+        };
+        let endpoints = if urls.is_empty() {
+            vec![endpoint_of(None)]
+        } else {
+            urls.iter().map(|u| endpoint_of(Some(u))).collect()
+        };
+
+        let credentials = match (explicit_userpass.or(url_credentials), &self.certfile) {
+            (Some((username, password)), _) => Credentials::Plain { username, password },
+            (None, Some(_)) => Credentials::External,
+            (None, None) => Credentials::Plain {
+                username: "guest".to_string(),
+                password: "guest".to_string(),
+            },
+        };
+
+        let tls = tls_wanted.then(|| TlsSettings {
+            trust: if self.insecure {
+                Trust::Insecure
+            } else if let Some(ca) = &self.cafile {
+                Trust::CaFile(ca.clone())
+            } else {
+                Trust::WebPki
+            },
+            server_name: self.subjectname.clone(),
+            identity: match (&self.certfile, &self.keyfile) {
+                (Some(cert), Some(key)) => Some(ClientIdentity {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
+        });
+
+        let mut warnings = Vec::new();
+        if credentials_given && tls.is_none() {
+            warnings.push("WARNING: the connection is not secured.");
+        }
+        if self.insecure {
+            warnings.push(
+                "WARNING: TLS certificate verification is disabled (--insecure); the broker is not authenticated.",
+            );
+        }
+
+        Ok(Resolved {
+            settings: ConnectionSettings {
+                endpoints,
+                vhost: self
+                    .vhost
+                    .clone()
+                    .or_else(|| first.and_then(|u| u.vhost.clone()))
+                    .unwrap_or_else(|| "/".to_string()),
+                credentials,
+                heartbeat: self
+                    .heartbeat
+                    .or_else(|| first.and_then(|u| u.heartbeat))
+                    .unwrap_or(60),
+                connect_timeout: self.connect_timeout,
+                tls,
+            },
+            warnings,
+        })
+    }
+}
+
+fn split_userpass(up: &str) -> Result<(String, String), Error> {
+    match up.split_once(':') {
+        Some((user, pass)) if !user.is_empty() => Ok((user.to_string(), pass.to_string())),
+        _ => Err(Error::Usage(
+            "--userpass must be USER:PASS with a non-empty user".to_string(),
+        )),
+    }
+}
+
+/// Shows a URL with its password replaced, for messages and logs.
+pub fn redact(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("xxxxx"));
+            }
+            url.to_string()
+        }
+        Err(_) => "<unparsable URL>".to_string(),
+    }
+}
+
+fn parse_url(raw: &str) -> Result<UrlParts, Error> {
+    let bad = |why: String| Error::Usage(format!("invalid --url {}: {why}", redact(raw)));
+    let url = Url::parse(raw).map_err(|e| bad(e.to_string()))?;
+    let tls = match url.scheme() {
+        "amqp" => false,
+        "amqps" => true,
+        other => return Err(bad(format!("unknown scheme '{other}' (use amqp or amqps)"))),
+    };
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+    let port = match url.port() {
+        Some(0) => return Err(bad("port 0 is not a valid broker port".to_string())),
+        p => p,
+    };
+    let decode = |s: &str| {
+        percent_encoding_decode(s).ok_or_else(|| bad("invalid percent-encoding".to_string()))
+    };
+    let path = url.path();
+    let vhost = match path.strip_prefix('/').unwrap_or(path) {
+        "" => None,
+        segment if segment.contains('/') => {
+            return Err(bad(
+                "the vhost must be one path segment (write '/' in a vhost as %2f)".to_string(),
+            ));
+        }
+        segment => Some(decode(segment)?),
+    };
+    let credentials = if url.username().is_empty() && url.password().is_none() {
+        None
+    } else {
+        Some((
+            decode(url.username())?,
+            decode(url.password().unwrap_or(""))?,
+        ))
+    };
+    let mut heartbeat = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "heartbeat" => {
+                heartbeat = Some(
+                    v.parse::<u16>()
+                        .map_err(|_| bad(format!("heartbeat '{v}' is not a number of seconds")))?,
+                )
+            }
+            other => return Err(bad(format!("unsupported parameter '{other}'"))),
+        }
+    }
+    Ok(UrlParts {
+        tls,
+        host,
+        port,
+        vhost,
+        credentials,
+        heartbeat,
+    })
+}
+
+fn percent_encoding_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        c: ConnectionArgs,
+    }
+
+    fn resolve(args: &[&str]) -> Result<Resolved, Error> {
+        let mut all = vec!["t"];
+        all.extend_from_slice(args);
+        T::try_parse_from(all).expect("flags parse").c.resolve()
+    }
+
+    #[test]
+    fn defaults_are_guest_on_localhost_5672_root_vhost() {
+        let r = resolve(&[]).unwrap();
+        assert_eq!(
+            r.settings.endpoints,
+            vec![Endpoint {
+                host: "localhost".into(),
+                port: 5672
+            }]
+        );
+        assert_eq!(r.settings.vhost, "/");
+        assert!(
+            matches!(&r.settings.credentials, Credentials::Plain { username, .. } if username == "guest")
+        );
+        assert!(r.settings.tls.is_none());
+        assert!(r.warnings.is_empty());
+    }
+
+    #[test]
+    fn url_parts_are_percent_decoded_and_flags_override_them() {
+        let r = resolve(&[
+            "--url",
+            "amqp://al%40ice:p%3Ass@broker:5673/dom%2fain",
+            "--port-number",
+            "6000",
+        ])
+        .unwrap();
+        assert_eq!(
+            r.settings.endpoints,
+            vec![Endpoint {
+                host: "broker".into(),
+                port: 6000
+            }]
+        );
+        assert_eq!(r.settings.vhost, "dom/ain");
+        assert_eq!(
+            r.settings.credentials,
+            Credentials::Plain {
+                username: "al@ice".into(),
+                password: "p:ss".into()
+            }
+        );
+        assert_eq!(r.warnings, vec!["WARNING: the connection is not secured."]);
+    }
+
+    #[test]
+    fn repeated_urls_list_nodes_in_order() {
+        let r = resolve(&["--url", "amqp://a", "--url", "amqp://b:5999"]).unwrap();
+        let hosts: Vec<_> = r.settings.endpoints.iter().map(|e| e.to_string()).collect();
+        assert_eq!(hosts, vec!["a:5672", "b:5999"]);
+    }
+
+    #[test]
+    fn tls_flags_switch_the_default_port_and_trust() {
+        let r = resolve(&["--cafile", "ca.pem"]).unwrap();
+        assert_eq!(r.settings.endpoints[0].port, 5671);
+        assert_eq!(
+            r.settings.tls.unwrap().trust,
+            Trust::CaFile("ca.pem".into())
+        );
+        let r = resolve(&["--url", "amqps://h"]).unwrap();
+        assert_eq!(r.settings.tls.unwrap().trust, Trust::WebPki);
+    }
+
+    #[test]
+    fn client_certificate_without_credentials_logs_in_with_external() {
+        let r = resolve(&[
+            "--cafile",
+            "ca.pem",
+            "--certfile",
+            "c.pem",
+            "--keyfile",
+            "k.pem",
+        ])
+        .unwrap();
+        assert_eq!(r.settings.credentials, Credentials::External);
+    }
+
+    #[test]
+    fn insecure_always_warns() {
+        let r = resolve(&["--insecure"]).unwrap();
+        assert_eq!(r.settings.tls.unwrap().trust, Trust::Insecure);
+        assert!(r.warnings.iter().any(|w| w.contains("--insecure")));
+    }
+
+    #[test]
+    fn bad_urls_are_usage_errors_that_never_show_the_password() {
+        for url in [
+            "http://u:hunter2@h/",
+            "amqp://u:hunter2@h/a/b",
+            "amqp://u:hunter2@h/?foo=1",
+        ] {
+            let Err(Error::Usage(msg)) = resolve(&["--url", url]) else {
+                panic!("{url} should be a usage error");
+            };
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn userpass_needs_a_colon() {
+        assert!(matches!(
+            resolve(&["--userpass", "alice"]),
+            Err(Error::Usage(_))
+        ));
+    }
+}

@@ -1,0 +1,163 @@
+//! The command line's errors and the one table that maps every error to its
+//! documented exit status.
+
+use std::io;
+use std::process::ExitCode;
+
+use amqpctl::amqp::AmqpError;
+use amqpctl::tls::TlsError;
+
+/// Everything a subcommand can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Flags that parse but make no sense together, or bad values.
+    #[error("{0}")]
+    Usage(String),
+
+    /// Whatever the AMQP layer reported.
+    #[error(transparent)]
+    Amqp(#[from] AmqpError),
+
+    /// The broker nacked a message published with `--confirm`.
+    #[error("message {seq} was nacked by the broker (not stored)")]
+    Nacked {
+        /// Its position in this run, from 1.
+        seq: u64,
+    },
+
+    /// Reading input or writing output failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being read or written.
+        what: &'static str,
+        /// The I/O error.
+        source: io::Error,
+    },
+
+    /// stdout was closed by its reader (`amqpctl con | head -1`): a quiet end.
+    #[error("broken pipe")]
+    BrokenPipe,
+
+    /// A signal stopped a command before it finished.
+    #[error("interrupted by signal {0}")]
+    Interrupted(i32),
+}
+
+impl Error {
+    /// Wraps an I/O error, singling out a closed stdout.
+    pub fn io(what: &'static str, source: io::Error) -> Error {
+        if source.kind() == io::ErrorKind::BrokenPipe {
+            Error::BrokenPipe
+        } else {
+            Error::Io { what, source }
+        }
+    }
+
+    /// The exit status documented in the README for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Amqp(e) => amqp_exit_code(e),
+            Error::Nacked { .. } => 7,
+            Error::Io { .. } => 1,
+            Error::BrokenPipe => 0,
+            Error::Interrupted(signal) => 128u8.saturating_add(*signal as u8),
+        }
+    }
+
+    /// Whether the error is reported on stderr (a closed pipe is not).
+    pub fn is_reported(&self) -> bool {
+        !matches!(self, Error::BrokenPipe)
+    }
+}
+
+fn amqp_exit_code(e: &AmqpError) -> u8 {
+    match e {
+        AmqpError::Invalid(_) => 2,
+        AmqpError::Tls(t) => tls_exit_code(t),
+        AmqpError::Connect { .. } => 3,
+        AmqpError::ConnectionClosed { .. } => 3,
+        AmqpError::ConnectionLost { .. } => 3,
+        AmqpError::Login { .. } => 4,
+        AmqpError::Refused { .. } => 4,
+        AmqpError::ChannelClosed { .. } => 5,
+        AmqpError::ConsumerCancelled { .. } => 5,
+        AmqpError::Returned { .. } => 6,
+        AmqpError::Protocol(_) => 1,
+    }
+}
+
+fn tls_exit_code(e: &TlsError) -> u8 {
+    match e {
+        TlsError::FileUnreadable { .. } => 2,
+        TlsError::FileEmpty { .. } => 2,
+        TlsError::BadCaCertificate { .. } => 2,
+        TlsError::BadClientIdentity { .. } => 2,
+        TlsError::InvalidServerName { .. } => 2,
+        TlsError::UnknownAuthority { .. } => 3,
+        TlsError::NameMismatch { .. } => 3,
+        TlsError::CertificateNotValidNow { .. } => 3,
+        TlsError::Handshake { .. } => 3,
+    }
+}
+
+/// Prints the error once, as `ERROR: …`, and turns it into the exit status.
+pub fn report(e: &Error) -> ExitCode {
+    if e.is_reported() {
+        eprintln!("ERROR: {e}");
+    }
+    ExitCode::from(e.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_errors_map_to_the_documented_codes() {
+        let channel = Error::Amqp(AmqpError::ChannelClosed {
+            code: 404,
+            text: "NOT_FOUND - no exchange 'logs' in vhost '/'".into(),
+        });
+        assert_eq!(channel.exit_code(), 5);
+        assert_eq!(
+            channel.to_string(),
+            "(404, \"NOT_FOUND - no exchange 'logs' in vhost '/'\")"
+        );
+        let refused = Error::Amqp(AmqpError::Refused {
+            code: 530,
+            text: "NOT_ALLOWED".into(),
+        });
+        assert_eq!(refused.exit_code(), 4);
+        let returned = Error::Amqp(AmqpError::Returned {
+            code: 312,
+            text: "NO_ROUTE".into(),
+        });
+        assert_eq!(returned.exit_code(), 6);
+        assert_eq!(Error::Nacked { seq: 1 }.exit_code(), 7);
+        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+        let connect = Error::Amqp(AmqpError::Connect {
+            addr: "h:1".into(),
+            reason: "refused".into(),
+        });
+        assert_eq!(connect.exit_code(), 3);
+        let login = Error::Amqp(AmqpError::Login {
+            addr: "h:1".into(),
+            reason: "no".into(),
+        });
+        assert_eq!(login.exit_code(), 4);
+    }
+
+    #[test]
+    fn a_closed_stdout_is_a_quiet_success() {
+        let e = Error::io("writing", io::Error::from(io::ErrorKind::BrokenPipe));
+        assert_eq!(e.exit_code(), 0);
+        assert!(!e.is_reported());
+    }
+
+    #[test]
+    fn signals_exit_with_128_plus_their_number() {
+        assert_eq!(Error::Interrupted(2).exit_code(), 130);
+        assert_eq!(Error::Interrupted(15).exit_code(), 143);
+    }
+}

@@ -1,0 +1,42 @@
+//! amqpctl: publish, consume and declare on a RabbitMQ broker from the shell.
+
+mod cmd;
+mod error;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cmd::Cli::parse();
+    init_logging(cli.verbose);
+    match cmd::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => error::report(&e),
+    }
+}
+
+/// Logs to stderr at the level `-v` asks for (or `RUST_LOG`). amiquip logs
+/// the SASL response, password included, at debug level while logging in:
+/// its handshake module is capped at info whatever the user asks.
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        2 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(level);
+    if verbose == 0 {
+        // amiquip warns about closes and returns that amqpctl reports itself.
+        builder.filter_module("amiquip", log::LevelFilter::Off);
+    }
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    builder
+        .filter_module("amiquip::io_loop::handshake_state", log::LevelFilter::Info)
+        .format_timestamp_millis()
+        .init();
+}
