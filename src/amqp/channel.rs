@@ -2,6 +2,7 @@
 //! the broker's answer, and an error the broker raises on the channel after a
 //! publish surfaces on the next call, at the latest on [`Channel::close`].
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use amiquip::{ExchangeDeclareOptions, ExchangeType, QueueDeclareOptions};
@@ -79,6 +80,8 @@ pub struct Channel {
     core: Rc<Core>,
     returns: Receiver<amiquip::Return>,
     confirms: Option<ConfirmTracker>,
+    /// The broker's close, once seen: (reply code, reply text).
+    closed_by_broker: RefCell<Option<(u16, String)>>,
 }
 
 impl Channel {
@@ -89,11 +92,27 @@ impl Channel {
             core,
             returns,
             confirms: None,
+            closed_by_broker: RefCell::new(None),
         })
     }
 
+    /// Maps an amiquip error raised on this channel. Once the broker has
+    /// closed the channel, amiquip only says that its slot is gone; the
+    /// broker's reason is then repeated instead.
     pub(crate) fn explain(&self, e: amiquip::Error) -> AmqpError {
-        self.core.explain(e)
+        if let Some((code, text)) = self.closed_by_broker.borrow().clone() {
+            return AmqpError::ChannelClosed { code, text };
+        }
+        let error = self.core.explain(e);
+        self.note(&error);
+        error
+    }
+
+    /// Remembers a channel close the broker sent, however it was learnt.
+    pub(crate) fn note(&self, error: &AmqpError) {
+        if let AmqpError::ChannelClosed { code, text } = error {
+            *self.closed_by_broker.borrow_mut() = Some((*code, text.clone()));
+        }
     }
 
     /// Declares a queue; an empty name asks the broker to name it.
@@ -247,7 +266,7 @@ impl Channel {
         };
         self.inner
             .basic_publish(message.exchange, publish)
-            .map_err(|e| self.core.explain(e))?;
+            .map_err(|e| self.explain(e))?;
         Ok(match &mut self.confirms {
             Some(tracker) => tracker.published(message),
             None => 0,
@@ -361,14 +380,18 @@ impl Channel {
     }
 
     /// Closes the channel, returning the broker's error if it had closed the
-    /// channel first, or the return of a mandatory message published outside
-    /// confirm mode.
+    /// channel first (and that was not reported yet), or the return of a
+    /// mandatory message published outside confirm mode.
     pub fn close(self) -> Result<()> {
+        if self.closed_by_broker.borrow().is_some() {
+            return Ok(());
+        }
         let Channel {
             inner,
             core,
             returns,
             confirms,
+            ..
         } = self;
         inner.close().map_err(|e| core.explain(e))?;
         if confirms.is_none()

@@ -135,6 +135,14 @@ impl<'a> Consumer<'a> {
     }
 
     fn sort(&self, message: ConsumerMessage) -> Result<Delivery> {
+        let sorted = self.sort_message(message);
+        if let Err(e) = &sorted {
+            self.channel.note(e);
+        }
+        sorted
+    }
+
+    fn sort_message(&self, message: ConsumerMessage) -> Result<Delivery> {
         match message {
             ConsumerMessage::Delivery(d) => Ok(Delivery::new(d)),
             ConsumerMessage::ServerCancelled => Err(AmqpError::ConsumerCancelled {
