@@ -2,6 +2,7 @@
 //! inactivity timeout and an interrupt channel (signals), and the delivery
 //! type that remembers how to be acknowledged.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use amiquip::ConsumerMessage;
@@ -86,6 +87,18 @@ pub struct Consumer<'a> {
     inner: amiquip::Consumer<'a>,
     channel: &'a Channel,
     queue: String,
+    /// Whether amiquip has said its last word on the delivery receiver.
+    finished: Cell<bool>,
+}
+
+/// How long to wait for amiquip's cancel notice after the broker's cancel-ok.
+const CANCEL_NOTICE_WAIT: Duration = Duration::from_secs(5);
+
+impl Drop for Consumer<'_> {
+    fn drop(&mut self) {
+        let _ = self.inner.cancel();
+        self.await_cancel_notice();
+    }
 }
 
 impl<'a> Consumer<'a> {
@@ -94,6 +107,7 @@ impl<'a> Consumer<'a> {
             inner,
             channel,
             queue: queue.to_string(),
+            finished: Cell::new(false),
         }
     }
 
@@ -170,6 +184,25 @@ impl<'a> Consumer<'a> {
     /// Cancels the consumer; deliveries already received but not acked are
     /// requeued when the channel closes.
     pub fn cancel(self) -> Result<()> {
-        self.inner.cancel().map_err(|e| self.channel.explain(e))
+        self.inner.cancel().map_err(|e| self.channel.explain(e))?;
+        self.await_cancel_notice();
+        Ok(())
+    }
+
+    /// amiquip's I/O thread answers the broker's cancel-ok first to the
+    /// waiting `cancel` call, then with a notice on the delivery receiver; if
+    /// the receiver is gone by then, the I/O thread dies ("channel client
+    /// dropped without being disconnected") and takes the connection with
+    /// it. So the receiver lives until that notice (or its disconnection).
+    fn await_cancel_notice(&self) {
+        if self.finished.replace(true) {
+            return;
+        }
+        loop {
+            match self.inner.receiver().recv_timeout(CANCEL_NOTICE_WAIT) {
+                Ok(ConsumerMessage::Delivery(_)) => continue,
+                _ => return,
+            }
+        }
     }
 }

@@ -1,0 +1,9 @@
+//! The integration tests: one binary, one throwaway RabbitMQ node shared by
+//! every test (see `support::broker`), a module per area.
+
+mod fixtures;
+mod harness;
+mod layer;
+mod support;
+mod tls;
+mod walkthrough;
