@@ -27,7 +27,7 @@ pub struct ConnectionArgs {
     )]
     pub url: Vec<String>,
 
-    /// Broker host.
+    /// Broker host [default: localhost].
     #[arg(short = 's', long, value_name = "HOST", global = true)]
     pub server: Option<String>,
 

@@ -1,6 +1,8 @@
 //! The integration tests: one binary, one throwaway RabbitMQ node shared by
 //! every test (see `support::broker`), a module per area.
 
+mod cli;
+mod commands;
 mod fixtures;
 mod harness;
 mod layer;

@@ -1,0 +1,220 @@
+//! The command line's fixed text and its behaviour without a broker: help
+//! output (snapshots in tests/snapshots, regenerate with
+//! `UPDATE_SNAPSHOTS=1 cargo test --test it cli::`), usage errors (exit 2),
+//! and one-line errors for unreachable brokers (exit 3).
+
+use std::path::PathBuf;
+
+use crate::support::process::{run, stderr_lines, stdout_lines};
+
+fn snapshot(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{name} differs from its snapshot; if intended, run with UPDATE_SNAPSHOTS=1\n--- expected\n{expected}\n--- actual\n{actual}"
+    );
+}
+
+fn help(args: &[&str]) -> String {
+    let out = run(args);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    String::from_utf8(out.stdout).expect("help is UTF-8")
+}
+
+#[test]
+fn help_texts_match_their_snapshots() {
+    snapshot("help.txt", &help(&["--help"]));
+    snapshot("help-pub.txt", &help(&["pub", "--help"]));
+    snapshot("help-con.txt", &help(&["con", "--help"]));
+    snapshot("help-declare.txt", &help(&["declare", "--help"]));
+    snapshot(
+        "help-declare-queue.txt",
+        &help(&["declare", "queue", "--help"]),
+    );
+    snapshot(
+        "help-declare-exchange.txt",
+        &help(&["declare", "exchange", "--help"]),
+    );
+    snapshot(
+        "help-declare-binding.txt",
+        &help(&["declare", "binding", "--help"]),
+    );
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let out = run(&["--version"]);
+    assert_eq!(
+        stdout_lines(&out),
+        vec![format!("amqpctl {}", env!("CARGO_PKG_VERSION"))]
+    );
+}
+
+#[test]
+fn help_never_shows_the_password_of_amqp_url() {
+    let mut cmd = crate::support::process::command(&["pub", "--help"]);
+    cmd.env("AMQP_URL", "amqp://user:hunter2@somewhere/");
+    let out =
+        crate::support::process::output_with_timeout(cmd, None, std::time::Duration::from_secs(20));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+}
+
+/// Runs amqpctl and checks it fails with a usage error: exit 2, one
+/// `error:` line first (clap's or ours), nothing on stdout.
+fn usage_error(args: &[&str], needle: &str) {
+    let out = run(args);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    assert!(stdout_lines(&out).is_empty(), "{args:?}: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(needle),
+        "{args:?}: expected {needle:?} in:\n{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors_with_exit_2() {
+    usage_error(
+        &["pub", "--no-such-flag"],
+        "unexpected argument '--no-such-flag'",
+    );
+    usage_error(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
+    usage_error(&["pub", "--nb-messages", "0"], "--nb-messages <N>");
+    usage_error(
+        &["pub", "--interval=-1"],
+        "'-1' is not a valid number of seconds (must be 0 or more)",
+    );
+    usage_error(
+        &["pub", "--interval", "soon"],
+        "'soon' is not a number of seconds",
+    );
+    usage_error(&["pub", "-t", "fan-out"], "unknown exchange type 'fan-out'");
+    usage_error(&["con", "-q", "x", "--prefetch", "70000"], "--prefetch <N>");
+    usage_error(&["con", "-q", "x", "--prefetch=-1"], "--prefetch <N>");
+    usage_error(&["pub", "--port-number", "0"], "--port-number <N>");
+    usage_error(&["pub", "--port-number", "70000"], "--port-number <N>");
+    usage_error(
+        &["pub", "--header", "novalue"],
+        "'novalue' is not KEY=VALUE",
+    );
+    usage_error(
+        &["declare", "queue", "q", "--arg", "=1"],
+        "'=1' is not KEY=VALUE",
+    );
+    usage_error(&["pub", "--certfile", "c.pem"], "--keyfile <FILE>");
+    usage_error(
+        &["pub", "--insecure", "--cafile", "ca.pem"],
+        "cannot be used with",
+    );
+    usage_error(
+        &["con", "-q", "x", "--lazy", "1", "--count", "2"],
+        "cannot be used with",
+    );
+    usage_error(&["declare", "binding", "-e", "x"], "--queue <QUEUE>");
+}
+
+#[test]
+fn our_own_usage_errors_are_one_error_line_with_exit_2() {
+    for (args, line) in [
+        (
+            &["con"][..],
+            "ERROR: con needs a queue: -q NAME, or -Q for a broker-named one",
+        ),
+        (
+            &["con", "-q", "x", "--bind-queue"],
+            "ERROR: --bind-queue needs an exchange with -e",
+        ),
+        (&["pub", "-Q"], "ERROR: -Q needs a queue name with -q"),
+        (
+            &["pub", "--userpass", "alice"],
+            "ERROR: --userpass must be USER:PASS with a non-empty user",
+        ),
+        (
+            &["pub", "--url", "http://u:hunter2@h/"],
+            "ERROR: invalid --url http://u:xxxxx@h/: unknown scheme 'http' (use amqp or amqps)",
+        ),
+        (
+            &["pub", "--url", "amqp://h/a/b"],
+            "ERROR: invalid --url amqp://h/a/b: the vhost must be one path segment (write '/' in a vhost as %2f)",
+        ),
+        (
+            &["pub", "--url", "amqp://h/?x=1"],
+            "ERROR: invalid --url amqp://h/?x=1: unsupported parameter 'x'",
+        ),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert_eq!(stderr_lines(&out), vec![line.to_string()], "{args:?}");
+    }
+}
+
+#[test]
+fn unreadable_tls_files_are_named_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let missing = dir.path().join("missing.pem");
+    for (file, needle) in [
+        (&missing, "cannot read --cafile"),
+        (&empty, "holds no certificate in PEM format"),
+        (&garbage, "holds no certificate in PEM format"),
+    ] {
+        let out = run(&[
+            "pub",
+            "--cafile",
+            file.to_str().unwrap(),
+            "--port-number",
+            "1",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = stderr_lines(&out);
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert!(
+            err[0].starts_with("ERROR: ") && err[0].contains(needle),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_broker_is_one_line_and_exit_3() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port().to_string();
+    drop(free);
+    let out = run(&["--server", "127.0.0.1", "--port-number", &port, "pub"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(
+        stderr_lines(&out),
+        vec![format!(
+            "ERROR: could not connect to 127.0.0.1:{port}: Connection refused (os error 111)"
+        )]
+    );
+    let out = run(&["--server", "no-such-host.invalid", "pub"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let err = stderr_lines(&out);
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(
+        err[0].starts_with(
+            "ERROR: could not connect to no-such-host.invalid:5672: cannot resolve host"
+        ),
+        "{err:?}"
+    );
+}
