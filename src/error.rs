@@ -38,6 +38,10 @@ pub enum Error {
     #[error("broken pipe")]
     BrokenPipe,
 
+    /// `get` found the queue empty.
+    #[error("queue '{0}' is empty")]
+    QueueEmpty(String),
+
     /// A signal stopped a command before it finished.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
@@ -61,6 +65,7 @@ impl Error {
             Error::Nacked { .. } => 7,
             Error::Io { .. } => 1,
             Error::BrokenPipe => 0,
+            Error::QueueEmpty(_) => 8,
             Error::Interrupted(signal) => 128u8.saturating_add(*signal as u8),
         }
     }

@@ -8,6 +8,18 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // A bug must still end in one line and a documented status, never a
+    // backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".to_string());
+        eprintln!("ERROR: internal error, please report it: {what}");
+        std::process::exit(1);
+    }));
     let cli = cmd::Cli::parse();
     init_logging(cli.verbose);
     match cmd::run(cli) {

@@ -1,16 +1,19 @@
 //! `amqpctl con`: consume from a queue, optionally declaring and binding it
 //! first. With manual acknowledgement a message is acked only after its line
-//! is flushed to stdout, so a consumer killed at any moment loses nothing.
+//! is flushed to stdout (or its `--exec` command succeeded), so a consumer
+//! killed at any moment loses nothing.
 
 use std::time::Duration;
 
 use clap::Args;
 use crossbeam_channel::Receiver;
 
-use super::output::{Lines, status};
+use super::exec::{self, Verdict};
+use super::format::{Delimiter, Format, TOKENS_HELP, parse_delimiter};
+use super::output::{Lines, Progress, status};
 use super::{ExchangeArgs, QueueArgs, Session, parse_seconds, signals, with_channel};
 use crate::error::Error;
-use amqpctl::amqp::{Channel, ConsumerSettings, Delivery, Next, Table};
+use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Table, Value};
 
 /// Most deliveries written between two flushes (and acked with one ack).
 const MAX_BATCH: usize = 256;
@@ -41,7 +44,7 @@ pub struct ConsumeArgs {
 
     /// Take one message, print it, never ack it, exit SECS later (a worker
     /// that dies mid-task).
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds, conflicts_with = "count")]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, conflicts_with_all = ["count", "exec"])]
     lazy: Option<Duration>,
 
     /// Exit 0 after N messages.
@@ -51,6 +54,36 @@ pub struct ConsumeArgs {
     /// Exit 0 when no message came for SECS.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     idle_timeout: Option<Duration>,
+
+    #[arg(long, value_name = "FORMAT", default_value = "received", long_help = TOKENS_HELP, help = "Output format: received, body, json, or a %-template (see --help)")]
+    format: String,
+
+    /// What ends each body with --format body (escapes: \n \t \0 \xNN).
+    #[arg(long, value_name = "D", default_value = "\\n", value_parser = parse_delimiter)]
+    delimiter: Delimiter,
+
+    /// Print no per-message lines (messages are still acked).
+    #[arg(long)]
+    quiet: bool,
+
+    /// Run CMD (with sh -c) per message, body on stdin, routing and
+    /// properties in AMQP_* variables; exit 0 acks, anything else nacks
+    /// with requeue (or rejects with --no-requeue).
+    #[arg(long, value_name = "CMD", conflicts_with = "ack_auto")]
+    exec: Option<String>,
+
+    /// Kill an --exec command after SECS (counts as a failure).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, requires = "exec")]
+    exec_timeout: Option<Duration>,
+
+    /// A failed --exec rejects the message without requeue (dead-letters it).
+    #[arg(long, requires = "exec")]
+    no_requeue: bool,
+
+    /// Where to start in a stream queue: first, last, next, an offset, or an
+    /// RFC 3339 time (2024-01-31T12:00:00Z).
+    #[arg(long, value_name = "OFFSET", value_parser = parse_offset)]
+    offset: Option<Value>,
 }
 
 pub fn run(session: &Session, args: ConsumeArgs) -> Result<(), Error> {
@@ -64,6 +97,12 @@ pub fn run(session: &Session, args: ConsumeArgs) -> Result<(), Error> {
             "--bind-queue needs an exchange with -e".to_string(),
         ));
     }
+    if args.offset.is_some() && args.ack_auto {
+        return Err(Error::Usage(
+            "--offset reads a stream, which needs manual acks: drop --ack-auto".to_string(),
+        ));
+    }
+    let format = Format::parse(&args.format, &args.delimiter.0).map_err(Error::Usage)?;
     let interrupts = signals::interrupts()?;
     let mut lines = Lines::new();
     let result = with_channel(session, |channel| {
@@ -77,7 +116,22 @@ pub fn run(session: &Session, args: ConsumeArgs) -> Result<(), Error> {
             bind(channel, &queue, &args)?;
         }
         channel.basic_qos(args.prefetch)?;
-        consume(channel, &queue, &args, &interrupts, &mut lines)
+        let mut arguments = Table::new();
+        if let Some(offset) = &args.offset {
+            arguments.insert("x-stream-offset".to_string(), offset.clone());
+        }
+        let consumer = channel.basic_consume(
+            &queue,
+            &ConsumerSettings {
+                no_ack: args.ack_auto,
+                arguments,
+                ..ConsumerSettings::default()
+            },
+        )?;
+        let consumed = consume(&consumer, &args, &format, &interrupts, &mut lines);
+        let cancelled = consumer.cancel();
+        consumed?;
+        cancelled.map_err(Error::from)
     });
     lines.flush()?;
     result
@@ -106,33 +160,37 @@ fn bind(channel: &Channel, queue: &str, args: &ConsumeArgs) -> Result<(), Error>
 }
 
 fn consume(
-    channel: &Channel,
-    queue: &str,
+    consumer: &Consumer<'_>,
     args: &ConsumeArgs,
+    format: &Format,
     interrupts: &Receiver<i32>,
     lines: &mut Lines,
 ) -> Result<(), Error> {
-    let consumer = channel.basic_consume(
-        queue,
-        &ConsumerSettings {
-            no_ack: args.ack_auto,
-            ..ConsumerSettings::default()
-        },
-    )?;
+    let channel = consumer.channel();
     let manual_ack = !args.ack_auto;
     let mut remaining = args.count.unwrap_or(u64::MAX);
     let mut batch: Vec<Delivery> = Vec::with_capacity(MAX_BATCH);
+    let mut rendered = Vec::with_capacity(64 * 1024);
+    let mut progress = Progress::new("received");
     while remaining > 0 {
         let first = match consumer.next(args.idle_timeout, Some(interrupts))? {
             Next::Delivery(d) => d,
             Next::Idle | Next::Interrupted => break,
         };
         if let Some(pause) = args.lazy {
-            lines.line(b"Received: ", first.body())?;
+            rendered.clear();
+            format.render(&first, &mut rendered);
+            lines.raw(&rendered)?;
             lines.flush()?;
             // Never acked: the broker requeues it when the channel closes.
             let _ = interrupts.recv_timeout(pause);
             break;
+        }
+        if let Some(command) = &args.exec {
+            run_exec(channel, command, first, args)?;
+            remaining -= 1;
+            progress.add(1);
+            continue;
         }
         batch.push(first);
         let limit = remaining.min(MAX_BATCH as u64) as usize;
@@ -142,11 +200,16 @@ fn consume(
                 None => break,
             }
         }
-        for d in &batch {
-            lines.line(b"Received: ", d.body())?;
+        if !args.quiet {
+            rendered.clear();
+            for d in &batch {
+                format.render(d, &mut rendered);
+            }
+            lines.raw(&rendered)?;
+            lines.flush()?;
         }
-        lines.flush()?;
         remaining -= batch.len() as u64;
+        progress.add(batch.len() as u64);
         let multiple = batch.len() > 1;
         if let Some(last) = batch.pop()
             && manual_ack
@@ -155,6 +218,52 @@ fn consume(
         }
         batch.clear();
     }
-    consumer.cancel()?;
+    progress.finish();
     Ok(())
+}
+
+fn run_exec(
+    channel: &Channel,
+    command: &str,
+    d: Delivery,
+    args: &ConsumeArgs,
+) -> Result<(), Error> {
+    match exec::run(command, &d, args.exec_timeout)? {
+        Verdict::Done => channel.basic_ack(d, false)?,
+        Verdict::Failed(why) => {
+            let tag = d.delivery_tag();
+            if args.no_requeue {
+                status(format_args!(
+                    "WARNING: --exec command {why} for delivery {tag}: rejected"
+                ));
+                channel.basic_reject(d, false)?;
+            } else {
+                status(format_args!(
+                    "WARNING: --exec command {why} for delivery {tag}: requeued"
+                ));
+                channel.basic_nack(d, false, true)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses `--offset`: first, last, next, a non-negative offset, or an RFC
+/// 3339 time (sent as an AMQP timestamp).
+fn parse_offset(s: &str) -> Result<Value, String> {
+    match s {
+        "first" | "last" | "next" => Ok(Value::Str(s.to_string())),
+        _ => {
+            if let Ok(n) = s.parse::<u64>() {
+                return i64::try_from(n)
+                    .map(Value::I64)
+                    .map_err(|_| format!("offset {s} is too large"));
+            }
+            super::time::parse_rfc3339(s)
+                .map(Value::Timestamp)
+                .ok_or_else(|| {
+                    format!("'{s}' is not first, last, next, an offset or an RFC 3339 time")
+                })
+        }
+    }
 }

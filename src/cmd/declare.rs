@@ -1,6 +1,6 @@
 //! `amqpctl declare queue|exchange|binding`: one declaration, printed.
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 use super::output::status;
 use super::{Session, parse_exchange_type, parse_key_value, table, with_channel};
@@ -11,6 +11,14 @@ use amqpctl::amqp::{ExchangeOptions, QueueOptions, Value};
 pub struct DeclareArgs {
     #[command(subcommand)]
     what: Declaration,
+}
+
+/// `declare queue --type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum QueueType {
+    Classic,
+    Quorum,
+    Stream,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,6 +43,10 @@ enum Declaration {
         /// true/false are typed; repeatable.
         #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         arguments: Vec<(String, Value)>,
+        /// Queue type (x-queue-type); quorum queues and streams are always
+        /// durable.
+        #[arg(long = "type", value_enum)]
+        queue_type: Option<QueueType>,
     },
     /// Declare an exchange.
     Exchange {
@@ -99,15 +111,31 @@ pub fn run(session: &Session, args: DeclareArgs) -> Result<(), Error> {
             exclusive,
             passive,
             arguments,
+            queue_type,
         } => {
+            let mut arguments = table(arguments);
+            let replicated = matches!(queue_type, Some(QueueType::Quorum | QueueType::Stream));
+            if replicated && (*exclusive || *auto_delete) {
+                return Err(Error::Usage(
+                    "quorum queues and streams cannot be exclusive or auto-delete".to_string(),
+                ));
+            }
+            if let Some(kind) = queue_type {
+                let kind = match kind {
+                    QueueType::Classic => "classic",
+                    QueueType::Quorum => "quorum",
+                    QueueType::Stream => "stream",
+                };
+                arguments.insert("x-queue-type".to_string(), Value::Str(kind.to_string()));
+            }
             let info = channel.queue_declare(
                 name,
                 &QueueOptions {
-                    durable: *durable,
+                    durable: *durable || replicated,
                     exclusive: *exclusive,
                     auto_delete: *auto_delete,
                     passive: *passive,
-                    arguments: table(arguments),
+                    arguments,
                 },
             )?;
             let verb = if *passive {

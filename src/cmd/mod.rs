@@ -4,9 +4,17 @@
 mod connect;
 mod consume;
 mod declare;
+mod envelope;
+mod exec;
+mod format;
+mod get;
 mod output;
 mod publish;
+mod shell;
 mod signals;
+mod source;
+mod tidy;
+mod time;
 
 use std::time::Duration;
 
@@ -44,10 +52,25 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// Declare a queue, an exchange or a binding.
     Declare(declare::DeclareArgs),
+    /// Fetch messages with basic.get (exit 8 when the queue is empty).
+    Get(get::GetArgs),
+    /// Remove every ready message from a queue.
+    Purge(tidy::PurgeArgs),
+    /// Delete a queue or an exchange.
+    Delete(tidy::DeleteArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page (roff).
+    Manpage,
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Completions(args) => return shell::completions(args),
+        Command::Manpage => return shell::manpage(),
+        _ => {}
+    }
     let resolved = cli.connection.resolve()?;
     let session = Session {
         settings: resolved.settings,
@@ -57,6 +80,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Publish(args) => publish::run(&session, *args),
         Command::Consume(args) => consume::run(&session, args),
         Command::Declare(args) => declare::run(&session, args),
+        Command::Get(args) => get::run(&session, args),
+        Command::Purge(args) => tidy::purge(&session, args),
+        Command::Delete(args) => tidy::delete(&session, args),
+        Command::Completions(_) | Command::Manpage => Ok(()),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::fmt::Display;
 use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 
@@ -42,10 +43,70 @@ impl Lines {
         Ok(())
     }
 
+    /// Writes bytes as they are (already formatted lines).
+    pub fn raw(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| Error::io("writing to stdout", e))?;
+        if self.flush_each {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     /// Pushes buffered lines out; everything written so far is then on stdout.
     pub fn flush(&mut self) -> Result<(), Error> {
         self.out
             .flush()
             .map_err(|e| Error::io("writing to stdout", e))
+    }
+}
+
+/// A progress line on stderr (count and rate), redrawn at most twice a
+/// second, and only when stderr is a terminal.
+pub struct Progress {
+    verb: &'static str,
+    enabled: bool,
+    count: u64,
+    started: Instant,
+    drawn: Option<Instant>,
+}
+
+impl Progress {
+    /// A progress line saying "N `verb`".
+    pub fn new(verb: &'static str) -> Progress {
+        Progress {
+            verb,
+            enabled: io::stderr().is_terminal(),
+            count: 0,
+            started: Instant::now(),
+            drawn: None,
+        }
+    }
+
+    /// Counts `n` more messages, redrawing if it is time.
+    pub fn add(&mut self, n: u64) {
+        self.count += n;
+        if !self.enabled {
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .drawn
+            .is_some_and(|t| now - t < Duration::from_millis(500))
+            || now - self.started < Duration::from_secs(1)
+        {
+            return;
+        }
+        self.drawn = Some(now);
+        let rate = self.count as f64 / (now - self.started).as_secs_f64();
+        eprint!("\r{} {} ({rate:.0} msg/s)\x1b[K", self.count, self.verb);
+    }
+
+    /// Ends the progress line, if one was drawn.
+    pub fn finish(&mut self) {
+        if self.drawn.take().is_some() {
+            eprint!("\r\x1b[K");
+        }
     }
 }

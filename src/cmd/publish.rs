@@ -1,19 +1,33 @@
-//! `amqpctl pub`: publish one or more messages, optionally declaring the
-//! exchange and queue first, with publisher confirms and mandatory routing.
+//! `amqpctl pub`: publish messages (one, numbered copies, a file, stdin
+//! lines or JSON envelopes), optionally declaring the exchange and queue
+//! first, with publisher confirms and mandatory routing.
 
 use std::collections::VecDeque;
-use std::io::Read;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use crossbeam_channel::Receiver;
+use serde_json::json;
 
-use super::output::Lines;
+use super::format::{Delimiter, parse_delimiter};
+use super::output::{Lines, Progress};
+use super::source::Source;
 use super::{
     ExchangeArgs, QueueArgs, Session, parse_key_value, parse_seconds, signals, table, with_channel,
 };
 use crate::error::Error;
 use amqpctl::amqp::{AmqpError, Channel, Confirmation, Properties, Publish, Value};
+
+/// `pub --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PubFormat {
+    /// Bodies from -m/--file/--lines; `Sent: BODY` lines out.
+    Text,
+    /// JSON envelopes in (one per stdin line, as `con --format json` prints
+    /// them); one JSON outcome line out per message.
+    Json,
+}
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
@@ -23,16 +37,12 @@ pub struct PublishArgs {
     #[command(flatten)]
     queue: QueueArgs,
 
-    /// Routing key.
-    #[arg(
-        short = 'k',
-        long = "routing-key",
-        value_name = "KEY",
-        default_value = ""
-    )]
-    routing_key: String,
+    /// Routing key [default: ""].
+    #[arg(short = 'k', long = "routing-key", value_name = "KEY")]
+    routing_key: Option<String>,
 
-    /// Message body; `-` reads it from standard input.
+    /// Message body; `-` reads it from standard input. With --nb-messages,
+    /// `{seq}` and `{timestamp}` (ms since the epoch) are filled in.
     #[arg(
         short = 'm',
         long = "message",
@@ -40,6 +50,22 @@ pub struct PublishArgs {
         default_value = "Hello World!"
     )]
     message: String,
+
+    /// Read the body from this file (one message).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["message", "lines"])]
+    file: Option<PathBuf>,
+
+    /// Publish each line of stdin as a message (streaming).
+    #[arg(long, conflicts_with_all = ["message", "nb_messages"])]
+    lines: bool,
+
+    /// What separates messages with --lines (escapes: \n \t \0 \xNN).
+    #[arg(long, value_name = "D", default_value = "\\n", value_parser = parse_delimiter)]
+    delimiter: Delimiter,
+
+    /// Input and output format.
+    #[arg(long, value_enum, default_value_t = PubFormat::Text, conflicts_with_all = ["message", "file", "lines", "nb_messages"])]
+    format: PubFormat,
 
     /// Number of messages; when more than one, body I is `I:TEXT`.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
@@ -65,6 +91,10 @@ pub struct PublishArgs {
     /// their confirms.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     confirm_window: u64,
+
+    /// Print no per-message lines.
+    #[arg(long)]
+    quiet: bool,
 
     /// content_type property (e.g. application/json).
     #[arg(long, value_name = "MIME", help_heading = "Message properties")]
@@ -130,28 +160,18 @@ impl PublishArgs {
         }
     }
 
-    fn text(&self) -> Result<Vec<u8>, Error> {
-        if self.message == "-" {
-            let mut body = Vec::new();
-            std::io::stdin()
-                .lock()
-                .read_to_end(&mut body)
-                .map_err(|e| Error::io("reading the message from stdin", e))?;
-            Ok(body)
+    fn source(&self) -> Result<Source, Error> {
+        Ok(if self.format == PubFormat::Json {
+            Source::json()
+        } else if self.lines {
+            Source::lines(self.delimiter.0.clone())
+        } else if let Some(path) = &self.file {
+            Source::repeat(Source::read_file(path)?, self.nb_messages)
+        } else if self.message == "-" {
+            Source::repeat(Source::read_stdin()?, self.nb_messages)
         } else {
-            Ok(self.message.clone().into_bytes())
-        }
-    }
-
-    /// Body of message `i` (from 1): `I:TEXT` when sending several.
-    fn body(&self, text: &[u8], i: u64) -> Vec<u8> {
-        if self.nb_messages == 1 {
-            text.to_vec()
-        } else {
-            let mut body = format!("{i}:").into_bytes();
-            body.extend_from_slice(text);
-            body
-        }
+            Source::repeat(self.message.clone().into_bytes(), self.nb_messages)
+        })
     }
 }
 
@@ -159,7 +179,7 @@ pub fn run(session: &Session, args: PublishArgs) -> Result<(), Error> {
     if args.queue.declare && args.queue.name.is_none() {
         return Err(Error::Usage("-Q needs a queue name with -q".to_string()));
     }
-    let text = args.text()?;
+    let mut source = args.source()?;
     let interrupts = signals::interrupts()?;
     let mut lines = Lines::new();
     let result = with_channel(session, |channel| {
@@ -172,36 +192,70 @@ pub fn run(session: &Session, args: PublishArgs) -> Result<(), Error> {
         if args.confirm {
             channel.confirm_delivery()?;
         }
-        publish_all(channel, &args, &text, &interrupts, &mut lines)
+        publish_all(channel, &args, &mut source, &interrupts, &mut lines)
     });
     lines.flush()?;
     result
 }
 
-/// Messages published with confirms whose verdict has not been printed yet.
-struct Unconfirmed {
+/// Reports each message's outcome and remembers the first failure.
+struct Reporter {
+    json: bool,
+    quiet: bool,
+    /// Bodies of messages awaiting their confirm, for `Sent:` lines.
     bodies: VecDeque<Vec<u8>>,
     failure: Option<Error>,
 }
 
-impl Unconfirmed {
-    /// Prints `Sent:` for acked messages in order; remembers the first failure.
+impl Reporter {
+    fn keeps_bodies(&self) -> bool {
+        !self.json && !self.quiet
+    }
+
+    fn sent(&mut self, lines: &mut Lines, seq: u64, body: &[u8]) -> Result<(), Error> {
+        if self.quiet {
+            Ok(())
+        } else if self.json {
+            self.json_line(lines, json!({"seq": seq, "status": "sent"}))
+        } else {
+            lines.line(b"Sent: ", body)
+        }
+    }
+
+    fn json_line(&self, lines: &mut Lines, value: serde_json::Value) -> Result<(), Error> {
+        lines.line(b"", value.to_string().as_bytes())
+    }
+
+    /// Reports confirmed messages in order.
     fn settle(
         &mut self,
         lines: &mut Lines,
         verdicts: Vec<(u64, Confirmation)>,
     ) -> Result<(), Error> {
         for (seq, verdict) in verdicts {
-            let body = self.bodies.pop_front().unwrap_or_default();
-            match verdict {
-                Confirmation::Ack => lines.line(b"Sent: ", &body)?,
-                Confirmation::Nack => {
-                    self.failure.get_or_insert(Error::Nacked { seq });
-                }
-                Confirmation::Returned { code, text } => {
-                    self.failure
-                        .get_or_insert(Error::Amqp(AmqpError::Returned { code, text }));
-                }
+            let body = if self.keeps_bodies() {
+                self.bodies.pop_front().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let (line, failure) = match verdict {
+                Confirmation::Ack => (json!({"seq": seq, "status": "acked"}), None),
+                Confirmation::Nack => (
+                    json!({"seq": seq, "status": "nacked"}),
+                    Some(Error::Nacked { seq }),
+                ),
+                Confirmation::Returned { code, text } => (
+                    json!({"seq": seq, "status": "returned", "code": code, "text": text}),
+                    Some(Error::Amqp(AmqpError::Returned { code, text })),
+                ),
+            };
+            if self.json && !self.quiet {
+                self.json_line(lines, line)?;
+            } else if failure.is_none() && !self.quiet {
+                lines.line(b"Sent: ", &body)?;
+            }
+            if let Some(f) = failure {
+                self.failure.get_or_insert(f);
             }
         }
         Ok(())
@@ -217,30 +271,40 @@ impl Unconfirmed {
         channel.wait_confirms(window, |seq, c| verdicts.push((seq, c)))?;
         self.settle(lines, verdicts)
     }
+
+    /// In text mode the first failure stops the run; the JSON outcome
+    /// stream reports every message and goes on.
+    fn should_stop(&self) -> bool {
+        !self.json && self.failure.is_some()
+    }
 }
 
 fn publish_all(
     channel: &mut Channel,
     args: &PublishArgs,
-    text: &[u8],
+    source: &mut Source,
     interrupts: &Receiver<i32>,
     lines: &mut Lines,
 ) -> Result<(), Error> {
-    let properties = args.properties();
-    let exchange = args.exchange.name();
+    let default_properties = args.properties();
+    let default_key = args.routing_key.clone().unwrap_or_default();
     // With a pause between messages each one is reported before the pause.
     let window = if args.interval.is_zero() {
         args.confirm_window as usize
     } else {
         0
     };
-    let mut unconfirmed = Unconfirmed {
+    let mut reporter = Reporter {
+        json: args.format == PubFormat::Json,
+        quiet: args.quiet,
         bodies: VecDeque::new(),
         failure: None,
     };
+    let mut progress = Progress::new("sent");
     let mut interrupted = None;
-    for i in 1..=args.nb_messages {
-        if i > 1 && !args.interval.is_zero() {
+    let mut published: u64 = 0;
+    loop {
+        if published > 0 && !args.interval.is_zero() {
             lines.flush()?;
             if let Ok(signal) = interrupts.recv_timeout(args.interval) {
                 interrupted = Some(signal);
@@ -250,26 +314,44 @@ fn publish_all(
             interrupted = Some(signal);
             break;
         }
-        let body = args.body(text, i);
+        let Some(message) = source.next()? else {
+            break;
+        };
+        let exchange = args
+            .exchange
+            .name
+            .as_deref()
+            .or(message.exchange.as_deref())
+            .unwrap_or("");
+        let routing_key = args
+            .routing_key
+            .as_deref()
+            .or(message.routing_key.as_deref())
+            .unwrap_or(&default_key);
         channel.basic_publish(&Publish {
             exchange,
-            routing_key: &args.routing_key,
-            body: &body,
-            properties: &properties,
+            routing_key,
+            body: &message.body,
+            properties: message.properties.as_ref().unwrap_or(&default_properties),
             mandatory: args.mandatory,
         })?;
+        published += 1;
+        progress.add(1);
         if args.confirm {
-            unconfirmed.bodies.push_back(body);
-            unconfirmed.wait(channel, lines, window)?;
-            if unconfirmed.failure.is_some() {
+            if reporter.keeps_bodies() {
+                reporter.bodies.push_back(message.body);
+            }
+            reporter.wait(channel, lines, window)?;
+            if reporter.should_stop() {
                 break;
             }
         } else {
-            lines.line(b"Sent: ", &body)?;
+            reporter.sent(lines, published, &message.body)?;
         }
     }
-    unconfirmed.wait(channel, lines, 0)?;
-    if let Some(failure) = unconfirmed.failure {
+    reporter.wait(channel, lines, 0)?;
+    progress.finish();
+    if let Some(failure) = reporter.failure {
         return Err(failure);
     }
     match interrupted {

@@ -1,0 +1,90 @@
+//! `--exec CMD`: run a shell command per message, the body on its stdin and
+//! the message's routing and properties in `AMQP_*` environment variables;
+//! its exit status decides the message's fate.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use amqpctl::amqp::Delivery;
+
+use super::envelope;
+use crate::error::Error;
+
+/// What the command's outcome means for the message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Exit 0: acknowledge.
+    Done,
+    /// Anything else (a code, a signal, a timeout), described.
+    Failed(String),
+}
+
+/// Runs `command` with `sh -c` for one delivery, killing it after `timeout`.
+pub fn run(command: &str, d: &Delivery, timeout: Option<Duration>) -> Result<Verdict, Error> {
+    let p = d.properties();
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(command)
+        .stdin(Stdio::piped())
+        .env("AMQP_EXCHANGE", d.exchange())
+        .env("AMQP_ROUTING_KEY", d.routing_key())
+        .env("AMQP_REDELIVERED", d.redelivered().to_string())
+        .env("AMQP_DELIVERY_TAG", d.delivery_tag().to_string());
+    let optional = [
+        ("AMQP_CONTENT_TYPE", p.content_type.clone()),
+        ("AMQP_CONTENT_ENCODING", p.content_encoding.clone()),
+        ("AMQP_DELIVERY_MODE", p.delivery_mode.map(|v| v.to_string())),
+        ("AMQP_PRIORITY", p.priority.map(|v| v.to_string())),
+        ("AMQP_CORRELATION_ID", p.correlation_id.clone()),
+        ("AMQP_REPLY_TO", p.reply_to.clone()),
+        ("AMQP_EXPIRATION", p.expiration.clone()),
+        ("AMQP_MESSAGE_ID", p.message_id.clone()),
+        ("AMQP_TIMESTAMP", p.timestamp.map(|v| v.to_string())),
+        ("AMQP_TYPE", p.kind.clone()),
+        ("AMQP_USER_ID", p.user_id.clone()),
+        ("AMQP_APP_ID", p.app_id.clone()),
+        (
+            "AMQP_HEADERS",
+            p.headers
+                .as_ref()
+                .map(|h| envelope::table_to_json(h).to_string()),
+        ),
+    ];
+    for (name, value) in optional {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::io("starting the --exec command", e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let body = d.body().to_vec();
+        // A command that does not read its stdin must not block us.
+        std::thread::spawn(move || drop(stdin.write_all(&body)));
+    }
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| Error::io("waiting for the --exec command", e))?
+        {
+            return Ok(if status.success() {
+                Verdict::Done
+            } else {
+                Verdict::Failed(match status.code() {
+                    Some(code) => format!("exited with {code}"),
+                    None => "was killed by a signal".to_string(),
+                })
+            });
+        }
+        if timeout.is_some_and(|t| started.elapsed() >= t) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(Verdict::Failed("timed out (--exec-timeout)".to_string()));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

@@ -1,0 +1,356 @@
+//! How `con` and `get` print a message: the walkthrough's `Received: BODY`,
+//! raw bodies, JSON envelopes, or a kcat-style template; and the escapes
+//! (`\n \t \0 \xNN`) that templates and delimiters share.
+
+use amqpctl::amqp::{Delivery, Properties};
+
+use super::envelope;
+
+/// The tokens of `--format`, for the help text.
+pub const TOKENS_HELP: &str = "Output format: `received` (default: `Received: BODY`), `body` (raw bodies \
+     ended by --delimiter), `json` (one envelope per line), or a template with \
+     %b body, %e exchange, %k routing key, %h headers (JSON), %p{name} a property \
+     (content_type, content_encoding, delivery_mode, priority, correlation_id, \
+     reply_to, expiration, message_id, timestamp, type, user_id, app_id), \
+     %T timestamp, %d delivery tag, %r redelivered, %% a percent sign, \
+     and the escapes \\n \\t \\0 \\\\ \\xNN";
+
+/// A parsed output format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Format {
+    /// `Received: BODY`.
+    Received,
+    /// The body, then the delimiter.
+    Body(Vec<u8>),
+    /// One JSON envelope per line.
+    Json,
+    /// A template.
+    Template(Vec<Token>),
+}
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Token {
+    Literal(Vec<u8>),
+    Body,
+    Exchange,
+    RoutingKey,
+    Headers,
+    Property(Property),
+    Timestamp,
+    DeliveryTag,
+    Redelivered,
+}
+
+/// A property `%p{name}` can name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Property {
+    ContentType,
+    ContentEncoding,
+    DeliveryMode,
+    Priority,
+    CorrelationId,
+    ReplyTo,
+    Expiration,
+    MessageId,
+    Timestamp,
+    Type,
+    UserId,
+    AppId,
+}
+
+impl Property {
+    fn parse(name: &str) -> Option<Property> {
+        Some(match name {
+            "content_type" => Property::ContentType,
+            "content_encoding" => Property::ContentEncoding,
+            "delivery_mode" => Property::DeliveryMode,
+            "priority" => Property::Priority,
+            "correlation_id" => Property::CorrelationId,
+            "reply_to" => Property::ReplyTo,
+            "expiration" => Property::Expiration,
+            "message_id" => Property::MessageId,
+            "timestamp" => Property::Timestamp,
+            "type" => Property::Type,
+            "user_id" => Property::UserId,
+            "app_id" => Property::AppId,
+            _ => return None,
+        })
+    }
+
+    fn get(self, p: &Properties) -> String {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let num = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
+        match self {
+            Property::ContentType => text(&p.content_type),
+            Property::ContentEncoding => text(&p.content_encoding),
+            Property::DeliveryMode => num(p.delivery_mode.map(u64::from)),
+            Property::Priority => num(p.priority.map(u64::from)),
+            Property::CorrelationId => text(&p.correlation_id),
+            Property::ReplyTo => text(&p.reply_to),
+            Property::Expiration => text(&p.expiration),
+            Property::MessageId => text(&p.message_id),
+            Property::Timestamp => num(p.timestamp),
+            Property::Type => text(&p.kind),
+            Property::UserId => text(&p.user_id),
+            Property::AppId => text(&p.app_id),
+        }
+    }
+}
+
+impl Format {
+    /// Parses `--format`, with `delimiter` for `body`.
+    pub fn parse(spec: &str, delimiter: &[u8]) -> Result<Format, String> {
+        match spec {
+            "received" => Ok(Format::Received),
+            "body" => Ok(Format::Body(delimiter.to_vec())),
+            "json" => Ok(Format::Json),
+            template => parse_template(template).map(Format::Template),
+        }
+    }
+
+    /// Appends the rendering of `d` to `out`.
+    pub fn render(&self, d: &Delivery, out: &mut Vec<u8>) {
+        match self {
+            Format::Received => {
+                out.extend_from_slice(b"Received: ");
+                out.extend_from_slice(d.body());
+                out.push(b'\n');
+            }
+            Format::Body(delimiter) => {
+                out.extend_from_slice(d.body());
+                out.extend_from_slice(delimiter);
+            }
+            Format::Json => {
+                out.extend_from_slice(&envelope::encode(d));
+                out.push(b'\n');
+            }
+            Format::Template(tokens) => {
+                let properties = tokens
+                    .iter()
+                    .any(|t| matches!(t, Token::Headers | Token::Property(_) | Token::Timestamp))
+                    .then(|| d.properties());
+                for token in tokens {
+                    render_token(token, d, properties.as_ref(), out);
+                }
+            }
+        }
+    }
+}
+
+fn render_token(token: &Token, d: &Delivery, p: Option<&Properties>, out: &mut Vec<u8>) {
+    match token {
+        Token::Literal(bytes) => out.extend_from_slice(bytes),
+        Token::Body => out.extend_from_slice(d.body()),
+        Token::Exchange => out.extend_from_slice(d.exchange().as_bytes()),
+        Token::RoutingKey => out.extend_from_slice(d.routing_key().as_bytes()),
+        Token::DeliveryTag => out.extend_from_slice(d.delivery_tag().to_string().as_bytes()),
+        Token::Redelivered => out.extend_from_slice(d.redelivered().to_string().as_bytes()),
+        Token::Headers => {
+            let headers = p.and_then(|p| p.headers.clone()).unwrap_or_default();
+            out.extend_from_slice(envelope::table_to_json(&headers).to_string().as_bytes());
+        }
+        Token::Property(prop) => {
+            if let Some(p) = p {
+                out.extend_from_slice(prop.get(p).as_bytes());
+            }
+        }
+        Token::Timestamp => {
+            if let Some(ts) = p.and_then(|p| p.timestamp) {
+                out.extend_from_slice(ts.to_string().as_bytes());
+            }
+        }
+    }
+}
+
+fn parse_template(spec: &str) -> Result<Vec<Token>, String> {
+    let mut tokens = Vec::new();
+    let mut literal = Vec::new();
+    let mut chars = spec.char_indices().peekable();
+    let flush = |literal: &mut Vec<u8>, tokens: &mut Vec<Token>| {
+        if !literal.is_empty() {
+            tokens.push(Token::Literal(std::mem::take(literal)));
+        }
+    };
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '%' => {
+                let token = match chars.next().map(|(_, c)| c) {
+                    Some('%') => {
+                        literal.push(b'%');
+                        continue;
+                    }
+                    Some('b') => Token::Body,
+                    Some('e') => Token::Exchange,
+                    Some('k') => Token::RoutingKey,
+                    Some('h') => Token::Headers,
+                    Some('T') => Token::Timestamp,
+                    Some('d') => Token::DeliveryTag,
+                    Some('r') => Token::Redelivered,
+                    Some('p') => {
+                        let rest = &spec[i + 2..];
+                        let name = rest
+                            .strip_prefix('{')
+                            .and_then(|r| r.split_once('}'))
+                            .map(|(name, _)| name)
+                            .ok_or_else(|| {
+                                "--format: %p needs a property name: %p{name}".to_string()
+                            })?;
+                        let prop = Property::parse(name).ok_or_else(|| {
+                            format!("--format: unknown property '{name}' in %p{{{name}}}")
+                        })?;
+                        for _ in 0..name.len() + 2 {
+                            chars.next();
+                        }
+                        Token::Property(prop)
+                    }
+                    Some(other) => {
+                        return Err(format!(
+                            "--format: unknown token %{other} (known: %b %e %k %h %p{{name}} %T %d %r %%)"
+                        ));
+                    }
+                    None => {
+                        return Err(
+                            "--format: a lone % ends the template (write %% for a percent sign)"
+                                .into(),
+                        );
+                    }
+                };
+                flush(&mut literal, &mut tokens);
+                tokens.push(token);
+            }
+            '\\' => {
+                let rest = &spec[i..];
+                let (bytes, used) = unescape_one(rest).map_err(|e| format!("--format: {e}"))?;
+                literal.extend_from_slice(&bytes);
+                for _ in 1..used {
+                    chars.next();
+                }
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                literal.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    flush(&mut literal, &mut tokens);
+    Ok(tokens)
+}
+
+/// Decodes the escape at the start of `s` (which starts with a backslash):
+/// its bytes and how many characters it used.
+fn unescape_one(s: &str) -> Result<(Vec<u8>, usize), String> {
+    let mut chars = s.chars().skip(1);
+    match chars.next() {
+        Some('n') => Ok((vec![b'\n'], 2)),
+        Some('t') => Ok((vec![b'\t'], 2)),
+        Some('r') => Ok((vec![b'\r'], 2)),
+        Some('0') => Ok((vec![0], 2)),
+        Some('\\') => Ok((vec![b'\\'], 2)),
+        Some('x') => {
+            let hex: String = chars.take(2).collect();
+            match u8::from_str_radix(&hex, 16) {
+                Ok(b) if hex.len() == 2 => Ok((vec![b], 4)),
+                _ => Err(format!("\\x needs two hex digits, not '{hex}'")),
+            }
+        }
+        Some(other) => Err(format!(
+            "unknown escape \\{other} (known: \\n \\t \\r \\0 \\\\ \\xNN)"
+        )),
+        None => Err("a lone \\ ends the text (write \\\\ for a backslash)".into()),
+    }
+}
+
+/// A record delimiter given with `--delimiter` (one value, many bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delimiter(pub Vec<u8>);
+
+/// Decodes escapes in a delimiter (`--delimiter '\0'`, `'\x1e'`).
+pub fn parse_delimiter(s: &str) -> Result<Delimiter, String> {
+    unescape(s).map(Delimiter)
+}
+
+fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if c == '\\' {
+            let (bytes, used) = unescape_one(rest)?;
+            out.extend_from_slice(&bytes);
+            rest = &rest[rest.char_indices().nth(used).map_or(rest.len(), |(i, _)| i)..];
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    if out.is_empty() {
+        return Err("the delimiter must not be empty".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse_into_tokens() {
+        assert_eq!(
+            parse_template("%k=%b\\n").unwrap(),
+            vec![
+                Token::RoutingKey,
+                Token::Literal(b"=".to_vec()),
+                Token::Body,
+                Token::Literal(b"\n".to_vec())
+            ]
+        );
+        assert_eq!(
+            parse_template("%p{message_id}|%%|\\x41").unwrap(),
+            vec![
+                Token::Property(Property::MessageId),
+                Token::Literal(b"|%|A".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_templates_say_what_is_wrong() {
+        assert!(
+            parse_template("%z")
+                .unwrap_err()
+                .contains("unknown token %z")
+        );
+        assert!(
+            parse_template("%p{nope}")
+                .unwrap_err()
+                .contains("unknown property 'nope'")
+        );
+        assert!(
+            parse_template("%p")
+                .unwrap_err()
+                .contains("%p needs a property name")
+        );
+        assert!(parse_template("50%").unwrap_err().contains("lone %"));
+        assert!(
+            parse_template("\\q")
+                .unwrap_err()
+                .contains("unknown escape \\q")
+        );
+        assert!(
+            parse_template("\\xZZ")
+                .unwrap_err()
+                .contains("two hex digits")
+        );
+    }
+
+    #[test]
+    fn delimiters_take_escapes() {
+        assert_eq!(unescape("\\n").unwrap(), b"\n");
+        assert_eq!(unescape("\\0").unwrap(), b"\0");
+        assert_eq!(unescape("\\x1e").unwrap(), b"\x1e");
+        assert_eq!(unescape("--").unwrap(), b"--");
+        assert_eq!(unescape("a\\tb").unwrap(), b"a\tb");
+        assert!(unescape("").is_err());
+    }
+}

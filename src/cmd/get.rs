@@ -1,0 +1,62 @@
+//! `amqpctl get`: pull messages with basic.get, printed like `con` prints
+//! them; acked after they are written, or put back with `--requeue`.
+
+use clap::Args;
+
+use super::format::{Delimiter, Format, TOKENS_HELP, parse_delimiter};
+use super::output::Lines;
+use super::{Session, with_channel};
+use crate::error::Error;
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Queue to read from.
+    #[arg(short = 'q', long = "queue", value_name = "NAME")]
+    queue: String,
+
+    /// Take up to N messages.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    count: u64,
+
+    /// Put the messages back (they are redelivered later, marked redelivered).
+    #[arg(long)]
+    requeue: bool,
+
+    #[arg(long, value_name = "FORMAT", default_value = "received", long_help = TOKENS_HELP, help = "Output format: received, body, json, or a %-template (see --help)")]
+    format: String,
+
+    /// What ends each body with --format body (escapes: \n \t \0 \xNN).
+    #[arg(long, value_name = "D", default_value = "\\n", value_parser = parse_delimiter)]
+    delimiter: Delimiter,
+}
+
+pub fn run(session: &Session, args: GetArgs) -> Result<(), Error> {
+    let format = Format::parse(&args.format, &args.delimiter.0).map_err(Error::Usage)?;
+    let mut lines = Lines::new();
+    let mut got = 0;
+    let result = with_channel(session, |channel| {
+        let mut rendered = Vec::new();
+        while got < args.count {
+            let Some((delivery, _remaining)) = channel.basic_get(&args.queue, false)? else {
+                break;
+            };
+            rendered.clear();
+            format.render(&delivery, &mut rendered);
+            lines.raw(&rendered)?;
+            lines.flush()?;
+            if args.requeue {
+                channel.basic_nack(delivery, false, true)?;
+            } else {
+                channel.basic_ack(delivery, false)?;
+            }
+            got += 1;
+        }
+        Ok(())
+    });
+    lines.flush()?;
+    result?;
+    if got == 0 {
+        return Err(Error::QueueEmpty(args.queue));
+    }
+    Ok(())
+}
