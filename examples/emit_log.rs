@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         args.join(" ")
     };
-    let (connection, mut channel) = common::connect()?;
+    let (connection, channel) = common::connect()?;
 
     channel.exchange_declare("logs", "fanout", &ExchangeOptions::default())?;
     channel.basic_publish(&Publish {

@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         "Hello World!".to_string()
     };
-    let (connection, mut channel) = common::connect()?;
+    let (connection, channel) = common::connect()?;
 
     channel.exchange_declare("direct_logs", "direct", &ExchangeOptions::default())?;
     channel.basic_publish(&Publish {

@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         "Hello World!".to_string()
     };
-    let (connection, mut channel) = common::connect()?;
+    let (connection, channel) = common::connect()?;
 
     channel.exchange_declare("topic_logs", "topic", &ExchangeOptions::default())?;
     channel.basic_publish(&Publish {

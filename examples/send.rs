@@ -10,7 +10,7 @@ mod common;
 use amqpctl::amqp::{Properties, Publish, QueueOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (connection, mut channel) = common::connect()?;
+    let (connection, channel) = common::connect()?;
 
     channel.queue_declare("hello", &QueueOptions::default())?;
     channel.basic_publish(&Publish {

@@ -42,6 +42,10 @@ pub enum Error {
     #[error("queue '{0}' is empty")]
     QueueEmpty(String),
 
+    /// `rpc call` got no reply in time.
+    #[error("no reply within {0} s")]
+    NoReply(f64),
+
     /// A signal stopped a command before it finished.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
@@ -66,6 +70,7 @@ impl Error {
             Error::Io { .. } => 1,
             Error::BrokenPipe => 0,
             Error::QueueEmpty(_) => 8,
+            Error::NoReply(_) => 9,
             Error::Interrupted(signal) => 128u8.saturating_add(*signal as u8),
         }
     }

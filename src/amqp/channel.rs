@@ -79,7 +79,7 @@ pub struct Channel {
     inner: amiquip::Channel,
     core: Rc<Core>,
     returns: Receiver<amiquip::Return>,
-    confirms: Option<ConfirmTracker>,
+    confirms: RefCell<Option<ConfirmTracker>>,
     /// The broker's close, once seen: (reply code, reply text).
     closed_by_broker: RefCell<Option<(u16, String)>>,
 }
@@ -91,7 +91,7 @@ impl Channel {
             inner,
             core,
             returns,
-            confirms: None,
+            confirms: RefCell::new(None),
             closed_by_broker: RefCell::new(None),
         })
     }
@@ -228,7 +228,7 @@ impl Channel {
 
     /// Puts the channel in confirm mode; from then on every publish gets a
     /// sequence number and [`Channel::wait_confirms`] reports its outcome.
-    pub fn confirm_delivery(&mut self) -> Result<()> {
+    pub fn confirm_delivery(&self) -> Result<()> {
         let rx = self
             .inner
             .listen_for_publisher_confirms()
@@ -236,13 +236,13 @@ impl Channel {
         self.inner
             .enable_publisher_confirms()
             .map_err(|e| self.explain(e))?;
-        self.confirms = Some(ConfirmTracker::new(rx));
+        *self.confirms.borrow_mut() = Some(ConfirmTracker::new(rx));
         Ok(())
     }
 
     /// Whether the channel is in confirm mode.
     pub fn confirms_enabled(&self) -> bool {
-        self.confirms.is_some()
+        self.confirms.borrow().is_some()
     }
 
     /// Publishes a message and returns its sequence number (1, 2, …) in
@@ -251,10 +251,10 @@ impl Channel {
     /// Outside confirm mode this reports, like pika, what the broker did to
     /// earlier publishes: a channel it closed, or a mandatory message it
     /// returned.
-    pub fn basic_publish(&mut self, message: &Publish<'_>) -> Result<u64> {
+    pub fn basic_publish(&self, message: &Publish<'_>) -> Result<u64> {
         check_name("exchange", message.exchange)?;
         check_name("routing key", message.routing_key)?;
-        if self.confirms.is_none() {
+        if !self.confirms_enabled() {
             self.check_returned()?;
         }
         let publish = amiquip::Publish {
@@ -267,7 +267,7 @@ impl Channel {
         self.inner
             .basic_publish(message.exchange, publish)
             .map_err(|e| self.explain(e))?;
-        Ok(match &mut self.confirms {
+        Ok(match self.confirms.borrow_mut().as_mut() {
             Some(tracker) => tracker.published(message),
             None => 0,
         })
@@ -275,7 +275,7 @@ impl Channel {
 
     /// Publishes and waits for the broker's verdict, like pika's
     /// `basic_publish` on a channel in confirm mode.
-    pub fn publish_confirmed(&mut self, message: &Publish<'_>) -> Result<Confirmation> {
+    pub fn publish_confirmed(&self, message: &Publish<'_>) -> Result<Confirmation> {
         let seq = self.basic_publish(message)?;
         let mut outcome = Confirmation::Ack;
         self.wait_confirms(0, |s, c| {
@@ -289,6 +289,7 @@ impl Channel {
     /// Number of published messages not yet confirmed.
     pub fn unconfirmed(&self) -> usize {
         self.confirms
+            .borrow()
             .as_ref()
             .map_or(0, ConfirmTracker::outstanding)
     }
@@ -296,29 +297,29 @@ impl Channel {
     /// Waits until at most `max_outstanding` publishes are unconfirmed, calling
     /// `on_confirm(seq, outcome)` for each settled one, in publish order.
     pub fn wait_confirms(
-        &mut self,
+        &self,
         max_outstanding: usize,
         on_confirm: impl FnMut(u64, Confirmation),
     ) -> Result<()> {
-        let Some(tracker) = self.confirms.as_mut() else {
+        let mut confirms = self.confirms.borrow_mut();
+        let Some(tracker) = confirms.as_mut() else {
             return Ok(());
         };
-        match tracker.wait(max_outstanding, &self.returns, on_confirm) {
-            Ok(()) => Ok(()),
-            Err(()) => Err(self.closed_reason()),
-        }
+        let waited = tracker.wait(max_outstanding, &self.returns, on_confirm);
+        drop(confirms);
+        waited.map_err(|()| self.closed_reason())
     }
 
     /// Like [`Channel::wait_confirms`], but only settles what has already
     /// arrived; never blocks.
-    pub fn poll_confirms(&mut self, on_confirm: impl FnMut(u64, Confirmation)) -> Result<()> {
-        let Some(tracker) = self.confirms.as_mut() else {
+    pub fn poll_confirms(&self, on_confirm: impl FnMut(u64, Confirmation)) -> Result<()> {
+        let mut confirms = self.confirms.borrow_mut();
+        let Some(tracker) = confirms.as_mut() else {
             return Ok(());
         };
-        match tracker.poll(&self.returns, on_confirm) {
-            Ok(()) => Ok(()),
-            Err(()) => Err(self.closed_reason()),
-        }
+        let polled = tracker.poll(&self.returns, on_confirm);
+        drop(confirms);
+        polled.map_err(|()| self.closed_reason())
     }
 
     /// Fetches one message, or `None` when the queue is empty; the second
@@ -394,7 +395,7 @@ impl Channel {
             ..
         } = self;
         inner.close().map_err(|e| core.explain(e))?;
-        if confirms.is_none()
+        if confirms.borrow().is_none()
             && let Ok(r) = returns.try_recv()
         {
             return Err(returned(r));
@@ -402,8 +403,9 @@ impl Channel {
         Ok(())
     }
 
-    /// Outside confirm mode, reports a mandatory message the broker returned.
-    fn check_returned(&self) -> Result<()> {
+    /// Outside confirm mode, reports a mandatory message the broker returned
+    /// (the next publish and `close` check this too).
+    pub fn check_returned(&self) -> Result<()> {
         match self.returns.try_recv() {
             Ok(r) => Err(returned(r)),
             Err(_) => Ok(()),

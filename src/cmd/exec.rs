@@ -2,7 +2,7 @@
 //! the message's routing and properties in `AMQP_*` environment variables;
 //! its exit status decides the message's fate.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,8 +20,27 @@ pub enum Verdict {
     Failed(String),
 }
 
-/// Runs `command` with `sh -c` for one delivery, killing it after `timeout`.
+/// Runs `command` with `sh -c` for one delivery, killing it after `timeout`;
+/// its stdout goes to ours.
 pub fn run(command: &str, d: &Delivery, timeout: Option<Duration>) -> Result<Verdict, Error> {
+    run_with(command, d, timeout, false).map(|(verdict, _)| verdict)
+}
+
+/// Like [`run`], but returns what the command printed on stdout.
+pub fn run_capturing(
+    command: &str,
+    d: &Delivery,
+    timeout: Option<Duration>,
+) -> Result<(Verdict, Vec<u8>), Error> {
+    run_with(command, d, timeout, true)
+}
+
+fn run_with(
+    command: &str,
+    d: &Delivery,
+    timeout: Option<Duration>,
+    capture: bool,
+) -> Result<(Verdict, Vec<u8>), Error> {
     let p = d.properties();
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
@@ -57,9 +76,19 @@ pub fn run(command: &str, d: &Delivery, timeout: Option<Duration>) -> Result<Ver
             None => cmd.env_remove(name),
         };
     }
+    if capture {
+        cmd.stdout(Stdio::piped());
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::io("starting the --exec command", e))?;
+    let captured = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = out.read_to_end(&mut bytes);
+            bytes
+        })
+    });
     if let Some(mut stdin) = child.stdin.take() {
         let body = d.body().to_vec();
         // A command that does not read its stdin must not block us.
@@ -71,19 +100,24 @@ pub fn run(command: &str, d: &Delivery, timeout: Option<Duration>) -> Result<Ver
             .try_wait()
             .map_err(|e| Error::io("waiting for the --exec command", e))?
         {
-            return Ok(if status.success() {
+            let verdict = if status.success() {
                 Verdict::Done
             } else {
                 Verdict::Failed(match status.code() {
                     Some(code) => format!("exited with {code}"),
                     None => "was killed by a signal".to_string(),
                 })
-            });
+            };
+            let output = captured.and_then(|t| t.join().ok()).unwrap_or_default();
+            return Ok((verdict, output));
         }
         if timeout.is_some_and(|t| started.elapsed() >= t) {
             let _ = child.kill();
             let _ = child.wait();
-            return Ok(Verdict::Failed("timed out (--exec-timeout)".to_string()));
+            return Ok((
+                Verdict::Failed("timed out (--exec-timeout)".to_string()),
+                Vec::new(),
+            ));
         }
         std::thread::sleep(Duration::from_millis(2));
     }

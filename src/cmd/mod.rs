@@ -10,6 +10,7 @@ mod format;
 mod get;
 mod output;
 mod publish;
+mod rpc;
 mod shell;
 mod signals;
 mod source;
@@ -58,6 +59,8 @@ pub enum Command {
     Purge(tidy::PurgeArgs),
     /// Delete a queue or an exchange.
     Delete(tidy::DeleteArgs),
+    /// Request/reply (tutorial 6): call a server, or serve requests.
+    Rpc(rpc::RpcArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(shell::CompletionsArgs),
     /// Print the manual page (roff).
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Get(args) => get::run(&session, args),
         Command::Purge(args) => tidy::purge(&session, args),
         Command::Delete(args) => tidy::delete(&session, args),
+        Command::Rpc(args) => rpc::run(&session, args),
         Command::Completions(_) | Command::Manpage => Ok(()),
     }
 }

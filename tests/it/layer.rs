@@ -85,7 +85,7 @@ fn passive_declare_of_a_missing_queue_is_a_404_channel_error() {
 
 #[test]
 fn publish_get_purge_and_delete_report_counts() {
-    let (conn, mut ch) = open(&plain(broker()));
+    let (conn, ch) = open(&plain(broker()));
     let q = unique("counts");
     ch.queue_declare(&q, &queue_opts()).unwrap();
     let props = Properties::default();
@@ -108,7 +108,7 @@ fn publish_get_purge_and_delete_report_counts() {
 
 #[test]
 fn every_property_survives_the_trip_through_the_broker() {
-    let (conn, mut ch) = open(&plain(broker()));
+    let (conn, ch) = open(&plain(broker()));
     let q = unique("props");
     ch.queue_declare(&q, &queue_opts()).unwrap();
     let mut nested = Table::new();
@@ -153,7 +153,7 @@ fn every_property_survives_the_trip_through_the_broker() {
 
 #[test]
 fn exchange_to_exchange_binding_routes_by_key() {
-    let (conn, mut ch) = open(&plain(broker()));
+    let (conn, ch) = open(&plain(broker()));
     let (src, dst, q) = (unique("src"), unique("dst"), unique("e2e"));
     let auto = ExchangeOptions {
         auto_delete: false,
@@ -182,7 +182,7 @@ fn exchange_to_exchange_binding_routes_by_key() {
 
 #[test]
 fn publish_to_a_missing_exchange_fails_on_the_next_publish() {
-    let (conn, mut ch) = open(&plain(broker()));
+    let (conn, ch) = open(&plain(broker()));
     let missing = unique("no-exchange");
     let props = Properties::default();
     ch.basic_publish(&msg(&missing, "k", b"1", &props))
@@ -204,7 +204,7 @@ fn publish_to_a_missing_exchange_fails_on_the_next_publish() {
 
 #[test]
 fn publish_to_a_missing_exchange_as_the_last_call_fails_at_close() {
-    let (conn, mut ch) = open(&plain(broker()));
+    let (conn, ch) = open(&plain(broker()));
     let missing = unique("no-exchange");
     ch.basic_publish(&msg(&missing, "k", b"only", &Properties::default()))
         .expect("the publish is only sent");
@@ -217,7 +217,7 @@ fn publish_to_a_missing_exchange_as_the_last_call_fails_at_close() {
 
 #[test]
 fn confirms_ack_every_routed_message_in_order() {
-    let (conn, mut ch) = open(&plain(broker()));
+    let (conn, ch) = open(&plain(broker()));
     let q = unique("acks");
     ch.queue_declare(&q, &queue_opts()).unwrap();
     ch.confirm_delivery().unwrap();
@@ -247,7 +247,7 @@ fn confirms_ack_every_routed_message_in_order() {
 
 #[test]
 fn a_full_reject_publish_queue_nacks() {
-    let (conn, mut ch) = open(&plain(broker()));
+    let (conn, ch) = open(&plain(broker()));
     let q = unique("nack");
     let mut args = Table::new();
     args.insert("x-max-length".into(), Value::from_cli("1"));
@@ -278,7 +278,7 @@ fn a_full_reject_publish_queue_nacks() {
 
 #[test]
 fn an_unroutable_mandatory_message_is_returned_and_matched_to_its_publish() {
-    let (conn, mut ch) = open(&plain(broker()));
+    let (conn, ch) = open(&plain(broker()));
     let q = unique("routable");
     ch.queue_declare(&q, &queue_opts()).unwrap();
     ch.confirm_delivery().unwrap();
@@ -315,7 +315,7 @@ fn an_unroutable_mandatory_message_is_returned_and_matched_to_its_publish() {
 
 #[test]
 fn an_unroutable_mandatory_message_without_confirms_surfaces_at_close() {
-    let (conn, mut ch) = open(&plain(broker()));
+    let (conn, ch) = open(&plain(broker()));
     ch.basic_publish(&Publish {
         mandatory: true,
         ..msg("", &unique("nowhere"), b"m", &Properties::default())
@@ -404,7 +404,7 @@ fn redeclaring_with_other_flags_is_a_406() {
 
 #[test]
 fn consumer_acks_nacks_and_rejects_single_and_multiple() {
-    let (conn, mut ch) = open(&plain(broker()));
+    let (conn, ch) = open(&plain(broker()));
     let q = unique("acks-consumer");
     ch.queue_declare(&q, &queue_opts()).unwrap();
     ch.confirm_delivery().unwrap();
@@ -469,7 +469,7 @@ fn consumer_acks_nacks_and_rejects_single_and_multiple() {
 
 #[test]
 fn unacked_deliveries_are_requeued_when_the_channel_closes() {
-    let (conn, mut ch) = open(&plain(broker()));
+    let (conn, ch) = open(&plain(broker()));
     let q = unique("requeue");
     ch.queue_declare(&q, &queue_opts()).unwrap();
     ch.confirm_delivery().unwrap();

@@ -6,6 +6,7 @@ mod commands;
 mod fixtures;
 mod harness;
 mod layer;
+mod rpc;
 mod scripting;
 mod support;
 mod tls;

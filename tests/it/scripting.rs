@@ -185,7 +185,7 @@ fn json_envelopes_move_messages_between_queues_byte_for_byte() {
     let (from, to) = (unique("json-from"), unique("json-to"));
     queue(&from);
     queue(&to);
-    let (conn, mut ch) = open(&plain(broker()));
+    let (conn, ch) = open(&plain(broker()));
     ch.confirm_delivery().unwrap();
     let mut sent = Vec::new();
     for i in 0..20u8 {

@@ -20,7 +20,7 @@ fn trusted() -> Trust {
 
 #[test]
 fn cafile_trusts_the_test_ca_and_messages_flow() {
-    let (conn, mut ch) = open(&tls(broker(), trusted()));
+    let (conn, ch) = open(&tls(broker(), trusted()));
     let q = unique("tls-hello");
     ch.queue_declare(
         &q,

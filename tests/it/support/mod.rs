@@ -15,3 +15,42 @@ pub fn unique(name: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("amqpctl.it.{name}.{n}.{}", std::process::id())
 }
+
+/// A Python interpreter with pika, for the tests that check amqpctl against
+/// the tutorials' pika peers: `AMQPCTL_TEST_PYTHON` if set, else a venv in
+/// `target/pika-venv`, created (with `pip install pika`) on first use.
+pub fn pika_python() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::sync::OnceLock;
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("AMQPCTL_TEST_PYTHON") {
+                return PathBuf::from(p);
+            }
+            let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pika-venv");
+            let python = venv.join("bin/python");
+            let has_pika = |py: &PathBuf| {
+                Command::new(py)
+                    .args(["-c", "import pika"])
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            if !has_pika(&python) {
+                let made = Command::new("python3")
+                    .args(["-m", "venv"])
+                    .arg(&venv)
+                    .status()
+                    .expect("python3 -m venv");
+                assert!(made.success(), "cannot create {}", venv.display());
+                let installed = Command::new(&python)
+                    .args(["-m", "pip", "install", "--quiet", "pika"])
+                    .status()
+                    .expect("pip install pika");
+                assert!(installed.success(), "pip install pika failed");
+            }
+            python
+        })
+        .clone()
+}

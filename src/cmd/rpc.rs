@@ -1,0 +1,278 @@
+//! `amqpctl rpc call` and `amqpctl rpc serve`: tutorial 6's request/reply,
+//! on RabbitMQ's direct reply-to, interoperable with pika's RPC client and
+//! server.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Subcommand};
+
+use super::exec::{self, Verdict};
+use super::output::{Lines, status};
+use super::{Session, parse_seconds, signals, with_channel};
+use crate::error::Error;
+use crossbeam_channel::Receiver;
+
+use amqpctl::amqp::{
+    Channel, Confirmation, Consumer, ConsumerSettings, Next, Properties, Publish, QueueOptions,
+};
+
+/// RabbitMQ's pseudo-queue for direct replies.
+const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+/// How often a waiting call checks whether its request was returned.
+const RETURN_CHECK: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Args)]
+pub struct RpcArgs {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Debug, Subcommand)]
+enum Role {
+    /// Send a request and print the reply (exit 9 if none comes in time).
+    Call {
+        /// Exchange to send the request to.
+        #[arg(
+            short = 'e',
+            long = "exchange",
+            value_name = "NAME",
+            default_value = ""
+        )]
+        exchange: String,
+        /// Routing key of the server's queue.
+        #[arg(short = 'k', long = "routing-key", value_name = "KEY")]
+        routing_key: String,
+        /// Request body.
+        #[arg(short = 'm', long = "message", value_name = "TEXT")]
+        message: String,
+        /// Seconds to wait for the reply.
+        #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+        timeout: Duration,
+    },
+    /// Answer requests from a queue with CMD's stdout (CMD runs with sh -c,
+    /// the request body on stdin, as with `con --exec`).
+    Serve {
+        /// Queue of requests.
+        #[arg(short = 'q', long = "queue", value_name = "NAME")]
+        queue: String,
+        /// Declare the queue first (not auto-delete).
+        #[arg(short = 'Q', long = "declare-queue")]
+        declare: bool,
+        /// Command that computes a reply.
+        #[arg(long, value_name = "CMD")]
+        exec: String,
+        /// Kill a command after SECS (the request is then rejected).
+        #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+        exec_timeout: Option<Duration>,
+        /// Stop after N requests.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+        /// Requests worked on at once (basic.qos).
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        prefetch: u16,
+    },
+}
+
+pub fn run(session: &Session, args: RpcArgs) -> Result<(), Error> {
+    match args.role {
+        Role::Call {
+            exchange,
+            routing_key,
+            message,
+            timeout,
+        } => call(
+            session,
+            &exchange,
+            &routing_key,
+            message.as_bytes(),
+            timeout,
+        ),
+        Role::Serve {
+            queue,
+            declare,
+            exec,
+            exec_timeout,
+            count,
+            prefetch,
+        } => serve(
+            session,
+            &queue,
+            declare,
+            &exec,
+            exec_timeout,
+            count,
+            prefetch,
+        ),
+    }
+}
+
+fn correlation_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("amqpctl-{}-{nanos:x}", std::process::id())
+}
+
+fn call(
+    session: &Session,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<(), Error> {
+    let mut lines = Lines::new();
+    let result = with_channel(session, |channel| {
+        // Direct reply-to: a no-ack consumer on the pseudo-queue, started
+        // before the request goes out, on the same channel.
+        let replies = channel.basic_consume(
+            DIRECT_REPLY_TO,
+            &ConsumerSettings {
+                no_ack: true,
+                ..ConsumerSettings::default()
+            },
+        )?;
+        let id = correlation_id();
+        let properties = Properties {
+            reply_to: Some(DIRECT_REPLY_TO.to_string()),
+            correlation_id: Some(id.clone()),
+            ..Properties::default()
+        };
+        channel.basic_publish(&Publish {
+            exchange,
+            routing_key: key,
+            body,
+            properties: &properties,
+            mandatory: true,
+        })?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            // An unroutable request comes back: no need to wait it out.
+            channel.check_returned()?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::NoReply(timeout.as_secs_f64()));
+            }
+            match replies.next::<()>(Some(left.min(RETURN_CHECK)), None)? {
+                Next::Delivery(d)
+                    if d.properties().correlation_id.as_deref() == Some(id.as_str()) =>
+                {
+                    // One newline ends the reply, whether or not it had one.
+                    let body = d.body();
+                    lines.line(b"", body.strip_suffix(b"\n").unwrap_or(body))?;
+                    break;
+                }
+                Next::Delivery(_) | Next::Idle | Next::Interrupted => continue,
+            }
+        }
+        replies.cancel()?;
+        Ok(())
+    });
+    lines.flush()?;
+    result
+}
+
+fn serve(
+    session: &Session,
+    queue: &str,
+    declare: bool,
+    command: &str,
+    exec_timeout: Option<Duration>,
+    count: Option<u64>,
+    prefetch: u16,
+) -> Result<(), Error> {
+    let interrupts = signals::interrupts()?;
+    let (connection, channel) = session.connect()?;
+    // Replies go out on a channel of their own, in confirm mode, while the
+    // requests channel holds the consumer.
+    let served = connection
+        .channel()
+        .map_err(Error::from)
+        .and_then(|mut replies| {
+            let served = (|| {
+                if declare {
+                    let info = channel.queue_declare(queue, &QueueOptions::default())?;
+                    status(format_args!("Created queue: {}", info.name));
+                }
+                channel.basic_qos(prefetch)?;
+                replies.confirm_delivery()?;
+                let requests = channel.basic_consume(queue, &ConsumerSettings::default())?;
+                let answered = answer(
+                    &requests,
+                    &mut replies,
+                    command,
+                    exec_timeout,
+                    count,
+                    &interrupts,
+                );
+                let cancelled = requests.cancel();
+                answered?;
+                cancelled.map_err(Error::from)
+            })();
+            let closed = replies.close();
+            served?;
+            closed.map_err(Error::from)
+        });
+    let closed = channel.close();
+    let disconnected = connection.close();
+    served?;
+    closed?;
+    disconnected?;
+    Ok(())
+}
+
+fn answer(
+    requests: &Consumer<'_>,
+    replies: &mut Channel,
+    command: &str,
+    exec_timeout: Option<Duration>,
+    count: Option<u64>,
+    interrupts: &Receiver<i32>,
+) -> Result<(), Error> {
+    let mut remaining = count.unwrap_or(u64::MAX);
+    while remaining > 0 {
+        let request = match requests.next(None, Some(interrupts))? {
+            Next::Delivery(d) => d,
+            Next::Idle | Next::Interrupted => break,
+        };
+        remaining -= 1;
+        let p = request.properties();
+        let Some(reply_to) = p.reply_to.clone() else {
+            status(format_args!(
+                "WARNING: request {} has no reply_to: rejected",
+                request.delivery_tag()
+            ));
+            requests.channel().basic_reject(request, false)?;
+            continue;
+        };
+        let (verdict, reply) = exec::run_capturing(command, &request, exec_timeout)?;
+        if let Verdict::Failed(why) = verdict {
+            status(format_args!(
+                "WARNING: --exec command {why}: request rejected, no reply"
+            ));
+            requests.channel().basic_reject(request, false)?;
+            continue;
+        }
+        let reply_properties = Properties {
+            correlation_id: p.correlation_id.clone(),
+            ..Properties::default()
+        };
+        // The reply is confirmed before the request is acked: a crash in
+        // between repeats the request instead of losing the reply.
+        let outcome = replies.publish_confirmed(&Publish {
+            exchange: "",
+            routing_key: &reply_to,
+            body: &reply,
+            properties: &reply_properties,
+            mandatory: false,
+        })?;
+        if outcome != Confirmation::Ack {
+            status(format_args!(
+                "WARNING: the reply to {reply_to} was not confirmed: {outcome:?}"
+            ));
+        }
+        requests.channel().basic_ack(request, false)?;
+    }
+    Ok(())
+}
