@@ -46,6 +46,15 @@ pub enum Error {
     #[error("no reply within {0} s")]
     NoReply(f64),
 
+    /// The broker kept publishing blocked longer than `--blocked-timeout`.
+    #[error("the broker blocked publishing for more than {secs} s: {reason}")]
+    Blocked {
+        /// The timeout, in seconds.
+        secs: f64,
+        /// The broker's reason (e.g. "low on memory").
+        reason: String,
+    },
+
     /// A signal stopped a command before it finished.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
@@ -71,8 +80,23 @@ impl Error {
             Error::BrokenPipe => 0,
             Error::QueueEmpty(_) => 8,
             Error::NoReply(_) => 9,
+            Error::Blocked { .. } => 3,
             Error::Interrupted(signal) => 128u8.saturating_add(*signal as u8),
         }
+    }
+
+    /// Whether the connection broke (as opposed to a refusal or a mistake), so
+    /// that connecting again may help.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            Error::Amqp(
+                AmqpError::Connect { .. }
+                    | AmqpError::ConnectionClosed { .. }
+                    | AmqpError::ConnectionLost { .. }
+                    | AmqpError::Tls(TlsError::Handshake { .. })
+            )
+        )
     }
 
     /// Whether the error is reported on stderr (a closed pipe is not).

@@ -9,7 +9,7 @@ use amiquip::{ExchangeDeclareOptions, ExchangeType, QueueDeclareOptions};
 use crossbeam_channel::Receiver;
 
 use super::confirms::{ConfirmTracker, Confirmation};
-use super::connection::Core;
+use super::connection::{Core, Unblocked};
 use super::consumer::{Consumer, ConsumerSettings, Delivery};
 use super::error::{AmqpError, Result};
 use super::properties::{Properties, to_amqp};
@@ -240,6 +240,22 @@ impl Channel {
         Ok(())
     }
 
+    /// Why the broker blocks publishing on this connection (connection.blocked,
+    /// e.g. a memory or disk alarm), if it does now.
+    pub fn blocked_reason(&self) -> Option<String> {
+        self.core.blocked_reason()
+    }
+
+    /// Waits until the broker unblocks publishing, at most `timeout`,
+    /// returning early when `interrupt` receives anything.
+    pub fn wait_unblocked<T>(
+        &self,
+        timeout: Option<std::time::Duration>,
+        interrupt: Option<&Receiver<T>>,
+    ) -> Unblocked {
+        self.core.wait_unblocked(timeout, interrupt)
+    }
+
     /// Whether the channel is in confirm mode.
     pub fn confirms_enabled(&self) -> bool {
         self.confirms.borrow().is_some()
@@ -301,11 +317,23 @@ impl Channel {
         max_outstanding: usize,
         on_confirm: impl FnMut(u64, Confirmation),
     ) -> Result<()> {
+        self.wait_confirms_until(max_outstanding, None, on_confirm)
+            .map(drop)
+    }
+
+    /// Like [`Channel::wait_confirms`], but gives up at `deadline`: returns
+    /// whether at most `max_outstanding` publishes are unconfirmed now.
+    pub fn wait_confirms_until(
+        &self,
+        max_outstanding: usize,
+        deadline: Option<std::time::Instant>,
+        on_confirm: impl FnMut(u64, Confirmation),
+    ) -> Result<bool> {
         let mut confirms = self.confirms.borrow_mut();
         let Some(tracker) = confirms.as_mut() else {
-            return Ok(());
+            return Ok(true);
         };
-        let waited = tracker.wait(max_outstanding, &self.returns, on_confirm);
+        let waited = tracker.wait(max_outstanding, deadline, &self.returns, on_confirm);
         drop(confirms);
         waited.map_err(|()| self.closed_reason())
     }

@@ -8,7 +8,9 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use amiquip::{Confirm, ConfirmSmoother};
-use crossbeam_channel::{Receiver, TryRecvError};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::channel::Publish;
 
@@ -80,19 +82,28 @@ impl ConfirmTracker {
         self.outstanding.len()
     }
 
-    /// Blocks until at most `max_outstanding` remain. `Err(())` means the
-    /// channel closed; the caller asks the channel why.
+    /// Blocks until at most `max_outstanding` remain (`Ok(true)`) or the
+    /// deadline passes (`Ok(false)`). `Err(())` means the channel closed; the
+    /// caller asks the channel why.
     pub(crate) fn wait(
         &mut self,
         max_outstanding: usize,
+        deadline: Option<Instant>,
         returns: &Receiver<amiquip::Return>,
         mut on_confirm: impl FnMut(u64, Confirmation),
-    ) -> Result<(), ()> {
+    ) -> Result<bool, ()> {
         while self.outstanding.len() > max_outstanding {
-            let confirm = self.rx.recv().map_err(|_| ())?;
+            let confirm = match deadline {
+                None => self.rx.recv().map_err(|_| ())?,
+                Some(d) => match self.rx.recv_deadline(d) {
+                    Ok(c) => c,
+                    Err(RecvTimeoutError::Timeout) => return Ok(false),
+                    Err(RecvTimeoutError::Disconnected) => return Err(()),
+                },
+            };
             self.settle(confirm, returns, &mut on_confirm);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Settles whatever confirms have arrived, without blocking.

@@ -5,9 +5,10 @@
 use std::cell::RefCell;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use amiquip::{Auth, ConnectionOptions, ConnectionTuning};
+use amiquip::{Auth, ConnectionBlockedNotification, ConnectionOptions, ConnectionTuning};
+use crossbeam_channel::Receiver;
 
 use super::channel::Channel;
 use super::error::{AmqpError, Result, from_amiquip, is_io_loop_gone};
@@ -27,9 +28,72 @@ pub struct Connection {
 /// the I/O loop die can fetch the reason from the connection.
 pub(crate) struct Core {
     conn: RefCell<Option<amiquip::Connection>>,
+    /// connection.blocked / unblocked notifications from the broker.
+    flow: Receiver<ConnectionBlockedNotification>,
+    /// Why the broker blocks publishing, while it does.
+    blocked: RefCell<Option<String>>,
+}
+
+/// How waiting for the broker to unblock publishing ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unblocked {
+    /// The broker unblocked publishing.
+    Yes,
+    /// The wait timed out.
+    TimedOut,
+    /// The interrupt channel fired.
+    Interrupted,
 }
 
 impl Core {
+    fn note_flow(&self, n: ConnectionBlockedNotification) {
+        *self.blocked.borrow_mut() = match n {
+            ConnectionBlockedNotification::Blocked(reason) => Some(reason),
+            ConnectionBlockedNotification::Unblocked => None,
+        };
+    }
+
+    /// Why the broker blocks publishing, if it does now (as far as its
+    /// notifications have arrived).
+    pub(crate) fn blocked_reason(&self) -> Option<String> {
+        while let Ok(n) = self.flow.try_recv() {
+            self.note_flow(n);
+        }
+        self.blocked.borrow().clone()
+    }
+
+    /// Waits for the broker to unblock publishing.
+    pub(crate) fn wait_unblocked<T>(
+        &self,
+        timeout: Option<Duration>,
+        interrupt: Option<&Receiver<T>>,
+    ) -> Unblocked {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let fallback = crossbeam_channel::never();
+        let interrupt = interrupt.unwrap_or(&fallback);
+        while self.blocked_reason().is_some() {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let notification = match left {
+                Some(left) if left.is_zero() => return Unblocked::TimedOut,
+                Some(left) => crossbeam_channel::select! {
+                    recv(self.flow) -> n => n.ok(),
+                    recv(interrupt) -> _ => return Unblocked::Interrupted,
+                    default(left) => return Unblocked::TimedOut,
+                },
+                None => crossbeam_channel::select! {
+                    recv(self.flow) -> n => n.ok(),
+                    recv(interrupt) -> _ => return Unblocked::Interrupted,
+                },
+            };
+            match notification {
+                Some(n) => self.note_flow(n),
+                // The connection is gone; the next call will say why.
+                None => return Unblocked::Yes,
+            }
+        }
+        Unblocked::Yes
+    }
+
     /// Maps an error raised on a channel; when it only says that the I/O loop
     /// is gone, closes the connection to learn why it went.
     pub(crate) fn explain(&self, e: amiquip::Error) -> AmqpError {
@@ -64,11 +128,14 @@ impl Connection {
         let mut last_error = AmqpError::Invalid("no broker address given".to_string());
         for endpoint in &settings.endpoints {
             match open_one(settings, endpoint, tls_config.as_ref()) {
-                Ok(conn) => {
+                Ok(mut conn) => {
                     log::info!("connected to {endpoint}");
+                    let flow = conn.listen_for_connection_blocked().map_err(from_amiquip)?;
                     return Ok(Connection {
                         core: Rc::new(Core {
                             conn: RefCell::new(Some(conn)),
+                            flow,
+                            blocked: RefCell::new(None),
                         }),
                         endpoint: endpoint.clone(),
                     });

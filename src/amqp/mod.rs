@@ -13,7 +13,7 @@ mod value;
 
 pub use channel::{Channel, ExchangeOptions, Publish, QueueInfo, QueueOptions};
 pub use confirms::Confirmation;
-pub use connection::Connection;
+pub use connection::{Connection, Unblocked};
 pub use consumer::{Consumer, ConsumerSettings, Delivery, Next};
 pub use error::{AmqpError, Result};
 pub use properties::Properties;

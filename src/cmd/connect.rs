@@ -43,6 +43,11 @@ pub struct ConnectionArgs {
     #[arg(long, value_name = "USER:PASS", global = true)]
     pub userpass: Option<String>,
 
+    /// Read USER:PASS from the first line of FILE, keeping the password off
+    /// the command line.
+    #[arg(long, value_name = "FILE", global = true, conflicts_with = "userpass")]
+    pub userpass_file: Option<PathBuf>,
+
     /// Use TLS, verifying the broker against the Mozilla root certificates.
     #[arg(long, global = true)]
     pub enable_tls: bool,
@@ -86,7 +91,7 @@ pub struct Resolved {
 
 /// The parts of one `--url`.
 #[derive(Debug, Default, PartialEq)]
-struct UrlParts {
+pub(super) struct UrlParts {
     tls: bool,
     host: Option<String>,
     port: Option<u16>,
@@ -106,9 +111,10 @@ impl ConnectionArgs {
             .collect::<Result<Vec<_>, _>>()?;
         let first = urls.first();
 
-        let explicit_userpass = match &self.userpass {
-            Some(up) => Some(split_userpass(up)?),
-            None => None,
+        let explicit_userpass = match (&self.userpass, &self.userpass_file) {
+            (Some(up), _) => Some(split_userpass(up)?),
+            (None, Some(path)) => Some(read_userpass_file(path)?),
+            (None, None) => None,
         };
         let url_credentials = first.and_then(|u| u.credentials.clone());
         let credentials_given = explicit_userpass.is_some() || url_credentials.is_some();
@@ -196,6 +202,22 @@ impl ConnectionArgs {
     }
 }
 
+fn read_userpass_file(path: &std::path::Path) -> Result<(String, String), Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Usage(format!(
+            "cannot read --userpass-file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let first = text.lines().next().unwrap_or("");
+    split_userpass(first).map_err(|_| {
+        Error::Usage(format!(
+            "--userpass-file {}: the first line must be USER:PASS",
+            path.display()
+        ))
+    })
+}
+
 fn split_userpass(up: &str) -> Result<(String, String), Error> {
     match up.split_once(':') {
         Some((user, pass)) if !user.is_empty() => Ok((user.to_string(), pass.to_string())),
@@ -218,7 +240,7 @@ pub fn redact(raw: &str) -> String {
     }
 }
 
-fn parse_url(raw: &str) -> Result<UrlParts, Error> {
+pub(super) fn parse_url(raw: &str) -> Result<UrlParts, Error> {
     let bad = |why: String| Error::Usage(format!("invalid --url {}: {why}", redact(raw)));
     let url = Url::parse(raw).map_err(|e| bad(e.to_string()))?;
     let tls = match url.scheme() {
@@ -408,6 +430,26 @@ mod tests {
             };
             assert!(!msg.contains("hunter2"), "{msg}");
         }
+    }
+
+    #[test]
+    fn userpass_file_keeps_the_password_off_the_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("creds");
+        std::fs::write(&file, "alice:s3cr:et\nignored\n").unwrap();
+        let r = resolve(&["--userpass-file", file.to_str().unwrap()]).unwrap();
+        assert_eq!(
+            r.settings.credentials,
+            Credentials::Plain {
+                username: "alice".into(),
+                password: "s3cr:et".into()
+            }
+        );
+        std::fs::write(&file, "no colon\n").unwrap();
+        let Err(Error::Usage(msg)) = resolve(&["--userpass-file", file.to_str().unwrap()]) else {
+            panic!("a line without a colon is refused");
+        };
+        assert!(msg.ends_with("the first line must be USER:PASS"), "{msg}");
     }
 
     #[test]

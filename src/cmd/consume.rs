@@ -11,6 +11,7 @@ use crossbeam_channel::Receiver;
 use super::exec::{self, Verdict};
 use super::format::{Delimiter, Format, TOKENS_HELP, parse_delimiter};
 use super::output::{Lines, Progress, status};
+use super::reconnect::Backoff;
 use super::{ExchangeArgs, QueueArgs, Session, parse_seconds, signals, with_channel};
 use crate::error::Error;
 use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Table, Value};
@@ -80,6 +81,11 @@ pub struct ConsumeArgs {
     #[arg(long, requires = "exec")]
     no_requeue: bool,
 
+    /// After a lost connection, connect again (backoff with jitter),
+    /// re-declare and go on consuming.
+    #[arg(long)]
+    reconnect: bool,
+
     /// Where to start in a stream queue: first, last, next, an offset, or an
     /// RFC 3339 time (2024-01-31T12:00:00Z).
     #[arg(long, value_name = "OFFSET", value_parser = parse_offset)]
@@ -105,7 +111,54 @@ pub fn run(session: &Session, args: ConsumeArgs) -> Result<(), Error> {
     let format = Format::parse(&args.format, &args.delimiter.0).map_err(Error::Usage)?;
     let interrupts = signals::interrupts()?;
     let mut lines = Lines::new();
-    let result = with_channel(session, |channel| {
+    let mut remaining = args.count.unwrap_or(u64::MAX);
+    let mut progress = Progress::new("received");
+    let mut backoff = Backoff::new();
+    let result = loop {
+        let before = remaining;
+        let attempt = attempt(
+            session,
+            &args,
+            &format,
+            &interrupts,
+            &mut lines,
+            &mut remaining,
+            &mut progress,
+        );
+        match attempt {
+            Err(e) if args.reconnect && e.is_connection_lost() => {
+                lines.flush()?;
+                if remaining < before {
+                    backoff.reset();
+                }
+                if let Err(stop) = backoff.wait(&e, &interrupts) {
+                    // A signal while waiting to reconnect is a clean stop.
+                    break match stop {
+                        Error::Interrupted(_) => Ok(()),
+                        other => Err(other),
+                    };
+                }
+            }
+            other => break other,
+        }
+    };
+    progress.finish();
+    lines.flush()?;
+    result
+}
+
+/// One connection's worth of consuming: declare, bind, consume until done,
+/// a signal, or an error.
+fn attempt(
+    session: &Session,
+    args: &ConsumeArgs,
+    format: &Format,
+    interrupts: &Receiver<i32>,
+    lines: &mut Lines,
+    remaining: &mut u64,
+    progress: &mut Progress,
+) -> Result<(), Error> {
+    with_channel(session, |channel| {
         args.exchange.declare_if_asked(channel)?;
         let queue = match (&args.queue.name, args.queue.declare) {
             (name, true) => args.queue.declare(channel, name.as_deref().unwrap_or(""))?,
@@ -113,7 +166,7 @@ pub fn run(session: &Session, args: ConsumeArgs) -> Result<(), Error> {
             (None, false) => unreachable!("checked above"),
         };
         if args.bind_queue {
-            bind(channel, &queue, &args)?;
+            bind(channel, &queue, args)?;
         }
         channel.basic_qos(args.prefetch)?;
         let mut arguments = Table::new();
@@ -128,13 +181,13 @@ pub fn run(session: &Session, args: ConsumeArgs) -> Result<(), Error> {
                 ..ConsumerSettings::default()
             },
         )?;
-        let consumed = consume(&consumer, &args, &format, &interrupts, &mut lines);
+        let consumed = consume(
+            &consumer, args, format, interrupts, lines, remaining, progress,
+        );
         let cancelled = consumer.cancel();
         consumed?;
         cancelled.map_err(Error::from)
-    });
-    lines.flush()?;
-    result
+    })
 }
 
 fn bind(channel: &Channel, queue: &str, args: &ConsumeArgs) -> Result<(), Error> {
@@ -165,14 +218,14 @@ fn consume(
     format: &Format,
     interrupts: &Receiver<i32>,
     lines: &mut Lines,
+    remaining: &mut u64,
+    progress: &mut Progress,
 ) -> Result<(), Error> {
     let channel = consumer.channel();
     let manual_ack = !args.ack_auto;
-    let mut remaining = args.count.unwrap_or(u64::MAX);
     let mut batch: Vec<Delivery> = Vec::with_capacity(MAX_BATCH);
     let mut rendered = Vec::with_capacity(64 * 1024);
-    let mut progress = Progress::new("received");
-    while remaining > 0 {
+    while *remaining > 0 {
         let first = match consumer.next(args.idle_timeout, Some(interrupts))? {
             Next::Delivery(d) => d,
             Next::Idle | Next::Interrupted => break,
@@ -188,12 +241,12 @@ fn consume(
         }
         if let Some(command) = &args.exec {
             run_exec(channel, command, first, args)?;
-            remaining -= 1;
+            *remaining -= 1;
             progress.add(1);
             continue;
         }
         batch.push(first);
-        let limit = remaining.min(MAX_BATCH as u64) as usize;
+        let limit = (*remaining).min(MAX_BATCH as u64) as usize;
         while batch.len() < limit {
             match consumer.try_next()? {
                 Some(d) => batch.push(d),
@@ -208,7 +261,7 @@ fn consume(
             lines.raw(&rendered)?;
             lines.flush()?;
         }
-        remaining -= batch.len() as u64;
+        *remaining -= batch.len() as u64;
         progress.add(batch.len() as u64);
         let multiple = batch.len() > 1;
         if let Some(last) = batch.pop()
@@ -218,7 +271,6 @@ fn consume(
         }
         batch.clear();
     }
-    progress.finish();
     Ok(())
 }
 

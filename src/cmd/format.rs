@@ -163,7 +163,7 @@ fn render_token(token: &Token, d: &Delivery, p: Option<&Properties>, out: &mut V
     }
 }
 
-fn parse_template(spec: &str) -> Result<Vec<Token>, String> {
+pub(super) fn parse_template(spec: &str) -> Result<Vec<Token>, String> {
     let mut tokens = Vec::new();
     let mut literal = Vec::new();
     let mut chars = spec.char_indices().peekable();

@@ -9,7 +9,10 @@ mod exec;
 mod format;
 mod get;
 mod output;
+#[cfg(test)]
+mod proptests;
 mod publish;
+mod reconnect;
 mod rpc;
 mod shell;
 mod signals;
@@ -123,6 +126,13 @@ fn with_channel(
 ) -> Result<(), Error> {
     let (connection, mut channel) = session.connect()?;
     let worked = work(&mut channel);
+    if worked.is_err() && channel.blocked_reason().is_some() {
+        // A blocked connection is not read by the broker, so a close would
+        // wait for as long as the block lasts: leave the socket to the OS.
+        std::mem::forget(channel);
+        std::mem::forget(connection);
+        return worked;
+    }
     let closed = channel.close();
     let disconnected = connection.close();
     worked?;

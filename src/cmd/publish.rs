@@ -4,20 +4,28 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use crossbeam_channel::Receiver;
 use serde_json::json;
+use signal_hook::consts::SIGINT;
 
 use super::format::{Delimiter, parse_delimiter};
-use super::output::{Lines, Progress};
+use super::output::{Lines, Progress, status};
+use super::reconnect::Backoff;
 use super::source::Source;
 use super::{
     ExchangeArgs, QueueArgs, Session, parse_key_value, parse_seconds, signals, table, with_channel,
 };
 use crate::error::Error;
-use amqpctl::amqp::{AmqpError, Channel, Confirmation, Properties, Publish, Value};
+use amqpctl::amqp::{AmqpError, Channel, Confirmation, Properties, Publish, Unblocked, Value};
+
+/// How often a wait for confirms looks at flow control and signals.
+const FLOW_CHECK: Duration = Duration::from_millis(200);
+
+/// How long outstanding confirms may still come after a signal.
+const CONFIRM_GRACE: Duration = Duration::from_secs(5);
 
 /// `pub --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +103,16 @@ pub struct PublishArgs {
     /// Print no per-message lines.
     #[arg(long)]
     quiet: bool,
+
+    /// After a lost connection, connect again (backoff with jitter),
+    /// re-declare, and publish again what was not confirmed.
+    #[arg(long, requires = "confirm")]
+    reconnect: bool,
+
+    /// Give up (exit 3) when the broker blocks publishing longer than SECS
+    /// [default: wait as long as it blocks].
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    blocked_timeout: Option<Duration>,
 
     /// content_type property (e.g. application/json).
     #[arg(long, value_name = "MIME", help_heading = "Message properties")]
@@ -182,94 +200,117 @@ pub fn run(session: &Session, args: PublishArgs) -> Result<(), Error> {
     let mut source = args.source()?;
     let interrupts = signals::interrupts()?;
     let mut lines = Lines::new();
-    let result = with_channel(session, |channel| {
-        args.exchange.declare_if_asked(channel)?;
-        if let Some(name) = &args.queue.name
-            && args.queue.declare
-        {
-            args.queue.declare(channel, name)?;
+    let mut run = Run {
+        pending: VecDeque::new(),
+        reporter: Reporter {
+            json: args.format == PubFormat::Json,
+            quiet: args.quiet,
+            failure: None,
+        },
+        published: 0,
+        interrupted: None,
+        progress: Progress::new("sent"),
+    };
+    let mut backoff = Backoff::new();
+    let result = loop {
+        let published_before = run.published;
+        let attempt = with_channel(session, |channel| {
+            args.exchange.declare_if_asked(channel)?;
+            if let Some(name) = &args.queue.name
+                && args.queue.declare
+            {
+                args.queue.declare(channel, name)?;
+            }
+            if args.confirm {
+                channel.confirm_delivery()?;
+            }
+            run.publish_all(channel, &args, &mut source, &interrupts, &mut lines)
+        });
+        match attempt {
+            Err(e) if args.reconnect && e.is_connection_lost() => {
+                lines.flush()?;
+                if run.published > published_before {
+                    backoff.reset();
+                }
+                if let Err(stop) = backoff.wait(&e, &interrupts) {
+                    break Err(stop);
+                }
+                if !run.pending.is_empty() {
+                    status(format_args!(
+                        "Publishing again {} messages the broker had not confirmed",
+                        run.pending.len()
+                    ));
+                }
+            }
+            other => break other,
         }
-        if args.confirm {
-            channel.confirm_delivery()?;
-        }
-        publish_all(channel, &args, &mut source, &interrupts, &mut lines)
-    });
+    };
+    run.progress.finish();
     lines.flush()?;
+    if result.is_err() && !run.pending.is_empty() {
+        status(format_args!(
+            "WARNING: {} published messages were not confirmed; they may or may not be on the broker",
+            run.pending.len()
+        ));
+    }
     result
+}
+
+/// A message published with confirms, kept until the broker's verdict, so
+/// that it can be reported and, after a reconnect, published again.
+struct Pending {
+    body: Vec<u8>,
+    exchange: String,
+    routing_key: String,
+    properties: Option<Properties>,
 }
 
 /// Reports each message's outcome and remembers the first failure.
 struct Reporter {
     json: bool,
     quiet: bool,
-    /// Bodies of messages awaiting their confirm, for `Sent:` lines.
-    bodies: VecDeque<Vec<u8>>,
     failure: Option<Error>,
 }
 
 impl Reporter {
-    fn keeps_bodies(&self) -> bool {
-        !self.json && !self.quiet
-    }
-
     fn sent(&mut self, lines: &mut Lines, seq: u64, body: &[u8]) -> Result<(), Error> {
         if self.quiet {
             Ok(())
         } else if self.json {
-            self.json_line(lines, json!({"seq": seq, "status": "sent"}))
+            json_line(lines, json!({"seq": seq, "status": "sent"}))
         } else {
             lines.line(b"Sent: ", body)
         }
     }
 
-    fn json_line(&self, lines: &mut Lines, value: serde_json::Value) -> Result<(), Error> {
-        lines.line(b"", value.to_string().as_bytes())
-    }
-
-    /// Reports confirmed messages in order.
+    /// Reports one confirmed message.
     fn settle(
         &mut self,
         lines: &mut Lines,
-        verdicts: Vec<(u64, Confirmation)>,
+        seq: u64,
+        body: &[u8],
+        verdict: Confirmation,
     ) -> Result<(), Error> {
-        for (seq, verdict) in verdicts {
-            let body = if self.keeps_bodies() {
-                self.bodies.pop_front().unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            let (line, failure) = match verdict {
-                Confirmation::Ack => (json!({"seq": seq, "status": "acked"}), None),
-                Confirmation::Nack => (
-                    json!({"seq": seq, "status": "nacked"}),
-                    Some(Error::Nacked { seq }),
-                ),
-                Confirmation::Returned { code, text } => (
-                    json!({"seq": seq, "status": "returned", "code": code, "text": text}),
-                    Some(Error::Amqp(AmqpError::Returned { code, text })),
-                ),
-            };
-            if self.json && !self.quiet {
-                self.json_line(lines, line)?;
-            } else if failure.is_none() && !self.quiet {
-                lines.line(b"Sent: ", &body)?;
-            }
-            if let Some(f) = failure {
-                self.failure.get_or_insert(f);
-            }
+        let (line, failure) = match verdict {
+            Confirmation::Ack => (json!({"seq": seq, "status": "acked"}), None),
+            Confirmation::Nack => (
+                json!({"seq": seq, "status": "nacked"}),
+                Some(Error::Nacked { seq }),
+            ),
+            Confirmation::Returned { code, text } => (
+                json!({"seq": seq, "status": "returned", "code": code, "text": text}),
+                Some(Error::Amqp(AmqpError::Returned { code, text })),
+            ),
+        };
+        if self.json && !self.quiet {
+            json_line(lines, line)?;
+        } else if failure.is_none() && !self.quiet {
+            lines.line(b"Sent: ", body)?;
+        }
+        if let Some(f) = failure {
+            self.failure.get_or_insert(f);
         }
         Ok(())
-    }
-
-    fn wait(
-        &mut self,
-        channel: &mut Channel,
-        lines: &mut Lines,
-        window: usize,
-    ) -> Result<(), Error> {
-        let mut verdicts = Vec::new();
-        channel.wait_confirms(window, |seq, c| verdicts.push((seq, c)))?;
-        self.settle(lines, verdicts)
     }
 
     /// In text mode the first failure stops the run; the JSON outcome
@@ -279,83 +320,185 @@ impl Reporter {
     }
 }
 
-fn publish_all(
-    channel: &mut Channel,
-    args: &PublishArgs,
-    source: &mut Source,
-    interrupts: &Receiver<i32>,
-    lines: &mut Lines,
-) -> Result<(), Error> {
-    let default_properties = args.properties();
-    let default_key = args.routing_key.clone().unwrap_or_default();
-    // With a pause between messages each one is reported before the pause.
-    let window = if args.interval.is_zero() {
-        args.confirm_window as usize
-    } else {
-        0
-    };
-    let mut reporter = Reporter {
-        json: args.format == PubFormat::Json,
-        quiet: args.quiet,
-        bodies: VecDeque::new(),
-        failure: None,
-    };
-    let mut progress = Progress::new("sent");
-    let mut interrupted = None;
-    let mut published: u64 = 0;
-    loop {
-        if published > 0 && !args.interval.is_zero() {
-            lines.flush()?;
-            if let Ok(signal) = interrupts.recv_timeout(args.interval) {
-                interrupted = Some(signal);
-                break;
+fn json_line(lines: &mut Lines, value: serde_json::Value) -> Result<(), Error> {
+    lines.line(b"", value.to_string().as_bytes())
+}
+
+/// The state of one `pub` run, kept across reconnections.
+struct Run {
+    /// Published, not yet confirmed, in publish order.
+    pending: VecDeque<Pending>,
+    reporter: Reporter,
+    /// Messages taken from the source so far (numbers outcome lines).
+    published: u64,
+    /// The signal that stopped the run, and when.
+    interrupted: Option<(i32, Instant)>,
+    progress: Progress,
+}
+
+impl Run {
+    /// Waits until at most `window` messages are unconfirmed, reporting the
+    /// confirmed ones in order. Meanwhile it watches flow control (a blocked
+    /// broker confirms nothing) and signals: after one, outstanding confirms
+    /// get [`CONFIRM_GRACE`] more, then are reported as unconfirmed.
+    fn wait(
+        &mut self,
+        channel: &Channel,
+        args: &PublishArgs,
+        interrupts: &Receiver<i32>,
+        lines: &mut Lines,
+        window: usize,
+    ) -> Result<(), Error> {
+        loop {
+            let mut verdicts = Vec::new();
+            let deadline = Instant::now() + FLOW_CHECK;
+            let reached =
+                channel.wait_confirms_until(window, Some(deadline), |_, c| verdicts.push(c))?;
+            for verdict in verdicts {
+                let done = self.pending.pop_front().ok_or_else(|| {
+                    Error::Amqp(AmqpError::Protocol(
+                        "a confirm for an unknown message".to_string(),
+                    ))
+                })?;
+                // Outcome lines number messages by their place in the input,
+                // which a reconnect does not change.
+                let seq = self.published - self.pending.len() as u64;
+                self.reporter.settle(lines, seq, &done.body, verdict)?;
             }
-        } else if let Ok(signal) = interrupts.try_recv() {
-            interrupted = Some(signal);
-            break;
+            if reached {
+                return Ok(());
+            }
+            if let Ok(signal) = interrupts.try_recv() {
+                self.interrupted.get_or_insert((signal, Instant::now()));
+            }
+            if let Some((_, when)) = self.interrupted
+                && when.elapsed() > CONFIRM_GRACE
+            {
+                return Ok(());
+            }
+            self.respect_flow_control(channel, args, interrupts, lines)?;
         }
-        let Some(message) = source.next()? else {
-            break;
-        };
-        let exchange = args
-            .exchange
-            .name
-            .as_deref()
-            .or(message.exchange.as_deref())
-            .unwrap_or("");
-        let routing_key = args
-            .routing_key
-            .as_deref()
-            .or(message.routing_key.as_deref())
-            .unwrap_or(&default_key);
+    }
+
+    fn publish(
+        &self,
+        channel: &Channel,
+        args: &PublishArgs,
+        m: &Pending,
+        default: &Properties,
+    ) -> Result<(), Error> {
         channel.basic_publish(&Publish {
-            exchange,
-            routing_key,
-            body: &message.body,
-            properties: message.properties.as_ref().unwrap_or(&default_properties),
+            exchange: &m.exchange,
+            routing_key: &m.routing_key,
+            body: &m.body,
+            properties: m.properties.as_ref().unwrap_or(default),
             mandatory: args.mandatory,
         })?;
-        published += 1;
-        progress.add(1);
-        if args.confirm {
-            if reporter.keeps_bodies() {
-                reporter.bodies.push_back(message.body);
+        Ok(())
+    }
+
+    /// Waits while the broker blocks publishing (connection.blocked).
+    fn respect_flow_control(
+        &mut self,
+        channel: &Channel,
+        args: &PublishArgs,
+        interrupts: &Receiver<i32>,
+        lines: &mut Lines,
+    ) -> Result<(), Error> {
+        let Some(reason) = channel.blocked_reason() else {
+            return Ok(());
+        };
+        lines.flush()?;
+        status(format_args!(
+            "WARNING: the broker blocks publishing ({reason}); waiting"
+        ));
+        match channel.wait_unblocked(args.blocked_timeout, Some(interrupts)) {
+            Unblocked::Yes => {
+                status("The broker unblocked publishing");
+                Ok(())
             }
-            reporter.wait(channel, lines, window)?;
-            if reporter.should_stop() {
-                break;
+            Unblocked::TimedOut => Err(Error::Blocked {
+                secs: args.blocked_timeout.map_or(0.0, |t| t.as_secs_f64()),
+                reason,
+            }),
+            Unblocked::Interrupted => {
+                self.interrupted.get_or_insert((SIGINT, Instant::now()));
+                Ok(())
             }
-        } else {
-            reporter.sent(lines, published, &message.body)?;
         }
     }
-    reporter.wait(channel, lines, 0)?;
-    progress.finish();
-    if let Some(failure) = reporter.failure {
-        return Err(failure);
-    }
-    match interrupted {
-        Some(signal) => Err(Error::Interrupted(signal)),
-        None => Ok(()),
+
+    fn publish_all(
+        &mut self,
+        channel: &mut Channel,
+        args: &PublishArgs,
+        source: &mut Source,
+        interrupts: &Receiver<i32>,
+        lines: &mut Lines,
+    ) -> Result<(), Error> {
+        let default_properties = args.properties();
+        // With a pause between messages each one is reported before the pause.
+        let window = if args.interval.is_zero() {
+            args.confirm_window as usize
+        } else {
+            0
+        };
+        // After a reconnect: what the broker had not confirmed goes again.
+        for m in &self.pending {
+            self.publish(channel, args, m, &default_properties)?;
+        }
+        while self.interrupted.is_none() && !self.reporter.should_stop() {
+            if let Ok(signal) = interrupts.try_recv() {
+                self.interrupted = Some((signal, Instant::now()));
+                break;
+            }
+            let Some(message) = source.next()? else {
+                break;
+            };
+            // The pause goes between messages, never after the last one.
+            if self.published > 0 && !args.interval.is_zero() {
+                lines.flush()?;
+                if let Ok(signal) = interrupts.recv_timeout(args.interval) {
+                    self.interrupted = Some((signal, Instant::now()));
+                    break;
+                }
+            }
+            self.respect_flow_control(channel, args, interrupts, lines)?;
+            if self.interrupted.is_some() {
+                break;
+            }
+            let m = Pending {
+                exchange: args
+                    .exchange
+                    .name
+                    .clone()
+                    .or(message.exchange)
+                    .unwrap_or_default(),
+                routing_key: args
+                    .routing_key
+                    .clone()
+                    .or(message.routing_key)
+                    .unwrap_or_default(),
+                body: message.body,
+                properties: message.properties,
+            };
+            self.publish(channel, args, &m, &default_properties)?;
+            self.published += 1;
+            self.progress.add(1);
+            if args.confirm {
+                self.pending.push_back(m);
+                self.wait(channel, args, interrupts, lines, window)?;
+            } else {
+                self.reporter.sent(lines, self.published, &m.body)?;
+            }
+        }
+        self.wait(channel, args, interrupts, lines, 0)?;
+        if let Some(failure) = self.reporter.failure.take() {
+            return Err(failure);
+        }
+        match self.interrupted {
+            Some((signal, _)) => Err(Error::Interrupted(signal)),
+            None => Ok(()),
+        }
     }
 }

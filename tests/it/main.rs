@@ -1,8 +1,10 @@
 //! The integration tests: one binary, one throwaway RabbitMQ node shared by
 //! every test (see `support::broker`), a module per area.
 
+mod bad_input;
 mod cli;
 mod commands;
+mod faults;
 mod fixtures;
 mod harness;
 mod layer;

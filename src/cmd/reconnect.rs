@@ -1,0 +1,70 @@
+//! `--reconnect`: exponential backoff with jitter between attempts, said on
+//! stderr, interruptible by SIGINT/SIGTERM.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Receiver;
+
+use super::output::status;
+use crate::error::Error;
+
+const FIRST: Duration = Duration::from_millis(500);
+const LONGEST: Duration = Duration::from_secs(30);
+
+/// The delay before the next attempt.
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    pub fn new() -> Backoff {
+        Backoff { next: FIRST }
+    }
+
+    /// After a connection that worked: start again from the shortest delay.
+    pub fn reset(&mut self) {
+        self.next = FIRST;
+    }
+
+    /// Reports `why`, then waits the next delay (±25 %); a signal ends the
+    /// wait with [`Error::Interrupted`].
+    pub fn wait(&mut self, why: &Error, interrupts: &Receiver<i32>) -> Result<(), Error> {
+        let delay = jitter(self.next);
+        status(format_args!(
+            "WARNING: {why}; reconnecting in {:.1} s",
+            delay.as_secs_f64()
+        ));
+        self.next = (self.next * 2).min(LONGEST);
+        match interrupts.recv_timeout(delay) {
+            Ok(signal) => Err(Error::Interrupted(signal)),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// `d` scaled by a factor in [0.75, 1.25), from the clock's nanoseconds:
+/// enough to keep many clients from reconnecting in step.
+fn jitter(d: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    let factor = 0.75 + f64::from(nanos % 1000) / 2000.0;
+    d.mul_f64(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_quarter() {
+        for _ in 0..100 {
+            let d = jitter(Duration::from_secs(4));
+            assert!(
+                d >= Duration::from_secs(3) && d < Duration::from_secs(5),
+                "{d:?}"
+            );
+        }
+    }
+}
