@@ -15,6 +15,13 @@ use super::error::{AmqpError, Result, from_amiquip, is_io_loop_gone};
 use super::settings::{ConnectionSettings, Credentials, Endpoint};
 use crate::tls;
 
+/// Messages a channel may queue for amiquip's I/O thread before a publish
+/// waits. amiquip's default (16) makes the publishing thread and the I/O
+/// thread hand over almost every frame with a context switch; a deeper queue
+/// lets the I/O thread take many frames per wake-up. Memory stays bounded:
+/// each entry is one frame.
+const MEM_CHANNEL_BOUND: usize = 4096;
+
 /// An open AMQP connection, like pika's `BlockingConnection`.
 ///
 /// Close it with [`Connection::close`]: dropping it closes too, but loses the
@@ -203,7 +210,7 @@ fn open_one(
             },
             Credentials::External => Auth::External,
         });
-    let tuning = ConnectionTuning::default();
+    let tuning = ConnectionTuning::default().mem_channel_bound(MEM_CHANNEL_BOUND);
     let opened = match (tls_config, &settings.tls) {
         (Some(config), Some(tls_settings)) => {
             let name = tls_settings

@@ -222,13 +222,13 @@ fn consume(
     progress: &mut Progress,
 ) -> Result<(), Error> {
     let channel = consumer.channel();
-    let manual_ack = !args.ack_auto;
+    let mut acks = Acks::new(args);
     let mut batch: Vec<Delivery> = Vec::with_capacity(MAX_BATCH);
     let mut rendered = Vec::with_capacity(64 * 1024);
     while *remaining > 0 {
-        let first = match consumer.next(args.idle_timeout, Some(interrupts))? {
-            Next::Delivery(d) => d,
-            Next::Idle | Next::Interrupted => break,
+        let first = match next(consumer, args, interrupts, &mut acks)? {
+            Some(d) => d,
+            None => break,
         };
         if let Some(pause) = args.lazy {
             rendered.clear();
@@ -263,15 +263,88 @@ fn consume(
         }
         *remaining -= batch.len() as u64;
         progress.add(batch.len() as u64);
-        let multiple = batch.len() > 1;
-        if let Some(last) = batch.pop()
-            && manual_ack
-        {
-            channel.basic_ack(last, multiple)?;
+        let n = batch.len();
+        if let Some(last) = batch.pop() {
+            acks.written(channel, last, n)?;
         }
         batch.clear();
     }
-    Ok(())
+    acks.send(channel)
+}
+
+/// How long to wait for more messages before acking what has been written:
+/// while messages stream in, acks go out in batches instead of one per
+/// message (which costs the broker more than the delivery itself).
+const ACK_DELAY: Duration = Duration::from_millis(2);
+
+/// Written-but-unacked deliveries, acked together with one multiple ack.
+struct Acks {
+    manual: bool,
+    last: Option<Delivery>,
+    count: usize,
+    /// Ack once this many are pending, so the broker's prefetch window
+    /// never runs dry.
+    threshold: usize,
+}
+
+impl Acks {
+    fn new(args: &ConsumeArgs) -> Acks {
+        let window = if args.prefetch == 0 { 1024 } else { usize::from(args.prefetch) };
+        Acks {
+            manual: !args.ack_auto,
+            last: None,
+            count: 0,
+            threshold: (window / 4).max(1),
+        }
+    }
+
+    /// Records that everything up to `last` (`n` deliveries) is written and
+    /// flushed; acks when enough are pending.
+    fn written(&mut self, channel: &Channel, last: Delivery, n: usize) -> Result<(), Error> {
+        if !self.manual {
+            return Ok(());
+        }
+        self.last = Some(last);
+        self.count += n;
+        if self.count >= self.threshold {
+            self.send(channel)?;
+        }
+        Ok(())
+    }
+
+    /// Acks every written delivery (one multiple ack).
+    fn send(&mut self, channel: &Channel) -> Result<(), Error> {
+        if let Some(last) = self.last.take() {
+            self.count = 0;
+            channel.basic_ack(last, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// The next delivery; `None` at a signal or after --idle-timeout. Pending
+/// acks go out before a wait longer than [`ACK_DELAY`].
+fn next(
+    consumer: &Consumer<'_>,
+    args: &ConsumeArgs,
+    interrupts: &Receiver<i32>,
+    acks: &mut Acks,
+) -> Result<Option<Delivery>, Error> {
+    let mut waited = Duration::ZERO;
+    if acks.last.is_some() {
+        let short = args.idle_timeout.map_or(ACK_DELAY, |t| t.min(ACK_DELAY));
+        match consumer.next(Some(short), Some(interrupts))? {
+            Next::Delivery(d) => return Ok(Some(d)),
+            Next::Interrupted => return Ok(None),
+            Next::Idle => waited = short,
+        }
+        acks.send(consumer.channel())?;
+    }
+    let rest = args.idle_timeout.map(|t| t.saturating_sub(waited));
+    Ok(match consumer.next(rest, Some(interrupts))? {
+        Next::Delivery(d) => Some(d),
+        Next::Idle | Next::Interrupted => None,
+    })
 }
 
 fn run_exec(

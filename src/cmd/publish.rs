@@ -247,10 +247,15 @@ pub fn run(session: &Session, args: PublishArgs) -> Result<(), Error> {
     };
     run.progress.finish();
     lines.flush()?;
-    if result.is_err() && !run.pending.is_empty() {
+    // Where the broker's fate for them is unknown, say how many messages
+    // went out unconfirmed. (After a channel error they were refused.)
+    let unknown_fate = matches!(&result, Err(e) if e.is_connection_lost()
+        || matches!(e, Error::Blocked { .. } | Error::Interrupted(_)));
+    if unknown_fate && !run.pending.is_empty() {
+        let n = run.pending.len();
+        let (what, were) = if n == 1 { ("message", "was") } else { ("messages", "were") };
         status(format_args!(
-            "WARNING: {} published messages were not confirmed; they may or may not be on the broker",
-            run.pending.len()
+            "WARNING: {n} published {what} {were} not confirmed; they may or may not be on the broker"
         ));
     }
     result
