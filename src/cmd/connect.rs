@@ -230,13 +230,24 @@ fn split_userpass(up: &str) -> Result<(String, String), Error> {
 /// Shows a URL with its password replaced, for messages and logs.
 pub fn redact(raw: &str) -> String {
     match Url::parse(raw) {
-        Ok(mut url) => {
+        Ok(mut url) if url.has_authority() => {
             if url.password().is_some() {
                 let _ = url.set_password(Some("xxxxx"));
             }
             url.to_string()
         }
-        Err(_) => "<unparsable URL>".to_string(),
+        // Without `//` the URL library sees no user info, but the text may
+        // still hold `user:password@`: show none of it.
+        _ => match raw.split_once(':') {
+            Some((scheme, _))
+                if scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            {
+                format!("{scheme}:…")
+            }
+            _ => "<unparsable URL>".to_string(),
+        },
     }
 }
 
@@ -248,18 +259,26 @@ pub(super) fn parse_url(raw: &str) -> Result<UrlParts, Error> {
         "amqps" => true,
         other => return Err(bad(format!("unknown scheme '{other}' (use amqp or amqps)"))),
     };
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+    if !url.has_authority() {
+        return Err(bad(format!("expected {}://…", url.scheme())));
+    }
+    let decode = |s: &str| {
+        percent_encoding_decode(s).ok_or_else(|| bad("invalid percent-encoding".to_string()))
+    };
+    let host = match url.host_str().filter(|h| !h.is_empty()) {
+        Some(h) if h.starts_with('[') => {
+            Some(h.trim_start_matches('[').trim_end_matches(']').to_string())
+        }
+        Some(h) => Some(decode(h)?),
+        None => None,
+    };
     let port = match url.port() {
         Some(0) => return Err(bad("port 0 is not a valid broker port".to_string())),
         p => p,
     };
-    let decode = |s: &str| {
-        percent_encoding_decode(s).ok_or_else(|| bad("invalid percent-encoding".to_string()))
-    };
-    let path = url.path();
+    // The path as written: the URL library would drop `.` and `..`, which
+    // are valid vhost names.
+    let path = raw_path(raw);
     let vhost = match path.strip_prefix('/').unwrap_or(path) {
         "" => None,
         segment if segment.contains('/') => {
@@ -299,6 +318,17 @@ pub(super) fn parse_url(raw: &str) -> Result<UrlParts, Error> {
     })
 }
 
+/// The path of an `amqp://authority/path?query#fragment` URL, as written.
+fn raw_path(raw: &str) -> &str {
+    let after_authority = raw
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+    let end = after_authority
+        .find(['?', '#'])
+        .unwrap_or(after_authority.len());
+    &after_authority[..end]
+}
+
 fn percent_encoding_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -306,6 +336,9 @@ fn percent_encoding_decode(s: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = s.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {

@@ -289,7 +289,11 @@ struct Acks {
 
 impl Acks {
     fn new(args: &ConsumeArgs) -> Acks {
-        let window = if args.prefetch == 0 { 1024 } else { usize::from(args.prefetch) };
+        let window = if args.prefetch == 0 {
+            1024
+        } else {
+            usize::from(args.prefetch)
+        };
         Acks {
             manual: !args.ack_auto,
             last: None,

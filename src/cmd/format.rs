@@ -250,7 +250,9 @@ fn unescape_one(s: &str) -> Result<(Vec<u8>, usize), String> {
         Some('x') => {
             let hex: String = chars.take(2).collect();
             match u8::from_str_radix(&hex, 16) {
-                Ok(b) if hex.len() == 2 => Ok((vec![b], 4)),
+                Ok(b) if hex.len() == 2 && hex.bytes().all(|c| c.is_ascii_hexdigit()) => {
+                    Ok((vec![b], 4))
+                }
                 _ => Err(format!("\\x needs two hex digits, not '{hex}'")),
             }
         }

@@ -253,7 +253,11 @@ pub fn run(session: &Session, args: PublishArgs) -> Result<(), Error> {
         || matches!(e, Error::Blocked { .. } | Error::Interrupted(_)));
     if unknown_fate && !run.pending.is_empty() {
         let n = run.pending.len();
-        let (what, were) = if n == 1 { ("message", "was") } else { ("messages", "were") };
+        let (what, were) = if n == 1 {
+            ("message", "was")
+        } else {
+            ("messages", "were")
+        };
         status(format_args!(
             "WARNING: {n} published {what} {were} not confirmed; they may or may not be on the broker"
         ));
