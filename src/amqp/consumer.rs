@@ -119,6 +119,10 @@ impl<'a> Consumer<'a> {
         interrupt: Option<&Receiver<T>>,
     ) -> Result<Next> {
         let rx = self.inner.receiver();
+        // Fast path: a delivery already waiting needs no select.
+        if let Ok(m) = rx.try_recv() {
+            return self.sort(m).map(Next::Delivery);
+        }
         let fallback = never();
         let interrupt = interrupt.unwrap_or(&fallback);
         let message = match timeout {

@@ -72,25 +72,24 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
-    match cli.command {
-        Command::Completions(args) => return shell::completions(args),
-        Command::Manpage => return shell::manpage(),
-        _ => {}
-    }
-    let resolved = cli.connection.resolve()?;
-    let session = Session {
-        settings: resolved.settings,
-        warnings: resolved.warnings,
+    // Resolved only by the subcommands that connect.
+    let session = || -> Result<Session, Error> {
+        let resolved = cli.connection.resolve()?;
+        Ok(Session {
+            settings: resolved.settings,
+            warnings: resolved.warnings,
+        })
     };
     match cli.command {
-        Command::Publish(args) => publish::run(&session, *args),
-        Command::Consume(args) => consume::run(&session, args),
-        Command::Declare(args) => declare::run(&session, args),
-        Command::Get(args) => get::run(&session, args),
-        Command::Purge(args) => tidy::purge(&session, args),
-        Command::Delete(args) => tidy::delete(&session, args),
-        Command::Rpc(args) => rpc::run(&session, args),
-        Command::Completions(_) | Command::Manpage => Ok(()),
+        Command::Publish(args) => publish::run(&session()?, *args),
+        Command::Consume(args) => consume::run(&session()?, args),
+        Command::Declare(args) => declare::run(&session()?, args),
+        Command::Get(args) => get::run(&session()?, args),
+        Command::Purge(args) => tidy::purge(&session()?, args),
+        Command::Delete(args) => tidy::delete(&session()?, args),
+        Command::Rpc(args) => rpc::run(&session()?, args),
+        Command::Completions(args) => shell::completions(args),
+        Command::Manpage => shell::manpage(),
     }
 }
 
