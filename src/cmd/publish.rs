@@ -491,13 +491,18 @@ impl Run {
                 body: message.body,
                 properties: message.properties,
             };
-            self.publish(channel, args, &m, &default_properties)?;
             self.published += 1;
             self.progress.add(1);
             if args.confirm {
+                // Pending before it is sent: if the connection breaks during
+                // the publish, the message is counted and published again.
                 self.pending.push_back(m);
+                if let Some(m) = self.pending.back() {
+                    self.publish(channel, args, m, &default_properties)?;
+                }
                 self.wait(channel, args, interrupts, lines, window)?;
             } else {
+                self.publish(channel, args, &m, &default_properties)?;
                 self.reporter.sent(lines, self.published, &m.body)?;
             }
         }

@@ -7,44 +7,13 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use amqpctl::amqp::{Connection, QueueOptions, Value};
+use amqpctl::amqp::{Connection, Value};
 
-use crate::fixtures::{broker, open, plain, port_args, strs, with_port};
+use crate::fixtures::{
+    amqpctl, broker, delete_queue, durable_queue, messages, open, plain, port_args, strs, with_port,
+};
 use crate::support::process::{run, run_with_stdin, spawn, stderr_lines, stdout_lines};
 use crate::support::unique;
-
-fn amqpctl(args: &[&str]) -> std::process::Output {
-    run(&strs(&with_port(broker(), args)))
-}
-
-fn messages(queue: &str) -> u32 {
-    let (conn, ch) = open(&plain(broker()));
-    let n = ch
-        .queue_declare(
-            queue,
-            &QueueOptions {
-                passive: true,
-                ..QueueOptions::default()
-            },
-        )
-        .expect("queue exists")
-        .messages;
-    ch.close().unwrap();
-    conn.close().unwrap();
-    n
-}
-
-fn durable_queue(name: &str) {
-    let out = amqpctl(&["declare", "queue", name, "--durable"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-}
-
-fn delete(queue: &str) {
-    let (conn, ch) = open(&plain(broker()));
-    let _ = ch.queue_delete(queue, false, false);
-    let _ = ch.close();
-    conn.close().unwrap();
-}
 
 #[test]
 fn declare_queue_with_typed_arguments_prints_counts() {
@@ -85,7 +54,7 @@ fn declare_queue_with_typed_arguments_prints_counts() {
         stderr_lines(&out),
         vec![format!("Queue exists: {q} (messages: 0, consumers: 0)")]
     );
-    delete(&q);
+    delete_queue(broker(), &q);
 }
 
 #[test]
@@ -108,7 +77,7 @@ fn declare_exchange_and_bindings_route_messages() {
     assert_eq!(stderr_lines(&out), vec![format!("Created exchange: {x}")]);
     let out = amqpctl(&["declare", "exchange", &y, "-t", "fanout", "--auto-delete"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    durable_queue(&q);
+    durable_queue(broker(), &q);
     let out = amqpctl(&[
         "declare",
         "binding",
@@ -132,7 +101,7 @@ fn declare_exchange_and_bindings_route_messages() {
         let out = amqpctl(&["pub", "-e", &x, "-k", key, "--confirm"]);
         assert_eq!(out.status.code(), Some(0), "{out:?}");
     }
-    assert_eq!(messages(&q), 1);
+    assert_eq!(messages(broker(), &q), 1);
     let out = amqpctl(&["declare", "exchange", &x, "--passive"]);
     assert_eq!(stderr_lines(&out), vec![format!("Exchange exists: {x}")]);
     let out = amqpctl(&["declare", "exchange", &x, "-t", "direct"]);
@@ -146,7 +115,7 @@ fn declare_exchange_and_bindings_route_messages() {
             .starts_with("ERROR: (406, \"PRECONDITION_FAILED - inequivalent arg 'type'"),
         "{out:?}"
     );
-    delete(&q);
+    delete_queue(broker(), &q);
     let (conn, ch) = open(&plain(broker()));
     ch.exchange_delete(&x, false).unwrap();
     ch.close().unwrap();
@@ -156,7 +125,7 @@ fn declare_exchange_and_bindings_route_messages() {
 #[test]
 fn pub_sets_every_property_flag_on_the_message() {
     let q = unique("props");
-    durable_queue(&q);
+    durable_queue(broker(), &q);
     let out = amqpctl(&[
         "pub",
         "-k",
@@ -217,7 +186,7 @@ fn pub_sets_every_property_flag_on_the_message() {
 #[test]
 fn binary_bodies_go_from_stdin_to_stdout_byte_for_byte() {
     let q = unique("binary");
-    durable_queue(&q);
+    durable_queue(broker(), &q);
     let body: Vec<u8> = vec![0, 255, 10, 13, 0xc3, 0x28, b'x'];
     let out = run_with_stdin(
         &strs(&with_port(
@@ -237,13 +206,13 @@ fn binary_bodies_go_from_stdin_to_stdout_byte_for_byte() {
     received.extend_from_slice(&body);
     received.push(b'\n');
     assert_eq!(out.stdout, received);
-    delete(&q);
+    delete_queue(broker(), &q);
 }
 
 #[test]
 fn count_takes_exactly_n_and_leaves_the_rest_queued() {
     let q = unique("count");
-    durable_queue(&q);
+    durable_queue(broker(), &q);
     let out = amqpctl(&[
         "pub",
         "-k",
@@ -268,14 +237,14 @@ fn count_takes_exactly_n_and_leaves_the_rest_queued() {
             "Received: 4:m"
         ]
     );
-    assert_eq!(messages(&q), 6);
-    delete(&q);
+    assert_eq!(messages(broker(), &q), 6);
+    delete_queue(broker(), &q);
 }
 
 #[test]
 fn idle_timeout_ends_a_consumer_that_has_drained_the_queue() {
     let q = unique("idle");
-    durable_queue(&q);
+    durable_queue(broker(), &q);
     amqpctl(&[
         "pub",
         "-k",
@@ -291,14 +260,14 @@ fn idle_timeout_ends_a_consumer_that_has_drained_the_queue() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(stdout_lines(&out).len(), 3);
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(messages(&q), 0);
-    delete(&q);
+    assert_eq!(messages(broker(), &q), 0);
+    delete_queue(broker(), &q);
 }
 
 #[test]
 fn sigterm_stops_a_consumer_cleanly() {
     let q = unique("sigterm");
-    durable_queue(&q);
+    durable_queue(broker(), &q);
     let mut con = spawn(&strs(&with_port(broker(), &["con", "-q", &q])));
     amqpctl(&["pub", "-k", &q, "--confirm", "-m", "one"]);
     assert_eq!(
@@ -308,14 +277,14 @@ fn sigterm_stops_a_consumer_cleanly() {
     con.signal(libc::SIGTERM);
     let status = con.wait_exit(Duration::from_secs(15)).expect("exits");
     assert_eq!(status.code(), Some(0), "{:?}", con.stderr_lines_so_far());
-    assert_eq!(messages(&q), 0, "the printed message was acked");
-    delete(&q);
+    assert_eq!(messages(broker(), &q), 0, "the printed message was acked");
+    delete_queue(broker(), &q);
 }
 
 #[test]
 fn a_closed_stdout_ends_con_quietly_without_acking_unwritten_messages() {
     let q = unique("pipe");
-    durable_queue(&q);
+    durable_queue(broker(), &q);
     amqpctl(&[
         "pub",
         "-k",
@@ -357,9 +326,9 @@ fn a_closed_stdout_ends_con_quietly_without_acking_unwritten_messages() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert_eq!(err, "", "a closed pipe is not an error");
     // Only what fit in the pipe before it closed can have been acked.
-    let left = messages(&q);
+    let left = messages(broker(), &q);
     assert!(left > 0 && left < 2000, "{left} left");
-    delete(&q);
+    delete_queue(broker(), &q);
 }
 
 #[test]

@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use amqpctl::amqp::{Connection, ConnectionSettings, Credentials, Endpoint, QueueOptions};
+use amqpctl::amqp::{Connection, QueueOptions};
 
-use crate::fixtures::{broker, strs, with_port};
+use crate::fixtures::{broker, drain, durable_queue, strs, with_port};
 use crate::support::broker::Broker;
 use crate::support::process::{Spawned, run, spawn, stderr_lines, stdout_lines};
 use crate::support::unique;
@@ -40,39 +40,12 @@ fn on(node: &Broker, args: &[&str]) -> Vec<String> {
     with_port(node, args)
 }
 
-fn settings(node: &Broker) -> ConnectionSettings {
-    ConnectionSettings {
-        endpoints: vec![Endpoint {
-            host: "127.0.0.1".into(),
-            port: node.amqp_port(),
-        }],
-        vhost: "/".into(),
-        credentials: Credentials::Plain {
-            username: "guest".into(),
-            password: "guest".into(),
-        },
-        heartbeat: 60,
-        connect_timeout: Duration::from_secs(10),
-        tls: None,
-    }
-}
-
-/// Takes every message out of `queue` on `node`; returns the bodies.
-fn drain(node: &Broker, queue: &str) -> Vec<String> {
-    let conn = Connection::open(&settings(node)).unwrap();
-    let ch = conn.channel().unwrap();
-    let mut bodies = Vec::new();
-    while let Some((d, _)) = ch.basic_get(queue, true).unwrap() {
-        bodies.push(String::from_utf8_lossy(d.body()).into_owned());
-    }
-    ch.close().unwrap();
-    conn.close().unwrap();
+/// Bodies as text, as a set.
+fn text(bodies: Vec<Vec<u8>>) -> BTreeSet<String> {
     bodies
-}
-
-fn durable_queue(node: &Broker, queue: &str) {
-    let out = run(&strs(&on(node, &["declare", "queue", queue, "--durable"])));
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+        .into_iter()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect()
 }
 
 fn wait_lines(p: &Spawned, n: usize) -> Vec<String> {
@@ -136,7 +109,7 @@ fn every_confirmed_message_survives_a_broker_restart_mid_stream() {
     );
     node.start_app();
     let sent = sent_bodies(&publisher.stdout_lines_so_far());
-    let stored: BTreeSet<String> = drain(&node, &q).into_iter().collect();
+    let stored: BTreeSet<String> = text(drain(&node, &q));
     let lost: Vec<_> = sent.difference(&stored).take(5).collect();
     assert!(
         lost.is_empty(),
@@ -185,7 +158,7 @@ fn pub_reconnect_publishes_everything_across_a_restart() {
     assert_eq!(out.len(), 3000, "one Sent line per message, none twice");
     let expected: BTreeSet<String> = (1..=3000).map(|i| format!("r{i}")).collect();
     assert_eq!(sent_bodies(&out), expected);
-    let stored: BTreeSet<String> = drain(&node, &q).into_iter().collect();
+    let stored: BTreeSet<String> = text(drain(&node, &q));
     assert_eq!(
         stored, expected,
         "at least once: every message is on the broker"

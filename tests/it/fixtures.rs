@@ -5,10 +5,13 @@
 
 use std::time::Duration;
 
-use amqpctl::amqp::{Channel, Connection, ConnectionSettings, Credentials, Endpoint};
+use std::process::Output;
+
+use amqpctl::amqp::{Channel, Connection, ConnectionSettings, Credentials, Endpoint, QueueOptions};
 use amqpctl::tls::{TlsSettings, Trust};
 
 use crate::support::broker::Broker;
+use crate::support::process::{run, run_with_stdin};
 
 /// The shared node.
 pub fn broker() -> &'static Broker {
@@ -76,4 +79,61 @@ pub fn with_port(b: &Broker, args: &[&str]) -> Vec<String> {
 /// `&[String]` as `Vec<&str>` for the process helpers.
 pub fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
+}
+
+/// Runs amqpctl against `b`'s plain listener.
+pub fn amqpctl_on(b: &Broker, args: &[&str]) -> Output {
+    run(&strs(&with_port(b, args)))
+}
+
+/// Runs amqpctl against the shared node.
+pub fn amqpctl(args: &[&str]) -> Output {
+    amqpctl_on(broker(), args)
+}
+
+/// Runs amqpctl against the shared node with `stdin` as its input.
+pub fn amqpctl_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    run_with_stdin(&strs(&with_port(broker(), args)), stdin)
+}
+
+/// Declares a durable queue on `b` with amqpctl itself.
+pub fn durable_queue(b: &Broker, queue: &str) {
+    let out = amqpctl_on(b, &["declare", "queue", queue, "--durable"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// Ready messages in `queue` on `b`, as a passive declare reports them.
+pub fn messages(b: &Broker, queue: &str) -> u32 {
+    let (conn, ch) = open(&plain(b));
+    let passive = QueueOptions {
+        passive: true,
+        ..QueueOptions::default()
+    };
+    let n = ch
+        .queue_declare(queue, &passive)
+        .expect("queue exists")
+        .messages;
+    ch.close().unwrap();
+    conn.close().unwrap();
+    n
+}
+
+/// Takes every message out of `queue` on `b`; returns the bodies in order.
+pub fn drain(b: &Broker, queue: &str) -> Vec<Vec<u8>> {
+    let (conn, ch) = open(&plain(b));
+    let mut bodies = Vec::new();
+    while let Some((d, _)) = ch.basic_get(queue, true).unwrap() {
+        bodies.push(d.body().to_vec());
+    }
+    ch.close().unwrap();
+    conn.close().unwrap();
+    bodies
+}
+
+/// Deletes `queue` on `b` if it exists.
+pub fn delete_queue(b: &Broker, queue: &str) {
+    let (conn, ch) = open(&plain(b));
+    let _ = ch.queue_delete(queue, false, false);
+    let _ = ch.close();
+    conn.close().unwrap();
 }

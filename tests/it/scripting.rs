@@ -7,63 +7,19 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use amqpctl::amqp::{Confirmation, Properties, Publish, QueueOptions, Table, Value};
+use amqpctl::amqp::{Confirmation, Properties, Publish, Table, Value};
 
-use crate::fixtures::{broker, open, plain, port_args, strs, with_port};
-use crate::support::process::{
-    command, output_with_timeout, run, run_with_stdin, stderr_lines, stdout_lines,
+use crate::fixtures::{
+    amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, messages, open, plain,
+    port_args, strs, with_port,
 };
+use crate::support::process::{command, output_with_timeout, run, stderr_lines, stdout_lines};
 use crate::support::unique;
-
-fn amqpctl(args: &[&str]) -> std::process::Output {
-    run(&strs(&with_port(broker(), args)))
-}
-
-fn amqpctl_stdin(args: &[&str], stdin: &[u8]) -> std::process::Output {
-    run_with_stdin(&strs(&with_port(broker(), args)), stdin)
-}
-
-fn queue(name: &str) {
-    let out = amqpctl(&["declare", "queue", name, "--durable"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-}
-
-fn drain(queue: &str) -> Vec<Vec<u8>> {
-    let (conn, ch) = open(&plain(broker()));
-    let mut bodies = Vec::new();
-    while let Some((d, _)) = ch.basic_get(queue, true).unwrap() {
-        bodies.push(d.body().to_vec());
-    }
-    ch.close().unwrap();
-    conn.close().unwrap();
-    bodies
-}
-
-fn messages(queue: &str) -> u32 {
-    let (conn, ch) = open(&plain(broker()));
-    let n = ch
-        .queue_declare(
-            queue,
-            &QueueOptions {
-                passive: true,
-                ..QueueOptions::default()
-            },
-        )
-        .unwrap()
-        .messages;
-    ch.close().unwrap();
-    conn.close().unwrap();
-    n
-}
-
-fn delete(queue: &str) {
-    amqpctl(&["delete", "queue", queue]);
-}
 
 #[test]
 fn lines_from_stdin_become_messages_in_order() {
     let q = unique("lines");
-    queue(&q);
+    durable_queue(broker(), &q);
     let out = amqpctl_stdin(
         &["pub", "-k", &q, "--lines", "--confirm", "--quiet"],
         b"first\nsecond\n\nlast",
@@ -71,7 +27,7 @@ fn lines_from_stdin_become_messages_in_order() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(out.stdout.is_empty(), "--quiet prints nothing");
     assert_eq!(
-        drain(&q),
+        drain(broker(), &q),
         vec![
             b"first".to_vec(),
             b"second".to_vec(),
@@ -92,14 +48,14 @@ fn lines_from_stdin_become_messages_in_order() {
         b"a\nb\0c\0",
     );
     assert_eq!(stdout_lines(&out), vec!["Sent: a", "b", "Sent: c"]);
-    assert_eq!(drain(&q), vec![b"a\nb".to_vec(), b"c".to_vec()]);
-    delete(&q);
+    assert_eq!(drain(broker(), &q), vec![b"a\nb".to_vec(), b"c".to_vec()]);
+    delete_queue(broker(), &q);
 }
 
 #[test]
 fn file_and_templates_make_bodies() {
     let q = unique("file");
-    queue(&q);
+    durable_queue(broker(), &q);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("body.bin");
     std::fs::write(&path, [1u8, 2, 0, 255]).unwrap();
@@ -130,7 +86,7 @@ fn file_and_templates_make_bodies() {
         vec!["Sent: job-1", "Sent: job-2", "Sent: job-3"]
     );
     assert_eq!(
-        drain(&q),
+        drain(broker(), &q),
         vec![
             vec![1, 2, 0, 255],
             b"job-1".to_vec(),
@@ -144,7 +100,7 @@ fn file_and_templates_make_bodies() {
         stderr_lines(&out)[0].starts_with("ERROR: cannot read --file /nonexistent/body"),
         "{out:?}"
     );
-    delete(&q);
+    delete_queue(broker(), &q);
 }
 
 /// Headers of every AMQP type, nested, for the lossless round trip.
@@ -183,8 +139,8 @@ fn rich_headers() -> Table {
 #[test]
 fn json_envelopes_move_messages_between_queues_byte_for_byte() {
     let (from, to) = (unique("json-from"), unique("json-to"));
-    queue(&from);
-    queue(&to);
+    durable_queue(broker(), &from);
+    durable_queue(broker(), &to);
     let (conn, ch) = open(&plain(broker()));
     ch.confirm_delivery().unwrap();
     let mut sent = Vec::new();
@@ -236,7 +192,7 @@ fn json_envelopes_move_messages_between_queues_byte_for_byte() {
     let outcomes = stdout_lines(&out);
     assert_eq!(outcomes.len(), 20);
     assert_eq!(outcomes[0], r#"{"seq":1,"status":"acked"}"#);
-    assert_eq!(messages(&from), 0);
+    assert_eq!(messages(broker(), &from), 0);
     let mut moved = Vec::new();
     while let Some((d, _)) = ch.basic_get(&to, true).unwrap() {
         moved.push((d.body().to_vec(), d.properties()));
@@ -244,14 +200,14 @@ fn json_envelopes_move_messages_between_queues_byte_for_byte() {
     assert_eq!(moved, sent);
     ch.close().unwrap();
     conn.close().unwrap();
-    delete(&from);
-    delete(&to);
+    delete_queue(broker(), &from);
+    delete_queue(broker(), &to);
 }
 
 #[test]
 fn malformed_json_input_names_the_line_and_exits_2() {
     let q = unique("badjson");
-    queue(&q);
+    durable_queue(broker(), &q);
     let input = format!("{{\"routing_key\":\"{q}\",\"body\":\"ok\"}}\n{{\"body\":\n");
     let out = amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes());
     assert_eq!(out.status.code(), Some(2), "{out:?}");
@@ -263,14 +219,14 @@ fn malformed_json_input_names_the_line_and_exits_2() {
     );
     let out = amqpctl_stdin(&["pub", "--format", "json"], &[0xff, 0xfe, b'\n']);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert_eq!(drain(&q), vec![b"ok".to_vec()]);
-    delete(&q);
+    assert_eq!(drain(broker(), &q), vec![b"ok".to_vec()]);
+    delete_queue(broker(), &q);
 }
 
 #[test]
 fn templates_and_raw_bodies_format_consumed_messages() {
     let q = unique("tmpl");
-    queue(&q);
+    durable_queue(broker(), &q);
     amqpctl(&[
         "pub",
         "-k",
@@ -322,14 +278,14 @@ fn templates_and_raw_bodies_format_consumed_messages() {
         stderr_lines(&out)[0].contains("unknown token %x"),
         "{out:?}"
     );
-    delete(&q);
+    delete_queue(broker(), &q);
 }
 
 #[test]
 fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
     let (q, dlx, dlq) = (unique("exec"), unique("exec-dlx"), unique("exec-dlq"));
     amqpctl(&["declare", "exchange", &dlx, "-t", "fanout"]);
-    queue(&dlq);
+    durable_queue(broker(), &dlq);
     amqpctl(&["declare", "binding", "-e", &dlx, "-q", &dlq]);
     let out = amqpctl(&[
         "declare",
@@ -362,7 +318,7 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
         std::fs::read_to_string(&log).unwrap(),
         format!("{q} c-9 good\n")
     );
-    assert_eq!(messages(&q), 0, "acked");
+    assert_eq!(messages(broker(), &q), 0, "acked");
 
     amqpctl(&["pub", "-k", &q, "--confirm", "-m", "retry"]);
     let out = amqpctl(&["con", "-q", &q, "--count", "1", "--exec", "exit 3"]);
@@ -372,7 +328,7 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
             && stderr_lines(&out)[0].ends_with("requeued"),
         "{out:?}"
     );
-    assert_eq!(messages(&q), 1, "requeued");
+    assert_eq!(messages(broker(), &q), 1, "requeued");
 
     let out = amqpctl(&[
         "con",
@@ -391,17 +347,21 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
         stderr_lines(&out)[0].contains("timed out") && stderr_lines(&out)[0].ends_with("rejected"),
         "{out:?}"
     );
-    assert_eq!(messages(&q), 0);
-    assert_eq!(drain(&dlq), vec![b"retry".to_vec()], "dead-lettered");
-    delete(&q);
-    delete(&dlq);
+    assert_eq!(messages(broker(), &q), 0);
+    assert_eq!(
+        drain(broker(), &dlq),
+        vec![b"retry".to_vec()],
+        "dead-lettered"
+    );
+    delete_queue(broker(), &q);
+    delete_queue(broker(), &dlq);
     amqpctl(&["delete", "exchange", &dlx]);
 }
 
 #[test]
 fn get_purge_and_delete_report_what_they_did() {
     let q = unique("tidy");
-    queue(&q);
+    durable_queue(broker(), &q);
     amqpctl(&[
         "pub",
         "-k",
@@ -416,10 +376,10 @@ fn get_purge_and_delete_report_what_they_did() {
     ]);
     let out = amqpctl(&["get", "-q", &q, "--requeue"]);
     assert_eq!(stdout_lines(&out), vec!["Received: 1:g"]);
-    assert_eq!(messages(&q), 3, "--requeue puts it back");
+    assert_eq!(messages(broker(), &q), 3, "--requeue puts it back");
     let out = amqpctl(&["get", "-q", &q, "--count", "2", "--format", "%b %r\\n"]);
     assert_eq!(stdout_lines(&out), vec!["1:g true", "2:g false"]);
-    assert_eq!(messages(&q), 1);
+    assert_eq!(messages(broker(), &q), 1);
     let out = amqpctl(&["purge", &q]);
     assert_eq!(
         stderr_lines(&out),
@@ -476,7 +436,7 @@ fn the_publish_outcome_stream_reports_every_message() {
         Some(7),
         "the first failure decides: {out:?}"
     );
-    delete(&q);
+    delete_queue(broker(), &q);
 }
 
 #[test]
@@ -516,7 +476,7 @@ fn quorum_queues_and_stream_offsets() {
         line.split_whitespace().collect::<Vec<_>>(),
         vec![q.as_str(), "quorum", "true"]
     );
-    delete(&q);
+    delete_queue(broker(), &q);
     let out = amqpctl(&["declare", "queue", &q, "--type", "quorum", "--exclusive"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 
@@ -584,7 +544,7 @@ fn quorum_queues_and_stream_offsets() {
     assert_eq!(stdout_lines(&out), vec!["Received: s1"]);
     let out = amqpctl(&["con", "-q", &s, "--offset", "yesterday"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    delete(&s);
+    delete_queue(broker(), &s);
 }
 
 #[test]

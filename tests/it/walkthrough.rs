@@ -7,16 +7,11 @@ use std::time::{Duration, Instant};
 
 use amqpctl::amqp::{Connection, QueueOptions};
 
-use crate::fixtures::{broker, plain, strs, with_port};
+use crate::fixtures::{amqpctl, broker, delete_queue, plain, strs, with_port};
 use crate::support::process::{Spawned, run, spawn, stderr_lines, stdout_lines};
 use crate::support::unique;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// Runs amqpctl against the shared node's plain listener.
-fn amqpctl(args: &[&str]) -> Output {
-    run(&strs(&with_port(broker(), args)))
-}
 
 /// Starts a long-running amqpctl against the shared node.
 fn start(args: &[&str]) -> Spawned {
@@ -97,14 +92,6 @@ fn stop(mut c: Spawned) {
         "stderr: {:?}",
         c.stderr_lines_so_far()
     );
-}
-
-fn delete_queue(queue: &str) {
-    let conn = Connection::open(&plain(broker())).unwrap();
-    let ch = conn.channel().unwrap();
-    let _ = ch.queue_delete(queue, false, false);
-    let _ = ch.close();
-    conn.close().unwrap();
 }
 
 #[test]
@@ -407,7 +394,7 @@ fn step3_two_prefetch_1_workers_alternate() {
     assert_eq!(a.stderr_lines_so_far(), vec![format!("Created queue: {q}")]);
     stop(a);
     stop(b);
-    delete_queue(&q);
+    delete_queue(broker(), &q);
 }
 
 #[test]
@@ -432,7 +419,7 @@ fn step3_a_lazy_worker_dies_and_its_message_is_redelivered_to_the_sober_one() {
         ]
     );
     stop(sober);
-    delete_queue(&q);
+    delete_queue(broker(), &q);
 }
 
 #[test]
@@ -454,7 +441,7 @@ fn step3_a_lazy_worker_with_ack_auto_loses_its_messages() {
     assert_eq!(sober.wait_stdout_line(Duration::from_secs(1)), None);
     stop(sober);
     assert_eq!(broker().queue_messages("/", &q), Some(0));
-    delete_queue(&q);
+    delete_queue(broker(), &q);
 }
 
 /// A `-Q --exclusive --bind-queue --ack-auto` subscriber; returns it and its queue name.
