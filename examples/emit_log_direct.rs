@@ -10,7 +10,7 @@ mod common;
 
 use amqpctl::amqp::{ExchangeOptions, Properties, Publish};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), common::Failure> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let severity = args.first().map_or("info", String::as_str);
     let message = if args.len() > 1 {

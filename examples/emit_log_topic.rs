@@ -11,7 +11,7 @@ mod common;
 
 use amqpctl::amqp::{ExchangeOptions, Properties, Publish};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), common::Failure> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let routing_key = args.first().map_or("anonymous.info", String::as_str);
     let message = if args.len() > 1 {

@@ -10,7 +10,7 @@ mod common;
 
 use amqpctl::amqp::{Properties, Publish, QueueOptions};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), common::Failure> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let message = if args.is_empty() {
         "Hello World!".to_string()

@@ -10,7 +10,7 @@ mod common;
 
 use amqpctl::amqp::{ConsumerSettings, ExchangeOptions, Next, QueueOptions, Table};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), common::Failure> {
     let (count, _) = common::count_and_args()?;
     let interrupt = common::ctrl_c()?;
     let (connection, channel) = common::connect()?;

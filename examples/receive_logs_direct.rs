@@ -10,7 +10,7 @@ mod common;
 
 use amqpctl::amqp::{ConsumerSettings, ExchangeOptions, Next, QueueOptions, Table};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), common::Failure> {
     let (count, severities) = common::count_and_args()?;
     if severities.is_empty() {
         eprintln!("Usage: receive_logs_direct [-n COUNT] [info] [warning] [error]");

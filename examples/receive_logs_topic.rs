@@ -11,7 +11,7 @@ mod common;
 
 use amqpctl::amqp::{ConsumerSettings, ExchangeOptions, Next, QueueOptions, Table};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), common::Failure> {
     let (count, binding_keys) = common::count_and_args()?;
     if binding_keys.is_empty() {
         eprintln!("Usage: receive_logs_topic [-n COUNT] [binding_key]...");

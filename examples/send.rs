@@ -9,7 +9,7 @@ mod common;
 
 use amqpctl::amqp::{Properties, Publish, QueueOptions};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), common::Failure> {
     let (connection, channel) = common::connect()?;
 
     channel.queue_declare("hello", &QueueOptions::default())?;

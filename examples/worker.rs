@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use amqpctl::amqp::{ConsumerSettings, Next, QueueOptions};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), common::Failure> {
     let (count, _) = common::count_and_args()?;
     let interrupt = common::ctrl_c()?;
     let (connection, channel) = common::connect()?;

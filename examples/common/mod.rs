@@ -5,6 +5,7 @@
 //! `main.rs`, the directory is not taken for an example of its own.
 
 use std::error::Error;
+use std::fmt;
 use std::time::Duration;
 
 use amqpctl::amqp::{Channel, Connection, ConnectionSettings, Credentials, Endpoint};
@@ -12,10 +13,36 @@ use crossbeam_channel::Receiver;
 use signal_hook::consts::SIGINT;
 use signal_hook::iterator::Signals;
 
+/// An example's error. `main` returning `Err` prints it with `Debug`, so
+/// that is made to print the error's message: `(404, "NOT_FOUND - …")`
+/// rather than a struct dump.
+pub struct Failure(Box<dyn Error>);
+
+impl Failure {
+    /// A failure with just a message.
+    pub fn msg(text: impl Into<String>) -> Failure {
+        Failure(text.into().into())
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl<E: Error + 'static> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure(Box::new(e))
+    }
+}
+
 /// Opens a connection to the local broker and one channel on it.
-pub fn connect() -> Result<(Connection, Channel), Box<dyn Error>> {
+pub fn connect() -> Result<(Connection, Channel), Failure> {
     let port = match std::env::var("AMQP_PORT") {
-        Ok(port) => port.parse().map_err(|e| format!("AMQP_PORT={port}: {e}"))?,
+        Ok(port) => port
+            .parse()
+            .map_err(|e| Failure::msg(format!("AMQP_PORT={port}: {e}")))?,
         Err(_) => 5672,
     };
     let settings = ConnectionSettings {
@@ -41,12 +68,15 @@ pub fn connect() -> Result<(Connection, Channel), Box<dyn Error>> {
 /// (stop after COUNT messages, so the example can be scripted) and the
 /// remaining arguments.
 #[allow(dead_code)] // the sending examples take no `-n`
-pub fn count_and_args() -> Result<(Option<usize>, Vec<String>), Box<dyn Error>> {
+pub fn count_and_args() -> Result<(Option<usize>, Vec<String>), Failure> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) != Some("-n") {
         return Ok((None, args));
     }
-    let count = args.get(1).ok_or("-n needs a message count")?.parse()?;
+    let count = args
+        .get(1)
+        .ok_or_else(|| Failure::msg("-n needs a message count"))?
+        .parse()?;
     args.drain(..2);
     Ok((Some(count), args))
 }
@@ -55,7 +85,7 @@ pub fn count_and_args() -> Result<(Option<usize>, Vec<String>), Box<dyn Error>> 
 /// cleanly and closes its channel and connection. A second Ctrl-C ends the
 /// process at once.
 #[allow(dead_code)] // the sending examples do not wait
-pub fn ctrl_c() -> Result<Receiver<()>, Box<dyn Error>> {
+pub fn ctrl_c() -> Result<Receiver<()>, Failure> {
     let mut signals = Signals::new([SIGINT])?;
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
