@@ -570,3 +570,41 @@ fn verbose_logging_never_prints_the_password() {
     assert!(!err.contains("alice123"), "the password leaked:\n{err}");
     let _ = std::io::stderr().flush();
 }
+
+#[test]
+fn long_runs_show_a_progress_line_only_on_a_terminal() {
+    let q = unique("progress");
+    durable_queue(broker(), &q);
+    let mut args = crate::fixtures::port_args(broker());
+    args.extend(
+        [
+            "pub",
+            "-k",
+            &q,
+            "--nb-messages",
+            "40",
+            "--interval",
+            "0.05",
+            "--quiet",
+        ]
+        .map(String::from),
+    );
+    // script(1) gives amqpctl a terminal for stdout and stderr.
+    let command = format!("{} {}", env!("CARGO_BIN_EXE_amqpctl"), args.join(" "));
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains(" sent (") && screen.contains("msg/s)"),
+        "{screen:?}"
+    );
+    // Without a terminal: no progress line at all.
+    let out = amqpctl(&args.iter().skip(4).map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
+    delete_queue(broker(), &q);
+}
