@@ -8,6 +8,7 @@ mod envelope;
 mod exec;
 mod format;
 mod get;
+mod outcome;
 mod output;
 #[cfg(test)]
 mod proptests;

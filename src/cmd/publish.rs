@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use crossbeam_channel::Receiver;
-use serde_json::json;
 use signal_hook::consts::SIGINT;
 
 use super::format::{Delimiter, parse_delimiter};
+use super::outcome::Reporter;
 use super::output::{Lines, Progress, status};
 use super::reconnect::Backoff;
 use super::source::Source;
@@ -19,7 +19,7 @@ use super::{
     ExchangeArgs, QueueArgs, Session, parse_key_value, parse_seconds, signals, table, with_channel,
 };
 use crate::error::Error;
-use amqpctl::amqp::{AmqpError, Channel, Confirmation, Properties, Publish, Unblocked, Value};
+use amqpctl::amqp::{AmqpError, Channel, Properties, Publish, Unblocked, Value};
 
 /// How often a wait for confirms looks at flow control and signals.
 const FLOW_CHECK: Duration = Duration::from_millis(200);
@@ -272,65 +272,6 @@ struct Pending {
     exchange: String,
     routing_key: String,
     properties: Option<Properties>,
-}
-
-/// Reports each message's outcome and remembers the first failure.
-struct Reporter {
-    json: bool,
-    quiet: bool,
-    failure: Option<Error>,
-}
-
-impl Reporter {
-    fn sent(&mut self, lines: &mut Lines, seq: u64, body: &[u8]) -> Result<(), Error> {
-        if self.quiet {
-            Ok(())
-        } else if self.json {
-            json_line(lines, json!({"seq": seq, "status": "sent"}))
-        } else {
-            lines.line(b"Sent: ", body)
-        }
-    }
-
-    /// Reports one confirmed message.
-    fn settle(
-        &mut self,
-        lines: &mut Lines,
-        seq: u64,
-        body: &[u8],
-        verdict: Confirmation,
-    ) -> Result<(), Error> {
-        let (line, failure) = match verdict {
-            Confirmation::Ack => (json!({"seq": seq, "status": "acked"}), None),
-            Confirmation::Nack => (
-                json!({"seq": seq, "status": "nacked"}),
-                Some(Error::Nacked { seq }),
-            ),
-            Confirmation::Returned { code, text } => (
-                json!({"seq": seq, "status": "returned", "code": code, "text": text}),
-                Some(Error::Amqp(AmqpError::Returned { code, text })),
-            ),
-        };
-        if self.json && !self.quiet {
-            json_line(lines, line)?;
-        } else if failure.is_none() && !self.quiet {
-            lines.line(b"Sent: ", body)?;
-        }
-        if let Some(f) = failure {
-            self.failure.get_or_insert(f);
-        }
-        Ok(())
-    }
-
-    /// In text mode the first failure stops the run; the JSON outcome
-    /// stream reports every message and goes on.
-    fn should_stop(&self) -> bool {
-        !self.json && self.failure.is_some()
-    }
-}
-
-fn json_line(lines: &mut Lines, value: serde_json::Value) -> Result<(), Error> {
-    lines.line(b"", value.to_string().as_bytes())
 }
 
 /// The state of one `pub` run, kept across reconnections.
