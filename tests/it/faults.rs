@@ -36,10 +36,6 @@ fn fault_node() -> MutexGuard<'static, Broker> {
     guard
 }
 
-fn on(node: &Broker, args: &[&str]) -> Vec<String> {
-    with_port(node, args)
-}
-
 /// Bodies as text, as a set.
 fn text(bodies: Vec<Vec<u8>>) -> BTreeSet<String> {
     bodies
@@ -69,7 +65,7 @@ fn every_confirmed_message_survives_a_broker_restart_mid_stream() {
     let node = fault_node();
     let q = unique("restart");
     durable_queue(&node, &q);
-    let mut publisher = spawn(&strs(&on(
+    let mut publisher = spawn(&strs(&with_port(
         &node,
         &[
             "pub",
@@ -124,7 +120,7 @@ fn pub_reconnect_publishes_everything_across_a_restart() {
     let node = fault_node();
     let q = unique("pub-reconnect");
     durable_queue(&node, &q);
-    let mut publisher = spawn(&strs(&on(
+    let mut publisher = spawn(&strs(&with_port(
         &node,
         &[
             "pub",
@@ -171,7 +167,7 @@ fn pub_reconnect_publishes_everything_across_a_restart() {
 fn con_reconnect_goes_on_consuming_after_a_restart() {
     let node = fault_node();
     let q = unique("con-reconnect");
-    let mut consumer = spawn(&strs(&on(
+    let mut consumer = spawn(&strs(&with_port(
         &node,
         &[
             "con",
@@ -188,7 +184,7 @@ fn con_reconnect_goes_on_consuming_after_a_restart() {
             .wait_stderr_containing("Created queue", Duration::from_secs(15))
             .is_some()
     );
-    run(&strs(&on(
+    run(&strs(&with_port(
         &node,
         &["pub", "-k", &q, "--confirm", "-m", "before"],
     )));
@@ -207,7 +203,7 @@ fn con_reconnect_goes_on_consuming_after_a_restart() {
         "re-declared after reconnecting: {:?}",
         consumer.stderr_lines_so_far()
     );
-    run(&strs(&on(
+    run(&strs(&with_port(
         &node,
         &["pub", "-k", &q, "--confirm", "-m", "after"],
     )));
@@ -219,14 +215,14 @@ fn con_reconnect_goes_on_consuming_after_a_restart() {
             .and_then(|s| s.code()),
         Some(0)
     );
-    run(&strs(&on(&node, &["delete", "queue", &q])));
+    run(&strs(&with_port(&node, &["delete", "queue", &q])));
 }
 
 #[test]
 fn without_reconnect_a_lost_connection_exits_3_with_one_line() {
     let node = fault_node();
     let q = unique("no-reconnect");
-    let mut consumer = spawn(&strs(&on(&node, &["con", "-q", &q, "-Q"])));
+    let mut consumer = spawn(&strs(&with_port(&node, &["con", "-q", &q, "-Q"])));
     assert!(
         consumer
             .wait_stderr_containing("Created queue", Duration::from_secs(15))
@@ -250,9 +246,12 @@ fn heartbeats_notice_a_frozen_broker_for_an_idle_consumer_and_a_busy_publisher()
     let node = fault_node();
     let q = unique("frozen");
     durable_queue(&node, &q);
-    let mut consumer = spawn(&strs(&on(&node, &["con", "-q", &q, "--heartbeat", "2"])));
+    let mut consumer = spawn(&strs(&with_port(
+        &node,
+        &["con", "-q", &q, "--heartbeat", "2"],
+    )));
     std::thread::sleep(Duration::from_millis(500));
-    let mut publisher = spawn(&strs(&on(
+    let mut publisher = spawn(&strs(&with_port(
         &node,
         &[
             "pub",
@@ -299,7 +298,7 @@ fn a_blocked_publisher_waits_says_why_and_resumes() {
     let node = fault_node();
     let q = unique("blocked");
     durable_queue(&node, &q);
-    let mut publisher = spawn(&strs(&on(
+    let mut publisher = spawn(&strs(&with_port(
         &node,
         &[
             "pub",
@@ -353,7 +352,7 @@ fn blocked_timeout_turns_the_wait_into_exit_3() {
     let node = fault_node();
     let q = unique("blocked-timeout");
     durable_queue(&node, &q);
-    let mut publisher = spawn(&strs(&on(
+    let mut publisher = spawn(&strs(&with_port(
         &node,
         &[
             "pub",
