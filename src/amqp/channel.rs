@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use amiquip::{ExchangeDeclareOptions, ExchangeType, QueueDeclareOptions};
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::confirms::{ConfirmTracker, Confirmation};
 use super::connection::{Core, Unblocked};
@@ -15,8 +15,21 @@ use super::error::{AmqpError, Result};
 use super::properties::{Properties, to_amqp};
 use super::value::{Table, to_amqp_table};
 
-/// The longest name AMQP 0-9-1 can carry (a short string).
-const MAX_SHORT_STRING: usize = 255;
+/// How often a watched close asks whether to go on waiting.
+pub const CLOSE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How a watched close ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// The broker confirmed the close.
+    Closed,
+    /// The caller stopped waiting; the connection should be left to the OS.
+    Abandoned,
+}
+
+/// The longest name AMQP 0-9-1 can carry (a short string): queue, exchange
+/// and routing key alike.
+pub const MAX_SHORT_STRING: usize = 255;
 
 /// How to declare a queue.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -429,6 +442,56 @@ impl Channel {
             return Err(returned(r));
         }
         Ok(())
+    }
+
+    /// Like [`Channel::close`], but asks `keep_waiting` every
+    /// [`CLOSE_POLL`] whether to go on waiting for the broker's close-ok,
+    /// telling it why the broker blocks publishing if it does: a broker under
+    /// a resource alarm reads nothing from a connection that published, so
+    /// its close-ok only comes once the alarm clears.
+    pub fn close_watching(
+        self,
+        mut keep_waiting: impl FnMut(Option<String>) -> bool,
+    ) -> Result<Closing> {
+        if self.closed_by_broker.borrow().is_some() {
+            return Ok(Closing::Closed);
+        }
+        let Channel {
+            inner,
+            core,
+            returns,
+            confirms,
+            ..
+        } = self;
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::Builder::new()
+            .name("channel-close".to_string())
+            .spawn(move || drop(tx.send(inner.close())))
+            .map_err(|e| AmqpError::Protocol(format!("cannot close the channel: {e}")))?;
+        loop {
+            match rx.recv_timeout(CLOSE_POLL) {
+                Ok(closed) => {
+                    closed.map_err(|e| core.explain(e))?;
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if !keep_waiting(core.blocked_reason()) {
+                        return Ok(Closing::Abandoned);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(AmqpError::Protocol(
+                        "the channel close ended without an answer".to_string(),
+                    ));
+                }
+            }
+        }
+        if confirms.borrow().is_none()
+            && let Ok(r) = returns.try_recv()
+        {
+            return Err(returned(r));
+        }
+        Ok(Closing::Closed)
     }
 
     /// Outside confirm mode, reports a mandatory message the broker returned

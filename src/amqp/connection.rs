@@ -128,33 +128,52 @@ impl Connection {
     /// the next endpoint; a refused login stops at once, since every node of
     /// a cluster would refuse it too.
     pub fn open(settings: &ConnectionSettings) -> Result<Connection> {
-        let tls_config = match &settings.tls {
-            Some(t) => Some(tls::client_config(t)?),
-            None => None,
+        open_first(settings).map(Connection::from_parts)
+    }
+
+    /// Like [`Connection::open`], but gives up as soon as `interrupt`
+    /// receives something (a signal), whatever stage the connect is at (TCP,
+    /// TLS or AMQP handshake): the attempt goes on in the background and is
+    /// dropped when it ends.
+    pub fn open_interruptible<T>(
+        settings: &ConnectionSettings,
+        interrupt: &Receiver<T>,
+    ) -> Result<Opening<T>> {
+        let owned = settings.clone();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::Builder::new()
+            .name("connect".to_string())
+            .spawn(move || drop(tx.send(open_first(&owned))))
+            .map_err(|e| AmqpError::Protocol(format!("cannot start connecting: {e}")))?;
+        let opened = crossbeam_channel::select! {
+            recv(rx) -> opened => opened,
+            recv(interrupt) -> got => match got {
+                Ok(value) => return Ok(Opening::Interrupted(value)),
+                Err(_) => rx.recv(),
+            },
         };
-        let mut last_error = AmqpError::Invalid("no broker address given".to_string());
-        for endpoint in &settings.endpoints {
-            match open_one(settings, endpoint, tls_config.as_ref()) {
-                Ok(mut conn) => {
-                    log::info!("connected to {endpoint}");
-                    let flow = conn.listen_for_connection_blocked().map_err(from_amiquip)?;
-                    return Ok(Connection {
-                        core: Rc::new(Core {
-                            conn: RefCell::new(Some(conn)),
-                            flow,
-                            blocked: RefCell::new(None),
-                        }),
-                        endpoint: endpoint.clone(),
-                    });
-                }
-                Err(e @ (AmqpError::Connect { .. } | AmqpError::Tls(_))) => {
-                    log::info!("{e}");
-                    last_error = e;
-                }
-                Err(e) => return Err(e),
-            }
+        match opened {
+            Ok(parts) => parts.map(|p| Opening::Open(Connection::from_parts(p))),
+            Err(_) => Err(AmqpError::Protocol(
+                "the connecting thread ended without an answer".to_string(),
+            )),
         }
-        Err(last_error)
+    }
+
+    fn from_parts(parts: Parts) -> Connection {
+        let Parts {
+            conn,
+            flow,
+            endpoint,
+        } = parts;
+        Connection {
+            core: Rc::new(Core {
+                conn: RefCell::new(Some(conn)),
+                flow,
+                blocked: RefCell::new(None),
+            }),
+            endpoint,
+        }
     }
 
     /// The endpoint this connection reached.
@@ -186,6 +205,49 @@ impl Connection {
             None => Ok(()),
         }
     }
+}
+
+/// What an interruptible open came to.
+pub enum Opening<T> {
+    /// Connected.
+    Open(Connection),
+    /// The interrupt channel received this first.
+    Interrupted(T),
+}
+
+/// An opened amiquip connection, before it is wrapped (it crosses from the
+/// connecting thread).
+struct Parts {
+    conn: amiquip::Connection,
+    flow: Receiver<ConnectionBlockedNotification>,
+    endpoint: Endpoint,
+}
+
+fn open_first(settings: &ConnectionSettings) -> Result<Parts> {
+    let tls_config = match &settings.tls {
+        Some(t) => Some(tls::client_config(t)?),
+        None => None,
+    };
+    let mut last_error = AmqpError::Invalid("no broker address given".to_string());
+    for endpoint in &settings.endpoints {
+        match open_one(settings, endpoint, tls_config.as_ref()) {
+            Ok(mut conn) => {
+                log::info!("connected to {endpoint}");
+                let flow = conn.listen_for_connection_blocked().map_err(from_amiquip)?;
+                return Ok(Parts {
+                    conn,
+                    flow,
+                    endpoint: endpoint.clone(),
+                });
+            }
+            Err(e @ (AmqpError::Connect { .. } | AmqpError::Tls(_))) => {
+                log::info!("{e}");
+                last_error = e;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error)
 }
 
 fn open_one(

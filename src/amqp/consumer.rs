@@ -119,12 +119,17 @@ impl<'a> Consumer<'a> {
         interrupt: Option<&Receiver<T>>,
     ) -> Result<Next> {
         let rx = self.inner.receiver();
+        let fallback = never();
+        let interrupt = interrupt.unwrap_or(&fallback);
+        // A backlog (or a poison message redelivered at once) must not hide
+        // an interrupt: look at it first.
+        if interrupt.try_recv().is_ok() {
+            return Ok(Next::Interrupted);
+        }
         // Fast path: a delivery already waiting needs no select.
         if let Ok(m) = rx.try_recv() {
             return self.sort(m).map(Next::Delivery);
         }
-        let fallback = never();
-        let interrupt = interrupt.unwrap_or(&fallback);
         let message = match timeout {
             Some(t) => select! {
                 recv(rx) -> m => m.map_err(|_| RecvTimeoutError::Disconnected),

@@ -11,9 +11,11 @@ mod properties;
 mod settings;
 mod value;
 
-pub use channel::{Channel, ExchangeOptions, Publish, QueueInfo, QueueOptions};
+pub use channel::{
+    Channel, Closing, ExchangeOptions, MAX_SHORT_STRING, Publish, QueueInfo, QueueOptions,
+};
 pub use confirms::Confirmation;
-pub use connection::{Connection, Unblocked};
+pub use connection::{Connection, Opening, Unblocked};
 pub use consumer::{Consumer, ConsumerSettings, Delivery, Next};
 pub use error::{AmqpError, Result};
 pub use properties::Properties;

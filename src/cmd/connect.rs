@@ -27,12 +27,13 @@ pub struct ConnectionArgs {
     )]
     pub url: Vec<String>,
 
-    /// Broker host [default: localhost].
-    #[arg(short = 's', long, value_name = "HOST", global = true)]
+    /// Broker host, optionally with its port (HOST:PORT, [IPv6]:PORT)
+    /// [default: localhost].
+    #[arg(short = 's', long, value_name = "HOST[:PORT]", global = true)]
     pub server: Option<String>,
 
     /// Broker port [default: 5672, or 5671 with TLS].
-    #[arg(long, value_name = "N", global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, visible_alias = "port", value_name = "N", global = true, value_parser = clap::value_parser!(u16).range(1..))]
     pub port_number: Option<u16>,
 
     /// Virtual host [default: /].
@@ -79,7 +80,7 @@ pub struct ConnectionArgs {
     pub heartbeat: Option<u16>,
 
     /// Deadline for TCP connect, TLS handshake and AMQP handshake together.
-    #[arg(long, value_name = "SECS", default_value = "10", global = true, value_parser = super::parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value = "10", global = true, allow_hyphen_values = true, value_parser = super::parse_seconds)]
     pub connect_timeout: Duration,
 }
 
@@ -126,15 +127,28 @@ impl ConnectionArgs {
             || self.insecure
             || urls.iter().any(|u| u.tls);
         let default_port = if tls_wanted { 5671 } else { 5672 };
+        let (server_host, server_port) = match &self.server {
+            Some(s) => {
+                let (host, port) = split_server(s)?;
+                (Some(host), port)
+            }
+            None => (None, None),
+        };
+        if let (Some(a), Some(b)) = (server_port, self.port_number)
+            && a != b
+        {
+            return Err(Error::Usage(format!(
+                "-s gives port {a} but --port-number gives {b}: give the port once"
+            )));
+        }
+        let explicit_port = self.port_number.or(server_port);
 
         let endpoint_of = |u: Option<&UrlParts>| Endpoint {
-            host: self
-                .server
+            host: server_host
                 .clone()
                 .or_else(|| u.and_then(|u| u.host.clone()))
                 .unwrap_or_else(|| "localhost".to_string()),
-            port: self
-                .port_number
+            port: explicit_port
                 .or_else(|| u.and_then(|u| u.port))
                 .unwrap_or(default_port),
         };
@@ -200,6 +214,37 @@ impl ConnectionArgs {
             warnings,
         })
     }
+}
+
+/// Splits `-s HOST[:PORT]` as amqp-tools spells it: `host`, `host:5672`,
+/// `[::1]:5672`; a bare IPv6 address (`::1`) is a host.
+fn split_server(s: &str) -> Result<(String, Option<u16>), Error> {
+    let bad = |why: &str| Error::Usage(format!("-s {s}: {why}"));
+    let port = |p: &str| match p.parse::<u16>() {
+        Ok(0) | Err(_) => Err(bad("the port must be a number from 1 to 65535")),
+        Ok(n) => Ok(Some(n)),
+    };
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("an IPv6 address in brackets needs its ']'"))?;
+        match after {
+            "" => (host, None),
+            _ => match after.strip_prefix(':') {
+                Some(p) => (host, port(p)?),
+                None => return Err(bad("expected :PORT after ']'")),
+            },
+        }
+    } else {
+        match s.split_once(':') {
+            Some((host, p)) if !p.contains(':') => (host, port(p)?),
+            _ => (s, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("the host is empty"));
+    }
+    Ok((host.to_string(), port))
 }
 
 fn read_userpass_file(path: &std::path::Path) -> Result<(String, String), Error> {
@@ -483,6 +528,32 @@ mod tests {
             panic!("a line without a colon is refused");
         };
         assert!(msg.ends_with("the first line must be USER:PASS"), "{msg}");
+    }
+
+    #[test]
+    fn server_takes_an_optional_port_as_amqp_tools_spells_it() {
+        let endpoint = |args: &[&str]| resolve(args).map(|r| r.settings.endpoints[0].to_string());
+        assert_eq!(
+            endpoint(&["-s", "localhost:5673"]).unwrap(),
+            "localhost:5673"
+        );
+        assert_eq!(endpoint(&["-s", "broker"]).unwrap(), "broker:5672");
+        assert_eq!(endpoint(&["-s", "[::1]:5999"]).unwrap(), "[::1]:5999");
+        assert_eq!(endpoint(&["-s", "::1"]).unwrap(), "[::1]:5672");
+        assert_eq!(
+            endpoint(&["-s", "h:5673", "--port", "5673"]).unwrap(),
+            "h:5673"
+        );
+        assert_eq!(endpoint(&["--port", "6000"]).unwrap(), "localhost:6000");
+        for bad in [
+            &["-s", "h:0"][..],
+            &["-s", "h:x"],
+            &["-s", ":5672"],
+            &["-s", "[::1"],
+            &["-s", "h:5673", "--port-number", "5674"],
+        ] {
+            assert!(matches!(resolve(bad), Err(Error::Usage(_))), "{bad:?}");
+        }
     }
 
     #[test]

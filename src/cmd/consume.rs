@@ -10,9 +10,10 @@ use crossbeam_channel::Receiver;
 
 use super::exec::{self, Verdict};
 use super::format::{Delimiter, Format, TOKENS_HELP, parse_delimiter};
-use super::output::{Lines, Progress, status};
+use super::output::{self, Lines, Progress, status};
+use super::poison::{AfterFailure, Poison};
 use super::reconnect::Backoff;
-use super::{ExchangeArgs, QueueArgs, Session, parse_seconds, signals, with_channel};
+use super::{ExchangeArgs, QueueArgs, Session, check_name, parse_seconds, signals, with_channel};
 use crate::error::Error;
 use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Table, Value};
 
@@ -45,7 +46,7 @@ pub struct ConsumeArgs {
 
     /// Take one message, print it, never ack it, exit SECS later (a worker
     /// that dies mid-task).
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds, conflicts_with_all = ["count", "exec"])]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_hyphen_values = true, conflicts_with_all = ["count", "exec"])]
     lazy: Option<Duration>,
 
     /// Exit 0 after N messages.
@@ -53,15 +54,16 @@ pub struct ConsumeArgs {
     count: Option<u64>,
 
     /// Exit 0 when no message came for SECS.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_hyphen_values = true)]
     idle_timeout: Option<Duration>,
 
     #[arg(long, value_name = "FORMAT", default_value = "received", long_help = TOKENS_HELP, help = "Output format: received, body, json, or a %-template (see --help)")]
     format: String,
 
-    /// What ends each body with --format body (escapes: \n \t \0 \xNN).
-    #[arg(long, value_name = "D", default_value = "\\n", value_parser = parse_delimiter)]
-    delimiter: Delimiter,
+    /// What ends each body with --format body (escapes: \n \t \0 \xNN)
+    /// [default: \n].
+    #[arg(long, value_name = "D", value_parser = parse_delimiter)]
+    delimiter: Option<Delimiter>,
 
     /// Print no per-message lines (messages are still acked).
     #[arg(long)]
@@ -74,12 +76,24 @@ pub struct ConsumeArgs {
     exec: Option<String>,
 
     /// Kill an --exec command after SECS (counts as a failure).
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds, requires = "exec")]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_hyphen_values = true, requires = "exec")]
     exec_timeout: Option<Duration>,
 
     /// A failed --exec rejects the message without requeue (dead-letters it).
     #[arg(long, requires = "exec")]
     no_requeue: bool,
+
+    /// Pause after a failed --exec command before the next message,
+    /// doubled after each further failure in a row up to 30 s; a success
+    /// resets it (0: no pause).
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds, allow_hyphen_values = true, requires = "exec")]
+    exec_backoff: Duration,
+
+    /// Reject a message (without requeue, so it is dead-lettered) once its
+    /// --exec command failed N times: counted by the broker's
+    /// x-delivery-count on quorum queues, else by amqpctl itself.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "exec", conflicts_with = "no_requeue")]
+    exec_max_attempts: Option<u32>,
 
     /// After a lost connection, connect again (backoff with jitter),
     /// re-declare and go on consuming.
@@ -103,13 +117,30 @@ pub fn run(session: &Session, args: ConsumeArgs) -> Result<(), Error> {
             "--bind-queue needs an exchange with -e".to_string(),
         ));
     }
+    if !args.bind_queue && !args.routing_keys.is_empty() {
+        return Err(Error::Usage(
+            "-k has no effect without --bind-queue: con binds the queue with -k only when asked (add --bind-queue)".to_string(),
+        ));
+    }
+    args.queue.check()?;
+    args.exchange.check()?;
+    for key in &args.routing_keys {
+        check_name("-k", key)?;
+    }
+    if !args.exchange.name().is_empty() && !args.exchange.declare && !args.bind_queue {
+        status("WARNING: -e has no effect without -E or --bind-queue (con reads the queue)");
+    }
     if args.offset.is_some() && args.ack_auto {
         return Err(Error::Usage(
             "--offset reads a stream, which needs manual acks: drop --ack-auto".to_string(),
         ));
     }
-    let format = Format::parse(&args.format, &args.delimiter.0).map_err(Error::Usage)?;
+    let delimiter = args.delimiter.as_ref().map(|d| d.0.as_slice());
+    let format = Format::parse(&args.format, delimiter).map_err(Error::Usage)?;
     let interrupts = signals::interrupts()?;
+    // `amqpctl con | head -1`: stop as soon as the reader goes away, even
+    // while no message comes.
+    output::watch_stdout(|| signals::request_stop(signals::STDOUT_CLOSED));
     let mut lines = Lines::new();
     let mut remaining = args.count.unwrap_or(u64::MAX);
     let mut progress = Progress::new("received");
@@ -144,7 +175,11 @@ pub fn run(session: &Session, args: ConsumeArgs) -> Result<(), Error> {
     };
     progress.finish();
     lines.flush()?;
-    result
+    match result {
+        // A signal (or a closed stdout) stops con cleanly, wherever it came.
+        Err(Error::Interrupted(_)) => Ok(()),
+        other => other,
+    }
 }
 
 /// One connection's worth of consuming: declare, bind, consume until done,
@@ -223,6 +258,7 @@ fn consume(
 ) -> Result<(), Error> {
     let channel = consumer.channel();
     let mut acks = Acks::new(args);
+    let mut poison = Poison::new(args.exec_backoff, args.exec_max_attempts);
     let mut batch: Vec<Delivery> = Vec::with_capacity(MAX_BATCH);
     let mut rendered = Vec::with_capacity(64 * 1024);
     while *remaining > 0 {
@@ -240,9 +276,17 @@ fn consume(
             break;
         }
         if let Some(command) = &args.exec {
-            run_exec(channel, command, first, args)?;
             *remaining -= 1;
             progress.add(1);
+            match run_exec(channel, command, first, args, &mut poison, interrupts)? {
+                Some(pause) if !pause.is_zero() => {
+                    if interrupts.recv_timeout(pause).is_ok() {
+                        break;
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            }
             continue;
         }
         batch.push(first);
@@ -351,30 +395,60 @@ fn next(
     })
 }
 
+/// Runs the --exec command for one delivery and settles it. Returns the
+/// pause before the next message (zero after a success), or `None` when a
+/// stop request came while the command ran.
 fn run_exec(
     channel: &Channel,
     command: &str,
     d: Delivery,
     args: &ConsumeArgs,
-) -> Result<(), Error> {
-    match exec::run(command, &d, args.exec_timeout)? {
-        Verdict::Done => channel.basic_ack(d, false)?,
-        Verdict::Failed(why) => {
-            let tag = d.delivery_tag();
-            if args.no_requeue {
-                status(format_args!(
-                    "WARNING: --exec command {why} for delivery {tag}: rejected"
-                ));
-                channel.basic_reject(d, false)?;
-            } else {
-                status(format_args!(
-                    "WARNING: --exec command {why} for delivery {tag}: requeued"
-                ));
-                channel.basic_nack(d, false, true)?;
-            }
+    poison: &mut Poison,
+    interrupts: &Receiver<i32>,
+) -> Result<Option<Duration>, Error> {
+    let (verdict, stopped) = exec::run_until(command, &d, args.exec_timeout, interrupts)?;
+    let tag = d.delivery_tag();
+    let pause = match verdict {
+        Verdict::Done => {
+            poison.succeeded(&d);
+            channel.basic_ack(d, false)?;
+            Duration::ZERO
         }
-    }
-    Ok(())
+        Verdict::Failed(why) if stopped.is_some() => {
+            // Stopped mid-task: not the message's fault, so not counted.
+            status(format_args!(
+                "WARNING: --exec command {why} after the stop request, for delivery {tag}: requeued"
+            ));
+            channel.basic_nack(d, false, true)?;
+            Duration::ZERO
+        }
+        Verdict::Failed(why) if args.no_requeue => {
+            status(format_args!(
+                "WARNING: --exec command {why} for delivery {tag}: rejected"
+            ));
+            channel.basic_reject(d, false)?;
+            Duration::ZERO
+        }
+        Verdict::Failed(why) => {
+            let (fate, pause) = poison.failed(&d);
+            match fate {
+                AfterFailure::Reject(n) => {
+                    status(format_args!(
+                        "WARNING: --exec command {why} for delivery {tag}: rejected after {n} attempts (--exec-max-attempts)"
+                    ));
+                    channel.basic_reject(d, false)?;
+                }
+                AfterFailure::Requeue(n) => {
+                    status(format_args!(
+                        "WARNING: --exec command {why} for delivery {tag} (attempt {n}): requeued"
+                    ));
+                    channel.basic_nack(d, false, true)?;
+                }
+            }
+            pause
+        }
+    };
+    Ok(if stopped.is_some() { None } else { Some(pause) })
 }
 
 /// Parses `--offset`: first, last, next, a non-negative offset, or an RFC

@@ -3,7 +3,10 @@
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::output::status;
-use super::{Session, parse_exchange_type, parse_key_value, table, with_channel};
+use super::{
+    Session, check_name, check_unique_keys, parse_exchange_type, parse_key_value, table,
+    with_channel,
+};
 use crate::error::Error;
 use amqpctl::amqp::{ExchangeOptions, QueueOptions, Value};
 
@@ -102,7 +105,53 @@ enum Declaration {
     },
 }
 
+impl Declaration {
+    /// Checks names, keys and arguments before anything is sent.
+    fn check(&self) -> Result<(), Error> {
+        match self {
+            Declaration::Queue {
+                name,
+                exclusive,
+                auto_delete,
+                arguments,
+                queue_type,
+                ..
+            } => {
+                check_name("the queue name", name)?;
+                check_unique_keys("--arg", arguments)?;
+                let replicated = matches!(queue_type, Some(QueueType::Quorum | QueueType::Stream));
+                if replicated && (*exclusive || *auto_delete) {
+                    return Err(Error::Usage(
+                        "quorum queues and streams cannot be exclusive or auto-delete".to_string(),
+                    ));
+                }
+            }
+            Declaration::Exchange {
+                name, arguments, ..
+            } => {
+                check_name("the exchange name", name)?;
+                check_unique_keys("--arg", arguments)?;
+            }
+            Declaration::Binding {
+                exchange,
+                queue,
+                to_exchange,
+                routing_key,
+                arguments,
+            } => {
+                check_name("-e", exchange)?;
+                check_name("-q", queue.as_deref().unwrap_or(""))?;
+                check_name("--to-exchange", to_exchange.as_deref().unwrap_or(""))?;
+                check_name("-k", routing_key)?;
+                check_unique_keys("--arg", arguments)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 pub fn run(session: &Session, args: DeclareArgs) -> Result<(), Error> {
+    args.what.check()?;
     with_channel(session, |channel| match &args.what {
         Declaration::Queue {
             name,
@@ -115,11 +164,6 @@ pub fn run(session: &Session, args: DeclareArgs) -> Result<(), Error> {
         } => {
             let mut arguments = table(arguments);
             let replicated = matches!(queue_type, Some(QueueType::Quorum | QueueType::Stream));
-            if replicated && (*exclusive || *auto_delete) {
-                return Err(Error::Usage(
-                    "quorum queues and streams cannot be exclusive or auto-delete".to_string(),
-                ));
-            }
             if let Some(kind) = queue_type {
                 let kind = match kind {
                     QueueType::Classic => "classic",

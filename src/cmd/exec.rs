@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use amqpctl::amqp::Delivery;
+use crossbeam_channel::Receiver;
 
 use super::envelope;
 use crate::error::Error;
@@ -20,19 +21,32 @@ pub enum Verdict {
     Failed(String),
 }
 
+/// How long a command may take to exit after amqpctl passed it a stop
+/// signal, before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// Runs `command` with `sh -c` for one delivery, killing it after `timeout`;
-/// its stdout goes to ours.
-pub fn run(command: &str, d: &Delivery, timeout: Option<Duration>) -> Result<Verdict, Error> {
-    run_with(command, d, timeout, false).map(|(verdict, _)| verdict)
+/// its stdout goes to ours. A stop request on `stop` (a signal) is passed on
+/// to the command as SIGTERM, and it is killed if it has not exited
+/// [`STOP_GRACE`] later. Returns the verdict and the stop request, if one
+/// came meanwhile.
+pub fn run_until(
+    command: &str,
+    d: &Delivery,
+    timeout: Option<Duration>,
+    stop: &Receiver<i32>,
+) -> Result<(Verdict, Option<i32>), Error> {
+    run_with(command, d, timeout, false, Some(stop)).map(|(verdict, _, stopped)| (verdict, stopped))
 }
 
-/// Like [`run`], but returns what the command printed on stdout.
+/// Runs `command` for one delivery like [`run_until`], without a stop
+/// channel, and returns what the command printed on stdout.
 pub fn run_capturing(
     command: &str,
     d: &Delivery,
     timeout: Option<Duration>,
 ) -> Result<(Verdict, Vec<u8>), Error> {
-    run_with(command, d, timeout, true)
+    run_with(command, d, timeout, true, None).map(|(verdict, out, _)| (verdict, out))
 }
 
 fn run_with(
@@ -40,7 +54,8 @@ fn run_with(
     d: &Delivery,
     timeout: Option<Duration>,
     capture: bool,
-) -> Result<(Verdict, Vec<u8>), Error> {
+    stop: Option<&Receiver<i32>>,
+) -> Result<(Verdict, Vec<u8>, Option<i32>), Error> {
     let p = d.properties();
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
@@ -95,6 +110,7 @@ fn run_with(
         std::thread::spawn(move || drop(stdin.write_all(&body)));
     }
     let started = Instant::now();
+    let mut stopped: Option<(i32, Instant)> = None;
     loop {
         if let Some(status) = child
             .try_wait()
@@ -109,7 +125,7 @@ fn run_with(
                 })
             };
             let output = captured.and_then(|t| t.join().ok()).unwrap_or_default();
-            return Ok((verdict, output));
+            return Ok((verdict, output, stopped.map(|(signal, _)| signal)));
         }
         if timeout.is_some_and(|t| started.elapsed() >= t) {
             let _ = child.kill();
@@ -117,8 +133,30 @@ fn run_with(
             return Ok((
                 Verdict::Failed("timed out (--exec-timeout)".to_string()),
                 Vec::new(),
+                stopped.map(|(signal, _)| signal),
             ));
         }
+        match stopped {
+            None => {
+                if let Some(signal) = stop.and_then(|s| s.try_recv().ok()) {
+                    terminate(&child);
+                    stopped = Some((signal, Instant::now()));
+                }
+            }
+            Some((_, when)) if when.elapsed() >= STOP_GRACE => {
+                let _ = child.kill();
+            }
+            Some(_) => {}
+        }
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Asks the command to stop, as a supervisor would (SIGTERM).
+fn terminate(child: &std::process::Child) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) has no memory-safety preconditions; the child is
+        // not reaped yet, so its pid is still its own.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
     }
 }

@@ -99,14 +99,31 @@ impl Property {
 }
 
 impl Format {
-    /// Parses `--format`, with `delimiter` for `body`.
-    pub fn parse(spec: &str, delimiter: &[u8]) -> Result<Format, String> {
-        match spec {
-            "received" => Ok(Format::Received),
-            "body" => Ok(Format::Body(delimiter.to_vec())),
-            "json" => Ok(Format::Json),
-            template => parse_template(template).map(Format::Template),
+    /// Parses `--format`, with `delimiter` for `body` (`\n` when not
+    /// given). A delimiter given with another format, or a template with no
+    /// `%` token (a misspelt format name prints the same text for every
+    /// message), is refused.
+    pub fn parse(spec: &str, delimiter: Option<&[u8]>) -> Result<Format, String> {
+        let format = match spec {
+            "received" => Format::Received,
+            "body" => Format::Body(delimiter.unwrap_or(b"\n").to_vec()),
+            "json" => Format::Json,
+            template => {
+                let tokens = parse_template(template)?;
+                if tokens.iter().all(|t| matches!(t, Token::Literal(_))) {
+                    return Err(format!(
+                        "--format '{template}' is not received, body or json, and as a template it has no %-token (see --help)"
+                    ));
+                }
+                Format::Template(tokens)
+            }
+        };
+        if delimiter.is_some() && !matches!(format, Format::Body(_)) {
+            return Err(format!(
+                "--delimiter only applies to --format body (not --format {spec})"
+            ));
         }
+        Ok(format)
     }
 
     /// Appends the rendering of `d` to `out`.

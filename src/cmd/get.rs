@@ -25,13 +25,15 @@ pub struct GetArgs {
     #[arg(long, value_name = "FORMAT", default_value = "received", long_help = TOKENS_HELP, help = "Output format: received, body, json, or a %-template (see --help)")]
     format: String,
 
-    /// What ends each body with --format body (escapes: \n \t \0 \xNN).
-    #[arg(long, value_name = "D", default_value = "\\n", value_parser = parse_delimiter)]
-    delimiter: Delimiter,
+    /// What ends each body with --format body (escapes: \n \t \0 \xNN)
+    /// [default: \n].
+    #[arg(long, value_name = "D", value_parser = parse_delimiter)]
+    delimiter: Option<Delimiter>,
 }
 
 pub fn run(session: &Session, args: GetArgs) -> Result<(), Error> {
-    let format = Format::parse(&args.format, &args.delimiter.0).map_err(Error::Usage)?;
+    let delimiter = args.delimiter.as_ref().map(|d| d.0.as_slice());
+    let format = Format::parse(&args.format, delimiter).map_err(Error::Usage)?;
     let mut lines = Lines::new();
     let mut got = 0;
     let result = with_channel(session, |channel| {

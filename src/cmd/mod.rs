@@ -6,10 +6,12 @@ mod consume;
 mod declare;
 mod envelope;
 mod exec;
+mod flow;
 mod format;
 mod get;
 mod outcome;
 mod output;
+mod poison;
 #[cfg(test)]
 mod proptests;
 mod publish;
@@ -26,7 +28,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::Error;
-use amqpctl::amqp::{Channel, Connection, ExchangeOptions, QueueOptions, Table, Value};
+use amqpctl::amqp::{
+    Channel, Closing, Connection, ExchangeOptions, MAX_SHORT_STRING, Opening, QueueOptions, Table,
+    Value,
+};
 
 pub use connect::ConnectionArgs;
 
@@ -102,11 +107,19 @@ pub struct Session {
 
 impl Session {
     /// Prints the connection warnings, then connects and opens a channel.
+    /// When the command listens for signals, a signal ends the connect at
+    /// once (TCP, TLS or AMQP handshake) with [`Error::Interrupted`].
     fn connect(&self) -> Result<(Connection, Channel), Error> {
         for w in &self.warnings {
             output::status(w);
         }
-        let connection = Connection::open(&self.settings)?;
+        let connection = match signals::installed() {
+            Some(stop) => match Connection::open_interruptible(&self.settings, &stop)? {
+                Opening::Open(c) => c,
+                Opening::Interrupted(signal) => return Err(Error::Interrupted(signal)),
+            },
+            None => Connection::open(&self.settings)?,
+        };
         match connection.channel() {
             Ok(channel) => Ok((connection, channel)),
             Err(e) => {
@@ -119,9 +132,20 @@ impl Session {
 
 /// Runs `work` on a fresh channel, then closes channel and connection,
 /// reporting the first error: a broker error raised after the last call
-/// surfaces from the closes.
+/// surfaces from the closes. A close the broker holds up because it blocks
+/// publishing waits as long as it blocks.
 fn with_channel(
     session: &Session,
+    work: impl FnOnce(&mut Channel) -> Result<(), Error>,
+) -> Result<(), Error> {
+    with_channel_watching(session, flow::FlowWait::new(None), work)
+}
+
+/// Like [`with_channel`], with `flow` deciding how long a blocked broker may
+/// hold up the close (`--blocked-timeout`, signals).
+fn with_channel_watching(
+    session: &Session,
+    mut flow: flow::FlowWait,
     work: impl FnOnce(&mut Channel) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let (connection, mut channel) = session.connect()?;
@@ -133,7 +157,12 @@ fn with_channel(
         std::mem::forget(connection);
         return worked;
     }
-    let closed = channel.close();
+    let closed = channel.close_watching(|blocked| flow.keep_waiting(blocked));
+    if matches!(closed, Ok(Closing::Abandoned)) {
+        std::mem::forget(connection);
+        worked?;
+        return Err(flow.give_up_reason());
+    }
     let disconnected = connection.close();
     worked?;
     closed?;
@@ -166,6 +195,28 @@ pub struct QueueArgs {
 }
 
 impl QueueArgs {
+    /// Checks the name and warns about declaration flags given without -Q,
+    /// before anything is sent.
+    fn check(&self) -> Result<(), Error> {
+        if let Some(name) = &self.name {
+            check_name("-q", name)?;
+        }
+        if !self.declare {
+            for (given, flag) in [
+                (self.durable_queue, "--durable-queue"),
+                (self.nad_queue, "--nad-queue"),
+                (self.exclusive, "--exclusive"),
+            ] {
+                if given {
+                    output::status(format_args!(
+                        "WARNING: {flag} has no effect without -Q (the queue is not declared)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn options(&self) -> QueueOptions {
         QueueOptions {
             durable: self.durable_queue,
@@ -201,6 +252,18 @@ pub struct ExchangeArgs {
 }
 
 impl ExchangeArgs {
+    /// Checks the name before anything is sent.
+    fn check(&self) -> Result<(), Error> {
+        check_name("-e", self.name())?;
+        if self.declare && (self.name().is_empty() || self.name().starts_with("amq.")) {
+            return Err(Error::Usage(format!(
+                "-E needs an exchange name of our own with -e (got '{}')",
+                self.name()
+            )));
+        }
+        Ok(())
+    }
+
     fn name(&self) -> &str {
         self.name.as_deref().unwrap_or("")
     }
@@ -211,15 +274,36 @@ impl ExchangeArgs {
             return Ok(());
         }
         let name = self.name();
-        if name.is_empty() || name.starts_with("amq.") {
-            return Err(Error::Usage(format!(
-                "-E needs an exchange name of our own with -e (got '{name}')"
-            )));
-        }
         channel.exchange_declare(name, &self.kind, &ExchangeOptions::default())?;
         output::status(format_args!("Created exchange: {name}"));
         Ok(())
     }
+}
+
+/// Refuses a name or key longer than AMQP can carry, naming its flag, before
+/// anything reaches the broker.
+fn check_name(flag: &str, value: &str) -> Result<(), Error> {
+    if value.len() > MAX_SHORT_STRING {
+        return Err(Error::Usage(format!(
+            "{flag} is {} bytes long; AMQP allows at most {MAX_SHORT_STRING}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a key given twice in `--arg`/`--header` pairs: the broker would
+/// see only one of the values.
+fn check_unique_keys(flag: &str, pairs: &[(String, Value)]) -> Result<(), Error> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (key, _) in pairs {
+        if !seen.insert(key.as_str()) {
+            return Err(Error::Usage(format!(
+                "{flag} {key} is given twice; give each key once"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Parses seconds with fractions ("1", "0.25"); rejects negatives and NaN.

@@ -8,24 +8,75 @@ use super::output::Lines;
 use crate::error::Error;
 use amqpctl::amqp::{AmqpError, Confirmation};
 
+/// Bodies longer than this, or not UTF-8 text, are summarised by
+/// [`BodyDisplay::TextOrSummary`].
+const SHORT_TEXT: usize = 256;
+
+/// How a `Sent:` line shows the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyDisplay {
+    /// As it is (`-m TEXT`).
+    Echo,
+    /// `Sent: (N bytes)`, or `Sent: SEQ (N bytes)` when `numbered`.
+    Summary {
+        /// Several messages: say which one.
+        numbered: bool,
+    },
+    /// Short UTF-8 text as it is, anything else as `Sent: SEQ (N bytes)`.
+    TextOrSummary,
+}
+
+impl BodyDisplay {
+    /// What follows `Sent: ` for message `seq` with `body`.
+    fn show<'a>(self, seq: u64, body: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        let summary = |numbered: bool| {
+            let n = body.len();
+            let text = if numbered {
+                format!("{seq} ({n} bytes)")
+            } else {
+                format!("({n} bytes)")
+            };
+            std::borrow::Cow::Owned(text.into_bytes())
+        };
+        match self {
+            BodyDisplay::Echo => std::borrow::Cow::Borrowed(body),
+            BodyDisplay::Summary { numbered } => summary(numbered),
+            BodyDisplay::TextOrSummary if is_short_text(body) => std::borrow::Cow::Borrowed(body),
+            BodyDisplay::TextOrSummary => summary(true),
+        }
+    }
+}
+
+/// UTF-8, at most [`SHORT_TEXT`] bytes, no control characters but tabs.
+fn is_short_text(body: &[u8]) -> bool {
+    body.len() <= SHORT_TEXT
+        && std::str::from_utf8(body).is_ok_and(|t| t.chars().all(|c| c == '\t' || !c.is_control()))
+}
+
 /// Reports each message's outcome and remembers the first failure.
 pub struct Reporter {
     /// JSON outcome lines instead of `Sent:` lines.
     pub json: bool,
     /// No per-message lines at all.
     pub quiet: bool,
+    /// How `Sent:` lines show bodies.
+    pub bodies: BodyDisplay,
     /// The first nack or return.
     pub failure: Option<Error>,
+    /// Messages reported sent (published, or confirmed with --confirm).
+    pub reported: u64,
 }
 
 impl Reporter {
+    /// Reports one message published without confirms.
     pub fn sent(&mut self, lines: &mut Lines, seq: u64, body: &[u8]) -> Result<(), Error> {
+        self.reported += 1;
         if self.quiet {
             Ok(())
         } else if self.json {
             json_line(lines, json!({"seq": seq, "status": "sent"}))
         } else {
-            lines.line(b"Sent: ", body)
+            lines.line(b"Sent: ", &self.bodies.show(seq, body))
         }
     }
 
@@ -48,10 +99,13 @@ impl Reporter {
                 Some(Error::Amqp(AmqpError::Returned { code, text })),
             ),
         };
+        if failure.is_none() {
+            self.reported += 1;
+        }
         if self.json && !self.quiet {
             json_line(lines, line)?;
         } else if failure.is_none() && !self.quiet {
-            lines.line(b"Sent: ", body)?;
+            lines.line(b"Sent: ", &self.bodies.show(seq, body))?;
         }
         if let Some(f) = failure {
             self.failure.get_or_insert(f);
@@ -68,4 +122,30 @@ impl Reporter {
 
 fn json_line(lines: &mut Lines, value: serde_json::Value) -> Result<(), Error> {
     lines.line(b"", value.to_string().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_from_files_and_binary_lines_are_summarised() {
+        let tar = [0u8, 159, 146, 150];
+        assert_eq!(&*BodyDisplay::Echo.show(1, b"hi"), b"hi");
+        assert_eq!(
+            &*BodyDisplay::Summary { numbered: false }.show(1, b"hi"),
+            b"(2 bytes)"
+        );
+        assert_eq!(
+            &*BodyDisplay::Summary { numbered: true }.show(3, &tar),
+            b"3 (4 bytes)"
+        );
+        assert_eq!(&*BodyDisplay::TextOrSummary.show(7, b"a\tb"), b"a\tb");
+        assert_eq!(&*BodyDisplay::TextOrSummary.show(7, &tar), b"7 (4 bytes)");
+        let long = vec![b'x'; SHORT_TEXT + 1];
+        assert_eq!(
+            &*BodyDisplay::TextOrSummary.show(2, &long),
+            b"2 (257 bytes)"
+        );
+    }
 }

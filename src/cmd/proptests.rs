@@ -660,7 +660,8 @@ fn templates_and_delimiters_never_panic() {
     check("format", "never_panics", template_like(), |spec| {
         let _ = parse_template(&spec);
         let _ = parse_delimiter(&spec);
-        let _ = super::format::Format::parse(&spec, b"\n");
+        let _ = super::format::Format::parse(&spec, Some(b"\n"));
+        let _ = super::format::Format::parse(&spec, None);
         Ok(())
     });
 }

@@ -10,19 +10,24 @@ use clap::{Args, ValueEnum};
 use crossbeam_channel::Receiver;
 use signal_hook::consts::SIGINT;
 
+use super::flow::FlowWait;
 use super::format::{Delimiter, parse_delimiter};
-use super::outcome::Reporter;
+use super::outcome::{BodyDisplay, Reporter};
 use super::output::{Lines, Progress, status};
 use super::reconnect::Backoff;
 use super::source::Source;
 use super::{
-    ExchangeArgs, QueueArgs, Session, parse_key_value, parse_seconds, signals, table, with_channel,
+    ExchangeArgs, QueueArgs, Session, check_name, check_unique_keys, parse_key_value,
+    parse_seconds, signals, table, with_channel_watching,
 };
 use crate::error::Error;
 use amqpctl::amqp::{AmqpError, Channel, Properties, Publish, Unblocked, Value};
 
 /// How often a wait for confirms looks at flow control and signals.
 const FLOW_CHECK: Duration = Duration::from_millis(200);
+
+/// Messages in flight with --confirm when --confirm-window is not given.
+const DEFAULT_CONFIRM_WINDOW: u64 = 1000;
 
 /// How long outstanding confirms may still come after a signal.
 const CONFIRM_GRACE: Duration = Duration::from_secs(5);
@@ -79,9 +84,10 @@ pub struct PublishArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     nb_messages: u64,
 
-    /// Pause between messages in seconds (fractions allowed, 0 for none).
-    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds)]
-    interval: Duration,
+    /// Pause between messages in seconds (fractions allowed, 0 for none)
+    /// [default: 1 with --nb-messages; 0 for --lines and --format json].
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_hyphen_values = true)]
+    interval: Option<Duration>,
 
     /// Persistent delivery (delivery mode 2).
     #[arg(long)]
@@ -96,9 +102,9 @@ pub struct PublishArgs {
     confirm: bool,
 
     /// With --confirm and --interval 0: messages in flight before waiting for
-    /// their confirms.
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    confirm_window: u64,
+    /// their confirms [default: 1000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    confirm_window: Option<u64>,
 
     /// Print no per-message lines.
     #[arg(long)]
@@ -111,7 +117,7 @@ pub struct PublishArgs {
 
     /// Give up (exit 3) when the broker blocks publishing longer than SECS
     /// [default: wait as long as it blocks].
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_hyphen_values = true)]
     blocked_timeout: Option<Duration>,
 
     /// content_type property (e.g. application/json).
@@ -178,6 +184,59 @@ impl PublishArgs {
         }
     }
 
+    /// The pause between messages: the seed's one second for numbered
+    /// copies, none for streams of input, unless --interval says otherwise.
+    fn interval(&self) -> Duration {
+        self.interval
+            .unwrap_or(if self.lines || self.format == PubFormat::Json {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(1)
+            })
+    }
+
+    /// The routing key when neither -k nor an envelope gives one: on the
+    /// default exchange, the -q queue (so `pub -q Q` reaches Q), else "".
+    fn default_routing_key(&self) -> String {
+        match &self.queue.name {
+            Some(queue) if self.exchange.name().is_empty() => queue.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// How `Sent:` lines show bodies: bodies read from a file or stdin are
+    /// summarised (a tarball must not be echoed), stdin lines are shown when
+    /// they are short text, `-m TEXT` is shown as given.
+    fn body_display(&self) -> BodyDisplay {
+        if self.lines {
+            BodyDisplay::TextOrSummary
+        } else if self.file.is_some() || self.message == "-" {
+            BodyDisplay::Summary {
+                numbered: self.nb_messages > 1,
+            }
+        } else {
+            BodyDisplay::Echo
+        }
+    }
+
+    /// Checks everything that can be checked here, before connecting: a
+    /// usage error must change nothing on the broker.
+    fn check(&self) -> Result<(), Error> {
+        if self.queue.declare && self.queue.name.is_none() {
+            return Err(Error::Usage("-Q needs a queue name with -q".to_string()));
+        }
+        self.exchange.check()?;
+        self.queue.check()?;
+        if let Some(key) = &self.routing_key {
+            check_name("-k", key)?;
+        }
+        check_unique_keys("--header", &self.headers)?;
+        if self.confirm_window.is_some() && !self.confirm {
+            status("WARNING: --confirm-window has no effect without --confirm");
+        }
+        Ok(())
+    }
+
     fn source(&self) -> Result<Source, Error> {
         Ok(if self.format == PubFormat::Json {
             Source::json()
@@ -194,9 +253,7 @@ impl PublishArgs {
 }
 
 pub fn run(session: &Session, args: PublishArgs) -> Result<(), Error> {
-    if args.queue.declare && args.queue.name.is_none() {
-        return Err(Error::Usage("-Q needs a queue name with -q".to_string()));
-    }
+    args.check()?;
     let mut source = args.source()?;
     let interrupts = signals::interrupts()?;
     let mut lines = Lines::new();
@@ -205,7 +262,9 @@ pub fn run(session: &Session, args: PublishArgs) -> Result<(), Error> {
         reporter: Reporter {
             json: args.format == PubFormat::Json,
             quiet: args.quiet,
+            bodies: args.body_display(),
             failure: None,
+            reported: 0,
         },
         published: 0,
         interrupted: None,
@@ -214,7 +273,8 @@ pub fn run(session: &Session, args: PublishArgs) -> Result<(), Error> {
     let mut backoff = Backoff::new();
     let result = loop {
         let published_before = run.published;
-        let attempt = with_channel(session, |channel| {
+        let flow = FlowWait::new(args.blocked_timeout);
+        let attempt = with_channel_watching(session, flow, |channel| {
             args.exchange.declare_if_asked(channel)?;
             if let Some(name) = &args.queue.name
                 && args.queue.declare
@@ -249,6 +309,20 @@ pub fn run(session: &Session, args: PublishArgs) -> Result<(), Error> {
     lines.flush()?;
     // Where the broker's fate for them is unknown, say how many messages
     // went out unconfirmed. (After a channel error they were refused.)
+    if let Err(Error::Interrupted(signal)) = &result {
+        // Said even with --quiet: a script must learn how far it got.
+        let sent = run.reporter.reported;
+        if args.confirm {
+            status(format_args!(
+                "Stopped by signal {signal}: {sent} of {} messages published were confirmed",
+                run.published
+            ));
+        } else {
+            status(format_args!(
+                "Stopped by signal {signal}: {sent} messages sent"
+            ));
+        }
+    }
     let unknown_fate = matches!(&result, Err(e) if e.is_connection_lost()
         || matches!(e, Error::Blocked { .. } | Error::Interrupted(_)));
     if unknown_fate && !run.pending.is_empty() {
@@ -387,9 +461,11 @@ impl Run {
         lines: &mut Lines,
     ) -> Result<(), Error> {
         let default_properties = args.properties();
+        let interval = args.interval();
+        let default_key = args.default_routing_key();
         // With a pause between messages each one is reported before the pause.
-        let window = if args.interval.is_zero() {
-            args.confirm_window as usize
+        let window = if interval.is_zero() {
+            args.confirm_window.unwrap_or(DEFAULT_CONFIRM_WINDOW) as usize
         } else {
             0
         };
@@ -406,9 +482,9 @@ impl Run {
                 break;
             };
             // The pause goes between messages, never after the last one.
-            if self.published > 0 && !args.interval.is_zero() {
+            if self.published > 0 && !interval.is_zero() {
                 lines.flush()?;
-                if let Ok(signal) = interrupts.recv_timeout(args.interval) {
+                if let Ok(signal) = interrupts.recv_timeout(interval) {
                     self.interrupted = Some((signal, Instant::now()));
                     break;
                 }
@@ -428,7 +504,7 @@ impl Run {
                     .routing_key
                     .clone()
                     .or(message.routing_key)
-                    .unwrap_or_default(),
+                    .unwrap_or_else(|| default_key.clone()),
                 body: message.body,
                 properties: message.properties,
             };
