@@ -125,7 +125,7 @@ pub fn run(session: &Session, args: ConsumeArgs) -> Result<(), Error> {
     args.queue.check()?;
     args.exchange.check()?;
     for key in &args.routing_keys {
-        check_name("-k", key)?;
+        check_name("the routing key (-k)", key)?;
     }
     if !args.exchange.name().is_empty() && !args.exchange.declare && !args.bind_queue {
         status("WARNING: -e has no effect without -E or --bind-queue (con reads the queue)");

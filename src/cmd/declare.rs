@@ -139,10 +139,13 @@ impl Declaration {
                 routing_key,
                 arguments,
             } => {
-                check_name("-e", exchange)?;
-                check_name("-q", queue.as_deref().unwrap_or(""))?;
-                check_name("--to-exchange", to_exchange.as_deref().unwrap_or(""))?;
-                check_name("-k", routing_key)?;
+                check_name("the exchange name (-e)", exchange)?;
+                check_name("the queue name (-q)", queue.as_deref().unwrap_or(""))?;
+                check_name(
+                    "the exchange name (--to-exchange)",
+                    to_exchange.as_deref().unwrap_or(""),
+                )?;
+                check_name("the routing key (-k)", routing_key)?;
                 check_unique_keys("--arg", arguments)?;
             }
         }

@@ -199,7 +199,7 @@ impl QueueArgs {
     /// before anything is sent.
     fn check(&self) -> Result<(), Error> {
         if let Some(name) = &self.name {
-            check_name("-q", name)?;
+            check_name("the queue name (-q)", name)?;
         }
         if !self.declare {
             for (given, flag) in [
@@ -254,7 +254,7 @@ pub struct ExchangeArgs {
 impl ExchangeArgs {
     /// Checks the name before anything is sent.
     fn check(&self) -> Result<(), Error> {
-        check_name("-e", self.name())?;
+        check_name("the exchange name (-e)", self.name())?;
         if self.declare && (self.name().is_empty() || self.name().starts_with("amq.")) {
             return Err(Error::Usage(format!(
                 "-E needs an exchange name of our own with -e (got '{}')",
@@ -280,12 +280,12 @@ impl ExchangeArgs {
     }
 }
 
-/// Refuses a name or key longer than AMQP can carry, naming its flag, before
-/// anything reaches the broker.
-fn check_name(flag: &str, value: &str) -> Result<(), Error> {
+/// Refuses a name or key longer than AMQP can carry, saying which (`what`,
+/// e.g. "the routing key (-k)"), before anything reaches the broker.
+fn check_name(what: &str, value: &str) -> Result<(), Error> {
     if value.len() > MAX_SHORT_STRING {
         return Err(Error::Usage(format!(
-            "{flag} is {} bytes long; AMQP allows at most {MAX_SHORT_STRING}",
+            "{what} is {} bytes long; AMQP allows at most {MAX_SHORT_STRING}",
             value.len()
         )));
     }

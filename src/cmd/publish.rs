@@ -228,7 +228,7 @@ impl PublishArgs {
         self.exchange.check()?;
         self.queue.check()?;
         if let Some(key) = &self.routing_key {
-            check_name("-k", key)?;
+            check_name("the routing key (-k)", key)?;
         }
         check_unique_keys("--header", &self.headers)?;
         if self.confirm_window.is_some() && !self.confirm {
@@ -478,8 +478,14 @@ impl Run {
                 self.interrupted = Some((signal, Instant::now()));
                 break;
             }
-            let Some(message) = source.next()? else {
-                break;
+            let message = match source.next() {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(bad_input) => {
+                    // What went out before the bad input is still reported.
+                    self.wait(channel, args, interrupts, lines, 0)?;
+                    return Err(bad_input);
+                }
             };
             // The pause goes between messages, never after the last one.
             if self.published > 0 && !interval.is_zero() {

@@ -214,9 +214,13 @@ fn a_name_longer_than_amqp_allows_is_exit_2_before_anything_is_sent() {
     fails(
         &["pub", "-k", &long],
         2,
-        "routing key is 256 bytes long; AMQP allows at most 255",
+        "the routing key (-k) is 256 bytes long; AMQP allows at most 255",
     );
-    fails(&["declare", "queue", &long], 2, "queue is 256 bytes long");
+    fails(
+        &["declare", "queue", &long],
+        2,
+        "the queue name is 256 bytes long",
+    );
 }
 
 #[test]
@@ -276,11 +280,14 @@ fn pub_stops_on_sigint_and_reports_what_was_sent() {
     p.signal(libc::SIGINT);
     let status = p.wait_exit(Duration::from_secs(15)).expect("pub stops");
     assert_eq!(status.code(), Some(130));
+    let sent = p.stdout_lines_so_far().len();
     assert_eq!(
         p.stderr_lines_so_far(),
-        vec!["ERROR: interrupted by signal 2"]
+        vec![
+            format!("Stopped by signal 2: {sent} of {sent} messages published were confirmed"),
+            "ERROR: interrupted by signal 2".to_string()
+        ]
     );
-    let sent = p.stdout_lines_so_far().len();
     assert!(sent < 100, "{sent}");
     assert_eq!(broker().queue_messages("/", &q), Some(sent as u64));
 }

@@ -389,6 +389,63 @@ fn blocked_timeout_turns_the_wait_into_exit_3() {
 }
 
 #[test]
+fn a_one_message_pub_under_an_alarm_says_so_and_honours_blocked_timeout() {
+    let node = fault_node();
+    let q = unique("blocked-one");
+    durable_queue(&node, &q);
+    node.ctl_ok(&["set_vm_memory_high_watermark", "0"]);
+    // Without --confirm the block arrives after the publish is written, and
+    // the close then waits on a broker that reads nothing.
+    for extra in [&[][..], &["--confirm"][..]] {
+        let mut args = vec!["pub", "-k", &q, "-m", "x", "--blocked-timeout", "2"];
+        args.extend_from_slice(extra);
+        let out = run(&strs(&with_port(&node, &args)));
+        let err = stderr_lines(&out);
+        assert_eq!(out.status.code(), Some(3), "{extra:?}: {err:?}");
+        assert!(
+            err.iter()
+                .any(|l| l == "WARNING: the broker blocks publishing (low on memory); waiting"),
+            "{extra:?}: {err:?}"
+        );
+        assert!(
+            err.last().is_some_and(
+                |l| l.starts_with("ERROR: the broker blocked publishing for more than 2 s")
+            ),
+            "{extra:?}: {err:?}"
+        );
+    }
+    node.ctl_ok(&["set_vm_memory_high_watermark", "0.4"]);
+}
+
+#[test]
+fn a_one_message_pub_under_an_alarm_completes_when_it_clears() {
+    let node = fault_node();
+    let q = unique("blocked-one-clears");
+    durable_queue(&node, &q);
+    node.ctl_ok(&["set_vm_memory_high_watermark", "0"]);
+    let mut publisher = spawn(&strs(&with_port(&node, &["pub", "-k", &q, "-m", "x"])));
+    assert!(
+        publisher
+            .wait_stderr_containing("blocks publishing (low on memory)", Duration::from_secs(10))
+            .is_some(),
+        "{:?}",
+        publisher.stderr_lines_so_far()
+    );
+    node.ctl_ok(&["set_vm_memory_high_watermark", "0.4"]);
+    let status = publisher
+        .wait_exit(Duration::from_secs(30))
+        .expect("pub finishes once unblocked");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{:?}",
+        publisher.stderr_lines_so_far()
+    );
+    assert_eq!(publisher.stdout_lines_so_far(), vec!["Sent: x"]);
+    assert_eq!(drain(&node, &q), vec![b"x".to_vec()]);
+}
+
+#[test]
 fn with_the_first_node_down_the_second_is_used() {
     let node = fault_node();
     node.stop_app();

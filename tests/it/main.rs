@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod commands;
+mod edges;
 mod faults;
 mod fixtures;
 mod harness;
