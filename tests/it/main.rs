@@ -9,6 +9,7 @@ mod faults;
 mod fixtures;
 mod harness;
 mod layer;
+mod readme;
 mod rpc;
 mod scripting;
 mod support;

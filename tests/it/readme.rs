@@ -1,0 +1,188 @@
+//! Every example in the README's tour and scripting sections runs as
+//! written: each line of each code block (transcripts, `$ …` blocks, are
+//! the walkthrough tests' job) runs with `bash -c` in a directory holding
+//! the files the examples name, `amqpctl` on the PATH and `AMQP_URL` aimed
+//! at a vhost of its own on the test node. Lines documented to run until a
+//! signal (`con` and `rpc serve` without `--count`/`--idle-timeout`) run in
+//! the background, like a second terminal; the block's other lines run once
+//! the broker shows their consumer, and at the block's end they get SIGTERM
+//! and must exit 0. Every other line must exit 0, or the status its comment
+//! names (`# exit 8 when the queue is empty`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::fixtures::broker;
+use crate::support::process::output_with_timeout;
+
+const VHOST: &str = "readme-examples";
+
+/// The runnable lines of each code block between the tour and the Output
+/// section, with the exit status a comment allows besides 0.
+fn example_blocks(readme: &str) -> Vec<Vec<(String, Option<i32>)>> {
+    let start = readme.find("## A quick tour").expect("tour section");
+    let end = readme.find("\n## Output").expect("output section");
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for line in readme[start..end].lines() {
+        if line.starts_with("```") {
+            match current.take() {
+                Some(block) => blocks.push(block),
+                None => current = Some(Vec::new()),
+            }
+        } else if let Some(block) = current.as_mut() {
+            block.push(line.to_string());
+        }
+    }
+    blocks
+        .into_iter()
+        .filter(|b| !b.iter().any(|l| l.starts_with("$ ")))
+        .map(|b| {
+            b.into_iter()
+                .filter(|l| l.contains("amqpctl "))
+                .map(|l| split_comment(&l))
+                .collect()
+        })
+        .filter(|b: &Vec<_>| !b.is_empty())
+        .collect()
+}
+
+/// A line and the status its `# exit N …` comment names. A comment starts
+/// at `#` after two spaces (`'jp.lg.#'` is not one).
+fn split_comment(line: &str) -> (String, Option<i32>) {
+    match line.find("  #") {
+        Some(i) => {
+            let comment = line[i..].trim_start().trim_start_matches('#').trim();
+            let code = comment
+                .strip_prefix("exit ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok());
+            (line[..i].trim_end().to_string(), code)
+        }
+        None => (line.trim_end().to_string(), None),
+    }
+}
+
+/// Whether the README means this line to run until a signal.
+fn runs_until_a_signal(line: &str) -> bool {
+    (line.starts_with("amqpctl con ") || line.starts_with("amqpctl rpc serve "))
+        && !line.contains('|')
+        && !["--count", "--idle-timeout", "--lazy"]
+            .iter()
+            .any(|f| line.contains(f))
+}
+
+/// The files and queues the examples expect.
+fn prepare(dir: &Path) {
+    std::fs::write(dir.join("payload.bin"), [0u8, 1, 2, 255]).expect("payload");
+    std::fs::create_dir(dir.join("dir")).expect("dir");
+    std::fs::write(dir.join("dir/file.txt"), "archived").expect("file");
+    let invoice = dir.join("process-invoice");
+    std::fs::write(&invoice, "#!/bin/sh\ncat > /dev/null\n").expect("script");
+    std::fs::set_permissions(&invoice, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let b = broker();
+    b.ctl_ok(&["add_vhost", VHOST]);
+    b.ctl_ok(&["set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"]);
+    // Queues the examples read without declaring them, and the 100
+    // messages the move example takes from `from`.
+    for setup in [
+        "amqpctl declare queue q --durable",
+        "amqpctl declare queue invoices --durable",
+        "amqpctl declare queue from --durable",
+        "amqpctl declare queue to --durable",
+        "amqpctl pub -k from --nb-messages 100 --interval 0 --confirm --quiet",
+    ] {
+        let out = output_with_timeout(shell(setup, dir), None, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(0), "{setup}: {out:?}");
+    }
+}
+
+fn shell(line: &str, dir: &Path) -> Command {
+    let bin = Path::new(env!("CARGO_BIN_EXE_amqpctl"))
+        .parent()
+        .expect("binary directory");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", line])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env(
+            "AMQP_URL",
+            format!("amqp://127.0.0.1:{}/{VHOST}", broker().amqp_port()),
+        );
+    cmd
+}
+
+/// Consumers on the examples' vhost, counted per channel (stream
+/// consumers are not in `list_consumers`).
+fn consumers() -> usize {
+    broker()
+        .ctl_ok(&[
+            "list_channels",
+            "vhost",
+            "consumer_count",
+            "--quiet",
+            "--no-table-headers",
+        ])
+        .lines()
+        .filter_map(|l| {
+            let (vhost, n) = l.rsplit_once('\t')?;
+            (vhost == VHOST).then(|| n.trim().parse::<usize>().ok())?
+        })
+        .sum()
+}
+
+#[test]
+fn every_tour_and_scripting_example_runs_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let dir = tempfile::tempdir().expect("tempdir");
+    prepare(dir.path());
+    let blocks = example_blocks(&readme);
+    assert!(blocks.len() >= 10, "found only {} blocks", blocks.len());
+    let mut ran = 0;
+    for block in blocks {
+        let mut background: Vec<(String, Child)> = Vec::new();
+        for (line, allowed) in block {
+            ran += 1;
+            if runs_until_a_signal(&line) {
+                let before = consumers();
+                let child = shell(&line, dir.path())
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("spawn");
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while consumers() <= before {
+                    assert!(Instant::now() < deadline, "{line}: no consumer appeared");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                background.push((line, child));
+                continue;
+            }
+            let out = output_with_timeout(shell(&line, dir.path()), None, Duration::from_secs(120));
+            let code = out.status.code();
+            assert!(
+                code == Some(0) || (allowed.is_some() && code == allowed),
+                "{line}: {out:?}"
+            );
+        }
+        for (line, mut child) in background {
+            let pid = libc::pid_t::try_from(child.id()).expect("pid");
+            // SAFETY: kill(2) has no memory-safety preconditions; the child
+            // is not reaped yet.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let status = child.wait().expect("wait");
+            assert_eq!(status.code(), Some(0), "{line} stopped with {status}");
+        }
+    }
+    assert!(ran >= 30, "ran only {ran} example lines");
+    broker().ctl_ok(&["delete_vhost", VHOST]);
+}
