@@ -72,6 +72,28 @@ fn a_signal_doubled_by_timeout_is_one_clean_stop_for_con_and_pub() {
 }
 
 #[test]
+fn a_signal_repeated_a_millisecond_later_is_still_one_clean_stop() {
+    let runs: Vec<_> = (0..20)
+        .map(|_| {
+            std::thread::spawn(|| {
+                let q = unique("repeat-sigterm");
+                let mut con = spawn(&strs(&with_port(broker(), &["con", "-q", &q, "-Q"])));
+                await_stderr(&con, "Created queue");
+                con.signal(libc::SIGTERM);
+                std::thread::sleep(Duration::from_millis(1));
+                // Not reaped yet, so this reaches it even if it is done.
+                con.signal(libc::SIGTERM);
+                con.wait_exit(Duration::from_secs(10))
+            })
+        })
+        .collect();
+    for run in runs {
+        let status = run.join().expect("run thread").expect("con exits");
+        assert_eq!(status.code(), Some(0));
+    }
+}
+
+#[test]
 fn a_signal_a_second_after_the_first_forces_the_exit_and_says_so() {
     let q = unique("forced");
     durable_queue(broker(), &q);
