@@ -7,6 +7,7 @@ mod commands;
 mod faults;
 mod fixtures;
 mod harness;
+mod hints;
 mod layer;
 mod rpc;
 mod scripting;
