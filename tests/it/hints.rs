@@ -5,9 +5,10 @@
 //! and the manual page covers every subcommand and the exit codes.
 
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use crate::fixtures::{amqpctl, broker, drain, messages};
-use crate::support::process::stdout_lines;
+use crate::support::process::{stderr_lines, stdout_lines};
 use crate::support::unique;
 
 fn code(out: &Output) -> Option<i32> {
@@ -40,6 +41,20 @@ fn declare_queue(queue: &str, extra: &[&str]) {
     assert_eq!(code(&out), Some(0), "{out:?}");
 }
 
+/// Whether `queue` exists, as a passive declare by amqpctl says.
+fn queue_exists(queue: &str) -> bool {
+    let out = amqpctl(&["declare", "queue", queue, "--passive"]);
+    match code(&out) {
+        Some(0) => true,
+        Some(5) => false,
+        _ => panic!("{out:?}"),
+    }
+}
+
+fn not_found(kind: &str, name: &str) -> String {
+    format!("ERROR: (404, \"NOT_FOUND - no {kind} '{name}' in vhost '/'\")")
+}
+
 #[test]
 fn get_count_requeue_shows_distinct_messages_and_keeps_them_in_order() {
     let q = unique("get-requeue");
@@ -60,4 +75,69 @@ fn get_count_requeue_shows_distinct_messages_and_keeps_them_in_order() {
     assert_eq!(messages(broker(), &q), 1);
     assert_eq!(drain(broker(), &q), vec![b"g-3".to_vec()]);
     amqpctl(&["delete", "queue", &q]);
+}
+
+#[test]
+fn deleting_a_missing_queue_or_exchange_is_exit_5_unless_if_exists() {
+    let q = unique("nosuch-q");
+    let out = amqpctl(&["delete", "queue", &q]);
+    assert_eq!(code(&out), Some(5), "{out:?}");
+    assert_eq!(stderr_lines(&out), vec![not_found("queue", &q)]);
+    let out = amqpctl(&["delete", "queue", &q, "--if-exists"]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    assert_eq!(
+        stderr_lines(&out),
+        vec![format!("Queue {q} did not exist: nothing deleted")]
+    );
+    assert!(!queue_exists(&q));
+
+    let x = unique("nosuch-x");
+    let out = amqpctl(&["delete", "exchange", &x]);
+    assert_eq!(code(&out), Some(5), "{out:?}");
+    assert_eq!(stderr_lines(&out), vec![not_found("exchange", &x)]);
+    let out = amqpctl(&["delete", "exchange", &x, "--if-exists"]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    assert_eq!(
+        stderr_lines(&out),
+        vec![format!("Exchange {x} did not exist: nothing deleted")]
+    );
+
+    // What exists is still deleted, with or without the flag.
+    declare_queue(&q, &[]);
+    publish(&q, "m{seq}", 2);
+    let out = amqpctl(&["delete", "queue", &q, "--if-exists"]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    assert_eq!(
+        stderr_lines(&out),
+        vec![format!("Deleted queue: {q} (2 messages)")]
+    );
+    assert!(!queue_exists(&q));
+    let out = amqpctl(&["declare", "exchange", &x]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    let out = amqpctl(&["delete", "exchange", &x]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    assert_eq!(stderr_lines(&out), vec![format!("Deleted exchange: {x}")]);
+    let out = amqpctl(&["declare", "exchange", &x, "--passive"]);
+    assert_eq!(code(&out), Some(5), "{out:?}");
+}
+
+#[test]
+fn deleting_a_stream_reports_the_messages_it_held() {
+    let s = unique("stream-delete");
+    declare_queue(&s, &["--type", "stream"]);
+    publish(&s, "s{seq}", 5);
+    // A stream's length reaches the passive declare's count with the
+    // broker's next statistics tick: wait for it as a user would see it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while messages(broker(), &s) < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(messages(broker(), &s), 5);
+    let out = amqpctl(&["delete", "queue", &s]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    assert_eq!(
+        stderr_lines(&out),
+        vec![format!("Deleted queue: {s} (5 messages)")]
+    );
+    assert!(!queue_exists(&s));
 }
