@@ -55,6 +55,28 @@ pub enum Error {
         reason: String,
     },
 
+    /// An error with advice in command-line words (the layers below do not
+    /// know the command line): `ERROR: (404, "…") — declare it with -Q`.
+    #[error("{error} — {hint}")]
+    Hinted {
+        /// The error itself.
+        error: Box<Error>,
+        /// What to do about it.
+        hint: String,
+    },
+
+    /// The broker refused an operation that the queue's type does not
+    /// support (basic.get on a stream). RabbitMQ closes the whole connection
+    /// for it (540 NOT_IMPLEMENTED), but nothing is wrong with the
+    /// connection: like a channel error, this is exit 5.
+    #[error("{error} — {hint}")]
+    Unsupported {
+        /// The broker's close.
+        error: AmqpError,
+        /// What to use instead.
+        hint: String,
+    },
+
     /// A signal stopped a command before it finished.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
@@ -81,27 +103,70 @@ impl Error {
             Error::QueueEmpty(_) => 8,
             Error::NoReply(_) => 9,
             Error::Blocked { .. } => 3,
+            Error::Hinted { error, .. } => error.exit_code(),
+            Error::Unsupported { .. } => 5,
             Error::Interrupted(signal) => 128u8.saturating_add(*signal as u8),
+        }
+    }
+
+    /// Adds advice to the error.
+    pub fn hinted(self, hint: impl Into<String>) -> Error {
+        Error::Hinted {
+            error: Box::new(self),
+            hint: hint.into(),
+        }
+    }
+
+    /// Whether the broker said that a queue does not exist (404 NOT_FOUND
+    /// "no queue …").
+    pub fn is_missing_queue(&self) -> bool {
+        match self {
+            Error::Amqp(AmqpError::ChannelClosed { code: 404, text }) => {
+                text.starts_with("NOT_FOUND - no queue ")
+            }
+            Error::Hinted { error, .. } => error.is_missing_queue(),
+            _ => false,
         }
     }
 
     /// Whether the connection broke (as opposed to a refusal or a mistake), so
     /// that connecting again may help.
     pub fn is_connection_lost(&self) -> bool {
-        matches!(
-            self,
-            Error::Amqp(
-                AmqpError::Connect { .. }
-                    | AmqpError::ConnectionClosed { .. }
-                    | AmqpError::ConnectionLost { .. }
-                    | AmqpError::Tls(TlsError::Handshake { .. })
-            )
-        )
+        match self {
+            Error::Hinted { error, .. } => error.is_connection_lost(),
+            _ => matches!(
+                self,
+                Error::Amqp(
+                    AmqpError::Connect { .. }
+                        | AmqpError::NotAmqp { .. }
+                        | AmqpError::ConnectionClosed { .. }
+                        | AmqpError::ConnectionLost { .. }
+                        | AmqpError::Tls(TlsError::Handshake { .. })
+                )
+            ),
+        }
     }
 
     /// Whether the error is reported on stderr (a closed pipe is not).
     pub fn is_reported(&self) -> bool {
-        !matches!(self, Error::BrokenPipe)
+        match self {
+            Error::Hinted { error, .. } => error.is_reported(),
+            _ => !matches!(self, Error::BrokenPipe),
+        }
+    }
+
+    /// Advice that goes with an error whatever the command: the flags to
+    /// change for a reason the AMQP or TLS layer reported.
+    fn general_hint(&self) -> Option<&'static str> {
+        match self {
+            Error::Amqp(AmqpError::NotAmqp { .. }) => {
+                Some("TLS port without --enable-tls? add --enable-tls (or --cafile FILE)")
+            }
+            Error::Amqp(AmqpError::Tls(TlsError::PlainAmqp { .. })) => Some(
+                "the port speaks plain AMQP: drop --enable-tls/--cafile, or use the broker's TLS port (5671 by default)",
+            ),
+            _ => None,
+        }
     }
 }
 
@@ -110,6 +175,7 @@ fn amqp_exit_code(e: &AmqpError) -> u8 {
         AmqpError::Invalid(_) => 2,
         AmqpError::Tls(t) => tls_exit_code(t),
         AmqpError::Connect { .. } => 3,
+        AmqpError::NotAmqp { .. } => 3,
         AmqpError::ConnectionClosed { .. } => 3,
         AmqpError::ConnectionLost { .. } => 3,
         AmqpError::Login { .. } => 4,
@@ -131,6 +197,7 @@ fn tls_exit_code(e: &TlsError) -> u8 {
         TlsError::UnknownAuthority { .. } => 3,
         TlsError::NameMismatch { .. } => 3,
         TlsError::CertificateNotValidNow { .. } => 3,
+        TlsError::PlainAmqp { .. } => 3,
         TlsError::Handshake { .. } => 3,
     }
 }
@@ -138,7 +205,10 @@ fn tls_exit_code(e: &TlsError) -> u8 {
 /// Prints the error once, as `ERROR: …`, and turns it into the exit status.
 pub fn report(e: &Error) -> ExitCode {
     if e.is_reported() {
-        eprintln!("ERROR: {e}");
+        match e.general_hint() {
+            Some(hint) => eprintln!("ERROR: {e} — {hint}"),
+            None => eprintln!("ERROR: {e}"),
+        }
     }
     ExitCode::from(e.exit_code())
 }
@@ -180,6 +250,44 @@ mod tests {
             reason: "no".into(),
         });
         assert_eq!(login.exit_code(), 4);
+    }
+
+    #[test]
+    fn hints_keep_the_code_and_the_broker_prefix() {
+        let missing = Error::Amqp(AmqpError::ChannelClosed {
+            code: 404,
+            text: "NOT_FOUND - no queue 'q' in vhost '/'".into(),
+        });
+        assert!(missing.is_missing_queue());
+        let hinted = missing.hinted("declare it with -Q");
+        assert_eq!(hinted.exit_code(), 5);
+        assert!(hinted.is_missing_queue());
+        assert_eq!(
+            hinted.to_string(),
+            "(404, \"NOT_FOUND - no queue 'q' in vhost '/'\") — declare it with -Q"
+        );
+        let stream = Error::Unsupported {
+            error: AmqpError::ConnectionClosed {
+                code: 540,
+                text: "NOT_IMPLEMENTED".into(),
+            },
+            hint: "use con".into(),
+        };
+        assert_eq!(stream.exit_code(), 5);
+        assert!(!stream.is_connection_lost());
+        let plain = Error::Amqp(AmqpError::NotAmqp {
+            addr: "h:1".into(),
+            reason: "reset".into(),
+        });
+        assert_eq!(plain.exit_code(), 3);
+        assert!(
+            plain
+                .general_hint()
+                .is_some_and(|h| h.contains("--enable-tls"))
+        );
+        let tls = Error::Amqp(AmqpError::Tls(TlsError::PlainAmqp { peer: "h:1".into() }));
+        assert_eq!(tls.exit_code(), 3);
+        assert!(tls.general_hint().is_some_and(|h| h.contains("plain AMQP")));
     }
 
     #[test]

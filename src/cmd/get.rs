@@ -8,6 +8,7 @@ use super::format::{Delimiter, Format, TOKENS_HELP, parse_delimiter};
 use super::output::Lines;
 use super::{Session, with_channel};
 use crate::error::Error;
+use amqpctl::amqp::AmqpError;
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
@@ -64,9 +65,27 @@ pub fn run(session: &Session, args: GetArgs) -> Result<(), Error> {
         .map_err(Error::from)
     });
     lines.flush()?;
-    result?;
+    result.map_err(|e| hint(e, &args.queue))?;
     if got == 0 {
         return Err(Error::QueueEmpty(args.queue));
     }
     Ok(())
+}
+
+/// Says what to do when the queue is missing or is a stream.
+fn hint(e: Error, queue: &str) -> Error {
+    match e {
+        Error::Amqp(AmqpError::ConnectionClosed { code: 540, text })
+            if text.contains("basic.get not supported by stream queues") =>
+        {
+            Error::Unsupported {
+                error: AmqpError::ConnectionClosed { code: 540, text },
+                hint: format!("a stream is read with: amqpctl con -q {queue} --offset first"),
+            }
+        }
+        e if e.is_missing_queue() => {
+            e.hinted(format!("declare it first: amqpctl declare queue {queue}"))
+        }
+        e => e,
+    }
 }

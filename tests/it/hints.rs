@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::fixtures::{amqpctl, broker, drain, messages};
-use crate::support::process::{stderr_lines, stdout_lines};
+use crate::support::process::{run, stderr_lines, stdout_lines};
 use crate::support::unique;
 
 fn code(out: &Output) -> Option<i32> {
@@ -140,4 +140,95 @@ fn deleting_a_stream_reports_the_messages_it_held() {
         vec![format!("Deleted queue: {s} (5 messages)")]
     );
     assert!(!queue_exists(&s));
+}
+
+#[test]
+fn a_missing_queue_for_con_or_get_suggests_declaring_it() {
+    let q = unique("nosuch-con");
+    let out = amqpctl(&["con", "-q", &q, "--count", "1"]);
+    assert_eq!(code(&out), Some(5), "{out:?}");
+    assert_eq!(
+        stderr_lines(&out),
+        vec![format!("{} — declare it with -Q", not_found("queue", &q))]
+    );
+    let out = amqpctl(&["get", "-q", &q]);
+    assert_eq!(code(&out), Some(5), "{out:?}");
+    assert_eq!(
+        stderr_lines(&out),
+        vec![format!(
+            "{} — declare it first: amqpctl declare queue {q}",
+            not_found("queue", &q)
+        )]
+    );
+    assert!(!queue_exists(&q));
+}
+
+#[test]
+fn tls_against_the_plain_port_and_plain_against_the_tls_port_say_so() {
+    let b = broker();
+    let plain = b.amqp_port().to_string();
+    let tls = b.amqps_port().to_string();
+    let ca = b.ca_pem().to_string_lossy().into_owned();
+    let target = ["declare", "exchange", "amq.direct", "--passive"];
+    let cases: [Vec<&str>; 2] = [
+        vec![
+            "--server",
+            "localhost",
+            "--port-number",
+            &plain,
+            "--enable-tls",
+        ],
+        vec![
+            "--server",
+            "localhost",
+            "--port-number",
+            &plain,
+            "--cafile",
+            &ca,
+        ],
+    ];
+    for flags in cases {
+        let mut args = flags.clone();
+        args.extend_from_slice(&target);
+        let out = run(&args);
+        assert_eq!(code(&out), Some(3), "{args:?}: {out:?}");
+        let lines = stderr_lines(&out);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].starts_with("ERROR: "), "{lines:?}");
+        assert!(
+            lines[0].contains("speaks plain AMQP") && lines[0].contains("TLS port"),
+            "{lines:?}"
+        );
+    }
+    let mut args = vec!["--server", "localhost", "--port-number", &tls];
+    args.extend_from_slice(&target);
+    let out = run(&args);
+    assert_eq!(code(&out), Some(3), "{out:?}");
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("ERROR: could not connect to ")
+            && lines[0]
+                .ends_with(" — TLS port without --enable-tls? add --enable-tls (or --cafile FILE)"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn get_on_a_stream_suggests_con_offset_first() {
+    let s = unique("stream-get");
+    declare_queue(&s, &["--type", "stream"]);
+    publish(&s, "s{seq}", 1);
+    let out = amqpctl(&["get", "-q", &s]);
+    assert_eq!(code(&out), Some(5), "{out:?}");
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("ERROR: ("), "{lines:?}");
+    assert!(
+        lines[0].ends_with(&format!(
+            " — a stream is read with: amqpctl con -q {s} --offset first"
+        )),
+        "{lines:?}"
+    );
+    amqpctl(&["delete", "queue", &s]);
 }
