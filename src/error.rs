@@ -46,6 +46,11 @@ pub enum Error {
     #[error("no reply within {0} s")]
     NoReply(f64),
 
+    /// `rpc call`: the server answered that its command failed (the reply's
+    /// `amqpctl-error` header: what failed, and the command's stderr).
+    #[error("the server's {0}")]
+    ServerFailed(String),
+
     /// The broker kept publishing blocked longer than `--blocked-timeout`.
     #[error("the broker blocked publishing for more than {secs} s: {reason}")]
     Blocked {
@@ -102,6 +107,7 @@ impl Error {
             Error::BrokenPipe => 0,
             Error::QueueEmpty(_) => 8,
             Error::NoReply(_) => 9,
+            Error::ServerFailed(_) => 10,
             Error::Blocked { .. } => 3,
             Error::Hinted { error, .. } => error.exit_code(),
             Error::Unsupported { .. } => 5,

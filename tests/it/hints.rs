@@ -7,8 +7,8 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{amqpctl, broker, drain, messages};
-use crate::support::process::{run, stderr_lines, stdout_lines};
+use crate::fixtures::{amqpctl, broker, drain, messages, strs, with_port};
+use crate::support::process::{run, spawn, stderr_lines, stdout_lines};
 use crate::support::unique;
 
 fn code(out: &Output) -> Option<i32> {
@@ -231,4 +231,42 @@ fn get_on_a_stream_suggests_con_offset_first() {
         "{lines:?}"
     );
     amqpctl(&["delete", "queue", &s]);
+}
+
+#[test]
+fn a_failing_serve_command_answers_the_caller_with_its_stderr() {
+    let q = unique("rpc-fail");
+    let mut server = spawn(&strs(&with_port(
+        broker(),
+        &[
+            "rpc",
+            "serve",
+            "-q",
+            &q,
+            "-Q",
+            "--exec",
+            "echo boom >&2; exit 3",
+            "--count",
+            "1",
+        ],
+    )));
+    assert!(
+        server
+            .wait_stderr_containing("Created queue", Duration::from_secs(15))
+            .is_some()
+    );
+    let started = Instant::now();
+    let out = amqpctl(&["rpc", "call", "-k", &q, "-m", "hi", "--timeout", "20"]);
+    assert!(started.elapsed() < Duration::from_secs(15), "waited it out");
+    assert_eq!(code(&out), Some(10), "{out:?}");
+    assert!(stdout_lines(&out).is_empty(), "{out:?}");
+    assert_eq!(
+        stderr_lines(&out),
+        vec!["ERROR: the server's --exec command exited with 3: boom"]
+    );
+    let status = server
+        .wait_exit(Duration::from_secs(15))
+        .expect("serve exits after --count");
+    assert_eq!(status.code(), Some(0), "{:?}", server.stderr_lines_so_far());
+    amqpctl(&["delete", "queue", &q]);
 }
