@@ -149,6 +149,9 @@ fn call(
         let properties = Properties {
             reply_to: Some(DIRECT_REPLY_TO.to_string()),
             correlation_id: Some(id.clone()),
+            // A request nobody took within the timeout expires instead of
+            // waiting in the queue for a server whose answer nobody reads.
+            expiration: Some(timeout.as_millis().to_string()),
             ..Properties::default()
         };
         channel.basic_publish(&Publish {

@@ -270,3 +270,19 @@ fn a_failing_serve_command_answers_the_caller_with_its_stderr() {
     assert_eq!(status.code(), Some(0), "{:?}", server.stderr_lines_so_far());
     amqpctl(&["delete", "queue", &q]);
 }
+
+#[test]
+fn an_abandoned_call_expires_from_the_queue() {
+    let q = unique("rpc-abandoned");
+    declare_queue(&q, &[]);
+    let out = amqpctl(&["rpc", "call", "-k", &q, "-m", "1", "--timeout", "1"]);
+    assert_eq!(code(&out), Some(9), "{out:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left = messages(broker(), &q);
+    while left != 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        left = messages(broker(), &q);
+    }
+    assert_eq!(left, 0, "the request did not expire");
+    amqpctl(&["delete", "queue", &q]);
+}
