@@ -7,6 +7,45 @@ use std::process::ExitCode;
 use amqpctl::amqp::AmqpError;
 use amqpctl::tls::TlsError;
 
+/// The exit statuses and what they mean, word for word as the README's
+/// "Exit status" table has them (a test holds the two together); the manual
+/// page prints them.
+pub const EXIT_STATUSES: &[(&str, &str)] = &[
+    (
+        "0",
+        "success (also: `con` stopped by a signal, `--count`, `--idle-timeout`, `--lazy`, or a closed stdout)",
+    ),
+    ("1", "unexpected failure (I/O error, protocol error)"),
+    (
+        "2",
+        "usage error: bad flag or value, unreadable `--cafile`/`--certfile`/`--keyfile`",
+    ),
+    (
+        "3",
+        "could not connect: DNS, TCP, TLS handshake or verification, timeout; the connection was lost (heartbeats, restart); or `--blocked-timeout` passed",
+    ),
+    (
+        "4",
+        "refused at login: bad credentials, vhost access refused, connection limit",
+    ),
+    (
+        "5",
+        "the broker closed the channel with an error (404, 403, 406 …) or cancelled the consumer; also `get` on a stream (RabbitMQ refuses basic.get there with 540, closing the connection)",
+    ),
+    ("6", "a `--mandatory` message was returned unroutable"),
+    ("7", "a `--confirm` message was nacked"),
+    ("8", "`get`: the queue is empty"),
+    ("9", "`rpc call`: no reply in time"),
+    (
+        "10",
+        "`rpc call`: the server's command failed (its reply carries an `amqpctl-error` header)",
+    ),
+    (
+        "128+N",
+        "`pub` interrupted by signal N (130 for SIGINT) before sending everything; what was sent is reported",
+    ),
+];
+
 /// Everything a subcommand can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -294,6 +333,23 @@ mod tests {
         let tls = Error::Amqp(AmqpError::Tls(TlsError::PlainAmqp { peer: "h:1".into() }));
         assert_eq!(tls.exit_code(), 3);
         assert!(tls.general_hint().is_some_and(|h| h.contains("plain AMQP")));
+    }
+
+    #[test]
+    fn the_exit_statuses_are_the_readme_table() {
+        let readme = include_str!("../README.md");
+        let table: Vec<&str> = readme
+            .lines()
+            .skip_while(|l| *l != "## Exit status")
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2) // the heading and its rule
+            .collect();
+        let ours: Vec<String> = EXIT_STATUSES
+            .iter()
+            .map(|(code, meaning)| format!("| {code} | {meaning} |"))
+            .collect();
+        assert_eq!(table, ours);
     }
 
     #[test]

@@ -286,3 +286,66 @@ fn an_abandoned_call_expires_from_the_queue() {
     assert_eq!(left, 0, "the request did not expire");
     amqpctl(&["delete", "queue", &q]);
 }
+
+#[test]
+fn the_manpage_covers_every_subcommand_and_the_exit_codes() {
+    let out = run(&["manpage"]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    let page = String::from_utf8(out.stdout).expect("UTF-8");
+    let lines: Vec<&str> = page.lines().collect();
+    let name = lines
+        .iter()
+        .position(|l| *l == ".SH NAME")
+        .and_then(|i| lines.get(i + 1))
+        .expect("a NAME section");
+    assert!(
+        name.starts_with("amqpctl \\- publish, consume"),
+        "NAME line: {name}"
+    );
+    assert!(!name.contains("amqpctl:"), "NAME line: {name}");
+    for sub in [
+        "pub",
+        "con",
+        "declare",
+        "declare queue",
+        "get",
+        "purge",
+        "delete",
+        "delete queue",
+        "rpc",
+        "rpc call",
+        "rpc serve",
+        "completions",
+    ] {
+        let heading = format!(".SH \"AMQPCTL {}\"", sub.to_uppercase());
+        assert!(lines.contains(&heading.as_str()), "no {heading}");
+    }
+    let exit = lines
+        .iter()
+        .position(|l| *l == ".SH \"EXIT STATUS\"")
+        .expect("an EXIT STATUS section");
+    let after = &lines[exit..];
+    for code in 0..=10 {
+        let code = code.to_string();
+        assert!(
+            after.windows(2).any(|w| w[0] == ".TP" && w[1] == code),
+            "exit code {code} missing"
+        );
+    }
+    // man(1) renders it, every subcommand included.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("amqpctl.1");
+    std::fs::write(&file, &page).unwrap();
+    let shown = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&file)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("man");
+    assert_eq!(shown.status.code(), Some(0), "{shown:?}");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    for needle in ["AMQPCTL RPC SERVE", "AMQPCTL DELETE QUEUE", "EXIT STATUS"] {
+        assert!(text.contains(needle), "man -l output lacks {needle}");
+    }
+}
