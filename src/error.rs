@@ -7,6 +7,45 @@ use std::process::ExitCode;
 use amqpctl::amqp::AmqpError;
 use amqpctl::tls::TlsError;
 
+/// The exit statuses and what they mean, word for word as the README's
+/// "Exit status" table has them (a test holds the two together); the manual
+/// page prints them.
+pub const EXIT_STATUSES: &[(&str, &str)] = &[
+    (
+        "0",
+        "success (also: `con` stopped by a signal, `--count`, `--idle-timeout`, `--lazy`, or a closed stdout)",
+    ),
+    ("1", "unexpected failure (I/O error, protocol error)"),
+    (
+        "2",
+        "usage error: bad flag or value, unreadable `--cafile`/`--certfile`/`--keyfile`",
+    ),
+    (
+        "3",
+        "could not connect: DNS, TCP, TLS handshake or verification, timeout; the connection was lost (heartbeats, restart); or `--blocked-timeout` passed",
+    ),
+    (
+        "4",
+        "refused at login: bad credentials, vhost access refused, connection limit",
+    ),
+    (
+        "5",
+        "the broker closed the channel with an error (404, 403, 406 …) or cancelled the consumer; also `get` on a stream (RabbitMQ refuses basic.get there with 540, closing the connection)",
+    ),
+    ("6", "a `--mandatory` message was returned unroutable"),
+    ("7", "a `--confirm` message was nacked"),
+    ("8", "`get`: the queue is empty"),
+    ("9", "`rpc call`: no reply in time"),
+    (
+        "10",
+        "`rpc call`: the server's command failed (its reply carries an `amqpctl-error` header)",
+    ),
+    (
+        "128+N",
+        "`pub` interrupted by signal N (130 for SIGINT) before sending everything; what was sent is reported",
+    ),
+];
+
 /// Everything a subcommand can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -46,6 +85,11 @@ pub enum Error {
     #[error("no reply within {0} s")]
     NoReply(f64),
 
+    /// `rpc call`: the server answered that its command failed (the reply's
+    /// `amqpctl-error` header: what failed, and the command's stderr).
+    #[error("the server's {0}")]
+    ServerFailed(String),
+
     /// The broker kept publishing blocked longer than `--blocked-timeout`.
     #[error("the broker blocked publishing for more than {secs} s: {reason}")]
     Blocked {
@@ -53,6 +97,28 @@ pub enum Error {
         secs: f64,
         /// The broker's reason (e.g. "low on memory").
         reason: String,
+    },
+
+    /// An error with advice in command-line words (the layers below do not
+    /// know the command line): `ERROR: (404, "…") — declare it with -Q`.
+    #[error("{error} — {hint}")]
+    Hinted {
+        /// The error itself.
+        error: Box<Error>,
+        /// What to do about it.
+        hint: String,
+    },
+
+    /// The broker refused an operation that the queue's type does not
+    /// support (basic.get on a stream). RabbitMQ closes the whole connection
+    /// for it (540 NOT_IMPLEMENTED), but nothing is wrong with the
+    /// connection: like a channel error, this is exit 5.
+    #[error("{error} — {hint}")]
+    Unsupported {
+        /// The broker's close.
+        error: AmqpError,
+        /// What to use instead.
+        hint: String,
     },
 
     /// A signal stopped a command before it finished.
@@ -80,28 +146,72 @@ impl Error {
             Error::BrokenPipe => 0,
             Error::QueueEmpty(_) => 8,
             Error::NoReply(_) => 9,
+            Error::ServerFailed(_) => 10,
             Error::Blocked { .. } => 3,
+            Error::Hinted { error, .. } => error.exit_code(),
+            Error::Unsupported { .. } => 5,
             Error::Interrupted(signal) => 128u8.saturating_add(*signal as u8),
+        }
+    }
+
+    /// Adds advice to the error.
+    pub fn hinted(self, hint: impl Into<String>) -> Error {
+        Error::Hinted {
+            error: Box::new(self),
+            hint: hint.into(),
+        }
+    }
+
+    /// Whether the broker said that a queue does not exist (404 NOT_FOUND
+    /// "no queue …").
+    pub fn is_missing_queue(&self) -> bool {
+        match self {
+            Error::Amqp(AmqpError::ChannelClosed { code: 404, text }) => {
+                text.starts_with("NOT_FOUND - no queue ")
+            }
+            Error::Hinted { error, .. } => error.is_missing_queue(),
+            _ => false,
         }
     }
 
     /// Whether the connection broke (as opposed to a refusal or a mistake), so
     /// that connecting again may help.
     pub fn is_connection_lost(&self) -> bool {
-        matches!(
-            self,
-            Error::Amqp(
-                AmqpError::Connect { .. }
-                    | AmqpError::ConnectionClosed { .. }
-                    | AmqpError::ConnectionLost { .. }
-                    | AmqpError::Tls(TlsError::Handshake { .. })
-            )
-        )
+        match self {
+            Error::Hinted { error, .. } => error.is_connection_lost(),
+            _ => matches!(
+                self,
+                Error::Amqp(
+                    AmqpError::Connect { .. }
+                        | AmqpError::NotAmqp { .. }
+                        | AmqpError::ConnectionClosed { .. }
+                        | AmqpError::ConnectionLost { .. }
+                        | AmqpError::Tls(TlsError::Handshake { .. })
+                )
+            ),
+        }
     }
 
     /// Whether the error is reported on stderr (a closed pipe is not).
     pub fn is_reported(&self) -> bool {
-        !matches!(self, Error::BrokenPipe)
+        match self {
+            Error::Hinted { error, .. } => error.is_reported(),
+            _ => !matches!(self, Error::BrokenPipe),
+        }
+    }
+
+    /// Advice that goes with an error whatever the command: the flags to
+    /// change for a reason the AMQP or TLS layer reported.
+    fn general_hint(&self) -> Option<&'static str> {
+        match self {
+            Error::Amqp(AmqpError::NotAmqp { .. }) => {
+                Some("TLS port without --enable-tls? add --enable-tls (or --cafile FILE)")
+            }
+            Error::Amqp(AmqpError::Tls(TlsError::PlainAmqp { .. })) => Some(
+                "the port speaks plain AMQP: drop --enable-tls/--cafile, or use the broker's TLS port (5671 by default)",
+            ),
+            _ => None,
+        }
     }
 }
 
@@ -110,6 +220,7 @@ fn amqp_exit_code(e: &AmqpError) -> u8 {
         AmqpError::Invalid(_) => 2,
         AmqpError::Tls(t) => tls_exit_code(t),
         AmqpError::Connect { .. } => 3,
+        AmqpError::NotAmqp { .. } => 3,
         AmqpError::ConnectionClosed { .. } => 3,
         AmqpError::ConnectionLost { .. } => 3,
         AmqpError::Login { .. } => 4,
@@ -131,6 +242,7 @@ fn tls_exit_code(e: &TlsError) -> u8 {
         TlsError::UnknownAuthority { .. } => 3,
         TlsError::NameMismatch { .. } => 3,
         TlsError::CertificateNotValidNow { .. } => 3,
+        TlsError::PlainAmqp { .. } => 3,
         TlsError::Handshake { .. } => 3,
     }
 }
@@ -138,7 +250,10 @@ fn tls_exit_code(e: &TlsError) -> u8 {
 /// Prints the error once, as `ERROR: …`, and turns it into the exit status.
 pub fn report(e: &Error) -> ExitCode {
     if e.is_reported() {
-        eprintln!("ERROR: {e}");
+        match e.general_hint() {
+            Some(hint) => eprintln!("ERROR: {e} — {hint}"),
+            None => eprintln!("ERROR: {e}"),
+        }
     }
     ExitCode::from(e.exit_code())
 }
@@ -180,6 +295,61 @@ mod tests {
             reason: "no".into(),
         });
         assert_eq!(login.exit_code(), 4);
+    }
+
+    #[test]
+    fn hints_keep_the_code_and_the_broker_prefix() {
+        let missing = Error::Amqp(AmqpError::ChannelClosed {
+            code: 404,
+            text: "NOT_FOUND - no queue 'q' in vhost '/'".into(),
+        });
+        assert!(missing.is_missing_queue());
+        let hinted = missing.hinted("declare it with -Q");
+        assert_eq!(hinted.exit_code(), 5);
+        assert!(hinted.is_missing_queue());
+        assert_eq!(
+            hinted.to_string(),
+            "(404, \"NOT_FOUND - no queue 'q' in vhost '/'\") — declare it with -Q"
+        );
+        let stream = Error::Unsupported {
+            error: AmqpError::ConnectionClosed {
+                code: 540,
+                text: "NOT_IMPLEMENTED".into(),
+            },
+            hint: "use con".into(),
+        };
+        assert_eq!(stream.exit_code(), 5);
+        assert!(!stream.is_connection_lost());
+        let plain = Error::Amqp(AmqpError::NotAmqp {
+            addr: "h:1".into(),
+            reason: "reset".into(),
+        });
+        assert_eq!(plain.exit_code(), 3);
+        assert!(
+            plain
+                .general_hint()
+                .is_some_and(|h| h.contains("--enable-tls"))
+        );
+        let tls = Error::Amqp(AmqpError::Tls(TlsError::PlainAmqp { peer: "h:1".into() }));
+        assert_eq!(tls.exit_code(), 3);
+        assert!(tls.general_hint().is_some_and(|h| h.contains("plain AMQP")));
+    }
+
+    #[test]
+    fn the_exit_statuses_are_the_readme_table() {
+        let readme = include_str!("../README.md");
+        let table: Vec<&str> = readme
+            .lines()
+            .skip_while(|l| *l != "## Exit status")
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2) // the heading and its rule
+            .collect();
+        let ours: Vec<String> = EXIT_STATUSES
+            .iter()
+            .map(|(code, meaning)| format!("| {code} | {meaning} |"))
+            .collect();
+        assert_eq!(table, ours);
     }
 
     #[test]

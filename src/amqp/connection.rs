@@ -240,7 +240,9 @@ fn open_first(settings: &ConnectionSettings) -> Result<Parts> {
                     endpoint: endpoint.clone(),
                 });
             }
-            Err(e @ (AmqpError::Connect { .. } | AmqpError::Tls(_))) => {
+            Err(
+                e @ (AmqpError::Connect { .. } | AmqpError::NotAmqp { .. } | AmqpError::Tls(_)),
+            ) => {
                 log::info!("{e}");
                 last_error = e;
             }
@@ -292,7 +294,7 @@ fn open_one(
             amiquip::Connection::insecure_open_stream(stream, options, tuning)
         }
     };
-    opened.map_err(|e| handshake_error(e, &addr, &settings.credentials))
+    opened.map_err(|e| handshake_error(e, &addr, &settings.credentials, tls_config.is_some()))
 }
 
 /// Connects to the first resolved address that accepts, before `deadline`.
@@ -325,8 +327,13 @@ fn connect_tcp(endpoint: &Endpoint, deadline: Instant) -> Result<TcpStream> {
     Err(last)
 }
 
-/// Sorts an error raised while the AMQP handshake ran.
-fn handshake_error(e: amiquip::Error, addr: &str, credentials: &Credentials) -> AmqpError {
+/// Sorts an error raised while the AMQP handshake ran (over TLS or not).
+fn handshake_error(
+    e: amiquip::Error,
+    addr: &str,
+    credentials: &Credentials,
+    over_tls: bool,
+) -> AmqpError {
     use amiquip::Error as E;
     let addr = addr.to_string();
     match e {
@@ -357,15 +364,34 @@ fn handshake_error(e: amiquip::Error, addr: &str, credentials: &Credentials) -> 
             addr,
             reason: "timed out during the AMQP handshake (--connect-timeout)".to_string(),
         },
+        // Without TLS, a server that does not speak AMQP 0-9-1 (a TLS
+        // listener, say) answers the protocol header with something else, or
+        // closes or resets the socket. Over TLS a close means something else
+        // (the broker refused our client certificate after the handshake).
+        E::MalformedFrame | E::FrameUnexpected if !over_tls => AmqpError::NotAmqp {
+            addr,
+            reason: "the server does not speak AMQP 0-9-1".to_string(),
+        },
         E::MalformedFrame | E::FrameUnexpected => AmqpError::Connect {
             addr,
-            reason: "the server does not speak AMQP 0-9-1 (TLS port without --enable-tls?)"
-                .to_string(),
+            reason: "the server does not speak AMQP 0-9-1".to_string(),
+        },
+        E::UnexpectedSocketClose if !over_tls => AmqpError::NotAmqp {
+            addr,
+            reason: "the server closed the connection during the AMQP handshake".to_string(),
         },
         E::UnexpectedSocketClose => AmqpError::Connect {
             addr,
             reason: "the server closed the connection during the AMQP handshake".to_string(),
         },
+        E::IoErrorReadingSocket { source } | E::IoErrorWritingSocket { source }
+            if !over_tls && source.kind() == std::io::ErrorKind::ConnectionReset =>
+        {
+            AmqpError::NotAmqp {
+                addr,
+                reason: format!("{source} during the AMQP handshake"),
+            }
+        }
         E::IoErrorReadingSocket { source } | E::IoErrorWritingSocket { source } => {
             AmqpError::Connect {
                 addr,

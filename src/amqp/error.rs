@@ -23,6 +23,18 @@ pub enum AmqpError {
         reason: String,
     },
 
+    /// Something accepted a plain (non-TLS) TCP connection but gave no AMQP
+    /// 0-9-1 answer to the protocol header: a malformed or unexpected first
+    /// frame, or the socket closed or reset during the handshake (what a TLS
+    /// listener does with a plain client).
+    #[error("could not connect to {addr}: {reason}")]
+    NotAmqp {
+        /// host:port tried.
+        addr: String,
+        /// What came back instead.
+        reason: String,
+    },
+
     /// The TLS layer refused the broker or the handshake failed.
     #[error(transparent)]
     Tls(#[from] TlsError),

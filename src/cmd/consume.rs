@@ -223,6 +223,13 @@ fn attempt(
         consumed?;
         cancelled.map_err(Error::from)
     })
+    .map_err(|e| {
+        if e.is_missing_queue() && !args.queue.declare {
+            e.hinted("declare it with -Q")
+        } else {
+            e
+        }
+    })
 }
 
 fn bind(channel: &Channel, queue: &str, args: &ConsumeArgs) -> Result<(), Error> {

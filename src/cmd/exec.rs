@@ -21,6 +21,15 @@ pub enum Verdict {
     Failed(String),
 }
 
+/// What a command printed, when captured.
+#[derive(Debug, Default)]
+pub struct Captured {
+    /// Its standard output.
+    pub stdout: Vec<u8>,
+    /// Its standard error.
+    pub stderr: Vec<u8>,
+}
+
 /// How long a command may take to exit after amqpctl passed it a stop
 /// signal, before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -40,12 +49,13 @@ pub fn run_until(
 }
 
 /// Runs `command` for one delivery like [`run_until`], without a stop
-/// channel, and returns what the command printed on stdout.
+/// channel, and returns what the command printed on stdout and stderr
+/// (what a command killed for its timeout printed is not kept).
 pub fn run_capturing(
     command: &str,
     d: &Delivery,
     timeout: Option<Duration>,
-) -> Result<(Verdict, Vec<u8>), Error> {
+) -> Result<(Verdict, Captured), Error> {
     run_with(command, d, timeout, true, None).map(|(verdict, out, _)| (verdict, out))
 }
 
@@ -55,7 +65,7 @@ fn run_with(
     timeout: Option<Duration>,
     capture: bool,
     stop: Option<&Receiver<i32>>,
-) -> Result<(Verdict, Vec<u8>, Option<i32>), Error> {
+) -> Result<(Verdict, Captured, Option<i32>), Error> {
     let p = d.properties();
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
@@ -92,18 +102,13 @@ fn run_with(
         };
     }
     if capture {
-        cmd.stdout(Stdio::piped());
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::io("starting the --exec command", e))?;
-    let captured = child.stdout.take().map(|mut out| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = out.read_to_end(&mut bytes);
-            bytes
-        })
-    });
+    let stdout = child.stdout.take().map(read_all);
+    let stderr = child.stderr.take().map(read_all);
     if let Some(mut stdin) = child.stdin.take() {
         let body = d.body().to_vec();
         // A command that does not read its stdin must not block us.
@@ -124,7 +129,13 @@ fn run_with(
                     None => "was killed by a signal".to_string(),
                 })
             };
-            let output = captured.and_then(|t| t.join().ok()).unwrap_or_default();
+            let joined = |t: Option<std::thread::JoinHandle<Vec<u8>>>| {
+                t.and_then(|t| t.join().ok()).unwrap_or_default()
+            };
+            let output = Captured {
+                stdout: joined(stdout),
+                stderr: joined(stderr),
+            };
             return Ok((verdict, output, stopped.map(|(signal, _)| signal)));
         }
         if timeout.is_some_and(|t| started.elapsed() >= t) {
@@ -132,7 +143,7 @@ fn run_with(
             let _ = child.wait();
             return Ok((
                 Verdict::Failed("timed out (--exec-timeout)".to_string()),
-                Vec::new(),
+                Captured::default(),
                 stopped.map(|(signal, _)| signal),
             ));
         }
@@ -159,4 +170,14 @@ fn terminate(child: &std::process::Child) {
         // not reaped yet, so its pid is still its own.
         unsafe { libc::kill(pid, libc::SIGTERM) };
     }
+}
+
+/// Reads a pipe to its end on a thread of its own, so that a command that
+/// fills one pipe while we read the other cannot block.
+fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
 }

@@ -1,5 +1,6 @@
 //! `amqpctl get`: pull messages with basic.get, printed like `con` prints
-//! them; acked after they are written, or put back with `--requeue`.
+//! them; acked after they are all written, or put back together with
+//! `--requeue`.
 
 use clap::Args;
 
@@ -7,6 +8,7 @@ use super::format::{Delimiter, Format, TOKENS_HELP, parse_delimiter};
 use super::output::Lines;
 use super::{Session, with_channel};
 use crate::error::Error;
+use amqpctl::amqp::AmqpError;
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
@@ -38,6 +40,9 @@ pub fn run(session: &Session, args: GetArgs) -> Result<(), Error> {
     let mut got = 0;
     let result = with_channel(session, |channel| {
         let mut rendered = Vec::new();
+        // Every delivery stays unacked until all are written: a message put
+        // back at once would be the next basic.get's answer again.
+        let mut last = None;
         while got < args.count {
             let Some((delivery, _remaining)) = channel.basic_get(&args.queue, false)? else {
                 break;
@@ -45,20 +50,44 @@ pub fn run(session: &Session, args: GetArgs) -> Result<(), Error> {
             rendered.clear();
             format.render(&delivery, &mut rendered);
             lines.raw(&rendered)?;
-            lines.flush()?;
-            if args.requeue {
-                channel.basic_nack(delivery, false, true)?;
-            } else {
-                channel.basic_ack(delivery, false)?;
-            }
+            last = Some(delivery);
             got += 1;
         }
-        Ok(())
+        let Some(last) = last else {
+            return Ok(());
+        };
+        // Acked (or put back) only once every line is out; one multiple
+        // (n)ack settles them all, and a requeue keeps their order.
+        lines.flush()?;
+        if args.requeue {
+            channel.basic_nack(last, true, true)
+        } else {
+            channel.basic_ack(last, true)
+        }
+        .map_err(Error::from)
     });
     lines.flush()?;
-    result?;
+    result.map_err(|e| hint(e, &args.queue))?;
     if got == 0 {
         return Err(Error::QueueEmpty(args.queue));
     }
     Ok(())
+}
+
+/// Says what to do when the queue is missing or is a stream.
+fn hint(e: Error, queue: &str) -> Error {
+    match e {
+        Error::Amqp(AmqpError::ConnectionClosed { code: 540, text })
+            if text.contains("basic.get not supported by stream queues") =>
+        {
+            Error::Unsupported {
+                error: AmqpError::ConnectionClosed { code: 540, text },
+                hint: format!("a stream is read with: amqpctl con -q {queue} --offset first"),
+            }
+        }
+        e if e.is_missing_queue() => {
+            e.hinted(format!("declare it first: amqpctl declare queue {queue}"))
+        }
+        e => e,
+    }
 }

@@ -2,6 +2,7 @@
 //! on RabbitMQ's direct reply-to, interoperable with pika's RPC client and
 //! server.
 
+use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
@@ -14,10 +15,19 @@ use crossbeam_channel::Receiver;
 
 use amqpctl::amqp::{
     Channel, Confirmation, Consumer, ConsumerSettings, Next, Properties, Publish, QueueOptions,
+    Table, Value,
 };
 
 /// RabbitMQ's pseudo-queue for direct replies.
 const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+/// The reply header by which `rpc serve` says that its command failed: a
+/// short description and the command's stderr. (RabbitMQ reserves `x-`.)
+const ERROR_HEADER: &str = "amqpctl-error";
+
+/// At most this much of a failed command's stderr goes into the error
+/// header: the header travels in one frame, which the broker limits.
+const MAX_ERROR_STDERR: usize = 4096;
 
 /// How often a waiting call checks whether its request was returned.
 const RETURN_CHECK: Duration = Duration::from_millis(50);
@@ -30,7 +40,8 @@ pub struct RpcArgs {
 
 #[derive(Debug, Subcommand)]
 enum Role {
-    /// Send a request and print the reply (exit 9 if none comes in time).
+    /// Send a request and print the reply (exit 9 if none comes in time, 10
+    /// if the server says that its command failed).
     Call {
         /// Exchange to send the request to.
         #[arg(
@@ -62,7 +73,8 @@ enum Role {
         /// Command that computes a reply.
         #[arg(long, value_name = "CMD")]
         exec: String,
-        /// Kill a command after SECS (the request is then rejected).
+        /// Kill a command after SECS (the request is then rejected, and the
+        /// caller gets an error reply).
         #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
         exec_timeout: Option<Duration>,
         /// Stop after N requests.
@@ -137,6 +149,9 @@ fn call(
         let properties = Properties {
             reply_to: Some(DIRECT_REPLY_TO.to_string()),
             correlation_id: Some(id.clone()),
+            // A request nobody took within the timeout expires instead of
+            // waiting in the queue for a server whose answer nobody reads.
+            expiration: Some(timeout.as_millis().to_string()),
             ..Properties::default()
         };
         channel.basic_publish(&Publish {
@@ -158,6 +173,18 @@ fn call(
                 Next::Delivery(d)
                     if d.properties().correlation_id.as_deref() == Some(id.as_str()) =>
                 {
+                    if let Some(error) = d
+                        .properties()
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(ERROR_HEADER))
+                    {
+                        return Err(Error::ServerFailed(match error {
+                            Value::Str(text) => text.clone(),
+                            Value::Bytes(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                            other => format!("{other:?}"),
+                        }));
+                    }
                     // One newline ends the reply, whether or not it had one.
                     let body = d.body();
                     lines.line(b"", body.strip_suffix(b"\n").unwrap_or(body))?;
@@ -171,6 +198,22 @@ fn call(
     });
     lines.flush()?;
     result
+}
+
+/// `--exec command exited with 3: boom`: why it failed, and the end of what
+/// it printed on stderr.
+fn error_description(why: &str, stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let text = text.trim();
+    if text.is_empty() {
+        return format!("--exec command {why}");
+    }
+    let mut start = text.len().saturating_sub(MAX_ERROR_STDERR);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = if start > 0 { "…" } else { "" };
+    format!("--exec command {why}: {cut}{}", &text[start..])
 }
 
 fn serve(
@@ -246,11 +289,35 @@ fn answer(
             requests.channel().basic_reject(request, false)?;
             continue;
         };
-        let (verdict, reply) = exec::run_capturing(command, &request, exec_timeout)?;
+        let (verdict, output) = exec::run_capturing(command, &request, exec_timeout)?;
+        // What the command said on stderr still reaches ours.
+        if !output.stderr.is_empty() {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(&output.stderr).and_then(|()| err.flush());
+        }
         if let Verdict::Failed(why) = verdict {
+            // The caller is told at once instead of waiting out its timeout.
+            let error = error_description(&why, &output.stderr);
+            let reply_properties = Properties {
+                correlation_id: p.correlation_id.clone(),
+                headers: Some(Table::from([(ERROR_HEADER.to_string(), Value::Str(error))])),
+                ..Properties::default()
+            };
+            let outcome = replies.publish_confirmed(&Publish {
+                exchange: "",
+                routing_key: &reply_to,
+                body: b"",
+                properties: &reply_properties,
+                mandatory: false,
+            })?;
             status(format_args!(
-                "WARNING: --exec command {why}: request rejected, no reply"
+                "WARNING: --exec command {why}: request rejected, error reply sent"
             ));
+            if outcome != Confirmation::Ack {
+                status(format_args!(
+                    "WARNING: the error reply to {reply_to} was not confirmed: {outcome:?}"
+                ));
+            }
             requests.channel().basic_reject(request, false)?;
             continue;
         }
@@ -263,7 +330,7 @@ fn answer(
         let outcome = replies.publish_confirmed(&Publish {
             exchange: "",
             routing_key: &reply_to,
-            body: &reply,
+            body: &output.stdout,
             properties: &reply_properties,
             mandatory: false,
         })?;

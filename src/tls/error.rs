@@ -80,6 +80,16 @@ pub enum TlsError {
         reason: &'static str,
     },
 
+    /// The server answered the TLS hello with an AMQP protocol header: the
+    /// port is a plain AMQP listener.
+    #[error(
+        "TLS handshake with {peer} failed: the server answered in plain AMQP (its protocol header), not TLS"
+    )]
+    PlainAmqp {
+        /// host:port of the broker.
+        peer: String,
+    },
+
     /// Any other handshake failure (alerts, protocol errors, I/O, timeout).
     #[error("TLS handshake with {peer} failed: {reason}")]
     Handshake {

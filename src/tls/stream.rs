@@ -35,7 +35,7 @@ pub struct TlsStream {
 ///
 /// `peer` (host:port) only serves the error messages.
 pub fn handshake(
-    mut tcp: StdTcpStream,
+    tcp: StdTcpStream,
     config: Arc<ClientConfig>,
     name: &str,
     peer: &str,
@@ -46,15 +46,25 @@ pub fn handshake(
             peer: peer.to_string(),
             reason: e.to_string(),
         })?;
+    let mut tcp = Recording {
+        tcp,
+        first: Vec::with_capacity(AMQP_HEADER.len()),
+    };
     while tls.is_handshaking() || tls.wants_write() {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(timed_out(peer));
         }
         let io_err = |e: io::Error| classify(e, peer, name);
-        tcp.set_read_timeout(Some(remaining)).map_err(io_err)?;
-        tcp.set_write_timeout(Some(remaining)).map_err(io_err)?;
-        match tls.complete_io(&mut tcp) {
+        tcp.tcp.set_read_timeout(Some(remaining)).map_err(io_err)?;
+        tcp.tcp.set_write_timeout(Some(remaining)).map_err(io_err)?;
+        let done = tls.complete_io(&mut tcp);
+        if done.is_err() && tcp.first.starts_with(AMQP_HEADER) {
+            return Err(TlsError::PlainAmqp {
+                peer: peer.to_string(),
+            });
+        }
+        match done {
             Ok((0, 0)) if tls.is_handshaking() => {
                 return Err(TlsError::Handshake {
                     peer: peer.to_string(),
@@ -73,6 +83,7 @@ pub fn handshake(
             Err(e) => return Err(classify(e, peer, name)),
         }
     }
+    let tcp = tcp.tcp;
     let io_err = |e: io::Error| classify(e, peer, name);
     tcp.set_read_timeout(None).map_err(io_err)?;
     tcp.set_write_timeout(None).map_err(io_err)?;
@@ -83,6 +94,36 @@ pub fn handshake(
         sock,
         accepted_unreported: None,
     })
+}
+
+/// What an AMQP 0-9-1 server sends to a client whose first bytes are not
+/// its protocol header (a TLS hello, say), before it closes the socket.
+const AMQP_HEADER: &[u8] = b"AMQP";
+
+/// The socket during the handshake, keeping the first bytes the server sent
+/// so that a plain AMQP listener can be told from other failures.
+struct Recording {
+    tcp: StdTcpStream,
+    first: Vec<u8>,
+}
+
+impl Read for Recording {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.tcp.read(buf)?;
+        let room = AMQP_HEADER.len().saturating_sub(self.first.len());
+        self.first.extend_from_slice(&buf[..n.min(room)]);
+        Ok(n)
+    }
+}
+
+impl Write for Recording {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
 }
 
 fn timed_out(peer: &str) -> TlsError {

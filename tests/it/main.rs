@@ -8,6 +8,7 @@ mod edges;
 mod faults;
 mod fixtures;
 mod harness;
+mod hints;
 mod layer;
 mod readme;
 mod rpc;
