@@ -436,12 +436,7 @@ impl Channel {
             ..
         } = self;
         inner.close().map_err(|e| core.explain(e))?;
-        if confirms.borrow().is_none()
-            && let Ok(r) = returns.try_recv()
-        {
-            return Err(returned(r));
-        }
-        Ok(())
+        returned_after_close(&confirms, &returns)
     }
 
     /// Like [`Channel::close`], but asks `keep_waiting` every
@@ -486,12 +481,7 @@ impl Channel {
                 }
             }
         }
-        if confirms.borrow().is_none()
-            && let Ok(r) = returns.try_recv()
-        {
-            return Err(returned(r));
-        }
-        Ok(Closing::Closed)
+        returned_after_close(&confirms, &returns).map(|()| Closing::Closed)
     }
 
     /// Outside confirm mode, reports a mandatory message the broker returned
@@ -511,6 +501,20 @@ impl Channel {
             Ok(_) => AmqpError::Protocol("publisher confirms stopped arriving".to_string()),
         }
     }
+}
+
+/// Outside confirm mode, a mandatory message returned before the close is
+/// the close's error (in confirm mode its publish already reported it).
+fn returned_after_close(
+    confirms: &RefCell<Option<ConfirmTracker>>,
+    returns: &Receiver<amiquip::Return>,
+) -> Result<()> {
+    if confirms.borrow().is_none()
+        && let Ok(r) = returns.try_recv()
+    {
+        return Err(returned(r));
+    }
+    Ok(())
 }
 
 pub(crate) fn returned(r: amiquip::Return) -> AmqpError {
