@@ -5,7 +5,7 @@ use std::io;
 use std::process::ExitCode;
 
 use amqpctl::amqp::AmqpError;
-use amqpctl::tls::TlsError;
+use amqpctl::tls::{PemFile, TlsError};
 
 /// The exit statuses and what they mean, word for word as the README's
 /// "Exit status" table has them (a test holds the two together); the manual
@@ -53,8 +53,9 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    /// Whatever the AMQP layer reported.
-    #[error(transparent)]
+    /// Whatever the AMQP layer reported, worded for the command line (see
+    /// [`describe_amqp`]).
+    #[error("{}", describe_amqp(.0))]
     Amqp(#[from] AmqpError),
 
     /// The broker nacked a message published with `--confirm`.
@@ -162,6 +163,35 @@ impl Error {
         }
     }
 
+    /// `con`'s advice: a missing queue that `con` did not declare can be
+    /// declared with -Q.
+    pub fn for_consume(self, declared: bool) -> Error {
+        if self.is_missing_queue() && !declared {
+            self.hinted("declare it with -Q")
+        } else {
+            self
+        }
+    }
+
+    /// `get`'s advice: how to declare a missing queue, and how to read a
+    /// stream, which RabbitMQ refuses to basic.get.
+    pub fn for_get(self, queue: &str) -> Error {
+        match self {
+            Error::Amqp(AmqpError::ConnectionClosed { code: 540, text })
+                if text.contains("basic.get not supported by stream queues") =>
+            {
+                Error::Unsupported {
+                    error: AmqpError::ConnectionClosed { code: 540, text },
+                    hint: format!("a stream is read with: amqpctl con -q {queue} --offset first"),
+                }
+            }
+            e if e.is_missing_queue() => {
+                e.hinted(format!("declare it first: amqpctl declare queue {queue}"))
+            }
+            e => e,
+        }
+    }
+
     /// Whether the broker said that a queue does not exist (404 NOT_FOUND
     /// "no queue …").
     pub fn is_missing_queue(&self) -> bool {
@@ -183,10 +213,11 @@ impl Error {
                 self,
                 Error::Amqp(
                     AmqpError::Connect { .. }
+                        | AmqpError::TimedOut { .. }
                         | AmqpError::NotAmqp { .. }
                         | AmqpError::ConnectionClosed { .. }
                         | AmqpError::ConnectionLost { .. }
-                        | AmqpError::Tls(TlsError::Handshake { .. })
+                        | AmqpError::Tls(TlsError::Handshake { .. } | TlsError::TimedOut { .. })
                 )
             ),
         }
@@ -215,11 +246,56 @@ impl Error {
     }
 }
 
+/// An error of the AMQP or TLS layer in the command line's words: the
+/// layers say what happened, this adds the flag to change.
+fn describe_amqp(e: &AmqpError) -> String {
+    match e {
+        AmqpError::TimedOut { .. } => format!("{e} (--connect-timeout)"),
+        AmqpError::Tls(t) => describe_tls(t),
+        _ => e.to_string(),
+    }
+}
+
+fn describe_tls(e: &TlsError) -> String {
+    let flag = |file: &PemFile| match file {
+        PemFile::CaBundle => "--cafile",
+        PemFile::ClientCertificate => "--certfile",
+        PemFile::ClientKey => "--keyfile",
+    };
+    match e {
+        TlsError::FileUnreadable { what, path, source } => {
+            format!("cannot read {} {}: {source}", flag(what), path.display())
+        }
+        TlsError::FileEmpty { what, path, kind } => {
+            format!(
+                "{} {} holds no {kind} in PEM format",
+                flag(what),
+                path.display()
+            )
+        }
+        TlsError::BadCaCertificate { path, reason } => {
+            format!(
+                "--cafile {}: unusable CA certificate: {reason}",
+                path.display()
+            )
+        }
+        TlsError::BadClientIdentity { reason } => format!("--certfile/--keyfile: {reason}"),
+        TlsError::UnknownAuthority { .. } => format!("{e}: use --cafile FILE or --insecure"),
+        TlsError::NameMismatch { .. } => format!("{e}: use --subjectname NAME"),
+        TlsError::TimedOut { .. } => format!("{e} (--connect-timeout)"),
+        TlsError::InvalidServerName { .. }
+        | TlsError::CertificateNotValidNow { .. }
+        | TlsError::PlainAmqp { .. }
+        | TlsError::Handshake { .. } => e.to_string(),
+    }
+}
+
 fn amqp_exit_code(e: &AmqpError) -> u8 {
     match e {
         AmqpError::Invalid(_) => 2,
         AmqpError::Tls(t) => tls_exit_code(t),
         AmqpError::Connect { .. } => 3,
+        AmqpError::TimedOut { .. } => 3,
         AmqpError::NotAmqp { .. } => 3,
         AmqpError::ConnectionClosed { .. } => 3,
         AmqpError::ConnectionLost { .. } => 3,
@@ -243,6 +319,7 @@ fn tls_exit_code(e: &TlsError) -> u8 {
         TlsError::NameMismatch { .. } => 3,
         TlsError::CertificateNotValidNow { .. } => 3,
         TlsError::PlainAmqp { .. } => 3,
+        TlsError::TimedOut { .. } => 3,
         TlsError::Handshake { .. } => 3,
     }
 }

@@ -241,7 +241,10 @@ fn open_first(settings: &ConnectionSettings) -> Result<Parts> {
                 });
             }
             Err(
-                e @ (AmqpError::Connect { .. } | AmqpError::NotAmqp { .. } | AmqpError::Tls(_)),
+                e @ (AmqpError::Connect { .. }
+                | AmqpError::TimedOut { .. }
+                | AmqpError::NotAmqp { .. }
+                | AmqpError::Tls(_)),
             ) => {
                 log::info!("{e}");
                 last_error = e;
@@ -304,6 +307,10 @@ fn connect_tcp(endpoint: &Endpoint, deadline: Instant) -> Result<TcpStream> {
         addr: addr.clone(),
         reason,
     };
+    let timed_out = |during| AmqpError::TimedOut {
+        addr: addr.clone(),
+        during,
+    };
     if endpoint.port == 0 {
         return Err(fail("port 0 is not a valid broker port".to_string()));
     }
@@ -314,12 +321,12 @@ fn connect_tcp(endpoint: &Endpoint, deadline: Instant) -> Result<TcpStream> {
     for sockaddr in resolved {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(fail("timed out (--connect-timeout)".to_string()));
+            return Err(timed_out(""));
         }
         match TcpStream::connect_timeout(&sockaddr, remaining) {
             Ok(tcp) => return Ok(tcp),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                last = fail("timed out (--connect-timeout)".to_string());
+                last = timed_out("");
             }
             Err(e) => last = fail(e.to_string()),
         }
@@ -360,9 +367,9 @@ fn handshake_error(
             code,
             text: message,
         },
-        E::ConnectionTimeout => AmqpError::Connect {
+        E::ConnectionTimeout => AmqpError::TimedOut {
             addr,
-            reason: "timed out during the AMQP handshake (--connect-timeout)".to_string(),
+            during: " during the AMQP handshake",
         },
         // Without TLS, a server that does not speak AMQP 0-9-1 (a TLS
         // listener, say) answers the protocol header with something else, or

@@ -23,6 +23,16 @@ pub enum AmqpError {
         reason: String,
     },
 
+    /// The connect deadline (`ConnectionSettings::connect_timeout`) passed
+    /// before the connection was up.
+    #[error("could not connect to {addr}: timed out{during}")]
+    TimedOut {
+        /// host:port tried.
+        addr: String,
+        /// "" while connecting TCP, or " during the AMQP handshake".
+        during: &'static str,
+    },
+
     /// Something accepted a plain (non-TLS) TCP connection but gave no AMQP
     /// 0-9-1 answer to the protocol header: a malformed or unexpected first
     /// frame, or the socket closed or reset during the handshake (what a TLS

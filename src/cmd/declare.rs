@@ -2,14 +2,15 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::output::status;
-use super::{
-    Session, check_name, check_unique_keys, parse_exchange_type, parse_key_value, table,
-    with_channel,
+use super::args::values::{
+    check_name, check_unique_keys, parse_exchange_type, parse_key_value, table,
 };
+use super::broker::declare::{self, Destination, Detail};
+use super::broker::{ConnectSpec, with_channel};
 use crate::error::Error;
-use amqpctl::amqp::{ExchangeOptions, QueueOptions, Value};
+use amqpctl::amqp::{ExchangeOptions, QueueOptions, Table, Value};
 
+/// The flags of `amqpctl declare`.
 #[derive(Debug, Args)]
 pub struct DeclareArgs {
     #[command(subcommand)]
@@ -153,105 +154,161 @@ impl Declaration {
     }
 }
 
-pub fn run(session: &Session, args: DeclareArgs) -> Result<(), Error> {
-    args.what.check()?;
-    with_channel(session, |channel| match &args.what {
-        Declaration::Queue {
-            name,
-            durable,
-            auto_delete,
-            exclusive,
-            passive,
-            arguments,
-            queue_type,
-        } => {
-            let mut arguments = table(arguments);
-            let replicated = matches!(queue_type, Some(QueueType::Quorum | QueueType::Stream));
-            if let Some(kind) = queue_type {
-                let kind = match kind {
-                    QueueType::Classic => "classic",
-                    QueueType::Quorum => "quorum",
-                    QueueType::Stream => "stream",
-                };
-                arguments.insert("x-queue-type".to_string(), Value::Str(kind.to_string()));
-            }
-            let info = channel.queue_declare(
+/// One declaration, resolved from the flags and checked.
+pub enum DeclareSpec {
+    /// `declare queue`.
+    Queue {
+        /// Its name ("" lets the broker name it).
+        name: String,
+        /// How to declare it.
+        options: QueueOptions,
+    },
+    /// `declare exchange`.
+    Exchange {
+        /// Its name.
+        name: String,
+        /// Its type.
+        kind: String,
+        /// How to declare it.
+        options: ExchangeOptions,
+    },
+    /// `declare binding`.
+    Binding {
+        /// The source exchange.
+        exchange: String,
+        /// The bound queue, or exchange with `to_exchange`.
+        destination: String,
+        /// Whether `destination` is an exchange.
+        to_exchange: bool,
+        /// The binding key.
+        key: String,
+        /// The binding arguments.
+        arguments: Table,
+    },
+}
+
+impl DeclareArgs {
+    /// Checks names, keys and arguments, then settles the options.
+    pub fn resolve(self) -> Result<DeclareSpec, Error> {
+        self.what.check()?;
+        Ok(match self.what {
+            Declaration::Queue {
                 name,
-                &QueueOptions {
-                    durable: *durable || replicated,
-                    exclusive: *exclusive,
-                    auto_delete: *auto_delete,
-                    passive: *passive,
-                    arguments,
-                },
-            )?;
-            let verb = if *passive {
-                "Queue exists"
-            } else {
-                "Created queue"
-            };
-            status(format_args!(
-                "{verb}: {} (messages: {}, consumers: {})",
-                info.name, info.messages, info.consumers
-            ));
-            Ok(())
-        }
-        Declaration::Exchange {
-            name,
-            kind,
-            durable,
-            auto_delete,
-            internal,
-            passive,
-            arguments,
-        } => {
-            channel.exchange_declare(
+                durable,
+                auto_delete,
+                exclusive,
+                passive,
+                arguments,
+                queue_type,
+            } => {
+                let mut arguments = table(&arguments);
+                let replicated = matches!(queue_type, Some(QueueType::Quorum | QueueType::Stream));
+                if let Some(kind) = queue_type {
+                    let kind = match kind {
+                        QueueType::Classic => "classic",
+                        QueueType::Quorum => "quorum",
+                        QueueType::Stream => "stream",
+                    };
+                    arguments.insert("x-queue-type".to_string(), Value::Str(kind.to_string()));
+                }
+                DeclareSpec::Queue {
+                    name,
+                    options: QueueOptions {
+                        durable: durable || replicated,
+                        exclusive,
+                        auto_delete,
+                        passive,
+                        arguments,
+                    },
+                }
+            }
+            Declaration::Exchange {
                 name,
                 kind,
-                &ExchangeOptions {
-                    durable: *durable,
-                    auto_delete: *auto_delete,
-                    internal: *internal,
-                    passive: *passive,
-                    arguments: table(arguments),
+                durable,
+                auto_delete,
+                internal,
+                passive,
+                arguments,
+            } => DeclareSpec::Exchange {
+                name,
+                kind,
+                options: ExchangeOptions {
+                    durable,
+                    auto_delete,
+                    internal,
+                    passive,
+                    arguments: table(&arguments),
                 },
-            )?;
-            let verb = if *passive {
-                "Exchange exists"
-            } else {
-                "Created exchange"
-            };
-            status(format_args!("{verb}: {name}"));
+            },
+            Declaration::Binding {
+                exchange,
+                queue,
+                to_exchange,
+                routing_key,
+                arguments,
+            } => {
+                let (destination, to_exchange) = match (queue, to_exchange) {
+                    (Some(q), _) => (q, false),
+                    (None, Some(x)) => (x, true),
+                    (None, None) => {
+                        return Err(Error::Usage(
+                            "declare binding needs -q QUEUE or --to-exchange NAME".to_string(),
+                        ));
+                    }
+                };
+                DeclareSpec::Binding {
+                    exchange,
+                    destination,
+                    to_exchange,
+                    key: routing_key,
+                    arguments: table(&arguments),
+                }
+            }
+        })
+    }
+}
+
+/// `amqpctl declare`.
+pub fn run(connect: &ConnectSpec, args: DeclareArgs) -> Result<(), Error> {
+    declare(connect, args.resolve()?)
+}
+
+/// Makes the declaration and prints it.
+pub fn declare(connect: &ConnectSpec, spec: DeclareSpec) -> Result<(), Error> {
+    with_channel(connect, |channel| match &spec {
+        DeclareSpec::Queue { name, options } => {
+            let info = channel.queue_declare(name, options)?;
+            declare::announce_queue(
+                &info,
+                Detail::Counts {
+                    passive: options.passive,
+                },
+            );
             Ok(())
         }
-        Declaration::Binding {
+        DeclareSpec::Exchange {
+            name,
+            kind,
+            options,
+        } => {
+            channel.exchange_declare(name, kind, options)?;
+            declare::announce_exchange(name, options.passive);
+            Ok(())
+        }
+        DeclareSpec::Binding {
             exchange,
-            queue,
+            destination,
             to_exchange,
-            routing_key,
+            key,
             arguments,
         } => {
-            let arguments = table(arguments);
-            let (kind, destination) = match (queue, to_exchange) {
-                (Some(q), _) => {
-                    channel.queue_bind(q, exchange, routing_key, &arguments)?;
-                    ("Queue", q)
-                }
-                (None, Some(x)) => {
-                    channel.exchange_bind(x, exchange, routing_key, &arguments)?;
-                    ("Exchange", x)
-                }
-                (None, None) => unreachable!("clap requires -q or --to-exchange"),
-            };
-            let key = if routing_key.is_empty() {
-                String::new()
+            let destination = if *to_exchange {
+                Destination::Exchange(destination)
             } else {
-                format!(" {routing_key}")
+                Destination::Queue(destination)
             };
-            status(format_args!(
-                "Bound {kind} [{destination}] to Exchange [{exchange}]{key}"
-            ));
-            Ok(())
+            declare::bind(channel, destination, exchange, key, arguments)
         }
     })
 }

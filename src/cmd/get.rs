@@ -4,12 +4,13 @@
 
 use clap::Args;
 
-use super::format::{Delimiter, Format, TOKENS_HELP, parse_delimiter};
-use super::output::Lines;
-use super::{Session, with_channel};
+use super::args::FormatArgs;
+use super::broker::{ConnectSpec, with_channel};
+use super::io::format::Format;
+use super::io::output::Lines;
 use crate::error::Error;
-use amqpctl::amqp::AmqpError;
 
+/// The flags of `amqpctl get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// Queue to read from.
@@ -24,31 +25,54 @@ pub struct GetArgs {
     #[arg(long)]
     requeue: bool,
 
-    #[arg(long, value_name = "FORMAT", default_value = "received", long_help = TOKENS_HELP, help = "Output format: received, body, json, or a %-template (see --help)")]
-    format: String,
-
-    /// What ends each body with --format body (escapes: \n \t \0 \xNN)
-    /// [default: \n].
-    #[arg(long, value_name = "D", value_parser = parse_delimiter)]
-    delimiter: Option<Delimiter>,
+    #[command(flatten)]
+    output: FormatArgs,
 }
 
-pub fn run(session: &Session, args: GetArgs) -> Result<(), Error> {
-    let delimiter = args.delimiter.as_ref().map(|d| d.0.as_slice());
-    let format = Format::parse(&args.format, delimiter).map_err(Error::Usage)?;
+/// What `get` does, resolved from its flags.
+pub struct GetSpec {
+    /// The queue to read.
+    pub queue: String,
+    /// Most messages to take.
+    pub count: u64,
+    /// Put them back instead of acking.
+    pub requeue: bool,
+    /// How to print them.
+    pub format: Format,
+}
+
+impl GetArgs {
+    /// Parses the output format before connecting.
+    pub fn resolve(self) -> Result<GetSpec, Error> {
+        Ok(GetSpec {
+            format: self.output.resolve()?,
+            queue: self.queue,
+            count: self.count,
+            requeue: self.requeue,
+        })
+    }
+}
+
+/// `amqpctl get`.
+pub fn run(connect: &ConnectSpec, args: GetArgs) -> Result<(), Error> {
+    get(connect, args.resolve()?)
+}
+
+/// Takes up to `spec.count` messages, writes them, then settles them all.
+pub fn get(connect: &ConnectSpec, spec: GetSpec) -> Result<(), Error> {
     let mut lines = Lines::new();
     let mut got = 0;
-    let result = with_channel(session, |channel| {
+    let result = with_channel(connect, |channel| {
         let mut rendered = Vec::new();
         // Every delivery stays unacked until all are written: a message put
         // back at once would be the next basic.get's answer again.
         let mut last = None;
-        while got < args.count {
-            let Some((delivery, _remaining)) = channel.basic_get(&args.queue, false)? else {
+        while got < spec.count {
+            let Some((delivery, _remaining)) = channel.basic_get(&spec.queue, false)? else {
                 break;
             };
             rendered.clear();
-            format.render(&delivery, &mut rendered);
+            spec.format.render(&delivery, &mut rendered);
             lines.raw(&rendered)?;
             last = Some(delivery);
             got += 1;
@@ -59,7 +83,7 @@ pub fn run(session: &Session, args: GetArgs) -> Result<(), Error> {
         // Acked (or put back) only once every line is out; one multiple
         // (n)ack settles them all, and a requeue keeps their order.
         lines.flush()?;
-        if args.requeue {
+        if spec.requeue {
             channel.basic_nack(last, true, true)
         } else {
             channel.basic_ack(last, true)
@@ -67,27 +91,9 @@ pub fn run(session: &Session, args: GetArgs) -> Result<(), Error> {
         .map_err(Error::from)
     });
     lines.flush()?;
-    result.map_err(|e| hint(e, &args.queue))?;
+    result.map_err(|e| e.for_get(&spec.queue))?;
     if got == 0 {
-        return Err(Error::QueueEmpty(args.queue));
+        return Err(Error::QueueEmpty(spec.queue));
     }
     Ok(())
-}
-
-/// Says what to do when the queue is missing or is a stream.
-fn hint(e: Error, queue: &str) -> Error {
-    match e {
-        Error::Amqp(AmqpError::ConnectionClosed { code: 540, text })
-            if text.contains("basic.get not supported by stream queues") =>
-        {
-            Error::Unsupported {
-                error: AmqpError::ConnectionClosed { code: 540, text },
-                hint: format!("a stream is read with: amqpctl con -q {queue} --offset first"),
-            }
-        }
-        e if e.is_missing_queue() => {
-            e.hinted(format!("declare it first: amqpctl declare queue {queue}"))
-        }
-        e => e,
-    }
 }

@@ -11,12 +11,12 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use super::TlsError;
+use super::{PemFile, TlsError};
 
 /// Which certificates the broker's chain is checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trust {
-    /// Mozilla's root store, as shipped by `webpki-roots` (`--enable-tls`).
+    /// Mozilla's root store, as shipped by `webpki-roots`.
     WebPki,
     /// The certificates of this PEM bundle only (`--cafile`).
     CaFile(PathBuf),
@@ -67,7 +67,7 @@ pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsErr
     let config = match &settings.identity {
         None => builder.with_no_client_auth(),
         Some(identity) => {
-            let chain = load_certificates("--certfile", &identity.cert)?;
+            let chain = load_certificates(PemFile::ClientCertificate, &identity.cert)?;
             let key = load_private_key(&identity.key)?;
             builder
                 .with_client_auth_cert(chain, key)
@@ -88,7 +88,7 @@ pub(crate) fn server_name(name: &str) -> Result<ServerName<'static>, TlsError> {
 
 fn load_ca_file(path: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
-    for cert in load_certificates("--cafile", path)? {
+    for cert in load_certificates(PemFile::CaBundle, path)? {
         roots.add(cert).map_err(|e| TlsError::BadCaCertificate {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -97,10 +97,7 @@ fn load_ca_file(path: &Path) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
-fn load_certificates(
-    what: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+fn load_certificates(what: PemFile, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let unreadable = |source| TlsError::FileUnreadable {
         what,
         path: path.to_path_buf(),
@@ -122,18 +119,18 @@ fn load_certificates(
 
 fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let bytes = std::fs::read(path).map_err(|source| TlsError::FileUnreadable {
-        what: "--keyfile",
+        what: PemFile::ClientKey,
         path: path.to_path_buf(),
         source,
     })?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
         rustls_pki_types::pem::Error::NoItemsFound => TlsError::FileEmpty {
-            what: "--keyfile",
+            what: PemFile::ClientKey,
             path: path.to_path_buf(),
             kind: "private key",
         },
         other => TlsError::FileUnreadable {
-            what: "--keyfile",
+            what: PemFile::ClientKey,
             path: path.to_path_buf(),
             source: pem_error(other),
         },

@@ -1,7 +1,29 @@
 //! Errors of the TLS layer: files that cannot be used, and handshakes that
-//! fail, each worded so that the user knows which flag to change.
+//! fail, each naming its cause. (The command line adds which flag to
+//! change; this layer does not know the flags.)
 
 use std::path::PathBuf;
+
+/// Which of the PEM files of [`crate::tls::TlsSettings`] an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PemFile {
+    /// The CA bundle of [`crate::tls::Trust::CaFile`].
+    CaBundle,
+    /// The client certificate of [`crate::tls::ClientIdentity`].
+    ClientCertificate,
+    /// The client's private key.
+    ClientKey,
+}
+
+impl std::fmt::Display for PemFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PemFile::CaBundle => "CA bundle",
+            PemFile::ClientCertificate => "client certificate",
+            PemFile::ClientKey => "client key",
+        })
+    }
+}
 
 /// Everything that can go wrong while setting up or performing TLS.
 #[derive(Debug, thiserror::Error)]
@@ -9,8 +31,8 @@ pub enum TlsError {
     /// A PEM file named on the command line could not be read.
     #[error("cannot read {what} {path}: {source}")]
     FileUnreadable {
-        /// Which flag's file it is ("--cafile", "--certfile", "--keyfile").
-        what: &'static str,
+        /// Which file it is.
+        what: PemFile,
         /// The file as given.
         path: PathBuf,
         /// The I/O or PEM error.
@@ -20,16 +42,16 @@ pub enum TlsError {
     /// A PEM file holds no item of the kind wanted.
     #[error("{what} {path} holds no {kind} in PEM format")]
     FileEmpty {
-        /// Which flag's file it is.
-        what: &'static str,
+        /// Which file it is.
+        what: PemFile,
         /// The file as given.
         path: PathBuf,
         /// What was looked for ("certificate", "private key").
         kind: &'static str,
     },
 
-    /// A certificate in `--cafile` was rejected as a trust anchor.
-    #[error("--cafile {path}: unusable CA certificate: {reason}")]
+    /// A certificate in the CA bundle was rejected as a trust anchor.
+    #[error("CA bundle {path}: unusable CA certificate: {reason}")]
     BadCaCertificate {
         /// The file as given.
         path: PathBuf,
@@ -38,7 +60,7 @@ pub enum TlsError {
     },
 
     /// The client certificate and key do not go together, or rustls refused them.
-    #[error("--certfile/--keyfile: {reason}")]
+    #[error("client certificate and key: {reason}")]
     BadClientIdentity {
         /// Why rustls refused the pair.
         reason: String,
@@ -47,23 +69,19 @@ pub enum TlsError {
     /// The name to verify is not a valid DNS name or IP address.
     #[error("invalid TLS server name '{name}'")]
     InvalidServerName {
-        /// The name as given (`--subjectname` or the host).
+        /// The name as given (the server name setting, or the host).
         name: String,
     },
 
     /// The broker's certificate chain does not lead to a trusted CA.
-    #[error(
-        "TLS handshake with {peer} failed: certificate signed by an unknown authority: use --cafile FILE or --insecure"
-    )]
+    #[error("TLS handshake with {peer} failed: certificate signed by an unknown authority")]
     UnknownAuthority {
         /// host:port of the broker.
         peer: String,
     },
 
     /// The broker's certificate is not valid for the expected name.
-    #[error(
-        "TLS handshake with {peer} failed: the certificate is not valid for the name '{name}': use --subjectname NAME"
-    )]
+    #[error("TLS handshake with {peer} failed: the certificate is not valid for the name '{name}'")]
     NameMismatch {
         /// host:port of the broker.
         peer: String,
@@ -90,7 +108,14 @@ pub enum TlsError {
         peer: String,
     },
 
-    /// Any other handshake failure (alerts, protocol errors, I/O, timeout).
+    /// The connect deadline passed during the handshake.
+    #[error("TLS handshake with {peer} failed: timed out")]
+    TimedOut {
+        /// host:port of the broker.
+        peer: String,
+    },
+
+    /// Any other handshake failure (alerts, protocol errors, I/O).
     #[error("TLS handshake with {peer} failed: {reason}")]
     Handshake {
         /// host:port of the broker.

@@ -7,5 +7,5 @@ mod error;
 mod stream;
 
 pub use config::{ClientIdentity, TlsSettings, Trust, client_config};
-pub use error::TlsError;
+pub use error::{PemFile, TlsError};
 pub use stream::{TlsStream, handshake};

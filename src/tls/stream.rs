@@ -127,9 +127,8 @@ impl Write for Recording {
 }
 
 fn timed_out(peer: &str) -> TlsError {
-    TlsError::Handshake {
+    TlsError::TimedOut {
         peer: peer.to_string(),
-        reason: "timed out (--connect-timeout)".to_string(),
     }
 }
 

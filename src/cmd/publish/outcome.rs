@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::output::Lines;
+use crate::cmd::io::output::Lines;
 use crate::error::Error;
 use amqpctl::amqp::{AmqpError, Confirmation};
 

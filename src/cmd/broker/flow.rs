@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use super::output::status;
-use super::signals;
+use crate::cmd::io::output::status;
+use crate::cmd::io::signals;
 use crate::error::Error;
 
 /// One wait that the broker's flow control may hold up, such as the close
@@ -41,13 +41,11 @@ impl FlowWait {
         }
         match (blocked, &self.blocked) {
             (Some(reason), None) => {
-                status(format_args!(
-                    "WARNING: the broker blocks publishing ({reason}); waiting"
-                ));
+                announce_blocked(&reason);
                 self.blocked = Some((Instant::now(), reason));
             }
             (None, Some(_)) => {
-                status("The broker unblocked publishing");
+                announce_unblocked();
                 self.blocked = None;
             }
             _ => {}
@@ -63,13 +61,32 @@ impl FlowWait {
     pub fn give_up_reason(&self) -> Error {
         match self.interrupted {
             Some(signal) => Error::Interrupted(signal),
-            None => Error::Blocked {
-                secs: self.timeout.map_or(0.0, |t| t.as_secs_f64()),
-                reason: self
-                    .blocked
+            None => blocked_too_long(
+                self.timeout,
+                self.blocked
                     .as_ref()
                     .map_or_else(|| "no reason given".to_string(), |(_, r)| r.clone()),
-            },
+            ),
         }
+    }
+}
+
+/// Says that the broker blocks publishing, and why.
+pub fn announce_blocked(reason: &str) {
+    status(format_args!(
+        "WARNING: the broker blocks publishing ({reason}); waiting"
+    ));
+}
+
+/// Says that the block is over.
+pub fn announce_unblocked() {
+    status("The broker unblocked publishing");
+}
+
+/// The error for a block that outlasted `--blocked-timeout`.
+pub fn blocked_too_long(timeout: Option<Duration>, reason: String) -> Error {
+    Error::Blocked {
+        secs: timeout.map_or(0.0, |t| t.as_secs_f64()),
+        reason,
     }
 }

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use amqpctl::amqp::Properties;
 
-use super::envelope;
+use crate::cmd::io::envelope;
 use crate::error::Error;
 
 /// One message to publish; routing and properties left `None` take the

@@ -1,28 +1,13 @@
-//! `amqpctl completions SHELL` and `amqpctl manpage`: generated from the
-//! clap definitions, so they never drift from the real flags.
+//! `amqpctl manpage`: the manual page in roff, generated from the clap
+//! definitions (one section per subcommand) and the exit-status table.
 
-use std::io::Write;
-
-use clap::{Args, Command, CommandFactory};
-use clap_complete::Shell;
+use clap::{Command, CommandFactory};
 
 use super::Cli;
+use super::io::output::write_stdout;
 use crate::error::{EXIT_STATUSES, Error};
 
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete for.
-    shell: Shell,
-}
-
-// Both generators write into memory first: clap_complete panics when its
-// writer fails, and a closed stdout must stay a quiet exit.
-
-pub fn completions(args: CompletionsArgs) -> Result<(), Error> {
-    let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), "amqpctl", &mut script);
-    print(&script)
-}
+// Rendered into memory first: a closed stdout must stay a quiet exit.
 
 /// The manual page's NAME line after `amqpctl \-`: the `about` of `--help`
 /// without the name it starts with there.
@@ -30,8 +15,8 @@ const MAN_ABOUT: &str = "publish, consume and declare on a RabbitMQ (AMQP 0-9-1)
 
 /// One roff document: the top command's page, a section per subcommand
 /// (nested ones too, such as `declare queue`) with its synopsis,
-/// description and options, and the exit statuses.
-pub fn manpage() -> Result<(), Error> {
+/// description and options, and the exit statuses: `amqpctl manpage`.
+pub fn run() -> Result<(), Error> {
     let mut cmd = Cli::command().about(MAN_ABOUT);
     cmd.build();
     let mut page = Vec::new();
@@ -44,7 +29,7 @@ pub fn manpage() -> Result<(), Error> {
         subcommand_section(&mut page, sub)?;
     }
     exit_status_section(&mut page);
-    print(&page)
+    write_stdout(&page)
 }
 
 fn rendering(e: std::io::Error) -> Error {
@@ -125,11 +110,4 @@ fn roff(text: &str) -> String {
         out.insert_str(0, "\\&");
     }
     out
-}
-
-fn print(bytes: &[u8]) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::io("writing to stdout", e))
 }

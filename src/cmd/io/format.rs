@@ -5,15 +5,26 @@
 use amqpctl::amqp::{Delivery, Properties};
 
 use super::envelope;
+use super::properties::{PROPERTIES, Shape, index_of};
 
-/// The tokens of `--format`, for the help text.
-pub const TOKENS_HELP: &str = "Output format: `received` (default: `Received: BODY`), `body` (raw bodies \
+/// The help text of `--format`: the formats, then the template tokens
+/// with every property `%p{name}` can name.
+pub fn tokens_help() -> String {
+    let names: Vec<&str> = PROPERTIES
+        .iter()
+        .filter(|p| p.shape != Shape::Headers)
+        .map(|p| p.name)
+        .collect();
+    format!(
+        "Output format: `received` (default: `Received: BODY`), `body` (raw bodies \
      ended by --delimiter), `json` (one envelope per line), or a template with \
-     %b body, %e exchange, %k routing key, %h headers (JSON), %p{name} a property \
-     (content_type, content_encoding, delivery_mode, priority, correlation_id, \
-     reply_to, expiration, message_id, timestamp, type, user_id, app_id), \
+     %b body, %e exchange, %k routing key, %h headers (JSON), %p{{name}} a property \
+     ({}), \
      %T timestamp, %d delivery tag, %r redelivered, %% a percent sign, \
-     and the escapes \\n \\t \\0 \\\\ \\xNN";
+     and the escapes \\n \\t \\0 \\\\ \\xNN",
+        names.join(", ")
+    )
+}
 
 /// A parsed output format.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,66 +47,11 @@ pub enum Token {
     Exchange,
     RoutingKey,
     Headers,
-    Property(Property),
+    /// `%p{name}`: the property at this index of [`PROPERTIES`].
+    Property(usize),
     Timestamp,
     DeliveryTag,
     Redelivered,
-}
-
-/// A property `%p{name}` can name.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Property {
-    ContentType,
-    ContentEncoding,
-    DeliveryMode,
-    Priority,
-    CorrelationId,
-    ReplyTo,
-    Expiration,
-    MessageId,
-    Timestamp,
-    Type,
-    UserId,
-    AppId,
-}
-
-impl Property {
-    fn parse(name: &str) -> Option<Property> {
-        Some(match name {
-            "content_type" => Property::ContentType,
-            "content_encoding" => Property::ContentEncoding,
-            "delivery_mode" => Property::DeliveryMode,
-            "priority" => Property::Priority,
-            "correlation_id" => Property::CorrelationId,
-            "reply_to" => Property::ReplyTo,
-            "expiration" => Property::Expiration,
-            "message_id" => Property::MessageId,
-            "timestamp" => Property::Timestamp,
-            "type" => Property::Type,
-            "user_id" => Property::UserId,
-            "app_id" => Property::AppId,
-            _ => return None,
-        })
-    }
-
-    fn get(self, p: &Properties) -> String {
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
-        let num = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
-        match self {
-            Property::ContentType => text(&p.content_type),
-            Property::ContentEncoding => text(&p.content_encoding),
-            Property::DeliveryMode => num(p.delivery_mode.map(u64::from)),
-            Property::Priority => num(p.priority.map(u64::from)),
-            Property::CorrelationId => text(&p.correlation_id),
-            Property::ReplyTo => text(&p.reply_to),
-            Property::Expiration => text(&p.expiration),
-            Property::MessageId => text(&p.message_id),
-            Property::Timestamp => num(p.timestamp),
-            Property::Type => text(&p.kind),
-            Property::UserId => text(&p.user_id),
-            Property::AppId => text(&p.app_id),
-        }
-    }
 }
 
 impl Format {
@@ -167,9 +123,9 @@ fn render_token(token: &Token, d: &Delivery, p: Option<&Properties>, out: &mut V
             let headers = p.and_then(|p| p.headers.clone()).unwrap_or_default();
             out.extend_from_slice(envelope::table_to_json(&headers).to_string().as_bytes());
         }
-        Token::Property(prop) => {
-            if let Some(p) = p {
-                out.extend_from_slice(prop.get(p).as_bytes());
+        Token::Property(index) => {
+            if let Some(text) = p.and_then(|p| PROPERTIES[*index].text(p)) {
+                out.extend_from_slice(text.as_bytes());
             }
         }
         Token::Timestamp => {
@@ -180,7 +136,8 @@ fn render_token(token: &Token, d: &Delivery, p: Option<&Properties>, out: &mut V
     }
 }
 
-pub(super) fn parse_template(spec: &str) -> Result<Vec<Token>, String> {
+/// Parses a `--format` template into its tokens.
+pub fn parse_template(spec: &str) -> Result<Vec<Token>, String> {
     let mut tokens = Vec::new();
     let mut literal = Vec::new();
     let mut chars = spec.char_indices().peekable();
@@ -213,9 +170,11 @@ pub(super) fn parse_template(spec: &str) -> Result<Vec<Token>, String> {
                             .ok_or_else(|| {
                                 "--format: %p needs a property name: %p{name}".to_string()
                             })?;
-                        let prop = Property::parse(name).ok_or_else(|| {
-                            format!("--format: unknown property '{name}' in %p{{{name}}}")
-                        })?;
+                        let prop = index_of(name)
+                            .filter(|i| PROPERTIES[*i].shape != Shape::Headers)
+                            .ok_or_else(|| {
+                                format!("--format: unknown property '{name}' in %p{{{name}}}")
+                            })?;
                         for _ in 0..name.len() + 2 {
                             chars.next();
                         }
@@ -324,13 +283,12 @@ mod tests {
                 Token::Literal(b"\n".to_vec())
             ]
         );
-        assert_eq!(
-            parse_template("%p{message_id}|%%|\\x41").unwrap(),
-            vec![
-                Token::Property(Property::MessageId),
-                Token::Literal(b"|%|A".to_vec())
-            ]
+        let tokens = parse_template("%p{message_id}|%%|\\x41").unwrap();
+        assert!(
+            matches!(tokens[0], Token::Property(i) if format!("%p{{{}}}|", PROPERTIES[i].name) == "%p{message_id}|"),
+            "{tokens:?}"
         );
+        assert_eq!(tokens[1..], [Token::Literal(b"|%|A".to_vec())]);
     }
 
     #[test]
@@ -373,3 +331,6 @@ mod tests {
         assert!(unescape("").is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use url::Url;
 
+use super::url::{UrlParts, parse_url};
+use super::values::parse_seconds;
+use crate::cmd::broker::ConnectSpec;
 use crate::error::Error;
 use amqpctl::amqp::{ConnectionSettings, Credentials, Endpoint};
 use amqpctl::tls::{ClientIdentity, TlsSettings, Trust};
@@ -80,30 +82,13 @@ pub struct ConnectionArgs {
     pub heartbeat: Option<u16>,
 
     /// Deadline for TCP connect, TLS handshake and AMQP handshake together.
-    #[arg(long, value_name = "SECS", default_value = "10", global = true, allow_hyphen_values = true, value_parser = super::parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value = "10", global = true, allow_hyphen_values = true, value_parser = parse_seconds)]
     pub connect_timeout: Duration,
-}
-
-/// Resolved settings, plus the warnings the user must see before connecting.
-pub struct Resolved {
-    pub settings: ConnectionSettings,
-    pub warnings: Vec<&'static str>,
-}
-
-/// The parts of one `--url`.
-#[derive(Debug, Default, PartialEq)]
-pub(super) struct UrlParts {
-    tls: bool,
-    host: Option<String>,
-    port: Option<u16>,
-    vhost: Option<String>,
-    credentials: Option<(String, String)>,
-    heartbeat: Option<u16>,
 }
 
 impl ConnectionArgs {
     /// Merges the URLs and the explicit flags into connection settings.
-    pub fn resolve(&self) -> Result<Resolved, Error> {
+    pub fn resolve(&self) -> Result<ConnectSpec, Error> {
         let urls = self
             .url
             .iter()
@@ -195,7 +180,7 @@ impl ConnectionArgs {
             );
         }
 
-        Ok(Resolved {
+        Ok(ConnectSpec {
             settings: ConnectionSettings {
                 endpoints,
                 vhost: self
@@ -272,128 +257,6 @@ fn split_userpass(up: &str) -> Result<(String, String), Error> {
     }
 }
 
-/// Shows a URL with its password replaced, for messages and logs.
-pub fn redact(raw: &str) -> String {
-    match Url::parse(raw) {
-        Ok(mut url) if url.has_authority() => {
-            if url.password().is_some() {
-                let _ = url.set_password(Some("xxxxx"));
-            }
-            url.to_string()
-        }
-        // Without `//` the URL library sees no user info, but the text may
-        // still hold `user:password@`: show none of it.
-        _ => match raw.split_once(':') {
-            Some((scheme, _))
-                if scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
-            {
-                format!("{scheme}:…")
-            }
-            _ => "<unparsable URL>".to_string(),
-        },
-    }
-}
-
-pub(super) fn parse_url(raw: &str) -> Result<UrlParts, Error> {
-    let bad = |why: String| Error::Usage(format!("invalid --url {}: {why}", redact(raw)));
-    let url = Url::parse(raw).map_err(|e| bad(e.to_string()))?;
-    let tls = match url.scheme() {
-        "amqp" => false,
-        "amqps" => true,
-        other => return Err(bad(format!("unknown scheme '{other}' (use amqp or amqps)"))),
-    };
-    if !url.has_authority() {
-        return Err(bad(format!("expected {}://…", url.scheme())));
-    }
-    let decode = |s: &str| {
-        percent_encoding_decode(s).ok_or_else(|| bad("invalid percent-encoding".to_string()))
-    };
-    let host = match url.host_str().filter(|h| !h.is_empty()) {
-        Some(h) if h.starts_with('[') => {
-            Some(h.trim_start_matches('[').trim_end_matches(']').to_string())
-        }
-        Some(h) => Some(decode(h)?),
-        None => None,
-    };
-    let port = match url.port() {
-        Some(0) => return Err(bad("port 0 is not a valid broker port".to_string())),
-        p => p,
-    };
-    // The path as written: the URL library would drop `.` and `..`, which
-    // are valid vhost names.
-    let path = raw_path(raw);
-    let vhost = match path.strip_prefix('/').unwrap_or(path) {
-        "" => None,
-        segment if segment.contains('/') => {
-            return Err(bad(
-                "the vhost must be one path segment (write '/' in a vhost as %2f)".to_string(),
-            ));
-        }
-        segment => Some(decode(segment)?),
-    };
-    let credentials = if url.username().is_empty() && url.password().is_none() {
-        None
-    } else {
-        Some((
-            decode(url.username())?,
-            decode(url.password().unwrap_or(""))?,
-        ))
-    };
-    let mut heartbeat = None;
-    for (k, v) in url.query_pairs() {
-        match k.as_ref() {
-            "heartbeat" => {
-                heartbeat = Some(
-                    v.parse::<u16>()
-                        .map_err(|_| bad(format!("heartbeat '{v}' is not a number of seconds")))?,
-                )
-            }
-            other => return Err(bad(format!("unsupported parameter '{other}'"))),
-        }
-    }
-    Ok(UrlParts {
-        tls,
-        host,
-        port,
-        vhost,
-        credentials,
-        heartbeat,
-    })
-}
-
-/// The path of an `amqp://authority/path?query#fragment` URL, as written.
-fn raw_path(raw: &str) -> &str {
-    let after_authority = raw
-        .split_once("://")
-        .map_or("", |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
-    let end = after_authority
-        .find(['?', '#'])
-        .unwrap_or(after_authority.len());
-    &after_authority[..end]
-}
-
-fn percent_encoding_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return None;
-            }
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,7 +268,7 @@ mod tests {
         c: ConnectionArgs,
     }
 
-    fn resolve(args: &[&str]) -> Result<Resolved, Error> {
+    fn resolve(args: &[&str]) -> Result<ConnectSpec, Error> {
         let mut all = vec!["t"];
         all.extend_from_slice(args);
         T::try_parse_from(all).expect("flags parse").c.resolve()

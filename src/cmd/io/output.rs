@@ -15,6 +15,16 @@ pub fn status(line: impl Display) {
     eprintln!("{line}");
 }
 
+/// Writes a whole generated text (completion script, manual page) to
+/// stdout. Generators write into memory first: clap_complete panics when its
+/// writer fails, and a closed stdout must stay a quiet exit.
+pub fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
+    let mut out = io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("writing to stdout", e))
+}
+
 /// The process's stdout buffer, shared so that a forced exit (a signal
 /// thread) can still flush what was written.
 fn buffer() -> &'static Mutex<BufWriter<Stdout>> {

@@ -13,6 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Number, Value as Json, json};
 
+use super::properties::{PROPERTIES, PropertyValue, Shape};
 use amqpctl::amqp::{Delivery, Properties, Table, Value};
 
 /// A message read from an envelope line, ready to publish.
@@ -46,30 +47,15 @@ pub fn encode(d: &Delivery) -> Vec<u8> {
 }
 
 fn properties_to_json(p: &Properties, m: &mut Map<String, Json>) {
-    let mut put = |k: &str, v: Option<Json>| {
-        if let Some(v) = v {
-            m.insert(k.into(), v);
-        }
-    };
-    put("content_type", p.content_type.as_ref().map(|v| json!(v)));
-    put(
-        "content_encoding",
-        p.content_encoding.as_ref().map(|v| json!(v)),
-    );
-    put("headers", p.headers.as_ref().map(table_to_json));
-    put("delivery_mode", p.delivery_mode.map(|v| json!(v)));
-    put("priority", p.priority.map(|v| json!(v)));
-    put(
-        "correlation_id",
-        p.correlation_id.as_ref().map(|v| json!(v)),
-    );
-    put("reply_to", p.reply_to.as_ref().map(|v| json!(v)));
-    put("expiration", p.expiration.as_ref().map(|v| json!(v)));
-    put("message_id", p.message_id.as_ref().map(|v| json!(v)));
-    put("timestamp", p.timestamp.map(|v| json!(v)));
-    put("type", p.kind.as_ref().map(|v| json!(v)));
-    put("user_id", p.user_id.as_ref().map(|v| json!(v)));
-    put("app_id", p.app_id.as_ref().map(|v| json!(v)));
+    for property in &PROPERTIES {
+        let value = match property.get(p) {
+            None => continue,
+            Some(PropertyValue::Text(s)) => json!(s),
+            Some(PropertyValue::Number(n)) => json!(n),
+            Some(PropertyValue::Headers(h)) => table_to_json(&h),
+        };
+        m.insert(property.name.into(), value);
+    }
 }
 
 /// Headers as a JSON object, typed as the module docs say.
@@ -133,26 +119,26 @@ pub fn decode(line: &[u8]) -> Result<Incoming, String> {
             Some(_) => Err(format!("'{k}' must be a number")),
         }
     };
-    let headers = match m.get("headers") {
-        None | Some(Json::Null) => None,
-        Some(Json::Object(h)) => Some(json_to_table(h).map_err(|e| format!("headers: {e}"))?),
-        Some(_) => return Err("'headers' must be an object".into()),
-    };
-    let properties = Properties {
-        content_type: text("content_type")?,
-        content_encoding: text("content_encoding")?,
-        headers,
-        delivery_mode: number("delivery_mode", 255)?.map(|v| v as u8),
-        priority: number("priority", 255)?.map(|v| v as u8),
-        correlation_id: text("correlation_id")?,
-        reply_to: text("reply_to")?,
-        expiration: text("expiration")?,
-        message_id: text("message_id")?,
-        timestamp: number("timestamp", u64::MAX)?,
-        kind: text("type")?,
-        user_id: text("user_id")?,
-        app_id: text("app_id")?,
-    };
+    let mut properties = Properties::default();
+    for property in &PROPERTIES {
+        let key = property.name;
+        let value = match property.shape {
+            Shape::Text => text(key)?.map(PropertyValue::Text),
+            Shape::Octet | Shape::Timestamp => {
+                number(key, property.shape.max())?.map(PropertyValue::Number)
+            }
+            Shape::Headers => match m.get(key) {
+                None | Some(Json::Null) => None,
+                Some(Json::Object(h)) => Some(PropertyValue::Headers(
+                    json_to_table(h).map_err(|e| format!("{key}: {e}"))?,
+                )),
+                Some(_) => return Err(format!("'{key}' must be an object")),
+            },
+        };
+        if let Some(value) = value {
+            property.set(&mut properties, value);
+        }
+    }
     let body_text = text("body")?.unwrap_or_default();
     let body = match text("body_encoding")?.as_deref() {
         None | Some("utf8") => body_text.into_bytes(),
@@ -324,3 +310,6 @@ mod tests {
         assert_eq!(ok.properties.delivery_mode, Some(2));
     }
 }
+
+#[cfg(test)]
+mod proptests;

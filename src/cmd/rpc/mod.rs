@@ -7,9 +7,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
 
-use super::exec::{self, Verdict};
-use super::output::{Lines, status};
-use super::{Session, parse_seconds, signals, with_channel};
+use super::args::values::parse_seconds;
+use super::broker::declare::{self, Detail};
+use super::broker::flow::FlowWait;
+use super::broker::{ConnectSpec, with_channel, with_connection};
+use super::io::exec::{self, Verdict};
+use super::io::output::{Lines, status};
+use super::io::signals;
 use crate::error::Error;
 use crossbeam_channel::Receiver;
 
@@ -32,6 +36,7 @@ const MAX_ERROR_STDERR: usize = 4096;
 /// How often a waiting call checks whether its request was returned.
 const RETURN_CHECK: Duration = Duration::from_millis(50);
 
+/// The flags of `amqpctl rpc`.
 #[derive(Debug, Args)]
 pub struct RpcArgs {
     #[command(subcommand)]
@@ -86,7 +91,8 @@ enum Role {
     },
 }
 
-pub fn run(session: &Session, args: RpcArgs) -> Result<(), Error> {
+/// `amqpctl rpc call|serve`.
+pub fn run(connect: &ConnectSpec, args: RpcArgs) -> Result<(), Error> {
     match args.role {
         Role::Call {
             exchange,
@@ -94,7 +100,7 @@ pub fn run(session: &Session, args: RpcArgs) -> Result<(), Error> {
             message,
             timeout,
         } => call(
-            session,
+            connect,
             &exchange,
             &routing_key,
             message.as_bytes(),
@@ -108,7 +114,7 @@ pub fn run(session: &Session, args: RpcArgs) -> Result<(), Error> {
             count,
             prefetch,
         } => serve(
-            session,
+            connect,
             &queue,
             declare,
             &exec,
@@ -128,14 +134,14 @@ fn correlation_id() -> String {
 }
 
 fn call(
-    session: &Session,
+    connect: &ConnectSpec,
     exchange: &str,
     key: &str,
     body: &[u8],
     timeout: Duration,
 ) -> Result<(), Error> {
     let mut lines = Lines::new();
-    let result = with_channel(session, |channel| {
+    let result = with_channel(connect, |channel| {
         // Direct reply-to: a no-ack consumer on the pseudo-queue, started
         // before the request goes out, on the same channel.
         let replies = channel.basic_consume(
@@ -217,7 +223,7 @@ fn error_description(why: &str, stderr: &[u8]) -> String {
 }
 
 fn serve(
-    session: &Session,
+    connect: &ConnectSpec,
     queue: &str,
     declare: bool,
     command: &str,
@@ -226,43 +232,34 @@ fn serve(
     prefetch: u16,
 ) -> Result<(), Error> {
     let interrupts = signals::interrupts()?;
-    let (connection, channel) = session.connect()?;
-    // Replies go out on a channel of their own, in confirm mode, while the
-    // requests channel holds the consumer.
-    let served = connection
-        .channel()
-        .map_err(Error::from)
-        .and_then(|mut replies| {
-            let served = (|| {
-                if declare {
-                    let info = channel.queue_declare(queue, &QueueOptions::default())?;
-                    status(format_args!("Created queue: {}", info.name));
-                }
-                channel.basic_qos(prefetch)?;
-                replies.confirm_delivery()?;
-                let requests = channel.basic_consume(queue, &ConsumerSettings::default())?;
-                let answered = answer(
-                    &requests,
-                    &mut replies,
-                    command,
-                    exec_timeout,
-                    count,
-                    &interrupts,
-                );
-                let cancelled = requests.cancel();
-                answered?;
-                cancelled.map_err(Error::from)
-            })();
-            let closed = replies.close();
-            served?;
-            closed.map_err(Error::from)
-        });
-    let closed = channel.close();
-    let disconnected = connection.close();
-    served?;
-    closed?;
-    disconnected?;
-    Ok(())
+    with_connection(connect, FlowWait::new(None), |connection, channel| {
+        // Replies go out on a channel of their own, in confirm mode, while
+        // the requests channel holds the consumer.
+        let mut replies = connection.channel()?;
+        let served = (|| {
+            if declare {
+                let info = channel.queue_declare(queue, &QueueOptions::default())?;
+                declare::announce_queue(&info, Detail::Name);
+            }
+            channel.basic_qos(prefetch)?;
+            replies.confirm_delivery()?;
+            let requests = channel.basic_consume(queue, &ConsumerSettings::default())?;
+            let answered = answer(
+                &requests,
+                &mut replies,
+                command,
+                exec_timeout,
+                count,
+                &interrupts,
+            );
+            let cancelled = requests.cancel();
+            answered?;
+            cancelled.map_err(Error::from)
+        })();
+        let closed = replies.close();
+        served?;
+        closed.map_err(Error::from)
+    })
 }
 
 fn answer(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use amqpctl::amqp::Delivery;
 use crossbeam_channel::Receiver;
 
-use super::envelope;
+use super::properties::PROPERTIES;
 use crate::error::Error;
 
 /// What the command's outcome means for the message.
@@ -75,30 +75,10 @@ fn run_with(
         .env("AMQP_ROUTING_KEY", d.routing_key())
         .env("AMQP_REDELIVERED", d.redelivered().to_string())
         .env("AMQP_DELIVERY_TAG", d.delivery_tag().to_string());
-    let optional = [
-        ("AMQP_CONTENT_TYPE", p.content_type.clone()),
-        ("AMQP_CONTENT_ENCODING", p.content_encoding.clone()),
-        ("AMQP_DELIVERY_MODE", p.delivery_mode.map(|v| v.to_string())),
-        ("AMQP_PRIORITY", p.priority.map(|v| v.to_string())),
-        ("AMQP_CORRELATION_ID", p.correlation_id.clone()),
-        ("AMQP_REPLY_TO", p.reply_to.clone()),
-        ("AMQP_EXPIRATION", p.expiration.clone()),
-        ("AMQP_MESSAGE_ID", p.message_id.clone()),
-        ("AMQP_TIMESTAMP", p.timestamp.map(|v| v.to_string())),
-        ("AMQP_TYPE", p.kind.clone()),
-        ("AMQP_USER_ID", p.user_id.clone()),
-        ("AMQP_APP_ID", p.app_id.clone()),
-        (
-            "AMQP_HEADERS",
-            p.headers
-                .as_ref()
-                .map(|h| envelope::table_to_json(h).to_string()),
-        ),
-    ];
-    for (name, value) in optional {
-        match value {
-            Some(v) => cmd.env(name, v),
-            None => cmd.env_remove(name),
+    for property in &PROPERTIES {
+        match property.text(&p) {
+            Some(v) => cmd.env(property.variable(), v),
+            None => cmd.env_remove(property.variable()),
         };
     }
     if capture {

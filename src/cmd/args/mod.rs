@@ -1,0 +1,16 @@
+//! The flags several commands share (connection, queue, exchange, output
+//! format) and the value parsers behind every flag. Each group turns into a
+//! plain spec in its `resolve`, checked there, before anything is sent.
+
+pub mod connection;
+pub mod exchange;
+pub mod format;
+pub mod queue;
+pub mod rfc3339;
+pub mod url;
+pub mod values;
+
+pub use connection::ConnectionArgs;
+pub use exchange::ExchangeArgs;
+pub use format::FormatArgs;
+pub use queue::QueueArgs;

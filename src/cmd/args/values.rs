@@ -1,0 +1,125 @@
+//! Value parsers for flags (seconds, `KEY=VALUE`, exchange types) and the
+//! checks that refuse, before anything is sent, what the broker would
+//! refuse or silently drop.
+
+use std::time::Duration;
+
+use crate::error::Error;
+use amqpctl::amqp::{MAX_SHORT_STRING, Table, Value};
+
+/// Refuses a name or key longer than AMQP can carry, saying which (`what`,
+/// e.g. "the routing key (-k)"), before anything reaches the broker.
+pub fn check_name(what: &str, value: &str) -> Result<(), Error> {
+    if value.len() > MAX_SHORT_STRING {
+        return Err(Error::Usage(format!(
+            "{what} is {} bytes long; AMQP allows at most {MAX_SHORT_STRING}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a key given twice in `--arg`/`--header` pairs: the broker would
+/// see only one of the values.
+pub fn check_unique_keys(flag: &str, pairs: &[(String, Value)]) -> Result<(), Error> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (key, _) in pairs {
+        if !seen.insert(key.as_str()) {
+            return Err(Error::Usage(format!(
+                "{flag} {key} is given twice; give each key once"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Parses seconds with fractions ("1", "0.25"); rejects negatives and NaN.
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("'{s}' is not a valid number of seconds (must be 0 or more)"))
+}
+
+/// Accepts the four standard exchange types and plugin types (`x-…`).
+pub fn parse_exchange_type(s: &str) -> Result<String, String> {
+    match s {
+        "direct" | "fanout" | "topic" | "headers" => Ok(s.to_string()),
+        plugin if plugin.starts_with("x-") && plugin.len() > 2 => Ok(s.to_string()),
+        _ => Err(format!(
+            "unknown exchange type '{s}' (direct, fanout, topic, headers, or a plugin's x-… type)"
+        )),
+    }
+}
+
+/// Parses `KEY=VALUE`, typing VALUE as the CLI contract says.
+pub fn parse_key_value(s: &str) -> Result<(String, Value), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), Value::from_cli(v))),
+        _ => Err(format!("'{s}' is not KEY=VALUE")),
+    }
+}
+
+/// Collects `KEY=VALUE` pairs into a table.
+pub fn table(pairs: &[(String, Value)]) -> Table {
+    pairs.iter().cloned().collect()
+}
+
+/// Parses `con --offset`: first, last, next, a non-negative offset, or an
+/// RFC 3339 time (sent as an AMQP timestamp).
+pub fn parse_offset(s: &str) -> Result<Value, String> {
+    match s {
+        "first" | "last" | "next" => Ok(Value::Str(s.to_string())),
+        _ => {
+            if let Ok(n) = s.parse::<u64>() {
+                return i64::try_from(n)
+                    .map(Value::I64)
+                    .map_err(|_| format!("offset {s} is too large"));
+            }
+            super::rfc3339::parse_rfc3339(s)
+                .map(Value::Timestamp)
+                .ok_or_else(|| {
+                    format!("'{s}' is not first, last, next, an offset or an RFC 3339 time")
+                })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_take_fractions_and_refuse_negatives() {
+        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_seconds("0"), Ok(Duration::ZERO));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+        assert!(parse_seconds("NaN").is_err());
+    }
+
+    #[test]
+    fn key_values_are_typed() {
+        assert_eq!(
+            parse_key_value("x-max-length=10"),
+            Ok(("x-max-length".into(), Value::I64(10)))
+        );
+        assert_eq!(
+            parse_key_value("a=b=c"),
+            Ok(("a".into(), Value::Str("b=c".into())))
+        );
+        assert!(parse_key_value("novalue").is_err());
+        assert!(parse_key_value("=v").is_err());
+    }
+
+    #[test]
+    fn exchange_types_are_checked() {
+        assert!(parse_exchange_type("fanout").is_ok());
+        assert!(parse_exchange_type("x-delayed-message").is_ok());
+        assert!(parse_exchange_type("fan-out").is_err());
+    }
+}
+
+#[cfg(test)]
+mod proptests;

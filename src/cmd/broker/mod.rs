@@ -1,0 +1,88 @@
+//! The commands' side of a broker connection: connect (a signal ends the
+//! attempt at once), run work on a channel and close in the order that lets
+//! a late broker error surface, announce declarations, reconnect, and wait
+//! out a broker that blocks publishing.
+
+pub mod declare;
+pub mod flow;
+pub mod reconnect;
+
+use amqpctl::amqp::{Channel, Closing, Connection, ConnectionSettings, Opening};
+
+use super::io::{output, signals};
+use crate::error::Error;
+use flow::FlowWait;
+
+/// Where and how to connect: the resolved connection flags, plus the
+/// warnings (`--insecure`, …) the user sees before each connect.
+pub struct ConnectSpec {
+    /// What the AMQP layer opens.
+    pub settings: ConnectionSettings,
+    /// Printed on stderr before connecting.
+    pub warnings: Vec<&'static str>,
+}
+
+/// Prints the connection warnings, then connects and opens a channel. When
+/// the command listens for signals, a signal ends the connect at once (TCP,
+/// TLS or AMQP handshake) with [`Error::Interrupted`].
+pub fn connect(spec: &ConnectSpec) -> Result<(Connection, Channel), Error> {
+    for w in &spec.warnings {
+        output::status(w);
+    }
+    let connection = match signals::installed() {
+        Some(stop) => match Connection::open_interruptible(&spec.settings, &stop)? {
+            Opening::Open(c) => c,
+            Opening::Interrupted(signal) => return Err(Error::Interrupted(signal)),
+        },
+        None => Connection::open(&spec.settings)?,
+    };
+    match connection.channel() {
+        Ok(channel) => Ok((connection, channel)),
+        Err(e) => {
+            let _ = connection.close();
+            Err(e.into())
+        }
+    }
+}
+
+/// Runs `work` on a fresh channel, then closes channel and connection,
+/// reporting the first error: a broker error raised after the last call
+/// surfaces from the closes. A close the broker holds up because it blocks
+/// publishing waits as long as it blocks.
+pub fn with_channel(
+    spec: &ConnectSpec,
+    work: impl FnOnce(&mut Channel) -> Result<(), Error>,
+) -> Result<(), Error> {
+    with_connection(spec, FlowWait::new(None), |_, channel| work(channel))
+}
+
+/// Like [`with_channel`], for work that opens more channels on the same
+/// connection (`rpc serve` replies on a channel of its own), with `flow`
+/// deciding how long a blocked broker may hold up the close
+/// (`--blocked-timeout`, signals).
+pub fn with_connection(
+    spec: &ConnectSpec,
+    mut flow: FlowWait,
+    work: impl FnOnce(&Connection, &mut Channel) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let (connection, mut channel) = connect(spec)?;
+    let worked = work(&connection, &mut channel);
+    if worked.is_err() && channel.blocked_reason().is_some() {
+        // A blocked connection is not read by the broker, so a close would
+        // wait for as long as the block lasts: leave the socket to the OS.
+        std::mem::forget(channel);
+        std::mem::forget(connection);
+        return worked;
+    }
+    let closed = channel.close_watching(|blocked| flow.keep_waiting(blocked));
+    if matches!(closed, Ok(Closing::Abandoned)) {
+        std::mem::forget(connection);
+        worked?;
+        return Err(flow.give_up_reason());
+    }
+    let disconnected = connection.close();
+    worked?;
+    closed?;
+    disconnected?;
+    Ok(())
+}

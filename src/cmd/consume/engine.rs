@@ -1,0 +1,287 @@
+//! The consuming loop of `con`: one connection's worth of declaring,
+//! binding and consuming, run again after a lost connection with
+//! `--reconnect`, in one of three modes (print, `--lazy`, `--exec`).
+
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+
+use super::acks::Acks;
+use super::poison::{AfterFailure, Poison};
+use super::{ConsumeSpec, ExecSpec, Mode};
+use crate::cmd::broker::declare::{self, Destination};
+use crate::cmd::broker::reconnect::{self, Reconnecting};
+use crate::cmd::broker::{ConnectSpec, with_channel};
+use crate::cmd::io::exec::{self, Verdict};
+use crate::cmd::io::format::Format;
+use crate::cmd::io::output::{self, Lines, Progress, status};
+use crate::cmd::io::signals;
+use crate::error::Error;
+use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Table};
+
+/// Most deliveries written between two flushes (and acked with one ack).
+const MAX_BATCH: usize = 256;
+
+/// How long to wait for more messages before acking what has been written:
+/// while messages stream in, acks go out in batches instead of one per
+/// message (which costs the broker more than the delivery itself).
+const ACK_DELAY: Duration = Duration::from_millis(2);
+
+/// Consumes as `spec` says until done, a signal (a clean stop), or an error.
+pub fn run(connect: &ConnectSpec, spec: ConsumeSpec) -> Result<(), Error> {
+    let interrupts = signals::interrupts()?;
+    // `amqpctl con | head -1`: stop as soon as the reader goes away, even
+    // while no message comes.
+    output::watch_stdout(|| signals::request_stop(signals::STDOUT_CLOSED));
+    let mut consuming = Consuming {
+        connect,
+        remaining: spec.count.unwrap_or(u64::MAX),
+        spec: &spec,
+        interrupts: interrupts.clone(),
+        lines: Lines::new(),
+        progress: Progress::new("received"),
+    };
+    let reconnect = consuming.spec.reconnect;
+    let result = reconnect::run(&mut consuming, reconnect, &interrupts);
+    consuming.progress.finish();
+    consuming.lines.flush()?;
+    match result {
+        // A signal (or a closed stdout) stops con cleanly, wherever it came.
+        Err(Error::Interrupted(_)) => Ok(()),
+        other => other,
+    }
+}
+
+/// The state of one `con` run, kept across reconnections.
+struct Consuming<'a> {
+    connect: &'a ConnectSpec,
+    spec: &'a ConsumeSpec,
+    interrupts: Receiver<i32>,
+    lines: Lines,
+    /// Messages still to take (`--count`).
+    remaining: u64,
+    progress: Progress,
+}
+
+impl Reconnecting for Consuming<'_> {
+    fn attempt(&mut self) -> Result<(), Error> {
+        let declared = self.spec.queue.declare;
+        with_channel(self.connect, |channel| self.on(channel)).map_err(|e| e.for_consume(declared))
+    }
+
+    fn progress(&self) -> u64 {
+        u64::MAX - self.remaining
+    }
+
+    fn before_wait(&mut self) -> Result<(), Error> {
+        self.lines.flush()
+    }
+}
+
+impl Consuming<'_> {
+    /// Declares, binds and consumes on `channel`.
+    fn on(&mut self, channel: &mut Channel) -> Result<(), Error> {
+        self.spec.exchange.prepare(channel)?;
+        let queue = self.spec.queue.prepare(channel)?.ok_or_else(|| {
+            Error::Usage("con needs a queue: -q NAME, or -Q for a broker-named one".to_string())
+        })?;
+        for key in self.spec.bindings.iter().flatten() {
+            let exchange = &self.spec.exchange.name;
+            declare::bind(
+                channel,
+                Destination::Queue(&queue),
+                exchange,
+                key,
+                &Table::new(),
+            )?;
+        }
+        channel.basic_qos(self.spec.prefetch)?;
+        let mut arguments = Table::new();
+        if let Some(offset) = &self.spec.offset {
+            arguments.insert("x-stream-offset".to_string(), offset.clone());
+        }
+        let consumer = channel.basic_consume(
+            &queue,
+            &ConsumerSettings {
+                no_ack: self.spec.ack_auto,
+                arguments,
+                ..ConsumerSettings::default()
+            },
+        )?;
+        let mut acks = Acks::new(self.spec.ack_auto, self.spec.prefetch);
+        let spec = self.spec;
+        let consumed = match &spec.mode {
+            Mode::Print { format, quiet } => self.print(&consumer, &mut acks, format, *quiet),
+            Mode::Lazy { format, pause } => self.hold_one(&consumer, &mut acks, format, *pause),
+            Mode::Exec(exec) => self.execute(&consumer, &mut acks, exec),
+        };
+        let consumed = consumed.and_then(|()| acks.send(consumer.channel()));
+        let cancelled = consumer.cancel();
+        consumed?;
+        cancelled.map_err(Error::from)
+    }
+
+    /// Prints deliveries in batches, each batch flushed before it is acked.
+    fn print(
+        &mut self,
+        consumer: &Consumer<'_>,
+        acks: &mut Acks,
+        format: &Format,
+        quiet: bool,
+    ) -> Result<(), Error> {
+        let mut batch: Vec<Delivery> = Vec::with_capacity(MAX_BATCH);
+        let mut rendered = Vec::with_capacity(64 * 1024);
+        while self.remaining > 0 {
+            let Some(first) = self.next(consumer, acks)? else {
+                break;
+            };
+            batch.push(first);
+            let limit = self.remaining.min(MAX_BATCH as u64) as usize;
+            while batch.len() < limit {
+                match consumer.try_next()? {
+                    Some(d) => batch.push(d),
+                    None => break,
+                }
+            }
+            if !quiet {
+                rendered.clear();
+                for d in &batch {
+                    format.render(d, &mut rendered);
+                }
+                self.lines.raw(&rendered)?;
+                self.lines.flush()?;
+            }
+            self.remaining -= batch.len() as u64;
+            self.progress.add(batch.len() as u64);
+            let n = batch.len();
+            if let Some(last) = batch.pop() {
+                acks.written(consumer.channel(), last, n)?;
+            }
+            batch.clear();
+        }
+        Ok(())
+    }
+
+    /// `--lazy`: prints one delivery and holds it unacked for `pause`; the
+    /// broker requeues it when the channel closes.
+    fn hold_one(
+        &mut self,
+        consumer: &Consumer<'_>,
+        acks: &mut Acks,
+        format: &Format,
+        pause: Duration,
+    ) -> Result<(), Error> {
+        if let Some(d) = self.next(consumer, acks)? {
+            let mut rendered = Vec::new();
+            format.render(&d, &mut rendered);
+            self.lines.raw(&rendered)?;
+            self.lines.flush()?;
+            let _ = self.interrupts.recv_timeout(pause);
+        }
+        Ok(())
+    }
+
+    /// `--exec`: one command per delivery, which settles it; pauses after
+    /// failures as `--exec-backoff` says.
+    fn execute(
+        &mut self,
+        consumer: &Consumer<'_>,
+        acks: &mut Acks,
+        exec: &ExecSpec,
+    ) -> Result<(), Error> {
+        let mut poison = Poison::new(exec.backoff, exec.max_attempts);
+        while self.remaining > 0 {
+            let Some(d) = self.next(consumer, acks)? else {
+                break;
+            };
+            self.remaining -= 1;
+            self.progress.add(1);
+            match run_exec(consumer.channel(), exec, d, &mut poison, &self.interrupts)? {
+                Some(pause) if !pause.is_zero() => {
+                    if self.interrupts.recv_timeout(pause).is_ok() {
+                        break;
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// The next delivery; `None` at a signal or after --idle-timeout.
+    /// Pending acks go out before a wait longer than [`ACK_DELAY`].
+    fn next(&self, consumer: &Consumer<'_>, acks: &mut Acks) -> Result<Option<Delivery>, Error> {
+        let idle_timeout = self.spec.idle_timeout;
+        let mut waited = Duration::ZERO;
+        if acks.pending() {
+            let short = idle_timeout.map_or(ACK_DELAY, |t| t.min(ACK_DELAY));
+            match consumer.next(Some(short), Some(&self.interrupts))? {
+                Next::Delivery(d) => return Ok(Some(d)),
+                Next::Interrupted => return Ok(None),
+                Next::Idle => waited = short,
+            }
+            acks.send(consumer.channel())?;
+        }
+        let rest = idle_timeout.map(|t| t.saturating_sub(waited));
+        Ok(match consumer.next(rest, Some(&self.interrupts))? {
+            Next::Delivery(d) => Some(d),
+            Next::Idle | Next::Interrupted => None,
+        })
+    }
+}
+
+/// Runs the --exec command for one delivery and settles it. Returns the
+/// pause before the next message (zero after a success), or `None` when a
+/// stop request came while the command ran.
+fn run_exec(
+    channel: &Channel,
+    exec: &ExecSpec,
+    d: Delivery,
+    poison: &mut Poison,
+    interrupts: &Receiver<i32>,
+) -> Result<Option<Duration>, Error> {
+    let (verdict, stopped) = exec::run_until(&exec.command, &d, exec.timeout, interrupts)?;
+    let tag = d.delivery_tag();
+    let pause = match verdict {
+        Verdict::Done => {
+            poison.succeeded(&d);
+            channel.basic_ack(d, false)?;
+            Duration::ZERO
+        }
+        Verdict::Failed(why) if stopped.is_some() => {
+            // Stopped mid-task: not the message's fault, so not counted.
+            status(format_args!(
+                "WARNING: --exec command {why} after the stop request, for delivery {tag}: requeued"
+            ));
+            channel.basic_nack(d, false, true)?;
+            Duration::ZERO
+        }
+        Verdict::Failed(why) if exec.no_requeue => {
+            status(format_args!(
+                "WARNING: --exec command {why} for delivery {tag}: rejected"
+            ));
+            channel.basic_reject(d, false)?;
+            Duration::ZERO
+        }
+        Verdict::Failed(why) => {
+            let (fate, pause) = poison.failed(&d);
+            match fate {
+                AfterFailure::Reject(n) => {
+                    status(format_args!(
+                        "WARNING: --exec command {why} for delivery {tag}: rejected after {n} attempts (--exec-max-attempts)"
+                    ));
+                    channel.basic_reject(d, false)?;
+                }
+                AfterFailure::Requeue(n) => {
+                    status(format_args!(
+                        "WARNING: --exec command {why} for delivery {tag} (attempt {n}): requeued"
+                    ));
+                    channel.basic_nack(d, false, true)?;
+                }
+            }
+            pause
+        }
+    };
+    Ok(if stopped.is_some() { None } else { Some(pause) })
+}

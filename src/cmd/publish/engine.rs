@@ -1,0 +1,291 @@
+//! The publishing loop of `pub`: takes messages from the source, publishes
+//! them (with confirms: keeps each until the broker's verdict, in a window),
+//! respects flow control and signals, and after a lost connection publishes
+//! again what was not confirmed.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use signal_hook::consts::SIGINT;
+
+use super::PublishSpec;
+use super::outcome::Reporter;
+use crate::cmd::broker::flow::{self, FlowWait};
+use crate::cmd::broker::reconnect::{self, Reconnecting};
+use crate::cmd::broker::{ConnectSpec, with_connection};
+use crate::cmd::io::output::{Lines, Progress, status};
+use crate::cmd::io::signals;
+use crate::error::Error;
+use amqpctl::amqp::{AmqpError, Channel, Properties, Publish, Unblocked};
+
+/// How often a wait for confirms looks at flow control and signals.
+const FLOW_CHECK: Duration = Duration::from_millis(200);
+
+/// How long outstanding confirms may still come after a signal.
+const CONFIRM_GRACE: Duration = Duration::from_secs(5);
+
+/// Publishes everything `spec` describes; reports how far it got when a
+/// signal or a lost connection ends it early.
+pub fn run(connect: &ConnectSpec, spec: PublishSpec) -> Result<(), Error> {
+    let interrupts = signals::interrupts()?;
+    let mut publisher = Publisher {
+        connect,
+        reporter: Reporter {
+            json: spec.json,
+            quiet: spec.quiet,
+            bodies: spec.bodies,
+            failure: None,
+            reported: 0,
+        },
+        spec,
+        interrupts,
+        lines: Lines::new(),
+        pending: VecDeque::new(),
+        published: 0,
+        interrupted: None,
+        progress: Progress::new("sent"),
+    };
+    let reconnect = publisher.spec.reconnect;
+    let interrupts = publisher.interrupts.clone();
+    let result = reconnect::run(&mut publisher, reconnect, &interrupts);
+    publisher.progress.finish();
+    publisher.lines.flush()?;
+    publisher.summarise(&result);
+    result
+}
+
+/// A message published with confirms, kept until the broker's verdict, so
+/// that it can be reported and, after a reconnect, published again.
+struct Pending {
+    body: Vec<u8>,
+    exchange: String,
+    routing_key: String,
+    properties: Option<Properties>,
+}
+
+/// The state of one `pub` run, kept across reconnections.
+struct Publisher<'a> {
+    connect: &'a ConnectSpec,
+    spec: PublishSpec,
+    interrupts: Receiver<i32>,
+    lines: Lines,
+    /// Published, not yet confirmed, in publish order.
+    pending: VecDeque<Pending>,
+    reporter: Reporter,
+    /// Messages taken from the source so far (numbers outcome lines).
+    published: u64,
+    /// The signal that stopped the run, and when.
+    interrupted: Option<(i32, Instant)>,
+    progress: Progress,
+}
+
+impl Reconnecting for Publisher<'_> {
+    fn attempt(&mut self) -> Result<(), Error> {
+        let connect = self.connect;
+        let flow = FlowWait::new(self.spec.blocked_timeout);
+        with_connection(connect, flow, |_, channel| {
+            self.spec.exchange.prepare(channel)?;
+            self.spec.queue.prepare(channel)?;
+            if self.spec.confirm {
+                channel.confirm_delivery()?;
+            }
+            self.publish_all(channel)
+        })
+    }
+
+    fn progress(&self) -> u64 {
+        self.published
+    }
+
+    fn before_wait(&mut self) -> Result<(), Error> {
+        self.lines.flush()
+    }
+
+    fn before_retry(&mut self) {
+        if !self.pending.is_empty() {
+            status(format_args!(
+                "Publishing again {} messages the broker had not confirmed",
+                self.pending.len()
+            ));
+        }
+    }
+}
+
+impl Publisher<'_> {
+    /// Says how far an interrupted run got, and how many messages went out
+    /// unconfirmed where the broker's fate for them is unknown. (After a
+    /// channel error they were refused.)
+    fn summarise(&self, result: &Result<(), Error>) {
+        if let Err(Error::Interrupted(signal)) = result {
+            // Said even with --quiet: a script must learn how far it got.
+            let sent = self.reporter.reported;
+            if self.spec.confirm {
+                status(format_args!(
+                    "Stopped by signal {signal}: {sent} of {} messages published were confirmed",
+                    self.published
+                ));
+            } else {
+                status(format_args!(
+                    "Stopped by signal {signal}: {sent} messages sent"
+                ));
+            }
+        }
+        let unknown_fate = matches!(result, Err(e) if e.is_connection_lost()
+            || matches!(e, Error::Blocked { .. } | Error::Interrupted(_)));
+        if unknown_fate && !self.pending.is_empty() {
+            let n = self.pending.len();
+            let (what, were) = if n == 1 {
+                ("message", "was")
+            } else {
+                ("messages", "were")
+            };
+            status(format_args!(
+                "WARNING: {n} published {what} {were} not confirmed; they may or may not be on the broker"
+            ));
+        }
+    }
+
+    /// Waits until at most `window` messages are unconfirmed, reporting the
+    /// confirmed ones in order. Meanwhile it watches flow control (a blocked
+    /// broker confirms nothing) and signals: after one, outstanding confirms
+    /// get [`CONFIRM_GRACE`] more, then are reported as unconfirmed.
+    fn wait(&mut self, channel: &Channel, window: usize) -> Result<(), Error> {
+        loop {
+            let mut verdicts = Vec::new();
+            let deadline = Instant::now() + FLOW_CHECK;
+            let reached =
+                channel.wait_confirms_until(window, Some(deadline), |_, c| verdicts.push(c))?;
+            for verdict in verdicts {
+                let done = self.pending.pop_front().ok_or_else(|| {
+                    Error::Amqp(AmqpError::Protocol(
+                        "a confirm for an unknown message".to_string(),
+                    ))
+                })?;
+                // Outcome lines number messages by their place in the input,
+                // which a reconnect does not change.
+                let seq = self.published - self.pending.len() as u64;
+                self.reporter
+                    .settle(&mut self.lines, seq, &done.body, verdict)?;
+            }
+            if reached {
+                return Ok(());
+            }
+            if let Ok(signal) = self.interrupts.try_recv() {
+                self.interrupted.get_or_insert((signal, Instant::now()));
+            }
+            if let Some((_, when)) = self.interrupted
+                && when.elapsed() > CONFIRM_GRACE
+            {
+                return Ok(());
+            }
+            self.respect_flow_control(channel)?;
+        }
+    }
+
+    fn publish(&self, channel: &Channel, m: &Pending) -> Result<(), Error> {
+        channel.basic_publish(&Publish {
+            exchange: &m.exchange,
+            routing_key: &m.routing_key,
+            body: &m.body,
+            properties: m.properties.as_ref().unwrap_or(&self.spec.properties),
+            mandatory: self.spec.mandatory,
+        })?;
+        Ok(())
+    }
+
+    /// Waits while the broker blocks publishing (connection.blocked).
+    fn respect_flow_control(&mut self, channel: &Channel) -> Result<(), Error> {
+        let Some(reason) = channel.blocked_reason() else {
+            return Ok(());
+        };
+        self.lines.flush()?;
+        flow::announce_blocked(&reason);
+        match channel.wait_unblocked(self.spec.blocked_timeout, Some(&self.interrupts)) {
+            Unblocked::Yes => {
+                flow::announce_unblocked();
+                Ok(())
+            }
+            Unblocked::TimedOut => Err(flow::blocked_too_long(self.spec.blocked_timeout, reason)),
+            Unblocked::Interrupted => {
+                self.interrupted.get_or_insert((SIGINT, Instant::now()));
+                Ok(())
+            }
+        }
+    }
+
+    /// One connection's publishing: first again what the broker had not
+    /// confirmed, then the source until it ends, a signal, or an error.
+    fn publish_all(&mut self, channel: &mut Channel) -> Result<(), Error> {
+        let interval = self.spec.interval;
+        for m in &self.pending {
+            self.publish(channel, m)?;
+        }
+        while self.interrupted.is_none() && !self.reporter.should_stop() {
+            if let Ok(signal) = self.interrupts.try_recv() {
+                self.interrupted = Some((signal, Instant::now()));
+                break;
+            }
+            let message = match self.spec.source.next() {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(bad_input) => {
+                    // What went out before the bad input is still reported.
+                    self.wait(channel, 0)?;
+                    return Err(bad_input);
+                }
+            };
+            // The pause goes between messages, never after the last one.
+            if self.published > 0 && !interval.is_zero() {
+                self.lines.flush()?;
+                if let Ok(signal) = self.interrupts.recv_timeout(interval) {
+                    self.interrupted = Some((signal, Instant::now()));
+                    break;
+                }
+            }
+            self.respect_flow_control(channel)?;
+            if self.interrupted.is_some() {
+                break;
+            }
+            let m = Pending {
+                exchange: self
+                    .spec
+                    .exchange_flag
+                    .clone()
+                    .or(message.exchange)
+                    .unwrap_or_default(),
+                routing_key: self
+                    .spec
+                    .routing_key
+                    .clone()
+                    .or(message.routing_key)
+                    .unwrap_or_else(|| self.spec.default_key.clone()),
+                body: message.body,
+                properties: message.properties,
+            };
+            self.published += 1;
+            self.progress.add(1);
+            if self.spec.confirm {
+                // Pending before it is sent: if the connection breaks during
+                // the publish, the message is counted and published again.
+                self.pending.push_back(m);
+                if let Some(m) = self.pending.back() {
+                    self.publish(channel, m)?;
+                }
+                self.wait(channel, self.spec.confirm_window)?;
+            } else {
+                self.publish(channel, &m)?;
+                self.reporter
+                    .sent(&mut self.lines, self.published, &m.body)?;
+            }
+        }
+        self.wait(channel, 0)?;
+        if let Some(failure) = self.reporter.failure.take() {
+            return Err(failure);
+        }
+        match self.interrupted {
+            Some((signal, _)) => Err(Error::Interrupted(signal)),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! `amqpctl purge`: remove every ready message from a queue, saying how
+//! many went.
+
+use clap::Args;
+
+use super::broker::{ConnectSpec, with_channel};
+use super::io::output::status;
+use crate::error::Error;
+
+/// The flags of `amqpctl purge`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Queue to empty.
+    pub queue: String,
+}
+
+/// `amqpctl purge QUEUE`.
+pub fn run(connect: &ConnectSpec, args: PurgeArgs) -> Result<(), Error> {
+    purge(connect, &args.queue)
+}
+
+/// Purges `queue` and says how many messages it held.
+pub fn purge(connect: &ConnectSpec, queue: &str) -> Result<(), Error> {
+    with_channel(connect, |channel| {
+        let n = channel.queue_purge(queue)?;
+        status(format_args!("Purged queue: {queue} ({n} messages)"));
+        Ok(())
+    })
+}
