@@ -128,7 +128,7 @@ impl<'a> Consumer<'a> {
         }
         // Fast path: a delivery already waiting needs no select.
         if let Ok(m) = rx.try_recv() {
-            return self.sort(m).map(Next::Delivery);
+            return self.delivery_or_error(m).map(Next::Delivery);
         }
         let message = match timeout {
             Some(t) => select! {
@@ -142,7 +142,7 @@ impl<'a> Consumer<'a> {
             },
         };
         match message {
-            Ok(m) => self.sort(m).map(Next::Delivery),
+            Ok(m) => self.delivery_or_error(m).map(Next::Delivery),
             Err(RecvTimeoutError::Timeout) => Ok(Next::Idle),
             Err(RecvTimeoutError::Disconnected) => Err(self.gone()),
         }
@@ -151,34 +151,20 @@ impl<'a> Consumer<'a> {
     /// Returns a delivery that has already arrived, without waiting.
     pub fn try_next(&self) -> Result<Option<Delivery>> {
         match self.inner.receiver().try_recv() {
-            Ok(m) => self.sort(m).map(Some),
+            Ok(m) => self.delivery_or_error(m).map(Some),
             Err(TryRecvError::Empty) => Ok(None),
             Err(TryRecvError::Disconnected) => Err(self.gone()),
         }
     }
 
-    fn sort(&self, message: ConsumerMessage) -> Result<Delivery> {
-        let sorted = self.sort_message(message);
-        if let Err(e) = &sorted {
+    /// A delivery, or the error a cancel or close notice stands for (which
+    /// the channel keeps, so that its next call reports it too).
+    fn delivery_or_error(&self, message: ConsumerMessage) -> Result<Delivery> {
+        let delivery = classify(message, &self.queue);
+        if let Err(e) = &delivery {
             self.channel.note(e);
         }
-        sorted
-    }
-
-    fn sort_message(&self, message: ConsumerMessage) -> Result<Delivery> {
-        match message {
-            ConsumerMessage::Delivery(d) => Ok(Delivery::new(d)),
-            ConsumerMessage::ServerCancelled => Err(AmqpError::ConsumerCancelled {
-                queue: self.queue.clone(),
-            }),
-            ConsumerMessage::ServerClosedChannel(e)
-            | ConsumerMessage::ServerClosedConnection(e) => Err(super::error::from_amiquip(e)),
-            ConsumerMessage::ClientCancelled
-            | ConsumerMessage::ClientClosedChannel
-            | ConsumerMessage::ClientClosedConnection => Err(AmqpError::Protocol(
-                "the consumer was closed by this client".to_string(),
-            )),
-        }
+        delivery
     }
 
     fn gone(&self) -> AmqpError {
@@ -213,5 +199,24 @@ impl<'a> Consumer<'a> {
                 _ => return,
             }
         }
+    }
+}
+
+/// Sorts what amiquip's consumer channel yields: a delivery, or the error a
+/// cancel or close of `queue`'s consumer stands for.
+fn classify(message: ConsumerMessage, queue: &str) -> Result<Delivery> {
+    match message {
+        ConsumerMessage::Delivery(d) => Ok(Delivery::new(d)),
+        ConsumerMessage::ServerCancelled => Err(AmqpError::ConsumerCancelled {
+            queue: queue.to_string(),
+        }),
+        ConsumerMessage::ServerClosedChannel(e) | ConsumerMessage::ServerClosedConnection(e) => {
+            Err(super::error::from_amiquip(e))
+        }
+        ConsumerMessage::ClientCancelled
+        | ConsumerMessage::ClientClosedChannel
+        | ConsumerMessage::ClientClosedConnection => Err(AmqpError::Protocol(
+            "the consumer was closed by this client".to_string(),
+        )),
     }
 }

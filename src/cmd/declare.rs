@@ -106,54 +106,6 @@ enum Declaration {
     },
 }
 
-impl Declaration {
-    /// Checks names, keys and arguments before anything is sent.
-    fn check(&self) -> Result<(), Error> {
-        match self {
-            Declaration::Queue {
-                name,
-                exclusive,
-                auto_delete,
-                arguments,
-                queue_type,
-                ..
-            } => {
-                check_name("the queue name", name)?;
-                check_unique_keys("--arg", arguments)?;
-                let replicated = matches!(queue_type, Some(QueueType::Quorum | QueueType::Stream));
-                if replicated && (*exclusive || *auto_delete) {
-                    return Err(Error::Usage(
-                        "quorum queues and streams cannot be exclusive or auto-delete".to_string(),
-                    ));
-                }
-            }
-            Declaration::Exchange {
-                name, arguments, ..
-            } => {
-                check_name("the exchange name", name)?;
-                check_unique_keys("--arg", arguments)?;
-            }
-            Declaration::Binding {
-                exchange,
-                queue,
-                to_exchange,
-                routing_key,
-                arguments,
-            } => {
-                check_name("the exchange name (-e)", exchange)?;
-                check_name("the queue name (-q)", queue.as_deref().unwrap_or(""))?;
-                check_name(
-                    "the exchange name (--to-exchange)",
-                    to_exchange.as_deref().unwrap_or(""),
-                )?;
-                check_name("the routing key (-k)", routing_key)?;
-                check_unique_keys("--arg", arguments)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// One declaration, resolved from the flags and checked.
 pub enum DeclareSpec {
     /// `declare queue`.
@@ -188,9 +140,9 @@ pub enum DeclareSpec {
 }
 
 impl DeclareArgs {
-    /// Checks names, keys and arguments, then settles the options.
+    /// Checks names, keys and arguments before anything is sent, then
+    /// settles the options.
     pub fn resolve(self) -> Result<DeclareSpec, Error> {
-        self.what.check()?;
         Ok(match self.what {
             Declaration::Queue {
                 name,
@@ -201,8 +153,15 @@ impl DeclareArgs {
                 arguments,
                 queue_type,
             } => {
-                let mut arguments = table(&arguments);
+                check_name("the queue name", &name)?;
+                check_unique_keys("--arg", &arguments)?;
                 let replicated = matches!(queue_type, Some(QueueType::Quorum | QueueType::Stream));
+                if replicated && (exclusive || auto_delete) {
+                    return Err(Error::Usage(
+                        "quorum queues and streams cannot be exclusive or auto-delete".to_string(),
+                    ));
+                }
+                let mut arguments = table(&arguments);
                 if let Some(kind) = queue_type {
                     let kind = match kind {
                         QueueType::Classic => "classic",
@@ -230,17 +189,21 @@ impl DeclareArgs {
                 internal,
                 passive,
                 arguments,
-            } => DeclareSpec::Exchange {
-                name,
-                kind,
-                options: ExchangeOptions {
-                    durable,
-                    auto_delete,
-                    internal,
-                    passive,
-                    arguments: table(&arguments),
-                },
-            },
+            } => {
+                check_name("the exchange name", &name)?;
+                check_unique_keys("--arg", &arguments)?;
+                DeclareSpec::Exchange {
+                    name,
+                    kind,
+                    options: ExchangeOptions {
+                        durable,
+                        auto_delete,
+                        internal,
+                        passive,
+                        arguments: table(&arguments),
+                    },
+                }
+            }
             Declaration::Binding {
                 exchange,
                 queue,
@@ -248,6 +211,14 @@ impl DeclareArgs {
                 routing_key,
                 arguments,
             } => {
+                check_name("the exchange name (-e)", &exchange)?;
+                check_name("the queue name (-q)", queue.as_deref().unwrap_or(""))?;
+                check_name(
+                    "the exchange name (--to-exchange)",
+                    to_exchange.as_deref().unwrap_or(""),
+                )?;
+                check_name("the routing key (-k)", &routing_key)?;
+                check_unique_keys("--arg", &arguments)?;
                 let (destination, to_exchange) = match (queue, to_exchange) {
                     (Some(q), _) => (q, false),
                     (None, Some(x)) => (x, true),

@@ -10,6 +10,7 @@ mod fixtures;
 mod harness;
 mod hints;
 mod layer;
+mod layout;
 mod readme;
 mod rpc;
 mod scripting;

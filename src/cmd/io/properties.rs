@@ -100,20 +100,34 @@ fn number(v: PropertyValue) -> Option<u64> {
     }
 }
 
+/// A row for a short-string property held in `Properties::$field`.
+macro_rules! text_property {
+    ($name:literal, $field:ident) => {
+        Property {
+            name: $name,
+            shape: Shape::Text,
+            get: |p| p.$field.clone().map(PropertyValue::Text),
+            set: |p, v| p.$field = text(v),
+        }
+    };
+}
+
+/// A row for an octet property held in `Properties::$field`.
+macro_rules! octet_property {
+    ($name:literal, $field:ident) => {
+        Property {
+            name: $name,
+            shape: Shape::Octet,
+            get: |p| p.$field.map(|v| PropertyValue::Number(v.into())),
+            set: |p, v| p.$field = octet(v),
+        }
+    };
+}
+
 /// Every property, in the order of the AMQP specification.
 pub const PROPERTIES: [Property; 13] = [
-    Property {
-        name: "content_type",
-        shape: Shape::Text,
-        get: |p| p.content_type.clone().map(PropertyValue::Text),
-        set: |p, v| p.content_type = text(v),
-    },
-    Property {
-        name: "content_encoding",
-        shape: Shape::Text,
-        get: |p| p.content_encoding.clone().map(PropertyValue::Text),
-        set: |p, v| p.content_encoding = text(v),
-    },
+    text_property!("content_type", content_type),
+    text_property!("content_encoding", content_encoding),
     Property {
         name: "headers",
         shape: Shape::Headers,
@@ -125,66 +139,22 @@ pub const PROPERTIES: [Property; 13] = [
             }
         },
     },
-    Property {
-        name: "delivery_mode",
-        shape: Shape::Octet,
-        get: |p| p.delivery_mode.map(|v| PropertyValue::Number(v.into())),
-        set: |p, v| p.delivery_mode = octet(v),
-    },
-    Property {
-        name: "priority",
-        shape: Shape::Octet,
-        get: |p| p.priority.map(|v| PropertyValue::Number(v.into())),
-        set: |p, v| p.priority = octet(v),
-    },
-    Property {
-        name: "correlation_id",
-        shape: Shape::Text,
-        get: |p| p.correlation_id.clone().map(PropertyValue::Text),
-        set: |p, v| p.correlation_id = text(v),
-    },
-    Property {
-        name: "reply_to",
-        shape: Shape::Text,
-        get: |p| p.reply_to.clone().map(PropertyValue::Text),
-        set: |p, v| p.reply_to = text(v),
-    },
-    Property {
-        name: "expiration",
-        shape: Shape::Text,
-        get: |p| p.expiration.clone().map(PropertyValue::Text),
-        set: |p, v| p.expiration = text(v),
-    },
-    Property {
-        name: "message_id",
-        shape: Shape::Text,
-        get: |p| p.message_id.clone().map(PropertyValue::Text),
-        set: |p, v| p.message_id = text(v),
-    },
+    octet_property!("delivery_mode", delivery_mode),
+    octet_property!("priority", priority),
+    text_property!("correlation_id", correlation_id),
+    text_property!("reply_to", reply_to),
+    text_property!("expiration", expiration),
+    text_property!("message_id", message_id),
     Property {
         name: "timestamp",
         shape: Shape::Timestamp,
         get: |p| p.timestamp.map(PropertyValue::Number),
         set: |p, v| p.timestamp = number(v),
     },
-    Property {
-        name: "type",
-        shape: Shape::Text,
-        get: |p| p.kind.clone().map(PropertyValue::Text),
-        set: |p, v| p.kind = text(v),
-    },
-    Property {
-        name: "user_id",
-        shape: Shape::Text,
-        get: |p| p.user_id.clone().map(PropertyValue::Text),
-        set: |p, v| p.user_id = text(v),
-    },
-    Property {
-        name: "app_id",
-        shape: Shape::Text,
-        get: |p| p.app_id.clone().map(PropertyValue::Text),
-        set: |p, v| p.app_id = text(v),
-    },
+    // AMQP's `type`, a keyword in Rust.
+    text_property!("type", kind),
+    text_property!("user_id", user_id),
+    text_property!("app_id", app_id),
 ];
 
 /// The property called `name`, as an index into [`PROPERTIES`].

@@ -58,29 +58,29 @@ fn headers() -> impl Strategy<Value = Table> {
     btree_map(header_key(), header_value(), 0..6)
 }
 
+/// The `type` tags the envelope decoder knows for typed header values.
+const TYPE_NAMES: [&str; 14] = [
+    "i8",
+    "u8",
+    "i16",
+    "u16",
+    "i32",
+    "u32",
+    "i64",
+    "f32",
+    "f64",
+    "timestamp",
+    "bytes",
+    "decimal",
+    "void",
+    "table",
+];
+
 /// Arbitrary JSON, biased towards what the envelope decoder looks at.
 fn json_value() -> impl Strategy<Value = Json> {
-    let word = select(vec![
-        "i8",
-        "u8",
-        "i16",
-        "u16",
-        "i32",
-        "u32",
-        "i64",
-        "f32",
-        "f64",
-        "timestamp",
-        "bytes",
-        "decimal",
-        "void",
-        "table",
-        "nope",
-        "utf8",
-        "base64",
-        "AAE=",
-        "===",
-    ]);
+    let mut words = TYPE_NAMES.to_vec();
+    words.extend(["nope", "utf8", "base64", "AAE=", "==="]);
+    let word = select(words);
     let leaf = prop_oneof![
         Just(Json::Null),
         any::<bool>().prop_map(Json::Bool),
@@ -127,23 +127,7 @@ fn json_value() -> impl Strategy<Value = Json> {
             vec((key.clone(), inner.clone()), 0..6)
                 .prop_map(|kv| Json::Object(kv.into_iter().collect())),
             (
-                select(vec![
-                    "i8",
-                    "u8",
-                    "i16",
-                    "u16",
-                    "i32",
-                    "u32",
-                    "i64",
-                    "f32",
-                    "f64",
-                    "timestamp",
-                    "bytes",
-                    "decimal",
-                    "void",
-                    "table",
-                    "x"
-                ]),
+                select(TYPE_NAMES.iter().chain(&["x"]).copied().collect::<Vec<_>>()),
                 inner.clone(),
                 option::of(inner)
             )
