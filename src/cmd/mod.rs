@@ -13,6 +13,7 @@ mod declare;
 mod delete;
 mod get;
 mod manpage;
+mod profiles;
 mod publish;
 mod purge;
 mod rpc;
@@ -64,6 +65,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the manual page (roff).
     Manpage,
+    /// List the connection profiles of the config file (passwords hidden).
+    Profiles,
 }
 
 /// Runs the parsed command line.
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Rpc(args) => rpc::run(&connect()?, args),
         Command::Completions(args) => completions::run(args),
         Command::Manpage => manpage::run(),
+        Command::Profiles => profiles::run(),
     }
 }
 

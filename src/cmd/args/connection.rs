@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::profile::{self, Profile};
 use super::url::{UrlParts, parse_url};
 use super::values::parse_seconds;
 use crate::cmd::broker::ConnectSpec;
@@ -15,9 +16,15 @@ use amqpctl::tls::{ClientIdentity, TlsSettings, Trust};
 
 /// Connection options, global so that they work before or after the
 /// subcommand's name.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Connection options")]
 pub struct ConnectionArgs {
+    /// Take connection settings from this profile of the config file
+    /// ($AMQPCTL_CONFIG, else ~/.config/amqpctl/config.toml); flags override
+    /// it.
+    #[arg(long, value_name = "NAME", env = "AMQPCTL_PROFILE", global = true)]
+    pub profile: Option<String>,
+
     /// Broker URL, amqp://user:pass@host:port/vhost or amqps://…; repeat it to
     /// list cluster nodes, tried in order. Explicit flags override its parts.
     #[arg(
@@ -87,8 +94,66 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
-    /// Merges the URLs and the explicit flags into connection settings.
+    /// Merges the profile (if any), the URLs and the explicit flags into
+    /// connection settings.
     pub fn resolve(&self) -> Result<ConnectSpec, Error> {
+        match &self.profile {
+            Some(name) => self
+                .with_profile(name, &profile::load(name)?)?
+                .resolve_flags(),
+            None => self.resolve_flags(),
+        }
+    }
+
+    /// These flags with what they leave unsaid taken from `profile`. An
+    /// explicit `--url` names the broker itself: the profile's url, host,
+    /// port, vhost and credentials then stay unused.
+    fn with_profile(&self, name: &str, profile: &Profile) -> Result<ConnectionArgs, Error> {
+        let mut args = self.clone();
+        let own_url = self.url.iter().any(|u| !u.is_empty());
+        if !own_url {
+            if let Some(url) = &profile.url {
+                args.url = vec![url.clone()];
+            }
+            args.server = args.server.or_else(|| profile.host.clone());
+            args.port_number = args.port_number.or(profile.port);
+            args.vhost = args.vhost.or_else(|| profile.vhost.clone());
+            if args.userpass.is_none() && args.userpass_file.is_none() {
+                match (&profile.username, profile.password(name)?) {
+                    (Some(user), Some(password)) => {
+                        args.userpass = Some(format!("{user}:{password}"))
+                    }
+                    (Some(user), None) => {
+                        return Err(Error::Usage(format!(
+                            "profile '{name}' gives username '{user}' but no password or password_file"
+                        )));
+                    }
+                    (None, Some(_)) => {
+                        return Err(Error::Usage(format!(
+                            "profile '{name}' gives a password but no username"
+                        )));
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+        args.enable_tls |= profile.tls.unwrap_or(false);
+        args.insecure |= profile.insecure.unwrap_or(false) && args.cafile.is_none();
+        args.cafile = args.cafile.or_else(|| profile.cafile.clone());
+        args.certfile = args.certfile.or_else(|| profile.certfile.clone());
+        args.keyfile = args.keyfile.or_else(|| profile.keyfile.clone());
+        args.subjectname = args.subjectname.or_else(|| profile.subjectname.clone());
+        args.heartbeat = args.heartbeat.or(profile.heartbeat);
+        if args.certfile.is_some() != args.keyfile.is_some() {
+            return Err(Error::Usage(format!(
+                "profile '{name}': certfile and keyfile go together"
+            )));
+        }
+        Ok(args)
+    }
+
+    /// Merges the URLs and the explicit flags into connection settings.
+    fn resolve_flags(&self) -> Result<ConnectSpec, Error> {
         let urls = self
             .url
             .iter()

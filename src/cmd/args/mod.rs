@@ -5,6 +5,7 @@
 pub mod connection;
 pub mod exchange;
 pub mod format;
+pub mod profile;
 pub mod queue;
 pub mod rfc3339;
 pub mod url;
