@@ -22,7 +22,13 @@ pub struct ConnectionArgs {
     /// Take connection settings from this profile of the config file
     /// ($AMQPCTL_CONFIG, else ~/.config/amqpctl/config.toml); flags override
     /// it.
-    #[arg(long, value_name = "NAME", env = "AMQPCTL_PROFILE", global = true)]
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "AMQPCTL_PROFILE",
+        global = true,
+        hide_env_values = true
+    )]
     pub profile: Option<String>,
 
     /// Broker URL, amqp://user:pass@host:port/vhost or amqps://…; repeat it to
