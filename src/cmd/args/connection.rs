@@ -125,22 +125,7 @@ impl ConnectionArgs {
             args.port_number = args.port_number.or(profile.port);
             args.vhost = args.vhost.or_else(|| profile.vhost.clone());
             if args.userpass.is_none() && args.userpass_file.is_none() {
-                match (&profile.username, profile.password(name)?) {
-                    (Some(user), Some(password)) => {
-                        args.userpass = Some(format!("{user}:{password}"))
-                    }
-                    (Some(user), None) => {
-                        return Err(Error::Usage(format!(
-                            "profile '{name}' gives username '{user}' but no password or password_file"
-                        )));
-                    }
-                    (None, Some(_)) => {
-                        return Err(Error::Usage(format!(
-                            "profile '{name}' gives a password but no username"
-                        )));
-                    }
-                    (None, None) => {}
-                }
+                args.userpass = profile.userpass(name)?;
             }
         }
         args.enable_tls |= profile.tls.unwrap_or(false);

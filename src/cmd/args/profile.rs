@@ -95,6 +95,30 @@ impl Profile {
         }
     }
 
+    /// `USER:PASS` for PLAIN login, when the profile gives a password: the
+    /// user is `username`, else the URL's.
+    pub fn userpass(&self, name: &str) -> Result<Option<String>, Error> {
+        let url_user = self
+            .url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| u.username().to_string())
+            .filter(|u| !u.is_empty());
+        match (self.username.clone(), url_user, self.password(name)?) {
+            (Some(user), _, Some(password)) | (None, Some(user), Some(password)) => {
+                Ok(Some(format!("{user}:{password}")))
+            }
+            (Some(user), _, None) => Err(Error::Usage(format!(
+                "profile '{name}' gives username '{user}' but no password or password_file"
+            ))),
+            (None, None, Some(_)) => Err(Error::Usage(format!(
+                "profile '{name}' gives a password but no username"
+            ))),
+            // A URL's own credentials, or none.
+            (None, _, None) => Ok(None),
+        }
+    }
+
     /// Whether the profile itself holds a password (inline, or in its URL).
     fn holds_a_password(&self) -> bool {
         let in_url = self
