@@ -21,6 +21,11 @@ pub struct GetArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     count: u64,
 
+    /// Take every ready message, until the queue is drained (exit 0, also
+    /// when it was empty).
+    #[arg(long, conflicts_with = "count")]
+    all: bool,
+
     /// Put the messages back (they are redelivered later, marked redelivered).
     #[arg(long)]
     requeue: bool,
@@ -35,6 +40,8 @@ pub struct GetSpec {
     pub queue: String,
     /// Most messages to take.
     pub count: u64,
+    /// `--all`: drain the queue; an empty one is no error.
+    pub all: bool,
     /// Put them back instead of acking.
     pub requeue: bool,
     /// How to print them.
@@ -47,7 +54,8 @@ impl GetArgs {
         Ok(GetSpec {
             format: self.output.resolve()?,
             queue: self.queue,
-            count: self.count,
+            count: if self.all { u64::MAX } else { self.count },
+            all: self.all,
             requeue: self.requeue,
         })
     }
@@ -92,7 +100,7 @@ pub fn get(connect: &ConnectSpec, spec: GetSpec) -> Result<(), Error> {
     });
     lines.flush()?;
     result.map_err(|e| e.for_get(&spec.queue))?;
-    if got == 0 {
+    if got == 0 && !spec.all {
         return Err(Error::QueueEmpty(spec.queue));
     }
     Ok(())

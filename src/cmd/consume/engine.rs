@@ -2,7 +2,7 @@
 //! binding and consuming, run again after a lost connection with
 //! `--reconnect`, in one of three modes (print, `--lazy`, `--exec`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
@@ -17,7 +17,14 @@ use crate::cmd::io::format::Format;
 use crate::cmd::io::output::{self, Lines, Progress, status};
 use crate::cmd::io::signals;
 use crate::error::Error;
-use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Table};
+use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, QueueOptions, Table};
+
+/// How long `--until-empty` waits without a delivery before asking the
+/// broker whether the queue is drained.
+const DRAIN_GRACE: Duration = Duration::from_millis(300);
+
+/// The header a stream's deliveries carry their offset in.
+const STREAM_OFFSET: &str = "x-stream-offset";
 
 /// Most deliveries written between two flushes (and acked with one ack).
 const MAX_BATCH: usize = 256;
@@ -37,6 +44,9 @@ pub fn run(connect: &ConnectSpec, spec: ConsumeSpec) -> Result<(), Error> {
         connect,
         remaining: spec.count.unwrap_or(u64::MAX),
         spec: &spec,
+        queue: String::new(),
+        // Only a stream takes an offset.
+        stream: spec.offset.is_some(),
         interrupts: interrupts.clone(),
         lines: Lines::new(),
         progress: Progress::new("received"),
@@ -60,6 +70,10 @@ struct Consuming<'a> {
     lines: Lines,
     /// Messages still to take (`--count`).
     remaining: u64,
+    /// The queue being consumed, once known.
+    queue: String,
+    /// Whether it is a stream (its deliveries carry offsets).
+    stream: bool,
     progress: Progress,
 }
 
@@ -95,10 +109,11 @@ impl Consuming<'_> {
                 &Table::new(),
             )?;
         }
+        self.queue = queue.clone();
         channel.basic_qos(self.spec.prefetch)?;
         let mut arguments = Table::new();
         if let Some(offset) = &self.spec.offset {
-            arguments.insert("x-stream-offset".to_string(), offset.clone());
+            arguments.insert(STREAM_OFFSET.to_string(), offset.clone());
         }
         let consumer = channel.basic_consume(
             &queue,
@@ -209,25 +224,68 @@ impl Consuming<'_> {
         Ok(())
     }
 
-    /// The next delivery; `None` at a signal or after --idle-timeout.
-    /// Pending acks go out before a wait longer than [`ACK_DELAY`].
-    fn next(&self, consumer: &Consumer<'_>, acks: &mut Acks) -> Result<Option<Delivery>, Error> {
+    /// The next delivery; `None` at a signal, after --idle-timeout, or
+    /// once the queue is drained (--until-empty). Pending acks go out
+    /// before a wait longer than [`ACK_DELAY`].
+    fn next(
+        &mut self,
+        consumer: &Consumer<'_>,
+        acks: &mut Acks,
+    ) -> Result<Option<Delivery>, Error> {
         let idle_timeout = self.spec.idle_timeout;
-        let mut waited = Duration::ZERO;
+        let started = Instant::now();
         if acks.pending() {
             let short = idle_timeout.map_or(ACK_DELAY, |t| t.min(ACK_DELAY));
             match consumer.next(Some(short), Some(&self.interrupts))? {
-                Next::Delivery(d) => return Ok(Some(d)),
+                Next::Delivery(d) => return Ok(Some(self.seen(d))),
                 Next::Interrupted => return Ok(None),
-                Next::Idle => waited = short,
+                Next::Idle => {}
             }
             acks.send(consumer.channel())?;
         }
-        let rest = idle_timeout.map(|t| t.saturating_sub(waited));
-        Ok(match consumer.next(rest, Some(&self.interrupts))? {
-            Next::Delivery(d) => Some(d),
-            Next::Idle | Next::Interrupted => None,
-        })
+        loop {
+            let rest = idle_timeout.map(|t| t.saturating_sub(started.elapsed()));
+            let wait = match (rest, self.spec.until_empty) {
+                (Some(rest), true) => Some(rest.min(DRAIN_GRACE)),
+                (None, true) => Some(DRAIN_GRACE),
+                (rest, false) => rest,
+            };
+            match consumer.next(wait, Some(&self.interrupts))? {
+                Next::Delivery(d) => return Ok(Some(self.seen(d))),
+                Next::Interrupted => return Ok(None),
+                Next::Idle if rest.is_some_and(|rest| rest <= DRAIN_GRACE) => return Ok(None),
+                Next::Idle if !self.spec.until_empty || self.drained(consumer.channel())? => {
+                    return Ok(None);
+                }
+                Next::Idle => {}
+            }
+        }
+    }
+
+    /// Notes what a delivery tells about the queue (a stream's deliveries
+    /// carry their offset).
+    fn seen(&mut self, d: Delivery) -> Delivery {
+        if self.spec.until_empty && !self.stream {
+            self.stream = d
+                .properties()
+                .headers
+                .is_some_and(|h| h.contains_key(STREAM_OFFSET));
+        }
+        d
+    }
+
+    /// Whether the queue is drained, after [`DRAIN_GRACE`] without a
+    /// delivery: the broker counts no ready message. A stream keeps its
+    /// messages, so for one the quiet moment is the end.
+    fn drained(&self, channel: &Channel) -> Result<bool, Error> {
+        if self.stream {
+            return Ok(true);
+        }
+        let passive = QueueOptions {
+            passive: true,
+            ..QueueOptions::default()
+        };
+        Ok(channel.queue_declare(&self.queue, &passive)?.messages == 0)
     }
 }
 

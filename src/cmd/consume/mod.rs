@@ -60,6 +60,11 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_hyphen_values = true)]
     idle_timeout: Option<Duration>,
 
+    /// Exit 0 once the queue is drained: nothing came for a moment and the
+    /// broker counts no ready message (a stream: nothing came for a moment).
+    #[arg(long, conflicts_with = "lazy")]
+    until_empty: bool,
+
     #[command(flatten)]
     output: FormatArgs,
 
@@ -120,6 +125,8 @@ pub struct ConsumeSpec {
     pub count: Option<u64>,
     /// `--idle-timeout`.
     pub idle_timeout: Option<Duration>,
+    /// `--until-empty`.
+    pub until_empty: bool,
     /// `--reconnect`.
     pub reconnect: bool,
     /// `--offset`: where to start in a stream.
@@ -225,6 +232,7 @@ impl ConsumeArgs {
             prefetch: self.prefetch,
             count: self.count,
             idle_timeout: self.idle_timeout,
+            until_empty: self.until_empty,
             reconnect: self.reconnect,
             offset: self.offset,
             mode,
