@@ -13,6 +13,7 @@ mod declare;
 mod delete;
 mod get;
 mod manpage;
+mod move_messages;
 mod profiles;
 mod publish;
 mod purge;
@@ -59,6 +60,9 @@ pub enum Command {
     Purge(purge::PurgeArgs),
     /// Delete a queue or an exchange.
     Delete(delete::DeleteArgs),
+    /// Move messages to another queue or exchange, acking each only once the
+    /// destination confirmed it.
+    Move(move_messages::MoveArgs),
     /// Request/reply (tutorial 6): call a server, or serve requests.
     Rpc(rpc::RpcArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -80,6 +84,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Get(args) => get::run(&connect()?, args),
         Command::Purge(args) => purge::run(&connect()?, args),
         Command::Delete(args) => delete::run(&connect()?, args),
+        Command::Move(args) => move_messages::run(&connect()?, args),
         Command::Rpc(args) => rpc::run(&connect()?, args),
         Command::Completions(args) => completions::run(args),
         Command::Manpage => manpage::run(),
