@@ -84,8 +84,11 @@ fn version_prints_the_package_version() {
 fn help_never_shows_the_password_of_amqp_url() {
     let mut cmd = crate::support::process::command(&["pub", "--help"]);
     cmd.env("AMQP_URL", "amqp://user:hunter2@somewhere/");
-    let out =
-        crate::support::process::output_with_timeout(cmd, None, std::time::Duration::from_secs(20));
+    let out = crate::support::process::output_with_timeout(
+        cmd,
+        crate::support::process::Stdin::Null,
+        std::time::Duration::from_secs(20),
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
 }
 

@@ -336,7 +336,11 @@ fn amqp_url_from_the_environment_is_used() {
     let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", b.amqp_port());
     let mut cmd = crate::support::process::command(&["pub", "-q", &q, "-Q", "-k", &q]);
     cmd.env("AMQP_URL", &url);
-    let out = crate::support::process::output_with_timeout(cmd, None, Duration::from_secs(30));
+    let out = crate::support::process::output_with_timeout(
+        cmd,
+        crate::support::process::Stdin::Null,
+        Duration::from_secs(30),
+    );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(
         stderr_lines(&out),

@@ -27,7 +27,11 @@ fn under_timeout(secs: &str, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new("timeout");
     cmd.args(["--preserve-status", secs, env!("CARGO_BIN_EXE_amqpctl")])
         .args(with_port(broker(), args));
-    output_with_timeout(cmd, None, Duration::from_secs(30))
+    output_with_timeout(
+        cmd,
+        crate::support::process::Stdin::Null,
+        Duration::from_secs(30),
+    )
 }
 
 /// Waits until `p` prints a stderr line containing `needle`.

@@ -94,7 +94,11 @@ fn prepare(dir: &Path) {
         "amqpctl declare queue to --durable",
         "amqpctl pub -k from --nb-messages 100 --interval 0 --confirm --quiet",
     ] {
-        let out = output_with_timeout(shell(setup, dir), None, Duration::from_secs(30));
+        let out = output_with_timeout(
+            shell(setup, dir),
+            crate::support::process::Stdin::Null,
+            Duration::from_secs(30),
+        );
         assert_eq!(out.status.code(), Some(0), "{setup}: {out:?}");
     }
 }
@@ -167,7 +171,11 @@ fn every_tour_and_scripting_example_runs_as_written() {
                 background.push((line, child));
                 continue;
             }
-            let out = output_with_timeout(shell(&line, dir.path()), None, Duration::from_secs(120));
+            let out = output_with_timeout(
+                shell(&line, dir.path()),
+                crate::support::process::Stdin::Null,
+                Duration::from_secs(120),
+            );
             let code = out.status.code();
             assert!(
                 code == Some(0) || (allowed.is_some() && code == allowed),

@@ -564,7 +564,11 @@ fn verbose_logging_never_prints_the_password() {
         ],
     )));
     cmd.env("RUST_LOG", "trace");
-    let out = output_with_timeout(cmd, None, Duration::from_secs(30));
+    let out = output_with_timeout(
+        cmd,
+        crate::support::process::Stdin::Null,
+        Duration::from_secs(30),
+    );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("TRACE"), "trace logging is on");

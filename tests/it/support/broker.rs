@@ -28,7 +28,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::certs::{self, CLIENT_CN, CertFiles};
-use super::process::output_with_timeout;
+use super::process::{Stdin, output_with_timeout};
 
 const RABBITMQ_BIN: &str = "/usr/lib/rabbitmq/bin";
 /// How long a node may take to boot (per attempt).
@@ -135,7 +135,7 @@ impl Broker {
     pub fn ctl(&self, args: &[&str]) -> Output {
         let mut cmd = self.command("rabbitmqctl");
         cmd.arg("-n").arg(&self.node).args(args);
-        output_with_timeout(cmd, None, CTL_TIMEOUT)
+        output_with_timeout(cmd, Stdin::Null, CTL_TIMEOUT)
     }
 
     /// Like [`Broker::ctl`], but asserts success and returns stdout.
@@ -286,7 +286,7 @@ impl Broker {
         let deadline = Instant::now() + BOOT_TIMEOUT;
         let mut server = self.command("rabbitmq-server");
         server.arg("-detached");
-        let out = output_with_timeout(server, None, BOOT_TIMEOUT);
+        let out = output_with_timeout(server, Stdin::Null, BOOT_TIMEOUT);
         if !out.status.success() {
             return Err(format!(
                 "rabbitmq-server -detached failed ({}):\n{}{}",
