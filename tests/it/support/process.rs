@@ -49,12 +49,16 @@ pub fn command_line(cmd: &Command) -> String {
     line
 }
 
-/// `bytes` as indented text lines, for a panic message.
+/// `bytes` as indented text lines under a `name (N lines):` heading, for a panic message.
 pub fn transcript(name: &str, bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return format!("  {name}: (empty)\n");
+    }
     let text = String::from_utf8_lossy(bytes);
-    let mut shown = format!("{name} ({} lines):\n", text.lines().count());
+    let n = text.lines().count();
+    let mut shown = format!("  {name} ({n} line{}):\n", if n == 1 { "" } else { "s" });
     for line in text.lines() {
-        writeln!(shown, "    {line}").unwrap();
+        writeln!(shown, "      {line}").unwrap();
     }
     shown
 }
@@ -292,18 +296,14 @@ impl Spawned {
     /// Panics with `what`, the command line, the status and everything printed so far.
     #[track_caller]
     fn fail(&self, what: &str) -> ! {
-        let join = |lines: Vec<String>| {
-            let mut bytes = lines.join("\n").into_bytes();
-            bytes.push(b'\n');
-            bytes
-        };
+        let join = |lines: Vec<String>| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
         panic!(
             "{what}\n  command: {}\n  status:  {}\n{}{}",
             self.command_line,
             self.status
                 .map_or_else(|| "running".to_string(), |s| s.to_string()),
-            transcript("stdout so far", &join(self.stdout_lines_so_far())),
-            transcript("stderr so far", &join(self.stderr_lines_so_far())),
+            transcript("stdout so far", join(self.stdout_lines_so_far()).as_bytes()),
+            transcript("stderr so far", join(self.stderr_lines_so_far()).as_bytes()),
         )
     }
 

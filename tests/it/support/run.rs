@@ -304,12 +304,11 @@ impl Run {
                 .zip(&expected)
                 .all(|(line, pattern)| line_matches(pattern, line));
         if !same {
-            let mut shown = expected.join("\n").into_bytes();
-            shown.push(b'\n');
-            self.fail(&format!(
-                "{name} differs from what was expected\n{}",
-                transcript("expected", &shown)
-            ));
+            let shown: String = expected.iter().map(|l| format!("{l}\n")).collect();
+            self.fail_showing(
+                &format!("{name} differs from what was expected"),
+                &transcript(&format!("expected {name}"), shown.as_bytes()),
+            );
         }
     }
 
@@ -322,12 +321,18 @@ impl Run {
 
     #[track_caller]
     fn fail(&self, what: &str) -> ! {
+        self.fail_showing(what, "")
+    }
+
+    /// Panics with `what`, the command line, the status, `extra`, then the output.
+    #[track_caller]
+    fn fail_showing(&self, what: &str, extra: &str) -> ! {
         let stdin = self
             .stdin
             .as_ref()
             .map_or_else(String::new, |s| format!("  stdin:   {s}\n"));
         panic!(
-            "{what}\n  command: {}\n{stdin}  status:  {}\n{}{}",
+            "{what}\n  command: {}\n{stdin}  status:  {}\n{extra}{}{}",
             self.command_line,
             self.output.status,
             transcript("stdout", &self.output.stdout),
