@@ -22,8 +22,8 @@ pub use broker::Broker;
 pub use connect::{open, plain, tls};
 pub use process::{Piped, Spawned};
 pub use queues::{
-    delete_queue, drain, durable_queue, messages, queue_exists, queue_info, wait_for_consumers,
-    wait_for_messages, wait_until,
+    delete_queue, drain, durable_queue, fill, messages, queue_exists, queue_info,
+    wait_for_consumers, wait_for_messages, wait_until,
 };
 pub use run::{Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, spawn_amqpctl, spawn_amqpctl_on};
 

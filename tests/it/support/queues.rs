@@ -99,6 +99,31 @@ pub fn durable_queue(b: &Broker, queue: &str) {
         )]);
 }
 
+/// Publishes `n` copies of `body` to `queue` on `b` with `amqpctl pub --confirm --quiet`:
+/// numbered `I:BODY` when more than one, unless `body` is a `{seq}` template.
+#[track_caller]
+pub fn fill(b: &Broker, queue: &str, n: usize, body: &str) {
+    let n = n.to_string();
+    amqpctl_on(
+        b,
+        &[
+            "pub",
+            "-k",
+            queue,
+            "--nb-messages",
+            &n,
+            "--interval",
+            "0",
+            "--confirm",
+            "--quiet",
+            "-m",
+            body,
+        ],
+    )
+    .code(0)
+    .no_stdout();
+}
+
 /// Takes every message out of `queue` on `b`; returns the bodies in order.
 #[track_caller]
 pub fn drain(b: &Broker, queue: &str) -> Vec<Vec<u8>> {
