@@ -52,8 +52,8 @@ pub fn messages(b: &Broker, queue: &str) -> u32 {
         .messages
 }
 
-/// Polls `queue` on `b` until `ok` holds for its counts; panics after [`WAIT`], saying
-/// `what` was expected. Returns the counts that passed.
+/// Polls `queue` on `b` until it exists and `ok` holds for its counts; panics after
+/// [`WAIT`], saying `what` was expected. Returns the counts that passed.
 #[track_caller]
 pub fn wait_until(
     b: &Broker,
@@ -63,16 +63,17 @@ pub fn wait_until(
 ) -> QueueInfo {
     let deadline = Instant::now() + WAIT;
     loop {
-        let info = queue_info(b, queue).unwrap_or_else(|| panic!("no queue {queue}"));
-        if ok(&info) {
-            return info;
+        match queue_info(b, queue) {
+            Some(info) if ok(&info) => return info,
+            info => assert!(
+                Instant::now() < deadline,
+                "{queue} never had {what} within {WAIT:?}: {}",
+                info.map_or_else(
+                    || "no such queue".to_string(),
+                    |i| format!("messages {}, consumers {}", i.messages, i.consumers)
+                )
+            ),
         }
-        assert!(
-            Instant::now() < deadline,
-            "{queue} never had {what}: messages {}, consumers {} after {WAIT:?}",
-            info.messages,
-            info.consumers
-        );
         thread::sleep(Duration::from_millis(100));
     }
 }
