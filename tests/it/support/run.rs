@@ -181,6 +181,21 @@ impl Run {
         self
     }
 
+    /// Checks that the exit code is one of `codes`.
+    #[track_caller]
+    pub fn code_one_of(mut self, codes: &[i32]) -> Run {
+        self.code_checked = true;
+        if !self
+            .output
+            .status
+            .code()
+            .is_some_and(|c| codes.contains(&c))
+        {
+            self.fail(&format!("expected an exit code in {codes:?}"));
+        }
+        self
+    }
+
     /// Checks stdout: exactly these lines (`[..]` matches any text within a line).
     #[track_caller]
     pub fn stdout(self, lines: impl IntoIterator<Item = impl AsRef<str>>) -> Run {
