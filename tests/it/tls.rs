@@ -11,8 +11,7 @@ use amqpctl::amqp::{
 };
 use amqpctl::tls::{ClientIdentity, TlsError, TlsSettings, Trust};
 
-use crate::fixtures::{broker, open, tls};
-use crate::support::unique;
+use crate::support::{broker, open, tls, unique};
 
 fn trusted() -> Trust {
     Trust::CaFile(broker().ca_pem().to_path_buf())
