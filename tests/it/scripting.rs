@@ -435,20 +435,27 @@ fn the_publish_outcome_stream_reports_every_message() {
     delete_queue(broker(), &q);
 }
 
+/// How `shell`'s completion script names the top-level subcommand `sub`
+/// (a bare `contains("con")` would also match "connection").
+fn completion_entry(shell: &str, sub: &str) -> String {
+    match shell {
+        "bash" => format!("amqpctl,{sub})"),
+        "zsh" => format!("'{sub}:"),
+        "fish" => format!("-a \"{sub}\" -d"),
+        _ => unreachable!("{shell}"),
+    }
+}
+
 #[test]
 fn completions_and_manpage_cover_every_subcommand() {
-    // How each shell's script names a top-level subcommand (a bare
-    // `contains("con")` would also match "connection").
-    let names: [(&str, fn(&str) -> String); 3] = [
-        ("bash", |sub| format!("amqpctl,{sub})")),
-        ("zsh", |sub| format!("'{sub}:")),
-        ("fish", |sub| format!("-a \"{sub}\" -d")),
-    ];
-    for (shell, named) in names {
+    for shell in ["bash", "zsh", "fish"] {
         let out = Cmd::amqpctl(&["completions", shell]).run().code(0);
         let text = String::from_utf8(out.stdout_raw().to_vec()).unwrap();
         for sub in ["pub", "con", "declare", "get", "purge", "delete"] {
-            assert!(text.contains(&named(sub)), "{shell} completions lack {sub}");
+            assert!(
+                text.contains(&completion_entry(shell, sub)),
+                "{shell} completions lack {sub}"
+            );
         }
     }
     let out = Cmd::amqpctl(&["manpage"]).run().code(0);
