@@ -87,11 +87,6 @@ impl Broker {
         &self.node
     }
 
-    /// The node's directory (its `HOME`).
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// All certificate and key files, including the server's and the expired ones.
     pub fn certs(&self) -> &CertFiles {
         &self.certs
@@ -183,30 +178,6 @@ impl Broker {
     /// Resumes a node suspended by [`Broker::freeze`] (SIGCONT).
     pub fn thaw(&self) {
         self.signal_beam(libc::SIGCONT);
-    }
-
-    /// The `messages` count of `queue` in `vhost` as `rabbitmqctl list_queues` reports it,
-    /// or `None` if there is no such queue. The count is eventually consistent: it lags
-    /// publishes and acks by up to a few hundred milliseconds, so poll it rather than
-    /// reading it once right after acting.
-    pub fn queue_messages(&self, vhost: &str, queue: &str) -> Option<u64> {
-        let out = self.ctl_ok(&[
-            "list_queues",
-            "-p",
-            vhost,
-            "name",
-            "messages",
-            "--no-table-headers",
-            "--quiet",
-        ]);
-        out.lines().find_map(|line| {
-            let (name, messages) = line.rsplit_once('\t')?;
-            if name == queue {
-                messages.trim().parse().ok()
-            } else {
-                None
-            }
-        })
     }
 
     /// Creates the directory, certificates and watchdog, boots the node and provisions it.

@@ -6,9 +6,6 @@
 //! - [`queues`]: queue counts from a passive declare, waiting for them, draining, deleting.
 //! - [`connect`]: connection settings for the library's own tests.
 
-// Until every test has moved over to `run` and `queues`.
-#![allow(dead_code, unused_imports)]
-
 pub mod broker;
 pub mod certs;
 pub mod connect;
@@ -20,10 +17,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use broker::Broker;
 pub use connect::{open, plain, tls};
-pub use process::{Piped, Spawned};
+pub use process::Spawned;
 pub use queues::{
-    delete_queue, drain, durable_queue, fill, messages, queue_exists, queue_info,
-    wait_for_consumers, wait_for_messages, wait_until,
+    delete_queue, drain, durable_queue, fill, messages, queue_exists, wait_for_consumers,
+    wait_for_messages, wait_until,
 };
 pub use run::{Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, spawn_amqpctl, spawn_amqpctl_on};
 
