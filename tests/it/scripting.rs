@@ -9,8 +9,8 @@ use amqpctl::amqp::{Confirmation, Properties, Publish, Table, Value};
 
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
-    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, messages, open, plain,
-    unique,
+    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, messages, open,
+    plain, unique,
 };
 
 #[test]
@@ -361,20 +361,7 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
 fn get_purge_and_delete_report_what_they_did() {
     let q = unique("tidy");
     durable_queue(broker(), &q);
-    amqpctl(&[
-        "pub",
-        "-k",
-        &q,
-        "--nb-messages",
-        "3",
-        "--interval",
-        "0",
-        "--confirm",
-        "-m",
-        "g",
-    ])
-    .code(0)
-    .stdout(["Sent: 1:g", "Sent: 2:g", "Sent: 3:g"]);
+    fill(broker(), &q, 3, "g");
     amqpctl(&["get", "-q", &q, "--requeue"])
         .code(0)
         .stdout(["Received: 1:g"]);
@@ -496,21 +483,7 @@ fn quorum_queues_and_stream_offsets() {
     amqpctl(&["declare", "queue", &s, "--type", "stream"])
         .code(0)
         .stderr([format!("Created queue: {s} (messages: 0, consumers: 0)")]);
-    amqpctl(&[
-        "pub",
-        "-k",
-        &s,
-        "--nb-messages",
-        "5",
-        "--interval",
-        "0",
-        "--confirm",
-        "-m",
-        "s{seq}",
-        "--quiet",
-    ])
-    .code(0)
-    .no_stdout();
+    fill(broker(), &s, 5, "s{seq}");
     amqpctl(&[
         "con",
         "-q",
