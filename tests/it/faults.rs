@@ -9,8 +9,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Broker, Cmd, amqpctl, amqpctl_on, broker, delete_queue, drain, durable_queue, fill, messages,
-    spawn_amqpctl, spawn_amqpctl_on, unique, wait_for_consumers,
+    Broker, Cmd, Spawned, amqpctl, amqpctl_on, broker, delete_queue, drain, durable_queue, fill,
+    messages, spawn_amqpctl, spawn_amqpctl_on, unique, wait_for_consumers,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -58,6 +58,23 @@ fn wait_for_a_confirm_channel(node: &Broker) {
     }
 }
 
+/// Starts `amqpctl pub -k KEY --confirm --nb-messages N --interval SECS EXTRA..`
+/// against `node`.
+fn confirmed_pub(node: &Broker, key: &str, n: &str, interval: &str, extra: &[&str]) -> Spawned {
+    let mut args = vec![
+        "pub",
+        "-k",
+        key,
+        "--confirm",
+        "--nb-messages",
+        n,
+        "--interval",
+        interval,
+    ];
+    args.extend_from_slice(extra);
+    spawn_amqpctl_on(node, &args)
+}
+
 fn sent_bodies(lines: &[String]) -> BTreeSet<String> {
     lines
         .iter()
@@ -70,22 +87,7 @@ fn every_confirmed_message_survives_a_broker_restart_mid_stream() {
     let node = fault_node();
     let q = unique("restart");
     durable_queue(&node, &q);
-    let mut publisher = spawn_amqpctl_on(
-        &node,
-        &[
-            "pub",
-            "-k",
-            &q,
-            "--confirm",
-            "--persistent",
-            "--nb-messages",
-            "1000000",
-            "--interval",
-            "0",
-            "-m",
-            "m{seq}",
-        ],
-    );
+    let mut publisher = confirmed_pub(&node, &q, "1000000", "0", &["--persistent", "-m", "m{seq}"]);
     publisher.next_stdout_lines(2000, WAIT);
     node.stop_app();
     // pub ends when the broker goes.
@@ -118,22 +120,12 @@ fn pub_reconnect_publishes_everything_across_a_restart() {
     let node = fault_node();
     let q = unique("pub-reconnect");
     durable_queue(&node, &q);
-    let mut publisher = spawn_amqpctl_on(
+    let mut publisher = confirmed_pub(
         &node,
-        &[
-            "pub",
-            "-k",
-            &q,
-            "--confirm",
-            "--persistent",
-            "--reconnect",
-            "--nb-messages",
-            "3000",
-            "--interval",
-            "0.001",
-            "-m",
-            "r{seq}",
-        ],
+        &q,
+        "3000",
+        "0.001",
+        &["--persistent", "--reconnect", "-m", "r{seq}"],
     );
     publisher.next_stdout_lines(300, WAIT);
     node.stop_app();
@@ -214,21 +206,12 @@ fn heartbeats_notice_a_frozen_broker_for_an_idle_consumer_and_a_busy_publisher()
     durable_queue(&node, &q);
     let mut consumer = spawn_amqpctl_on(&node, &["con", "-q", &q, "--heartbeat", "2"]);
     wait_for_consumers(&node, &q, 1);
-    let mut publisher = spawn_amqpctl_on(
+    let mut publisher = confirmed_pub(
         &node,
-        &[
-            "pub",
-            "-k",
-            &unique("frozen-pub"),
-            "--heartbeat",
-            "2",
-            "--confirm",
-            "--nb-messages",
-            "10000000",
-            "--interval",
-            "0",
-            "--quiet",
-        ],
+        &unique("frozen-pub"),
+        "10000000",
+        "0",
+        &["--heartbeat", "2", "--quiet"],
     );
     wait_for_a_confirm_channel(&node);
     node.freeze();
@@ -253,21 +236,7 @@ fn a_blocked_publisher_waits_says_why_and_resumes() {
     let node = fault_node();
     let q = unique("blocked");
     durable_queue(&node, &q);
-    let mut publisher = spawn_amqpctl_on(
-        &node,
-        &[
-            "pub",
-            "-k",
-            &q,
-            "--confirm",
-            "--nb-messages",
-            "6",
-            "--interval",
-            "0.3",
-            "-m",
-            "b{seq}",
-        ],
-    );
+    let mut publisher = confirmed_pub(&node, &q, "6", "0.3", &["-m", "b{seq}"]);
     publisher.next_stdout_lines(1, WAIT);
     node.ctl_ok(&["set_vm_memory_high_watermark", "0"]);
     publisher.await_stderr("blocks publishing", WAIT);
@@ -295,21 +264,7 @@ fn blocked_timeout_turns_the_wait_into_exit_3() {
     let node = fault_node();
     let q = unique("blocked-timeout");
     durable_queue(&node, &q);
-    let mut publisher = spawn_amqpctl_on(
-        &node,
-        &[
-            "pub",
-            "-k",
-            &q,
-            "--confirm",
-            "--nb-messages",
-            "5",
-            "--interval",
-            "0.3",
-            "--blocked-timeout",
-            "1",
-        ],
-    );
+    let mut publisher = confirmed_pub(&node, &q, "5", "0.3", &["--blocked-timeout", "1"]);
     publisher.next_stdout_lines(1, WAIT);
     node.ctl_ok(&["set_vm_memory_high_watermark", "0"]);
     // pub gives up (a failure leaves the alarm for fault_node() to clear).
