@@ -9,6 +9,7 @@ use amqpctl::amqp::{
     Publish, QueueOptions, Table, Value,
 };
 
+use crate::support::connect::exclusive_queue;
 use crate::support::queues::passive_declare;
 use crate::support::{broker, open, plain, unique};
 
@@ -507,15 +508,7 @@ fn unacked_deliveries_are_requeued_when_the_channel_closes() {
 #[test]
 fn the_consumer_stops_waiting_when_interrupted() {
     let (conn, ch) = open(&plain(broker()));
-    let q = unique("interrupt");
-    ch.queue_declare(
-        &q,
-        &QueueOptions {
-            exclusive: true,
-            ..QueueOptions::default()
-        },
-    )
-    .unwrap();
+    let q = exclusive_queue(&ch, "interrupt");
     let consumer = ch.basic_consume(&q, &ConsumerSettings::default()).unwrap();
     let (tx, rx) = crossbeam_channel::bounded(1);
     tx.send(15).unwrap();

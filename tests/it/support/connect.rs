@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use amqpctl::amqp::{Channel, Connection, ConnectionSettings, Credentials, Endpoint};
+use amqpctl::amqp::{Channel, Connection, ConnectionSettings, Credentials, Endpoint, QueueOptions};
 use amqpctl::tls::{TlsSettings, Trust};
 
 use super::broker::Broker;
@@ -48,4 +48,17 @@ pub fn open(settings: &ConnectionSettings) -> (Connection, Channel) {
     let conn = Connection::open(settings).expect("connect");
     let ch = conn.channel().expect("channel");
     (conn, ch)
+}
+
+/// Declares an exclusive queue named `unique(name)` on `ch`; returns its name.
+#[track_caller]
+pub fn exclusive_queue(ch: &Channel, name: &str) -> String {
+    let q = super::unique(name);
+    let exclusive = QueueOptions {
+        exclusive: true,
+        ..QueueOptions::default()
+    };
+    ch.queue_declare(&q, &exclusive)
+        .expect("declare an exclusive queue");
+    q
 }
