@@ -12,7 +12,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::support::{
-    Cmd, Run, amqpctl, amqpctl_stdin, broker, messages, queue_exists, spawn_amqpctl, unique,
+    Cmd, Run, amqpctl, amqpctl_stdin, amqpctl_tls, broker, messages, queue_exists, spawn_amqpctl,
+    unique,
 };
 
 const NOT_SECURED: &str = "WARNING: the connection is not secured.";
@@ -87,18 +88,13 @@ fn a_password_file_that_is_missing_or_malformed_is_exit_2() {
 #[test]
 fn a_key_that_does_not_match_the_certificate_is_exit_2() {
     let b = broker();
-    let port = b.amqps_port().to_string();
     let (ca, cert, key) = (
         b.ca_pem().display().to_string(),
         b.client_cert().display().to_string(),
         b.untrusted_client_key().display().to_string(),
     );
     fails(
-        Cmd::amqpctl(&[
-            "--server",
-            "localhost",
-            "--port-number",
-            &port,
+        amqpctl_tls(&[
             "--cafile",
             &ca,
             "--certfile",
@@ -106,8 +102,7 @@ fn a_key_that_does_not_match_the_certificate_is_exit_2() {
             "--keyfile",
             &key,
             "pub",
-        ])
-        .run(),
+        ]),
         2,
         ["ERROR: [..]--certfile/--keyfile[..]"],
     );

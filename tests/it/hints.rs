@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Cmd, amqpctl, broker, drain, fill, messages, queue_exists, spawn_amqpctl, unique,
+    Cmd, amqpctl, amqpctl_tls, broker, drain, fill, messages, queue_exists, spawn_amqpctl, unique,
     wait_for_messages,
 };
 
@@ -112,7 +112,6 @@ fn a_missing_queue_for_con_or_get_suggests_declaring_it() {
 fn tls_against_the_plain_port_and_plain_against_the_tls_port_say_so() {
     let b = broker();
     let plain = b.amqp_port().to_string();
-    let tls = b.amqps_port().to_string();
     let ca = b.ca_pem().to_string_lossy().into_owned();
     let target = ["declare", "exchange", "amq.direct", "--passive"];
     let cases: [Vec<&str>; 2] = [
@@ -140,9 +139,7 @@ fn tls_against_the_plain_port_and_plain_against_the_tls_port_say_so() {
             .code(3)
             .stderr(["ERROR: [..]speaks plain AMQP[..]TLS port[..]"]);
     }
-    let mut args = vec!["--server", "localhost", "--port-number", &tls];
-    args.extend_from_slice(&target);
-    Cmd::amqpctl(&args).run().code(3).stderr([
+    amqpctl_tls(&target).code(3).stderr([
         "ERROR: could not connect to [..] — TLS port without --enable-tls? add --enable-tls (or --cafile FILE)",
     ]);
 }

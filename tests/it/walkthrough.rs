@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Cmd, Run, Spawned, amqpctl, broker, delete_queue, messages, spawn_amqpctl, unique,
+    Spawned, amqpctl, amqpctl_tls, broker, delete_queue, messages, spawn_amqpctl, unique,
     wait_for_consumers,
 };
 
@@ -52,10 +52,7 @@ fn step1_hello_world_both_sides_declare_the_queue() {
         .code(0)
         .stderr([format!("Created queue: {q}")])
         .stdout(["Sent: Hello World!"]);
-    assert_eq!(
-        con.next_stdout_lines(1, WAIT),
-        vec!["Received: Hello World!"]
-    );
+    assert_eq!(con.next_stdout_line(WAIT), "Received: Hello World!");
     stop(con);
 }
 
@@ -76,10 +73,7 @@ fn step1_publisher_without_declaration_with_mandatory_and_confirm() {
     .code(0)
     .no_stderr()
     .stdout(["Sent: Hello World!"]);
-    assert_eq!(
-        con.next_stdout_lines(1, WAIT),
-        vec!["Received: Hello World!"]
-    );
+    assert_eq!(con.next_stdout_line(WAIT), "Received: Hello World!");
     stop(con);
 }
 
@@ -129,15 +123,6 @@ fn step2_alice_publishes_and_bob_reads_in_vhost_domain1() {
         "WARNING: the connection is not secured.".to_string(),
         format!("Queue exists: {q} (messages: 0, consumers: 0)"),
     ]);
-}
-
-/// Runs `amqpctl ARGS` against the shared node's TLS listener as `localhost`.
-#[track_caller]
-fn amqpctl_tls(args: &[&str]) -> Run {
-    let port = broker().amqps_port().to_string();
-    let mut all = vec!["--server", "localhost", "--port-number", &port];
-    all.extend_from_slice(args);
-    Cmd::amqpctl(&all).run()
 }
 
 #[test]
@@ -297,7 +282,7 @@ fn step3_a_lazy_worker_dies_and_its_message_is_redelivered_to_the_sober_one() {
     let sober = worker(&q, &[]);
     wait_for_consumers(broker(), &q, 2);
     publish_tasks(&q);
-    assert_eq!(lazy.next_stdout_lines(1, WAIT), vec!["Received: 1:Hello!"]);
+    assert_eq!(lazy.next_stdout_line(WAIT), "Received: 1:Hello!");
     // LAZY exits by itself.
     lazy.exits_with(0, WAIT);
     assert_eq!(lazy.stdout_lines_so_far(), vec!["Received: 1:Hello!"]);
@@ -476,14 +461,8 @@ fn step5_routing_delivers_by_binding_key() {
         .code(0)
         .stdout([format!("Sent: Hello {key}!")]);
     }
-    assert_eq!(
-        errors.next_stdout_lines(1, WAIT),
-        vec!["Received: Hello error!"]
-    );
-    assert_eq!(
-        infos.next_stdout_lines(1, WAIT),
-        vec!["Received: Hello info!"]
-    );
+    assert_eq!(errors.next_stdout_line(WAIT), "Received: Hello error!");
+    assert_eq!(infos.next_stdout_line(WAIT), "Received: Hello info!");
     assert_eq!(errors.wait_stdout_line(Duration::from_millis(500)), None);
     assert_eq!(infos.wait_stdout_line(Duration::from_millis(500)), None);
     stop(errors);
@@ -501,14 +480,8 @@ fn step6_topics_match_words_and_hashes() {
             .code(0)
             .stdout([format!("Sent: {key}")]);
     }
-    assert_eq!(
-        chiba.next_stdout_lines(1, WAIT),
-        vec!["Received: jp.lg.chiba"]
-    );
-    assert_eq!(
-        tokyo.next_stdout_lines(1, WAIT),
-        vec!["Received: jp.lg.tokyo"]
-    );
+    assert_eq!(chiba.next_stdout_line(WAIT), "Received: jp.lg.chiba");
+    assert_eq!(tokyo.next_stdout_line(WAIT), "Received: jp.lg.tokyo");
     assert_eq!(
         all.next_stdout_lines(2, WAIT),
         vec!["Received: jp.lg.chiba", "Received: jp.lg.tokyo"]

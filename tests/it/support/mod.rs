@@ -22,7 +22,9 @@ pub use queues::{
     delete_queue, drain, durable_queue, fill, messages, queue_exists, wait_for_consumers,
     wait_for_messages, wait_until,
 };
-pub use run::{Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, spawn_amqpctl, spawn_amqpctl_on};
+pub use run::{
+    Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, amqpctl_tls, spawn_amqpctl, spawn_amqpctl_on,
+};
 
 /// The node shared by every test of this process.
 pub fn broker() -> &'static Broker {

@@ -153,14 +153,8 @@ pub struct Spawned {
 
 impl Spawned {
     /// Starts `cmd` (stdin, stdout and stderr are overridden).
-    pub fn start(mut cmd: Command) -> Spawned {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let command_line = command_line(&cmd);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {command_line}: {e}"));
+    pub fn start(cmd: Command) -> Spawned {
+        let (mut child, command_line) = start_piped(cmd);
         let (stdout_tx, stdout) = mpsc::channel();
         let (stderr_tx, stderr) = mpsc::channel();
         let stdout_transcript = Arc::default();
@@ -320,6 +314,19 @@ impl Drop for Spawned {
     }
 }
 
+/// Starts `cmd` with stdin from /dev/null and stdout and stderr piped; returns the child
+/// and its command line.
+fn start_piped(mut cmd: Command) -> (Child, String) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let command_line = command_line(&cmd);
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {command_line}: {e}"));
+    (child, command_line)
+}
+
 /// Reads `pipe` line by line until EOF, appending each line to `transcript` and then
 /// sending it on `tx` (sending fails harmlessly once the receiver is gone).
 fn pump_lines(
@@ -351,14 +358,8 @@ pub struct Piped {
 
 impl Piped {
     /// Starts `cmd` (stdin, stdout and stderr are overridden).
-    pub fn start(mut cmd: Command) -> Piped {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let command_line = command_line(&cmd);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {command_line}: {e}"));
+    pub fn start(cmd: Command) -> Piped {
+        let (mut child, command_line) = start_piped(cmd);
         let stderr = read_to_end(child.stderr.take().expect("piped stderr"));
         Piped {
             child,

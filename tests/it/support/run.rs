@@ -53,6 +53,17 @@ pub fn amqpctl_on(b: &Broker, args: &[&str]) -> Run {
     Cmd::amqpctl_on(b, args).run()
 }
 
+/// Runs `amqpctl ARGS` against the shared node's TLS listener, as `localhost` (the name
+/// in its certificate).
+#[track_caller]
+#[must_use = "check its exit code: .code(N)"]
+pub fn amqpctl_tls(args: &[&str]) -> Run {
+    let port = super::broker().amqps_port().to_string();
+    let mut all = vec!["--server", "localhost", "--port-number", &port];
+    all.extend_from_slice(args);
+    Cmd::amqpctl(&all).run()
+}
+
 /// Starts `amqpctl ARGS` against the shared node in the background.
 pub fn spawn_amqpctl(args: &[&str]) -> Spawned {
     Cmd::amqpctl_on(super::broker(), args).spawn()
