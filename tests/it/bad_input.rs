@@ -11,130 +11,101 @@ use std::time::Duration;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use amqpctl::amqp::{Connection, QueueOptions};
+use crate::support::{
+    Cmd, Run, amqpctl, amqpctl_stdin, amqpctl_tls, broker, messages, queue_exists, spawn_amqpctl,
+    unique,
+};
 
-use crate::fixtures::{broker, plain, strs, with_port};
-use crate::support::process::{run, run_with_stdin, stderr_lines, stdout_lines};
-use crate::support::unique;
+const NOT_SECURED: &str = "WARNING: the connection is not secured.";
 
-/// Runs amqpctl on the shared node; checks the exit status and that stderr
-/// is exactly one `ERROR:` line (after any WARNING lines) containing `needle`.
-fn fails(args: &[&str], code: i32, needle: &str) {
-    let out = run(&strs(&with_port(broker(), args)));
-    check(&out, code, needle, args);
-}
-
-fn check(out: &std::process::Output, code: i32, needle: &str, args: &[&str]) {
-    assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
-    let err: Vec<String> = stderr_lines(out)
-        .into_iter()
-        .filter(|l| !l.starts_with("WARNING: "))
-        .collect();
-    assert_eq!(err.len(), 1, "{args:?}: one error line, got {err:?}");
-    assert!(
-        err[0].starts_with("ERROR: ") && err[0].contains(needle),
-        "{args:?}: {err:?}"
-    );
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !text.contains("panicked") && !text.contains("backtrace"),
-        "{text}"
-    );
-}
-
-fn queue_exists(name: &str) -> bool {
-    let conn = Connection::open(&plain(broker())).unwrap();
-    let ch = conn.channel().unwrap();
-    let exists = ch
-        .queue_declare(
-            name,
-            &QueueOptions {
-                passive: true,
-                ..QueueOptions::default()
-            },
-        )
-        .is_ok();
-    let _ = ch.close();
-    conn.close().unwrap();
-    exists
+/// Checks that `run` failed with exit `code` and these stderr lines, without
+/// a panic or a backtrace.
+#[track_caller]
+fn fails<const N: usize>(run: Run, code: i32, stderr: [&str; N]) -> Run {
+    run.code(code).stderr(stderr).no_panic()
 }
 
 #[test]
 fn a_wrong_password_is_exit_4_and_never_echoed() {
     fails(
-        &["pub", "--userpass", "guest:Wr0ngSecret"],
+        amqpctl(&["pub", "--userpass", "guest:Wr0ngSecret"]),
         4,
-        "wrong user name or password for user 'guest'",
-    );
-    let out = run(&strs(&with_port(
-        broker(),
-        &["pub", "--userpass", "guest:Wr0ngSecret"],
-    )));
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("Wr0ngSecret"));
+        [
+            NOT_SECURED,
+            "ERROR: [..]wrong user name or password for user 'guest'[..]",
+        ],
+    )
+    .never_shows("Wr0ngSecret");
     let url = format!(
         "amqp://guest:Wr0ngSecret@127.0.0.1:{}/",
         broker().amqp_port()
     );
-    let out = run(&["--url", &url, "pub"]);
-    assert_eq!(out.status.code(), Some(4));
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("Wr0ngSecret"));
+    fails(
+        Cmd::amqpctl(&["--url", &url, "pub"]).run(),
+        4,
+        [
+            NOT_SECURED,
+            "ERROR: [..]wrong user name or password for user 'guest'[..]",
+        ],
+    )
+    .never_shows("Wr0ngSecret");
 }
 
 #[test]
 fn an_unknown_vhost_is_exit_4() {
     fails(
-        &["pub", "--vhost", "no-such-vhost"],
+        amqpctl(&["pub", "--vhost", "no-such-vhost"]),
         4,
-        "(530, \"NOT_ALLOWED - vhost no-such-vhost not found\")",
+        ["ERROR: [..](530, \"NOT_ALLOWED - vhost no-such-vhost not found\")[..]"],
     );
 }
 
 #[test]
 fn a_password_file_that_is_missing_or_malformed_is_exit_2() {
     fails(
-        &["pub", "--userpass-file", "/nonexistent/creds"],
+        amqpctl(&["pub", "--userpass-file", "/nonexistent/creds"]),
         2,
-        "cannot read --userpass-file /nonexistent/creds",
+        ["ERROR: cannot read --userpass-file /nonexistent/creds[..]"],
     );
     let dir = tempfile::tempdir().unwrap();
     let creds = dir.path().join("creds");
     std::fs::write(&creds, "guest:guest\n").unwrap();
     let q = unique("credfile");
-    let out = run(&strs(&with_port(
-        broker(),
-        &[
-            "pub",
-            "--userpass-file",
-            creds.to_str().unwrap(),
-            "-q",
-            &q,
-            "-Q",
-            "-k",
-            &q,
-        ],
-    )));
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(stdout_lines(&out), vec!["Sent: Hello World!"]);
+    amqpctl(&[
+        "pub",
+        "--userpass-file",
+        creds.to_str().unwrap(),
+        "-q",
+        &q,
+        "-Q",
+        "-k",
+        &q,
+    ])
+    .code(0)
+    .stdout(["Sent: Hello World!"]);
 }
 
 #[test]
 fn a_key_that_does_not_match_the_certificate_is_exit_2() {
     let b = broker();
-    let args = [
-        "--server".to_string(),
-        "localhost".into(),
-        "--port-number".into(),
-        b.amqps_port().to_string(),
-        "--cafile".into(),
+    let (ca, cert, key) = (
         b.ca_pem().display().to_string(),
-        "--certfile".into(),
         b.client_cert().display().to_string(),
-        "--keyfile".into(),
         b.untrusted_client_key().display().to_string(),
-        "pub".into(),
-    ];
-    let out = run(&strs(&args));
-    check(&out, 2, "--certfile/--keyfile", &[]);
+    );
+    fails(
+        amqpctl_tls(&[
+            "--cafile",
+            &ca,
+            "--certfile",
+            &cert,
+            "--keyfile",
+            &key,
+            "pub",
+        ]),
+        2,
+        ["ERROR: [..]--certfile/--keyfile[..]"],
+    );
 }
 
 #[test]
@@ -169,73 +140,64 @@ fn an_expired_server_certificate_is_exit_3() {
         let _ = sock.write_all(b"");
         let _ = sock.read(&mut [0u8; 1]);
     });
-    let out = run(&[
-        "--server",
-        "localhost",
-        "--port-number",
-        &port.to_string(),
-        "--cafile",
-        broker().ca_pem().to_str().unwrap(),
-        "pub",
-    ]);
-    check(&out, 3, "the certificate has expired", &[]);
+    fails(
+        Cmd::amqpctl(&[
+            "--server",
+            "localhost",
+            "--port-number",
+            &port.to_string(),
+            "--cafile",
+            broker().ca_pem().to_str().unwrap(),
+            "pub",
+        ])
+        .run(),
+        3,
+        ["ERROR: [..]the certificate has expired[..]"],
+    );
     server.join().unwrap();
 }
 
 #[test]
 fn a_body_over_the_brokers_maximum_is_a_406_and_exit_5() {
     let q = unique("too-big");
-    let out = run(&strs(&with_port(
-        broker(),
-        &["declare", "queue", &q, "--auto-delete"],
-    )));
-    assert_eq!(out.status.code(), Some(0));
+    declare_auto_delete(&q);
     // RabbitMQ's default max_message_size is 128 MiB.
     let body = vec![b'x'; 128 * 1024 * 1024 + 1];
-    let out = run_with_stdin(
-        &strs(&with_port(
-            broker(),
-            &["pub", "-k", &q, "-m", "-", "--confirm"],
-        )),
-        &body,
-    );
-    check(
-        &out,
+    // Nothing is reported sent.
+    fails(
+        amqpctl_stdin(&["pub", "-k", &q, "-m", "-", "--confirm"], &body),
         5,
-        "(406, \"PRECONDITION_FAILED - message size 134217729 is larger than configured max size 134217728\")",
-        &[],
-    );
-    assert!(stdout_lines(&out).is_empty(), "nothing reported sent");
+        ["ERROR: [..](406, \"PRECONDITION_FAILED - message size 134217729 is larger than configured max size 134217728\")[..]"],
+    )
+    .no_stdout();
 }
 
 #[test]
 fn a_name_longer_than_amqp_allows_is_exit_2_before_anything_is_sent() {
     let long = "q".repeat(256);
     fails(
-        &["pub", "-k", &long],
+        amqpctl(&["pub", "-k", &long]),
         2,
-        "the routing key (-k) is 256 bytes long; AMQP allows at most 255",
+        ["ERROR: [..]the routing key (-k) is 256 bytes long; AMQP allows at most 255[..]"],
     );
     fails(
-        &["declare", "queue", &long],
+        amqpctl(&["declare", "queue", &long]),
         2,
-        "the queue name is 256 bytes long",
+        ["ERROR: [..]the queue name is 256 bytes long[..]"],
     );
 }
 
 #[test]
 fn an_unknown_exchange_for_a_binding_is_a_404() {
     let q = unique("bind-missing");
-    let out = run(&strs(&with_port(
-        broker(),
-        &["declare", "queue", &q, "--auto-delete"],
-    )));
-    assert_eq!(out.status.code(), Some(0));
+    declare_auto_delete(&q);
     let x = unique("no-exchange");
     fails(
-        &["declare", "binding", "-e", &x, "-q", &q],
+        amqpctl(&["declare", "binding", "-e", &x, "-q", &q]),
         5,
-        &format!("(404, \"NOT_FOUND - no exchange '{x}' in vhost '/'\")"),
+        [&format!(
+            "ERROR: [..](404, \"NOT_FOUND - no exchange '{x}' in vhost '/'\")[..]"
+        )],
     );
 }
 
@@ -249,37 +211,31 @@ fn bad_flags_leave_nothing_half_done_on_the_broker() {
         vec!["con", "-q", &q, "-Q", "--offset", "someday"],
         vec!["declare", "queue", &q, "--type", "quorum", "--auto-delete"],
     ] {
-        let out = run(&strs(&with_port(broker(), &args)));
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        amqpctl(&args).code(2);
     }
-    assert!(!queue_exists(&q), "a refused command declared {q}");
+    assert!(
+        !queue_exists(broker(), &q),
+        "a refused command declared {q}"
+    );
 }
 
 #[test]
 fn pub_stops_on_sigint_and_reports_what_was_sent() {
     let q = unique("sigint-pub");
-    let out = run(&strs(&with_port(
-        broker(),
-        &["declare", "queue", &q, "--auto-delete"],
-    )));
-    assert_eq!(out.status.code(), Some(0));
-    let mut p = crate::support::process::spawn(&strs(&with_port(
-        broker(),
-        &[
-            "pub",
-            "-k",
-            &q,
-            "--confirm",
-            "--nb-messages",
-            "100",
-            "--interval",
-            "0.2",
-        ],
-    )));
-    assert!(p.wait_stdout_line(Duration::from_secs(15)).is_some());
+    declare_auto_delete(&q);
+    let mut p = spawn_amqpctl(&[
+        "pub",
+        "-k",
+        &q,
+        "--confirm",
+        "--nb-messages",
+        "100",
+        "--interval",
+        "0.2",
+    ]);
+    p.next_stdout_line(Duration::from_secs(15));
     p.signal(libc::SIGINT);
-    let status = p.wait_exit(Duration::from_secs(15)).expect("pub stops");
-    assert_eq!(status.code(), Some(130));
+    p.exits_with(130, Duration::from_secs(15));
     let sent = p.stdout_lines_so_far().len();
     assert_eq!(
         p.stderr_lines_so_far(),
@@ -289,5 +245,13 @@ fn pub_stops_on_sigint_and_reports_what_was_sent() {
         ]
     );
     assert!(sent < 100, "{sent}");
-    assert_eq!(broker().queue_messages("/", &q), Some(sent as u64));
+    assert_eq!(messages(broker(), &q), u32::try_from(sent).unwrap());
+}
+
+fn declare_auto_delete(queue: &str) {
+    amqpctl(&["declare", "queue", queue, "--auto-delete"])
+        .code(0)
+        .stderr([format!(
+            "Created queue: {queue} (messages: 0, consumers: 0)"
+        )]);
 }

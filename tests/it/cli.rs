@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::support::process::{run, stderr_lines, stdout_lines};
+use crate::support::Cmd;
 
 fn snapshot(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -28,9 +28,8 @@ fn snapshot(name: &str, actual: &str) {
 }
 
 fn help(args: &[&str]) -> String {
-    let out = run(args);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    String::from_utf8(out.stdout).expect("help is UTF-8")
+    let out = Cmd::amqpctl(args).run().code(0);
+    String::from_utf8(out.stdout_raw().to_vec()).expect("help is UTF-8")
 }
 
 /// The subcommands a help page lists under "Commands:" (without `help`).
@@ -73,37 +72,31 @@ fn every_help_page_matches_its_snapshot() {
 
 #[test]
 fn version_prints_the_package_version() {
-    let out = run(&["--version"]);
-    assert_eq!(
-        stdout_lines(&out),
-        vec![format!("amqpctl {}", env!("CARGO_PKG_VERSION"))]
-    );
+    Cmd::amqpctl(&["--version"])
+        .run()
+        .code(0)
+        .stdout([format!("amqpctl {}", env!("CARGO_PKG_VERSION"))]);
 }
 
 #[test]
 fn help_never_shows_the_password_of_amqp_url() {
-    let mut cmd = crate::support::process::command(&["pub", "--help"]);
-    cmd.env("AMQP_URL", "amqp://user:hunter2@somewhere/");
-    let out =
-        crate::support::process::output_with_timeout(cmd, None, std::time::Duration::from_secs(20));
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+    Cmd::amqpctl(&["pub", "--help"])
+        .env("AMQP_URL", "amqp://user:hunter2@somewhere/")
+        .run()
+        .code(0)
+        .stdout_has("[..][env: AMQP_URL]")
+        .never_shows("hunter2");
 }
 
-/// Runs amqpctl and checks it fails with a usage error: exit 2, one
-/// `error:` line first (clap's or ours), nothing on stdout.
+/// Runs amqpctl and checks it fails with a usage error: exit 2, an error
+/// line (clap's or ours) containing `needle`, nothing on stdout, no panic.
 fn usage_error(args: &[&str], needle: &str) {
-    let out = run(args);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
-    assert!(stdout_lines(&out).is_empty(), "{args:?}: {out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(needle),
-        "{args:?}: expected {needle:?} in:\n{err}"
-    );
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "{err}"
-    );
+    Cmd::amqpctl(args)
+        .run()
+        .code(2)
+        .no_stdout()
+        .stderr_has(format!("[..]{needle}[..]"))
+        .no_panic();
 }
 
 #[test]
@@ -176,9 +169,7 @@ fn our_own_usage_errors_are_one_error_line_with_exit_2() {
             "ERROR: invalid --url amqp://h/?x=1: unsupported parameter 'x'",
         ),
     ] {
-        let out = run(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
-        assert_eq!(stderr_lines(&out), vec![line.to_string()], "{args:?}");
+        Cmd::amqpctl(args).run().code(2).stderr([line]);
     }
 }
 
@@ -195,20 +186,16 @@ fn unreadable_tls_files_are_named_with_exit_2() {
         (&empty, "holds no certificate in PEM format"),
         (&garbage, "holds no certificate in PEM format"),
     ] {
-        let out = run(&[
+        Cmd::amqpctl(&[
             "pub",
             "--cafile",
             file.to_str().unwrap(),
             "--port-number",
             "1",
-        ]);
-        assert_eq!(out.status.code(), Some(2), "{out:?}");
-        let err = stderr_lines(&out);
-        assert_eq!(err.len(), 1, "{err:?}");
-        assert!(
-            err[0].starts_with("ERROR: ") && err[0].contains(needle),
-            "{err:?}"
-        );
+        ])
+        .run()
+        .code(2)
+        .stderr([format!("ERROR: [..]{needle}[..]")]);
     }
 }
 
@@ -217,22 +204,14 @@ fn an_unreachable_broker_is_one_line_and_exit_3() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = free.local_addr().unwrap().port().to_string();
     drop(free);
-    let out = run(&["--server", "127.0.0.1", "--port-number", &port, "pub"]);
-    assert_eq!(out.status.code(), Some(3), "{out:?}");
-    assert_eq!(
-        stderr_lines(&out),
-        vec![format!(
+    Cmd::amqpctl(&["--server", "127.0.0.1", "--port-number", &port, "pub"])
+        .run()
+        .code(3)
+        .stderr([format!(
             "ERROR: could not connect to 127.0.0.1:{port}: Connection refused (os error 111)"
-        )]
-    );
-    let out = run(&["--server", "no-such-host.invalid", "pub"]);
-    assert_eq!(out.status.code(), Some(3), "{out:?}");
-    let err = stderr_lines(&out);
-    assert_eq!(err.len(), 1, "{err:?}");
-    assert!(
-        err[0].starts_with(
-            "ERROR: could not connect to no-such-host.invalid:5672: cannot resolve host"
-        ),
-        "{err:?}"
-    );
+        )]);
+    Cmd::amqpctl(&["--server", "no-such-host.invalid", "pub"])
+        .run()
+        .code(3)
+        .stderr(["ERROR: could not connect to no-such-host.invalid:5672: cannot resolve host[..]"]);
 }

@@ -4,21 +4,19 @@
 //! closed stdout.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use amqpctl::amqp::{Connection, Value};
+use amqpctl::amqp::Value;
 
-use crate::fixtures::{
-    amqpctl, broker, delete_queue, durable_queue, messages, open, plain, port_args, strs, with_port,
+use crate::support::{
+    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, messages, open,
+    plain, spawn_amqpctl, unique,
 };
-use crate::support::process::{run, run_with_stdin, spawn, stderr_lines, stdout_lines};
-use crate::support::unique;
 
 #[test]
 fn declare_queue_with_typed_arguments_prints_counts() {
     let q = unique("declared");
-    let out = amqpctl(&[
+    amqpctl(&[
         "declare",
         "queue",
         &q,
@@ -29,12 +27,9 @@ fn declare_queue_with_typed_arguments_prints_counts() {
         "x-max-length=10",
         "--arg",
         "x-overflow=reject-publish",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        stderr_lines(&out),
-        vec![format!("Created queue: {q} (messages: 0, consumers: 0)")]
-    );
+    ])
+    .code(0)
+    .stderr([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
     let listed = broker().ctl_ok(&[
         "list_queues",
         "name",
@@ -43,42 +38,46 @@ fn declare_queue_with_typed_arguments_prints_counts() {
         "--no-table-headers",
         "--quiet",
     ]);
-    let line = listed.lines().find(|l| l.starts_with(&q)).expect("listed");
-    assert!(line.contains("true"), "{line}");
+    let fields: Vec<&str> = listed
+        .lines()
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .find(|fields| fields[0] == q)
+        .unwrap_or_else(|| panic!("{q} not in:\n{listed}"));
+    let [_, durable, arguments] = fields[..] else {
+        panic!("{fields:?}")
+    };
+    assert_eq!(durable, "true", "{fields:?}");
     assert!(
-        line.contains("x-message-ttl") && line.contains("60000"),
-        "{line}"
+        arguments.contains("x-message-ttl") && arguments.contains("60000"),
+        "{fields:?}"
     );
-    let out = amqpctl(&["declare", "queue", &q, "--passive"]);
-    assert_eq!(
-        stderr_lines(&out),
-        vec![format!("Queue exists: {q} (messages: 0, consumers: 0)")]
-    );
+    amqpctl(&["declare", "queue", &q, "--passive"])
+        .code(0)
+        .stderr([format!("Queue exists: {q} (messages: 0, consumers: 0)")]);
     delete_queue(broker(), &q);
 }
 
 #[test]
 fn declare_passive_of_a_missing_queue_exits_5_with_the_404() {
     let q = unique("absent");
-    let out = amqpctl(&["declare", "queue", &q, "--passive"]);
-    assert_eq!(out.status.code(), Some(5), "{out:?}");
-    assert_eq!(
-        stderr_lines(&out),
-        vec![format!(
+    amqpctl(&["declare", "queue", &q, "--passive"])
+        .code(5)
+        .stderr([format!(
             "ERROR: (404, \"NOT_FOUND - no queue '{q}' in vhost '/'\")"
-        )]
-    );
+        )]);
 }
 
 #[test]
 fn declare_exchange_and_bindings_route_messages() {
     let (x, y, q) = (unique("dx"), unique("dy"), unique("dq"));
-    let out = amqpctl(&["declare", "exchange", &x, "-t", "topic"]);
-    assert_eq!(stderr_lines(&out), vec![format!("Created exchange: {x}")]);
-    let out = amqpctl(&["declare", "exchange", &y, "-t", "fanout", "--auto-delete"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    amqpctl(&["declare", "exchange", &x, "-t", "topic"])
+        .code(0)
+        .stderr([format!("Created exchange: {x}")]);
+    amqpctl(&["declare", "exchange", &y, "-t", "fanout", "--auto-delete"])
+        .code(0)
+        .stderr([format!("Created exchange: {y}")]);
     durable_queue(broker(), &q);
-    let out = amqpctl(&[
+    amqpctl(&[
         "declare",
         "binding",
         "-e",
@@ -87,46 +86,36 @@ fn declare_exchange_and_bindings_route_messages() {
         &y,
         "-k",
         "a.*",
-    ]);
-    assert_eq!(
-        stderr_lines(&out),
-        vec![format!("Bound Exchange [{y}] to Exchange [{x}] a.*")]
-    );
-    let out = amqpctl(&["declare", "binding", "-e", &y, "-q", &q]);
-    assert_eq!(
-        stderr_lines(&out),
-        vec![format!("Bound Queue [{q}] to Exchange [{y}]")]
-    );
+    ])
+    .code(0)
+    .stderr([format!("Bound Exchange [{y}] to Exchange [{x}] a.*")]);
+    amqpctl(&["declare", "binding", "-e", &y, "-q", &q])
+        .code(0)
+        .stderr([format!("Bound Queue [{q}] to Exchange [{y}]")]);
     for key in ["a.b", "b.a"] {
-        let out = amqpctl(&["pub", "-e", &x, "-k", key, "--confirm"]);
-        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        amqpctl(&["pub", "-e", &x, "-k", key, "--confirm"])
+            .code(0)
+            .stdout(["Sent: Hello World!"]);
     }
     assert_eq!(messages(broker(), &q), 1);
-    let out = amqpctl(&["declare", "exchange", &x, "--passive"]);
-    assert_eq!(stderr_lines(&out), vec![format!("Exchange exists: {x}")]);
-    let out = amqpctl(&["declare", "exchange", &x, "-t", "direct"]);
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "redeclared with another type: {out:?}"
-    );
-    assert!(
-        stderr_lines(&out)[0]
-            .starts_with("ERROR: (406, \"PRECONDITION_FAILED - inequivalent arg 'type'"),
-        "{out:?}"
-    );
+    amqpctl(&["declare", "exchange", &x, "--passive"])
+        .code(0)
+        .stderr([format!("Exchange exists: {x}")]);
+    // Redeclared with another type.
+    amqpctl(&["declare", "exchange", &x, "-t", "direct"])
+        .code(5)
+        .stderr(["ERROR: (406, \"PRECONDITION_FAILED - inequivalent arg 'type'[..]"]);
     delete_queue(broker(), &q);
-    let (conn, ch) = open(&plain(broker()));
-    ch.exchange_delete(&x, false).unwrap();
-    ch.close().unwrap();
-    conn.close().unwrap();
+    amqpctl(&["delete", "exchange", &x])
+        .code(0)
+        .stderr([format!("Deleted exchange: {x}")]);
 }
 
 #[test]
 fn pub_sets_every_property_flag_on_the_message() {
     let q = unique("props");
     durable_queue(broker(), &q);
-    let out = amqpctl(&[
+    amqpctl(&[
         "pub",
         "-k",
         &q,
@@ -158,8 +147,9 @@ fn pub_sets_every_property_flag_on_the_message() {
         "t",
         "--app-id",
         "amqpctl",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    ])
+    .code(0)
+    .stdout(["Sent: {}"]);
     let (conn, ch) = open(&plain(broker()));
     let (d, _) = ch.basic_get(&q, true).unwrap().expect("message");
     let p = d.properties();
@@ -188,22 +178,16 @@ fn binary_bodies_go_from_stdin_to_stdout_byte_for_byte() {
     let q = unique("binary");
     durable_queue(broker(), &q);
     let body: Vec<u8> = vec![0, 255, 10, 13, 0xc3, 0x28, b'x'];
-    let out = run_with_stdin(
-        &strs(&with_port(
-            broker(),
-            &["pub", "-k", &q, "-m", "-", "--confirm"],
-        )),
-        &body,
-    );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
     // A body from stdin is summarised, not echoed.
-    assert_eq!(stdout_lines(&out), vec!["Sent: (7 bytes)"]);
-    let out = amqpctl(&["con", "-q", &q, "--count", "1"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    amqpctl_stdin(&["pub", "-k", &q, "-m", "-", "--confirm"], &body)
+        .code(0)
+        .stdout(["Sent: (7 bytes)"]);
     let mut received = b"Received: ".to_vec();
     received.extend_from_slice(&body);
     received.push(b'\n');
-    assert_eq!(out.stdout, received);
+    amqpctl(&["con", "-q", &q, "--count", "1"])
+        .code(0)
+        .stdout_bytes(&received);
     delete_queue(broker(), &q);
 }
 
@@ -211,7 +195,7 @@ fn binary_bodies_go_from_stdin_to_stdout_byte_for_byte() {
 fn count_takes_exactly_n_and_leaves_the_rest_queued() {
     let q = unique("count");
     durable_queue(broker(), &q);
-    let out = amqpctl(&[
+    amqpctl(&[
         "pub",
         "-k",
         &q,
@@ -222,19 +206,15 @@ fn count_takes_exactly_n_and_leaves_the_rest_queued() {
         "--confirm",
         "-m",
         "m",
+    ])
+    .code(0)
+    .stdout((1..=10).map(|i| format!("Sent: {i}:m")));
+    amqpctl(&["con", "-q", &q, "--count", "4"]).code(0).stdout([
+        "Received: 1:m",
+        "Received: 2:m",
+        "Received: 3:m",
+        "Received: 4:m",
     ]);
-    assert_eq!(stdout_lines(&out).len(), 10, "{out:?}");
-    let out = amqpctl(&["con", "-q", &q, "--count", "4"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        stdout_lines(&out),
-        vec![
-            "Received: 1:m",
-            "Received: 2:m",
-            "Received: 3:m",
-            "Received: 4:m"
-        ]
-    );
     assert_eq!(messages(broker(), &q), 6);
     delete_queue(broker(), &q);
 }
@@ -243,20 +223,11 @@ fn count_takes_exactly_n_and_leaves_the_rest_queued() {
 fn idle_timeout_ends_a_consumer_that_has_drained_the_queue() {
     let q = unique("idle");
     durable_queue(broker(), &q);
-    amqpctl(&[
-        "pub",
-        "-k",
-        &q,
-        "--nb-messages",
-        "3",
-        "--interval",
-        "0",
-        "--confirm",
-    ]);
+    fill(broker(), &q, 3, "Hello World!");
     let started = Instant::now();
-    let out = amqpctl(&["con", "-q", &q, "--idle-timeout", "0.5"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(stdout_lines(&out).len(), 3);
+    amqpctl(&["con", "-q", &q, "--idle-timeout", "0.5"])
+        .code(0)
+        .stdout((1..=3).map(|i| format!("Received: {i}:Hello World!")));
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(messages(broker(), &q), 0);
     delete_queue(broker(), &q);
@@ -266,15 +237,16 @@ fn idle_timeout_ends_a_consumer_that_has_drained_the_queue() {
 fn sigterm_stops_a_consumer_cleanly() {
     let q = unique("sigterm");
     durable_queue(broker(), &q);
-    let mut con = spawn(&strs(&with_port(broker(), &["con", "-q", &q])));
-    amqpctl(&["pub", "-k", &q, "--confirm", "-m", "one"]);
+    let mut con = spawn_amqpctl(&["con", "-q", &q]);
+    amqpctl(&["pub", "-k", &q, "--confirm", "-m", "one"])
+        .code(0)
+        .stdout(["Sent: one"]);
     assert_eq!(
-        con.wait_stdout_line(Duration::from_secs(15)).as_deref(),
-        Some("Received: one")
+        con.next_stdout_line(Duration::from_secs(15)),
+        "Received: one"
     );
     con.signal(libc::SIGTERM);
-    let status = con.wait_exit(Duration::from_secs(15)).expect("exits");
-    assert_eq!(status.code(), Some(0), "{:?}", con.stderr_lines_so_far());
+    con.exits_with(0, Duration::from_secs(15));
     assert_eq!(messages(broker(), &q), 0, "the printed message was acked");
     delete_queue(broker(), &q);
 }
@@ -283,46 +255,15 @@ fn sigterm_stops_a_consumer_cleanly() {
 fn a_closed_stdout_ends_con_quietly_without_acking_unwritten_messages() {
     let q = unique("pipe");
     durable_queue(broker(), &q);
-    amqpctl(&[
-        "pub",
-        "-k",
-        &q,
-        "--nb-messages",
-        "2000",
-        "--interval",
-        "0",
-        "--confirm",
-        "-m",
-        "line",
-    ]);
+    fill(broker(), &q, 2000, "line");
     // `amqpctl con | head -c 20`: head reads a little, then closes the pipe.
-    let mut con = Command::new(env!("CARGO_BIN_EXE_amqpctl"))
-        .args(port_args(broker()))
-        .args(["con", "-q", &q, "--prefetch", "10"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = con.stdout.take().unwrap();
+    let mut con = Cmd::amqpctl_on(broker(), &["con", "-q", &q, "--prefetch", "10"]).spawn_piped();
+    let mut stdout = con.take_stdout();
     let mut first = [0u8; 20];
     stdout.read_exact(&mut first).unwrap();
     drop(stdout);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = con.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "con kept running after its stdout closed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    con.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert_eq!(status.code(), Some(0), "{err}");
-    assert_eq!(err, "", "a closed pipe is not an error");
+    // A closed pipe is not an error.
+    con.wait(Duration::from_secs(15)).code(0).no_stderr();
     // Only what fit in the pipe before it closed can have been acked.
     let left = messages(broker(), &q);
     assert!(left > 0 && left < 2000, "{left} left");
@@ -332,19 +273,16 @@ fn a_closed_stdout_ends_con_quietly_without_acking_unwritten_messages() {
 #[test]
 fn amqp_url_from_the_environment_is_used() {
     let q = unique("url-env");
-    let b = broker();
-    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", b.amqp_port());
-    let mut cmd = crate::support::process::command(&["pub", "-q", &q, "-Q", "-k", &q]);
-    cmd.env("AMQP_URL", &url);
-    let out = crate::support::process::output_with_timeout(cmd, None, Duration::from_secs(30));
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        stderr_lines(&out),
-        vec![
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", broker().amqp_port());
+    Cmd::amqpctl(&["pub", "-q", &q, "-Q", "-k", &q])
+        .env("AMQP_URL", &url)
+        .run()
+        .code(0)
+        .stdout(["Sent: Hello World!"])
+        .stderr([
             "WARNING: the connection is not secured.".to_string(),
-            format!("Created queue: {q}")
-        ]
-    );
+            format!("Created queue: {q}"),
+        ]);
 }
 
 #[test]
@@ -354,7 +292,7 @@ fn a_cluster_list_falls_through_to_the_live_node() {
     let dead = free.local_addr().unwrap().port();
     drop(free);
     let q = unique("cluster");
-    let out = run(&[
+    Cmd::amqpctl(&[
         "--url",
         &format!("amqp://127.0.0.1:{dead}"),
         "--url",
@@ -365,8 +303,10 @@ fn a_cluster_list_falls_through_to_the_live_node() {
         "-Q",
         "-k",
         &q,
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(stdout_lines(&out), vec!["Sent: Hello World!"]);
-    let _ = Connection::open(&plain(b)).map(|c| c.close());
+    ])
+    .run()
+    .code(0)
+    .stdout(["Sent: Hello World!"]);
+    assert_eq!(drain(b, &q), vec![b"Hello World!".to_vec()]);
+    delete_queue(b, &q);
 }

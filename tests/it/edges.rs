@@ -3,71 +3,49 @@
 //! that fit one mode but not another, checks before side effects, and the
 //! spellings amqp-tools users bring. Each test failed on the code before it.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, ErrorKind};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{
-    amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, messages, port_args, strs,
-    with_port,
+use crate::support::run::{AMQPCTL, connection_flags};
+use crate::support::{
+    Cmd, Run, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, messages,
+    queue_exists, spawn_amqpctl, unique, wait_for_messages, wait_until,
 };
-use crate::support::process::{Spawned, output_with_timeout, spawn, stderr_lines, stdout_lines};
-use crate::support::unique;
 
-/// Whether `queue` exists on the shared node.
-fn exists(queue: &str) -> bool {
-    broker().queue_messages("/", queue).is_some()
-}
+const WAIT: Duration = Duration::from_secs(20);
 
 /// Runs `amqpctl ARGS` under coreutils `timeout --preserve-status SECS`,
 /// which signals the child and its process group: the child sees the
 /// signal twice.
-fn under_timeout(secs: &str, args: &[&str]) -> std::process::Output {
+fn under_timeout(secs: &str, args: &[&str]) -> Run {
     let mut cmd = Command::new("timeout");
-    cmd.args(["--preserve-status", secs, env!("CARGO_BIN_EXE_amqpctl")])
-        .args(with_port(broker(), args));
-    output_with_timeout(cmd, None, Duration::from_secs(30))
-}
-
-/// Waits until `p` prints a stderr line containing `needle`.
-fn await_stderr(p: &Spawned, needle: &str) {
-    assert!(
-        p.wait_stderr_containing(needle, Duration::from_secs(20))
-            .is_some(),
-        "no stderr line with {needle:?}: {:?}",
-        p.stderr_lines_so_far()
-    );
+    cmd.args(["--preserve-status", secs, AMQPCTL])
+        .args(connection_flags(broker()))
+        .args(args);
+    Cmd::from(cmd).run()
 }
 
 #[test]
 fn a_signal_doubled_by_timeout_is_one_clean_stop_for_con_and_pub() {
     // Run side by side: each run is a one-second wait.
     let runs: Vec<_> = (0..12)
-        .map(|i| {
+        .map(|_| {
             std::thread::spawn(move || {
                 let q = unique("double-sigterm");
-                let con = under_timeout("1", &["con", "-q", &q, "-Q"]);
-                let publisher = under_timeout("1", &["pub", "-k", &q, "--nb-messages", "10"]);
-                (i, con, publisher)
+                under_timeout("1", &["con", "-q", &q, "-Q"]).code(0);
+                // pub's signal stop is 128+15, and it reports how far it got; a
+                // forced exit would say "exiting at once" instead.
+                under_timeout("1", &["pub", "-k", &q, "--nb-messages", "10"])
+                    .code(143)
+                    .stderr_has("Stopped by signal 15: [..]")
+                    .never_shows("exiting at once");
             })
         })
         .collect();
     for run in runs {
-        let (i, con, publisher) = run.join().expect("run thread");
-        assert_eq!(con.status.code(), Some(0), "con run {i}: {con:?}");
-        let err = stderr_lines(&publisher);
-        // pub's signal stop is 128+15, and it reports how far it got; a
-        // forced exit would say "exiting at once" instead.
-        assert_eq!(publisher.status.code(), Some(143), "pub run {i}: {err:?}");
-        assert!(
-            err.iter().any(|l| l.starts_with("Stopped by signal 15: ")),
-            "pub run {i}: {err:?}"
-        );
-        assert!(
-            !err.iter().any(|l| l.contains("exiting at once")),
-            "pub run {i}: {err:?}"
-        );
+        run.join().expect("run thread");
     }
 }
 
@@ -77,19 +55,19 @@ fn a_signal_repeated_a_millisecond_later_is_still_one_clean_stop() {
         .map(|_| {
             std::thread::spawn(|| {
                 let q = unique("repeat-sigterm");
-                let mut con = spawn(&strs(&with_port(broker(), &["con", "-q", &q, "-Q"])));
-                await_stderr(&con, "Created queue");
+                let mut con = spawn_amqpctl(&["con", "-q", &q, "-Q"]);
+                con.await_stderr("Created queue", WAIT);
                 con.signal(libc::SIGTERM);
+                // The race under test: the second signal a millisecond after the first.
                 std::thread::sleep(Duration::from_millis(1));
                 // Not reaped yet, so this reaches it even if it is done.
                 con.signal(libc::SIGTERM);
-                con.wait_exit(Duration::from_secs(10))
+                con.exits_with(0, Duration::from_secs(10));
             })
         })
         .collect();
     for run in runs {
-        let status = run.join().expect("run thread").expect("con exits");
-        assert_eq!(status.code(), Some(0));
+        run.join().expect("run thread");
     }
 }
 
@@ -97,28 +75,23 @@ fn a_signal_repeated_a_millisecond_later_is_still_one_clean_stop() {
 fn a_signal_a_second_after_the_first_forces_the_exit_and_says_so() {
     let q = unique("forced");
     durable_queue(broker(), &q);
-    let out = amqpctl(&["pub", "-k", &q, "-m", "job", "--confirm"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    amqpctl(&["pub", "-k", &q, "-m", "job", "--confirm"])
+        .code(0)
+        .stdout(["Sent: job"]);
     // A command that ignores SIGTERM keeps the clean stop waiting.
-    let mut con = spawn(&strs(&with_port(
-        broker(),
-        &[
-            "con",
-            "-q",
-            &q,
-            "--exec",
-            "trap '' TERM; echo started; exec sleep 8 >/dev/null 2>&1",
-        ],
-    )));
-    assert_eq!(
-        con.wait_stdout_line(Duration::from_secs(20)).as_deref(),
-        Some("started")
-    );
+    let mut con = spawn_amqpctl(&[
+        "con",
+        "-q",
+        &q,
+        "--exec",
+        "trap '' TERM; echo started; exec sleep 8 >/dev/null 2>&1",
+    ]);
+    assert_eq!(con.next_stdout_line(WAIT), "started");
     con.signal(libc::SIGTERM);
+    // What is under test: a second signal more than a second after the first.
     std::thread::sleep(Duration::from_millis(1500));
     con.signal(libc::SIGTERM);
-    let status = con.wait_exit(Duration::from_secs(3)).expect("forced exit");
-    assert_eq!(status.code(), Some(143));
+    con.exits_with(143, Duration::from_secs(3));
     let err = con.stderr_lines_so_far();
     assert!(
         err.iter()
@@ -126,54 +99,21 @@ fn a_signal_a_second_after_the_first_forces_the_exit_and_says_so() {
         "{err:?}"
     );
     // Never acked: the broker has it back once the connection is gone.
-    wait_for_messages(&q, 1);
+    wait_for_messages(broker(), &q, 1);
     delete_queue(broker(), &q);
-}
-
-/// Polls the broker until `queue` holds `n` ready messages.
-fn wait_for_messages(queue: &str, n: u32) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let now = messages(broker(), queue);
-        if now == n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{queue} holds {now}, not {n}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn publish(queue: &str, n: &str) {
-    let out = amqpctl(&[
-        "pub",
-        "-k",
-        queue,
-        "--nb-messages",
-        n,
-        "--interval",
-        "0",
-        "--confirm",
-        "--quiet",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
 
 #[test]
 fn con_exec_stops_at_sigterm_while_its_command_keeps_failing() {
     let q = unique("exec-failing");
     durable_queue(broker(), &q);
-    publish(&q, "4");
-    let mut con = spawn(&strs(&with_port(
-        broker(),
-        &["con", "-q", &q, "--exec", "exit 1"],
-    )));
-    await_stderr(&con, "requeued");
-    await_stderr(&con, "requeued");
+    fill(broker(), &q, 4, "Hello World!");
+    let mut con = spawn_amqpctl(&["con", "-q", &q, "--exec", "exit 1"]);
+    con.await_stderr("requeued", WAIT);
+    con.await_stderr("requeued", WAIT);
     con.signal(libc::SIGTERM);
-    let status = con
-        .wait_exit(Duration::from_secs(10))
-        .expect("con stops within a few seconds");
-    assert_eq!(status.code(), Some(0), "{:?}", con.stderr_lines_so_far());
+    // It stops within a few seconds.
+    con.exits_with(0, Duration::from_secs(10));
     // The default back-off (1 s, doubling) keeps it from spinning: a
     // handful of attempts, not hundreds a second.
     let attempts = con
@@ -182,7 +122,7 @@ fn con_exec_stops_at_sigterm_while_its_command_keeps_failing() {
         .filter(|l| l.contains("requeued"))
         .count();
     assert!(attempts <= 6, "{attempts} attempts");
-    wait_for_messages(&q, 4);
+    wait_for_messages(broker(), &q, 4);
     delete_queue(broker(), &q);
 }
 
@@ -192,7 +132,7 @@ fn queue_with_dead_letters(name: &str, kind: &str) -> (String, String) {
     let dlq = unique(&format!("{name}-dlq"));
     durable_queue(broker(), &dlq);
     let dlk = format!("x-dead-letter-routing-key={dlq}");
-    let out = amqpctl(&[
+    amqpctl(&[
         "declare",
         "queue",
         &q,
@@ -203,16 +143,17 @@ fn queue_with_dead_letters(name: &str, kind: &str) -> (String, String) {
         "x-dead-letter-exchange=",
         "--arg",
         &dlk,
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    ])
+    .code(0)
+    .stderr([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
     (q, dlq)
 }
 
 #[test]
 fn exec_max_attempts_dead_letters_a_poison_message_counted_by_amqpctl() {
     let (q, dlq) = queue_with_dead_letters("poison", "classic");
-    publish(&q, "1");
-    let out = amqpctl(&[
+    fill(broker(), &q, 1, "Hello World!");
+    amqpctl(&[
         "con",
         "-q",
         &q,
@@ -224,16 +165,13 @@ fn exec_max_attempts_dead_letters_a_poison_message_counted_by_amqpctl() {
         "3",
         "--idle-timeout",
         "2",
+    ])
+    .code(0)
+    .stderr([
+        "WARNING: --exec command exited with 1 for delivery 1 (attempt 1): requeued",
+        "WARNING: --exec command exited with 1 for delivery 2 (attempt 2): requeued",
+        "WARNING: --exec command exited with 1 for delivery 3: rejected after 3 attempts (--exec-max-attempts)",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let err = stderr_lines(&out);
-    let requeued = err.iter().filter(|l| l.ends_with(": requeued")).count();
-    assert_eq!(requeued, 2, "{err:?}");
-    assert!(
-        err.iter()
-            .any(|l| l.ends_with("rejected after 3 attempts (--exec-max-attempts)")),
-        "{err:?}"
-    );
     assert_eq!(messages(broker(), &q), 0);
     assert_eq!(drain(broker(), &dlq), vec![b"Hello World!".to_vec()]);
     delete_queue(broker(), &q);
@@ -243,14 +181,15 @@ fn exec_max_attempts_dead_letters_a_poison_message_counted_by_amqpctl() {
 #[test]
 fn exec_max_attempts_uses_the_brokers_delivery_count_on_a_quorum_queue() {
     let (q, dlq) = queue_with_dead_letters("poison-quorum", "quorum");
-    publish(&q, "1");
+    fill(broker(), &q, 1, "Hello World!");
     // Two earlier deliveries that amqpctl's con never saw: only the
     // broker's x-delivery-count remembers them.
     for _ in 0..2 {
-        let out = amqpctl(&["get", "-q", &q, "--requeue"]);
-        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        amqpctl(&["get", "-q", &q, "--requeue"])
+            .code(0)
+            .stdout(["Received: Hello World!"]);
     }
-    let out = amqpctl(&[
+    amqpctl(&[
         "con",
         "-q",
         &q,
@@ -260,15 +199,12 @@ fn exec_max_attempts_uses_the_brokers_delivery_count_on_a_quorum_queue() {
         "3",
         "--count",
         "1",
+    ])
+    .code(0)
+    .stderr([
+        "WARNING: --exec command exited with 1 for delivery 1: rejected after 3 attempts (--exec-max-attempts)",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        stderr_lines(&out),
-        vec![
-            "WARNING: --exec command exited with 1 for delivery 1: rejected after 3 attempts (--exec-max-attempts)"
-        ]
-    );
-    wait_for_messages(&dlq, 1);
+    wait_for_messages(broker(), &dlq, 1);
     assert_eq!(messages(broker(), &q), 0);
     delete_queue(broker(), &q);
     delete_queue(broker(), &dlq);
@@ -278,35 +214,15 @@ fn exec_max_attempts_uses_the_brokers_delivery_count_on_a_quorum_queue() {
 fn con_notices_that_the_reader_of_its_stdout_went_away_while_idle() {
     let q = unique("head");
     durable_queue(broker(), &q);
-    for round in 0..6 {
-        publish(&q, "50");
-        let mut cmd =
-            crate::support::process::command(&strs(&with_port(broker(), &["con", "-q", &q])));
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn con");
-        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    for _ in 0..6 {
+        fill(broker(), &q, 50, "Hello World!");
+        let mut con = Cmd::amqpctl_on(broker(), &["con", "-q", &q]).spawn_piped();
+        let mut reader = BufReader::new(con.take_stdout());
         let mut first = String::new();
         reader.read_line(&mut first).expect("first line");
         assert!(first.starts_with("Received: "), "{first:?}");
         drop(reader); // `head -1` exits
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let status = status.unwrap_or_else(|| panic!("round {round}: con never noticed"));
-        assert_eq!(status.code(), Some(0), "round {round}");
+        con.wait(Duration::from_secs(10)).code(0).no_stderr();
         // What the kernel accepted was written, and so acked; the rest is
         // still queued. Either way nothing is left unacked.
         delete_queue(broker(), &q);
@@ -315,9 +231,25 @@ fn con_notices_that_the_reader_of_its_stdout_went_away_while_idle() {
     delete_queue(broker(), &q);
 }
 
+/// The connection `listener` accepts within [`WAIT`], held open by the caller.
+fn accept_within(listener: &TcpListener) -> TcpStream {
+    listener.set_nonblocking(true).expect("non-blocking");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => return stream,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "nothing connected");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
 #[test]
 fn a_signal_ends_a_hanging_connect_at_once() {
-    // Accepts TCP (the kernel's backlog does), never says a word.
+    // Accepts TCP, never says a word.
     let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = silent.local_addr().expect("addr").port().to_string();
     let closed = {
@@ -362,21 +294,19 @@ fn a_signal_ends_a_hanging_connect_at_once() {
     for (args, code, signal) in cases {
         let mut all = vec!["-s", "127.0.0.1", "--connect-timeout", "30"];
         all.extend(&args);
-        let mut p = spawn(&all);
-        // Let it reach the hanging step; no broker event to wait for.
-        std::thread::sleep(Duration::from_millis(400));
+        let mut p = Cmd::amqpctl(&all).spawn();
+        // Signal it once it hangs: connected to the silent peer, or waiting
+        // to try the closed port again.
+        let held = if args.contains(&port.as_str()) {
+            Some(accept_within(&silent))
+        } else {
+            p.await_stderr("reconnecting in", WAIT);
+            None
+        };
         p.signal(signal);
-        let status = p
-            .wait_exit(Duration::from_secs(3))
-            .unwrap_or_else(|| panic!("{args:?} ignored signal {signal}"));
-        assert_eq!(
-            status.code(),
-            Some(code),
-            "{args:?}: {:?}",
-            p.stderr_lines_so_far()
-        );
+        p.exits_with(code, Duration::from_secs(3));
+        drop(held);
     }
-    drop(silent);
 }
 
 #[test]
@@ -386,19 +316,19 @@ fn streams_of_input_go_without_the_seeds_one_second_pause() {
     let lines: String = (1..=100).map(|i| format!("{i}\n")).collect();
     // At the old default of one second a message, this would take 100 s
     // and hit the run helper's 60 s limit.
-    let out = amqpctl_stdin(&["pub", "-k", &q, "--lines", "--confirm"], lines.as_bytes());
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(stdout_lines(&out).len(), 100);
+    amqpctl_stdin(&["pub", "-k", &q, "--lines", "--confirm"], lines.as_bytes())
+        .code(0)
+        .stdout((1..=100).map(|i| format!("Sent: {i}")));
     // The README's move: con's envelopes into pub --format json.
     let to = unique("stream-input-to");
     durable_queue(broker(), &to);
-    let envelopes = amqpctl(&["con", "-q", &q, "--format", "json", "--count", "100"]);
-    assert_eq!(envelopes.status.code(), Some(0), "{envelopes:?}");
-    let out = amqpctl_stdin(
+    let envelopes = amqpctl(&["con", "-q", &q, "--format", "json", "--count", "100"]).code(0);
+    amqpctl_stdin(
         &["pub", "--format", "json", "-k", &to, "--confirm"],
-        &envelopes.stdout,
-    );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+        envelopes.stdout_raw(),
+    )
+    .code(0)
+    .stdout((1..=100).map(|i| format!(r#"{{"seq":{i},"status":"acked"}}"#)));
     assert_eq!(messages(broker(), &to), 100);
     delete_queue(broker(), &q);
     delete_queue(broker(), &to);
@@ -409,13 +339,10 @@ fn numbered_copies_keep_the_seeds_one_second_pause() {
     let q = unique("numbered-pause");
     durable_queue(broker(), &q);
     let started = Instant::now();
-    let out = amqpctl(&["pub", "-k", &q, "--nb-messages", "3", "-m", "Hello!"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    amqpctl(&["pub", "-k", &q, "--nb-messages", "3", "-m", "Hello!"])
+        .code(0)
+        .stdout(["Sent: 1:Hello!", "Sent: 2:Hello!", "Sent: 3:Hello!"]);
     assert!(started.elapsed() >= Duration::from_secs(2));
-    assert_eq!(
-        stdout_lines(&out),
-        vec!["Sent: 1:Hello!", "Sent: 2:Hello!", "Sent: 3:Hello!"]
-    );
     delete_queue(broker(), &q);
 }
 
@@ -423,14 +350,15 @@ fn numbered_copies_keep_the_seeds_one_second_pause() {
 fn pub_with_a_queue_and_no_key_routes_to_that_queue() {
     let q = unique("route-to-q");
     durable_queue(broker(), &q);
-    let out = amqpctl(&["pub", "-q", &q, "-m", "x", "--confirm", "--mandatory"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(stdout_lines(&out), vec!["Sent: x"]);
+    amqpctl(&["pub", "-q", &q, "-m", "x", "--confirm", "--mandatory"])
+        .code(0)
+        .stdout(["Sent: x"]);
     // An explicit empty key is kept: nothing takes it.
-    let out = amqpctl(&["pub", "-q", &q, "-k", "", "-m", "y", "--mandatory"]);
-    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    amqpctl(&["pub", "-q", &q, "-k", "", "-m", "y", "--mandatory"])
+        .code(6)
+        .stderr(["ERROR: message returned by the broker: (312, \"NO_ROUTE\")"]);
     // With an exchange, -q names no route.
-    let out = amqpctl(&[
+    amqpctl(&[
         "pub",
         "-q",
         &q,
@@ -439,8 +367,9 @@ fn pub_with_a_queue_and_no_key_routes_to_that_queue() {
         "-m",
         "z",
         "--mandatory",
-    ]);
-    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    ])
+    .code(6)
+    .stderr(["ERROR: message returned by the broker: (312, \"NO_ROUTE\")"]);
     assert_eq!(drain(broker(), &q), vec![b"x".to_vec()]);
     delete_queue(broker(), &q);
 }
@@ -450,17 +379,18 @@ fn bodies_from_files_and_stdin_are_summarised_not_echoed() {
     let q = unique("summary");
     durable_queue(broker(), &q);
     let tarball: Vec<u8> = (0..10_240u32).map(|i| (i % 256) as u8).collect();
-    let out = amqpctl_stdin(&["pub", "-k", &q, "-m", "-", "--confirm"], &tarball);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(stdout_lines(&out), vec!["Sent: (10240 bytes)"]);
+    amqpctl_stdin(&["pub", "-k", &q, "-m", "-", "--confirm"], &tarball)
+        .code(0)
+        .stdout(["Sent: (10240 bytes)"]);
     // An empty stdin is an empty message.
-    let out = amqpctl_stdin(&["pub", "-k", &q, "-m", "-", "--confirm"], b"");
-    assert_eq!(stdout_lines(&out), vec!["Sent: (0 bytes)"]);
+    amqpctl_stdin(&["pub", "-k", &q, "-m", "-", "--confirm"], b"")
+        .code(0)
+        .stdout(["Sent: (0 bytes)"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("report.txt");
     std::fs::write(&file, "short text").expect("write");
     let path = file.to_str().expect("utf-8 path");
-    let out = amqpctl(&[
+    amqpctl(&[
         "pub",
         "-k",
         &q,
@@ -470,20 +400,15 @@ fn bodies_from_files_and_stdin_are_summarised_not_echoed() {
         "2",
         "--interval",
         "0",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        stdout_lines(&out),
-        vec!["Sent: 1 (12 bytes)", "Sent: 2 (12 bytes)"]
-    );
-    let out = amqpctl_stdin(
+    ])
+    .code(0)
+    .stdout(["Sent: 1 (12 bytes)", "Sent: 2 (12 bytes)"]);
+    amqpctl_stdin(
         &["pub", "-k", &q, "--lines", "--confirm"],
         b"plain line\n\xff\xfe\x00binary\n",
-    );
-    assert_eq!(
-        stdout_lines(&out),
-        vec!["Sent: plain line", "Sent: 2 (9 bytes)"]
-    );
+    )
+    .code(0)
+    .stdout(["Sent: plain line", "Sent: 2 (9 bytes)"]);
     let mut bodies = drain(broker(), &q).into_iter();
     assert_eq!(bodies.next(), Some(tarball));
     assert_eq!(bodies.next(), Some(Vec::new()));
@@ -494,17 +419,9 @@ fn bodies_from_files_and_stdin_are_summarised_not_echoed() {
     delete_queue(broker(), &q);
 }
 
-/// Runs amqpctl; checks exit 2 and an error line (amqpctl's `ERROR:` or
-/// clap's `error:`) containing `needle`.
-fn usage_error(args: &[&str], needle: &str) {
-    let out = amqpctl(args);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
-    let err = stderr_lines(&out);
-    assert!(
-        err.iter()
-            .any(|l| (l.starts_with("ERROR: ") || l.starts_with("error: ")) && l.contains(needle)),
-        "{args:?}: {err:?}"
-    );
+/// Runs amqpctl; checks exit 2 and that stderr is the one line `line`.
+fn usage_error(args: &[&str], line: &str) {
+    amqpctl(args).code(2).stderr([line]);
 }
 
 #[test]
@@ -513,15 +430,15 @@ fn usage_errors_are_found_before_anything_changes_on_the_broker() {
     let q = unique("checked-first");
     usage_error(
         &["pub", "-q", &q, "-Q", "-k", &long, "-m", "x"],
-        "the routing key (-k) is 300 bytes long",
+        "ERROR: the routing key (-k) is 300 bytes long; AMQP allows at most 255",
     );
     usage_error(
         &["pub", "-q", &q, "-Q", "--header", "a=1", "--header", "a=2"],
-        "--header a is given twice",
+        "ERROR: --header a is given twice; give each key once",
     );
     usage_error(
         &["pub", "-q", &q, "-Q", "-E", "-e", "amq.topic"],
-        "-E needs an exchange name of our own",
+        "ERROR: -E needs an exchange name of our own with -e (got 'amq.topic')",
     );
     usage_error(
         &[
@@ -535,7 +452,7 @@ fn usage_errors_are_found_before_anything_changes_on_the_broker() {
             "-k",
             &long,
         ],
-        "the routing key (-k) is 300 bytes long",
+        "ERROR: the routing key (-k) is 300 bytes long; AMQP allows at most 255",
     );
     usage_error(
         &[
@@ -547,9 +464,9 @@ fn usage_errors_are_found_before_anything_changes_on_the_broker() {
             "--arg",
             "x-max-length=2",
         ],
-        "--arg x-max-length is given twice",
+        "ERROR: --arg x-max-length is given twice; give each key once",
     );
-    assert!(!exists(&q), "a usage error created {q}");
+    assert!(!queue_exists(broker(), &q), "a usage error created {q}");
 }
 
 #[test]
@@ -558,27 +475,25 @@ fn flags_that_would_do_nothing_are_refused_or_warned_about() {
     durable_queue(broker(), &q);
     usage_error(
         &["con", "-e", "amq.topic", "-k", "#", "-Q"],
-        "-k has no effect without --bind-queue",
+        "ERROR: -k has no effect without --bind-queue: con binds the queue with -k only when asked (add --bind-queue)",
     );
     usage_error(
         &["con", "-q", &q, "--delimiter", "\\0"],
-        "--delimiter only applies to --format body",
+        "ERROR: --delimiter only applies to --format body (not --format received)",
     );
     usage_error(
         &["get", "-q", &q, "--format", "jsonx"],
-        "--format 'jsonx' is not received, body or json",
+        "ERROR: --format 'jsonx' is not received, body or json, and as a template it has no %-token (see --help)",
     );
-    let out = amqpctl(&["pub", "-k", &q, "--durable-queue", "--confirm-window", "5"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        stderr_lines(&out),
-        vec![
+    amqpctl(&["pub", "-k", &q, "--durable-queue", "--confirm-window", "5"])
+        .code(0)
+        .stdout(["Sent: Hello World!"])
+        .stderr([
             "WARNING: --durable-queue has no effect without -Q (the queue is not declared)",
             "WARNING: --confirm-window has no effect without --confirm",
-        ]
-    );
+        ]);
     // With --format body the delimiter is what ends each body.
-    let out = amqpctl(&[
+    amqpctl(&[
         "con",
         "-q",
         &q,
@@ -588,8 +503,9 @@ fn flags_that_would_do_nothing_are_refused_or_warned_about() {
         "body",
         "--delimiter",
         "|",
-    ]);
-    assert_eq!(out.stdout, b"Hello World!|");
+    ])
+    .code(0)
+    .stdout_bytes(b"Hello World!|");
     delete_queue(broker(), &q);
 }
 
@@ -599,9 +515,11 @@ fn the_spellings_amqp_tools_users_bring_work() {
     durable_queue(broker(), &q);
     let port = broker().amqp_port().to_string();
     let host_port = format!("127.0.0.1:{port}");
-    let out = crate::support::process::run(&["-s", &host_port, "pub", "-k", &q, "-m", "a"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let out = crate::support::process::run(&[
+    Cmd::amqpctl(&["-s", &host_port, "pub", "-k", &q, "-m", "a"])
+        .run()
+        .code(0)
+        .stdout(["Sent: a"]);
+    Cmd::amqpctl(&[
         "pub",
         "-s",
         "127.0.0.1",
@@ -611,14 +529,17 @@ fn the_spellings_amqp_tools_users_bring_work() {
         &q,
         "-m",
         "b",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    ])
+    .run()
+    .code(0)
+    .stdout(["Sent: b"]);
     assert_eq!(drain(broker(), &q), vec![b"a".to_vec(), b"b".to_vec()]);
-    usage_error(&["pub", "-k", &q, "--interval", "-1"], "must be 0 or more");
-    usage_error(
-        &["con", "-q", &q, "--idle-timeout", "-0.5"],
-        "must be 0 or more",
-    );
+    amqpctl(&["pub", "-k", &q, "--interval", "-1"])
+        .code(2)
+        .stderr_has("error: invalid value '-1' for '--interval <SECS>': '-1' is not a valid number of seconds (must be 0 or more)");
+    amqpctl(&["con", "-q", &q, "--idle-timeout", "-0.5"])
+        .code(2)
+        .stderr_has("error: invalid value '-0.5' for '--idle-timeout <SECS>': '-0.5' is not a valid number of seconds (must be 0 or more)");
     delete_queue(broker(), &q);
 }
 
@@ -626,29 +547,19 @@ fn the_spellings_amqp_tools_users_bring_work() {
 fn an_interrupted_quiet_pub_still_says_how_many_it_sent() {
     let q = unique("quiet-interrupted");
     durable_queue(broker(), &q);
-    let mut args = port_args(broker());
-    args.extend(
-        [
-            "pub",
-            "-k",
-            &q,
-            "--quiet",
-            "--nb-messages",
-            "100",
-            "--interval",
-            "0.1",
-        ]
-        .map(String::from),
-    );
-    let mut p = spawn(&strs(&args));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while broker().queue_messages("/", &q).unwrap_or(0) < 2 {
-        assert!(Instant::now() < deadline, "nothing published");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut p = spawn_amqpctl(&[
+        "pub",
+        "-k",
+        &q,
+        "--quiet",
+        "--nb-messages",
+        "100",
+        "--interval",
+        "0.1",
+    ]);
+    wait_until(broker(), &q, "2 messages or more", |q| q.messages >= 2);
     p.signal(libc::SIGINT);
-    let status = p.wait_exit(Duration::from_secs(10)).expect("pub stops");
-    assert_eq!(status.code(), Some(130));
+    p.exits_with(130, Duration::from_secs(10));
     assert!(p.stdout_lines_so_far().is_empty());
     let sent = messages(broker(), &q);
     assert_eq!(

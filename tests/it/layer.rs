@@ -2,15 +2,16 @@
 //! operation, confirms, returns, and the pika rule that a broker error raised
 //! after a publish surfaces on the next call or at close.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use amqpctl::amqp::{
     AmqpError, Confirmation, Connection, ConsumerSettings, ExchangeOptions, Next, Properties,
     Publish, QueueOptions, Table, Value,
 };
 
-use crate::fixtures::{broker, open, plain};
-use crate::support::unique;
+use crate::support::connect::exclusive_queue;
+use crate::support::queues::passive_declare;
+use crate::support::{broker, open, plain, unique};
 
 fn msg<'a>(exchange: &'a str, key: &'a str, body: &'a [u8], props: &'a Properties) -> Publish<'a> {
     Publish {
@@ -27,18 +28,6 @@ fn queue_opts() -> QueueOptions {
         auto_delete: false,
         ..QueueOptions::default()
     }
-}
-
-fn messages_in(ch: &amqpctl::amqp::Channel, queue: &str) -> u32 {
-    ch.queue_declare(
-        queue,
-        &QueueOptions {
-            passive: true,
-            ..QueueOptions::default()
-        },
-    )
-    .expect("passive declare")
-    .messages
 }
 
 #[test]
@@ -63,15 +52,7 @@ fn server_named_exclusive_queue_gets_a_generated_name() {
 fn passive_declare_of_a_missing_queue_is_a_404_channel_error() {
     let (conn, ch) = open(&plain(broker()));
     let missing = unique("missing");
-    let err = ch
-        .queue_declare(
-            &missing,
-            &QueueOptions {
-                passive: true,
-                ..QueueOptions::default()
-            },
-        )
-        .unwrap_err();
+    let err = passive_declare(&ch, &missing).unwrap_err();
     match err {
         AmqpError::ChannelClosed { code, text } => {
             assert_eq!(code, 404);
@@ -180,15 +161,46 @@ fn exchange_to_exchange_binding_routes_by_key() {
     conn.close().unwrap();
 }
 
+/// A heartbeat no other connection to the shared node asks for, so that
+/// `rabbitmqctl list_connections` can tell a test's connection apart.
+const MARKED_HEARTBEAT: u16 = 47;
+
+/// Waits until the broker lists the connection asking for
+/// [`MARKED_HEARTBEAT`] with `n` channels.
+fn wait_for_marked_connection_channels(n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed = broker().ctl_ok(&[
+            "list_connections",
+            "timeout",
+            "channels",
+            "--no-table-headers",
+            "--quiet",
+        ]);
+        let marked = format!("{MARKED_HEARTBEAT}\t{n}");
+        if listed.lines().any(|l| l.trim() == marked) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no connection with heartbeat {MARKED_HEARTBEAT} and {n} channels:\n{listed}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn publish_to_a_missing_exchange_fails_on_the_next_publish() {
-    let (conn, ch) = open(&plain(broker()));
+    let mut settings = plain(broker());
+    settings.heartbeat = MARKED_HEARTBEAT;
+    let (conn, ch) = open(&settings);
     let missing = unique("no-exchange");
     let props = Properties::default();
     ch.basic_publish(&msg(&missing, "k", b"1", &props))
         .expect("the first publish is only sent");
-    // The channel.close reaches us about 1 ms later on loopback.
-    std::thread::sleep(Duration::from_millis(200));
+    // The broker closes the channel; once our close-ok has reached it, it
+    // lists the connection without a channel.
+    wait_for_marked_connection_channels(0);
     match ch.basic_publish(&msg(&missing, "k", b"2", &props)) {
         Err(AmqpError::ChannelClosed { code: 404, text }) => {
             assert_eq!(
@@ -239,7 +251,7 @@ fn confirms_ack_every_routed_message_in_order() {
             .all(|(i, (s, c))| *s == i as u64 + 1 && *c == Confirmation::Ack)
     );
     assert_eq!(ch.unconfirmed(), 0);
-    assert_eq!(messages_in(&ch, &q), 500);
+    assert_eq!(passive_declare(&ch, &q).unwrap().messages, 500);
     ch.queue_delete(&q, false, false).unwrap();
     ch.close().unwrap();
     conn.close().unwrap();
@@ -270,7 +282,7 @@ fn a_full_reject_publish_queue_nacks() {
         ch.publish_confirmed(&msg("", &q, b"2", &props)).unwrap(),
         Confirmation::Nack
     );
-    assert_eq!(messages_in(&ch, &q), 1);
+    assert_eq!(passive_declare(&ch, &q).unwrap().messages, 1);
     ch.queue_delete(&q, false, false).unwrap();
     ch.close().unwrap();
     conn.close().unwrap();
@@ -461,7 +473,7 @@ fn consumer_acks_nacks_and_rejects_single_and_multiple() {
         Next::Idle
     ));
     consumer.cancel().unwrap();
-    assert_eq!(messages_in(&ch, &q), 0);
+    assert_eq!(passive_declare(&ch, &q).unwrap().messages, 0);
     ch.queue_delete(&q, false, false).unwrap();
     ch.close().unwrap();
     conn.close().unwrap();
@@ -487,7 +499,7 @@ fn unacked_deliveries_are_requeued_when_the_channel_closes() {
     }
     ch.close().unwrap();
     let ch = conn.channel().unwrap();
-    assert_eq!(messages_in(&ch, &q), 1);
+    assert_eq!(passive_declare(&ch, &q).unwrap().messages, 1);
     ch.queue_delete(&q, false, false).unwrap();
     ch.close().unwrap();
     conn.close().unwrap();
@@ -496,15 +508,7 @@ fn unacked_deliveries_are_requeued_when_the_channel_closes() {
 #[test]
 fn the_consumer_stops_waiting_when_interrupted() {
     let (conn, ch) = open(&plain(broker()));
-    let q = unique("interrupt");
-    ch.queue_declare(
-        &q,
-        &QueueOptions {
-            exclusive: true,
-            ..QueueOptions::default()
-        },
-    )
-    .unwrap();
+    let q = exclusive_queue(&ch, "interrupt");
     let consumer = ch.basic_consume(&q, &ConsumerSettings::default()).unwrap();
     let (tx, rx) = crossbeam_channel::bounded(1);
     tx.send(15).unwrap();
@@ -608,6 +612,7 @@ fn a_silent_peer_is_a_connect_error_within_the_deadline() {
     let port = listener.local_addr().unwrap().port();
     let _holder = std::thread::spawn(move || {
         let held: Vec<_> = listener.incoming().take(1).collect();
+        // Holds the connection open well past the client's deadline.
         std::thread::sleep(Duration::from_secs(10));
         drop(held);
     });

@@ -2,12 +2,11 @@
 //! every test (see `support::broker`), a module per area.
 
 mod bad_input;
+mod broker_support;
 mod cli;
 mod commands;
 mod edges;
 mod faults;
-mod fixtures;
-mod harness;
 mod hints;
 mod layer;
 mod layout;

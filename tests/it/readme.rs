@@ -11,11 +11,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::fixtures::broker;
-use crate::support::process::output_with_timeout;
+use crate::support::{Cmd, Spawned, broker};
 
 const VHOST: &str = "readme-examples";
 
@@ -94,8 +93,7 @@ fn prepare(dir: &Path) {
         "amqpctl declare queue to --durable",
         "amqpctl pub -k from --nb-messages 100 --interval 0 --confirm --quiet",
     ] {
-        let out = output_with_timeout(shell(setup, dir), None, Duration::from_secs(30));
-        assert_eq!(out.status.code(), Some(0), "{setup}: {out:?}");
+        Cmd::from(shell(setup, dir)).run().code(0);
     }
 }
 
@@ -148,39 +146,28 @@ fn every_tour_and_scripting_example_runs_as_written() {
     assert!(blocks.len() >= 10, "found only {} blocks", blocks.len());
     let mut ran = 0;
     for block in blocks {
-        let mut background: Vec<(String, Child)> = Vec::new();
+        let mut background: Vec<Spawned> = Vec::new();
         for (line, allowed) in block {
             ran += 1;
             if runs_until_a_signal(&line) {
                 let before = consumers();
-                let child = shell(&line, dir.path())
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("spawn");
+                let child = Spawned::start(shell(&line, dir.path()));
                 let deadline = Instant::now() + Duration::from_secs(20);
                 while consumers() <= before {
                     assert!(Instant::now() < deadline, "{line}: no consumer appeared");
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                background.push((line, child));
+                background.push(child);
                 continue;
             }
-            let out = output_with_timeout(shell(&line, dir.path()), None, Duration::from_secs(120));
-            let code = out.status.code();
-            assert!(
-                code == Some(0) || (allowed.is_some() && code == allowed),
-                "{line}: {out:?}"
-            );
+            Cmd::from(shell(&line, dir.path()))
+                .timeout(Duration::from_secs(120))
+                .run()
+                .code_one_of(&[0, allowed.unwrap_or(0)]);
         }
-        for (line, mut child) in background {
-            let pid = libc::pid_t::try_from(child.id()).expect("pid");
-            // SAFETY: kill(2) has no memory-safety preconditions; the child
-            // is not reaped yet.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            let status = child.wait().expect("wait");
-            assert_eq!(status.code(), Some(0), "{line} stopped with {status}");
+        for mut child in background {
+            child.signal(libc::SIGTERM);
+            child.exits_with(0, Duration::from_secs(20));
         }
     }
     assert!(ran >= 30, "ran only {ran} example lines");

@@ -3,29 +3,27 @@
 //! `--exec` per message; get / purge / delete; the publish outcome stream;
 //! completions and the manual page; quorum queues and stream offsets.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use amqpctl::amqp::{Confirmation, Properties, Publish, Table, Value};
 
-use crate::fixtures::{
-    amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, messages, open, plain,
-    port_args, strs, with_port,
+use crate::support::run::{AMQPCTL, connection_flags};
+use crate::support::{
+    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, messages, open,
+    plain, unique,
 };
-use crate::support::process::{command, output_with_timeout, run, stderr_lines, stdout_lines};
-use crate::support::unique;
 
 #[test]
 fn lines_from_stdin_become_messages_in_order() {
     let q = unique("lines");
     durable_queue(broker(), &q);
-    let out = amqpctl_stdin(
+    // --quiet prints nothing.
+    amqpctl_stdin(
         &["pub", "-k", &q, "--lines", "--confirm", "--quiet"],
         b"first\nsecond\n\nlast",
-    );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(out.stdout.is_empty(), "--quiet prints nothing");
+    )
+    .code(0)
+    .no_stdout();
     assert_eq!(
         drain(broker(), &q),
         vec![
@@ -35,7 +33,8 @@ fn lines_from_stdin_become_messages_in_order() {
             b"last".to_vec()
         ]
     );
-    let out = amqpctl_stdin(
+    // A record with a newline in it is not short text: summarised.
+    amqpctl_stdin(
         &[
             "pub",
             "-k",
@@ -46,9 +45,9 @@ fn lines_from_stdin_become_messages_in_order() {
             "--confirm",
         ],
         b"a\nb\0c\0",
-    );
-    // A record with a newline in it is not short text: summarised.
-    assert_eq!(stdout_lines(&out), vec!["Sent: 1 (3 bytes)", "Sent: c"]);
+    )
+    .code(0)
+    .stdout(["Sent: 1 (3 bytes)", "Sent: c"]);
     assert_eq!(drain(broker(), &q), vec![b"a\nb".to_vec(), b"c".to_vec()]);
     delete_queue(broker(), &q);
 }
@@ -60,7 +59,7 @@ fn file_and_templates_make_bodies() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("body.bin");
     std::fs::write(&path, [1u8, 2, 0, 255]).unwrap();
-    let out = amqpctl(&[
+    amqpctl(&[
         "pub",
         "-k",
         &q,
@@ -68,9 +67,10 @@ fn file_and_templates_make_bodies() {
         path.to_str().unwrap(),
         "--confirm",
         "--quiet",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let out = amqpctl(&[
+    ])
+    .code(0)
+    .no_stdout();
+    amqpctl(&[
         "pub",
         "-k",
         &q,
@@ -81,11 +81,9 @@ fn file_and_templates_make_bodies() {
         "-m",
         "job-{seq}",
         "--confirm",
-    ]);
-    assert_eq!(
-        stdout_lines(&out),
-        vec!["Sent: job-1", "Sent: job-2", "Sent: job-3"]
-    );
+    ])
+    .code(0)
+    .stdout(["Sent: job-1", "Sent: job-2", "Sent: job-3"]);
     assert_eq!(
         drain(broker(), &q),
         vec![
@@ -95,12 +93,11 @@ fn file_and_templates_make_bodies() {
             b"job-3".to_vec()
         ]
     );
-    let out = amqpctl(&["pub", "-k", &q, "--file", "/nonexistent/body"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr_lines(&out)[0].starts_with("ERROR: cannot read --file /nonexistent/body"),
-        "{out:?}"
-    );
+    amqpctl(&["pub", "-k", &q, "--file", "/nonexistent/body"])
+        .code(2)
+        .stderr([
+            "ERROR: cannot read --file /nonexistent/body: No such file or directory (os error 2)",
+        ]);
     delete_queue(broker(), &q);
 }
 
@@ -174,25 +171,21 @@ fn json_envelopes_move_messages_between_queues_byte_for_byte() {
         sent.push((body, props));
     }
     // amqpctl con --format json --count N | amqpctl pub --format json -k TO
-    let mut con = Command::new(env!("CARGO_BIN_EXE_amqpctl"))
-        .args(port_args(broker()))
-        .args(["con", "-q", &from, "--format", "json", "--count", "20"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = command(&strs(&with_port(
+    let mut con = Cmd::amqpctl_on(
+        broker(),
+        &["con", "-q", &from, "--format", "json", "--count", "20"],
+    )
+    .spawn_piped();
+    let moving = Cmd::amqpctl_on(
         broker(),
         &["pub", "--format", "json", "-k", &to, "--confirm"],
-    )))
-    .stdin(con.stdout.take().unwrap())
-    .output()
-    .unwrap();
-    assert_eq!(con.wait().unwrap().code(), Some(0));
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let outcomes = stdout_lines(&out);
-    assert_eq!(outcomes.len(), 20);
-    assert_eq!(outcomes[0], r#"{"seq":1,"status":"acked"}"#);
+    )
+    .stdin_from(con.take_stdout())
+    .run();
+    con.wait(Duration::from_secs(15)).code(0).no_stderr();
+    moving
+        .code(0)
+        .stdout((1..=20).map(|i| format!(r#"{{"seq":{i},"status":"acked"}}"#)));
     assert_eq!(messages(broker(), &from), 0);
     let mut moved = Vec::new();
     while let Some((d, _)) = ch.basic_get(&to, true).unwrap() {
@@ -210,16 +203,13 @@ fn malformed_json_input_names_the_line_and_exits_2() {
     let q = unique("badjson");
     durable_queue(broker(), &q);
     let input = format!("{{\"routing_key\":\"{q}\",\"body\":\"ok\"}}\n{{\"body\":\n");
-    let out = amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes());
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert_eq!(stdout_lines(&out), vec![r#"{"seq":1,"status":"acked"}"#]);
-    let err = stderr_lines(&out);
-    assert!(
-        err[0].starts_with("ERROR: stdin line 2: invalid JSON"),
-        "{err:?}"
-    );
-    let out = amqpctl_stdin(&["pub", "--format", "json"], &[0xff, 0xfe, b'\n']);
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes())
+        .code(2)
+        .stdout([r#"{"seq":1,"status":"acked"}"#])
+        .stderr(["ERROR: stdin line 2: invalid JSON[..]"]);
+    amqpctl_stdin(&["pub", "--format", "json"], &[0xff, 0xfe, b'\n'])
+        .code(2)
+        .stderr(["ERROR: stdin line 1: invalid JSON[..]"]);
     assert_eq!(drain(broker(), &q), vec![b"ok".to_vec()]);
     delete_queue(broker(), &q);
 }
@@ -240,9 +230,13 @@ fn templates_and_raw_bodies_format_consumed_messages() {
         "--header",
         "n=5",
         "--persistent",
-    ]);
-    amqpctl(&["pub", "-k", &q, "--confirm", "-m", "two"]);
-    let out = amqpctl(&[
+    ])
+    .code(0)
+    .stdout(["Sent: one"]);
+    amqpctl(&["pub", "-k", &q, "--confirm", "-m", "two"])
+        .code(0)
+        .stdout(["Sent: two"]);
+    amqpctl(&[
         "con",
         "-q",
         &q,
@@ -250,18 +244,18 @@ fn templates_and_raw_bodies_format_consumed_messages() {
         "2",
         "--format",
         "%k|%e|%d|%r|%p{message_id}|%p{delivery_mode}|%h|%b\\n",
+    ])
+    .code(0)
+    .stdout([
+        format!("{q}||1|false|id-1|2|{{\"n\":5}}|one"),
+        format!("{q}||2|false|||{{}}|two"),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        stdout_lines(&out),
-        vec![
-            format!("{q}||1|false|id-1|2|{{\"n\":5}}|one"),
-            format!("{q}||2|false|||{{}}|two")
-        ]
-    );
-    amqpctl(&["pub", "-k", &q, "--confirm", "-m", "a"]);
-    amqpctl(&["pub", "-k", &q, "--confirm", "-m", "b"]);
-    let out = amqpctl(&[
+    for body in ["a", "b"] {
+        amqpctl(&["pub", "-k", &q, "--confirm", "-m", body])
+            .code(0)
+            .stdout([format!("Sent: {body}")]);
+    }
+    amqpctl(&[
         "con",
         "-q",
         &q,
@@ -271,32 +265,35 @@ fn templates_and_raw_bodies_format_consumed_messages() {
         "body",
         "--delimiter",
         "\\0",
-    ]);
-    assert_eq!(out.stdout, b"a\0b\0");
-    let out = amqpctl(&["con", "-q", &q, "--format", "%x"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr_lines(&out)[0].contains("unknown token %x"),
-        "{out:?}"
-    );
+    ])
+    .code(0)
+    .stdout_bytes(b"a\0b\0");
+    amqpctl(&["con", "-q", &q, "--format", "%x"])
+        .code(2)
+        .stderr(["ERROR: --format: unknown token %x (known: %b %e %k %h %p{name} %T %d %r %%)"]);
     delete_queue(broker(), &q);
 }
 
 #[test]
 fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
     let (q, dlx, dlq) = (unique("exec"), unique("exec-dlx"), unique("exec-dlq"));
-    amqpctl(&["declare", "exchange", &dlx, "-t", "fanout"]);
+    amqpctl(&["declare", "exchange", &dlx, "-t", "fanout"])
+        .code(0)
+        .stderr([format!("Created exchange: {dlx}")]);
     durable_queue(broker(), &dlq);
-    amqpctl(&["declare", "binding", "-e", &dlx, "-q", &dlq]);
-    let out = amqpctl(&[
+    amqpctl(&["declare", "binding", "-e", &dlx, "-q", &dlq])
+        .code(0)
+        .stderr([format!("Bound Queue [{dlq}] to Exchange [{dlx}]")]);
+    amqpctl(&[
         "declare",
         "queue",
         &q,
         "--durable",
         "--arg",
         &format!("x-dead-letter-exchange={dlx}"),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    ])
+    .code(0)
+    .stderr([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     amqpctl(&[
@@ -308,30 +305,32 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
         "good",
         "--correlation-id",
         "c-9",
-    ]);
+    ])
+    .code(0)
+    .stdout(["Sent: good"]);
     let script = format!(
         "echo \"$AMQP_ROUTING_KEY $AMQP_CORRELATION_ID $(cat)\" >> {}",
         log.display()
     );
-    let out = amqpctl(&["con", "-q", &q, "--count", "1", "--exec", &script]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    amqpctl(&["con", "-q", &q, "--count", "1", "--exec", &script])
+        .code(0)
+        .no_stderr();
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         format!("{q} c-9 good\n")
     );
     assert_eq!(messages(broker(), &q), 0, "acked");
 
-    amqpctl(&["pub", "-k", &q, "--confirm", "-m", "retry"]);
-    let out = amqpctl(&["con", "-q", &q, "--count", "1", "--exec", "exit 3"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(
-        stderr_lines(&out)[0].contains("exited with 3")
-            && stderr_lines(&out)[0].ends_with("requeued"),
-        "{out:?}"
-    );
+    amqpctl(&["pub", "-k", &q, "--confirm", "-m", "retry"])
+        .code(0)
+        .stdout(["Sent: retry"]);
+    amqpctl(&["con", "-q", &q, "--count", "1", "--exec", "exit 3"])
+        .code(0)
+        .stderr(["WARNING: --exec command exited with 3 for delivery 1 (attempt 1): requeued"]);
     assert_eq!(messages(broker(), &q), 1, "requeued");
 
-    let out = amqpctl(&[
+    // The command outlives --exec-timeout.
+    amqpctl(&[
         "con",
         "-q",
         &q,
@@ -342,12 +341,9 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
         "--exec-timeout",
         "0.3",
         "--no-requeue",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(
-        stderr_lines(&out)[0].contains("timed out") && stderr_lines(&out)[0].ends_with("rejected"),
-        "{out:?}"
-    );
+    ])
+    .code(0)
+    .stderr(["WARNING: --exec command timed out (--exec-timeout) for delivery 1: rejected"]);
     assert_eq!(messages(broker(), &q), 0);
     assert_eq!(
         drain(broker(), &dlq),
@@ -356,56 +352,47 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
     );
     delete_queue(broker(), &q);
     delete_queue(broker(), &dlq);
-    amqpctl(&["delete", "exchange", &dlx]);
+    amqpctl(&["delete", "exchange", &dlx])
+        .code(0)
+        .stderr([format!("Deleted exchange: {dlx}")]);
 }
 
 #[test]
 fn get_purge_and_delete_report_what_they_did() {
     let q = unique("tidy");
     durable_queue(broker(), &q);
-    amqpctl(&[
-        "pub",
-        "-k",
-        &q,
-        "--nb-messages",
-        "3",
-        "--interval",
-        "0",
-        "--confirm",
-        "-m",
-        "g",
-    ]);
-    let out = amqpctl(&["get", "-q", &q, "--requeue"]);
-    assert_eq!(stdout_lines(&out), vec!["Received: 1:g"]);
+    fill(broker(), &q, 3, "g");
+    amqpctl(&["get", "-q", &q, "--requeue"])
+        .code(0)
+        .stdout(["Received: 1:g"]);
     assert_eq!(messages(broker(), &q), 3, "--requeue puts it back");
-    let out = amqpctl(&["get", "-q", &q, "--count", "2", "--format", "%b %r\\n"]);
-    assert_eq!(stdout_lines(&out), vec!["1:g true", "2:g false"]);
+    amqpctl(&["get", "-q", &q, "--count", "2", "--format", "%b %r\\n"])
+        .code(0)
+        .stdout(["1:g true", "2:g false"]);
     assert_eq!(messages(broker(), &q), 1);
-    let out = amqpctl(&["purge", &q]);
-    assert_eq!(
-        stderr_lines(&out),
-        vec![format!("Purged queue: {q} (1 messages)")]
-    );
-    let out = amqpctl(&["get", "-q", &q]);
-    assert_eq!(out.status.code(), Some(8), "{out:?}");
-    assert_eq!(
-        stderr_lines(&out),
-        vec![format!("ERROR: queue '{q}' is empty")]
-    );
-    amqpctl(&["pub", "-k", &q, "--confirm"]);
-    let out = amqpctl(&["delete", "queue", &q, "--if-empty"]);
-    assert_eq!(out.status.code(), Some(5), "{out:?}");
-    let out = amqpctl(&["delete", "queue", &q]);
-    assert_eq!(
-        stderr_lines(&out),
-        vec![format!("Deleted queue: {q} (1 messages)")]
-    );
+    amqpctl(&["purge", &q])
+        .code(0)
+        .stderr([format!("Purged queue: {q} (1 messages)")]);
+    amqpctl(&["get", "-q", &q])
+        .code(8)
+        .stderr([format!("ERROR: queue '{q}' is empty")]);
+    amqpctl(&["pub", "-k", &q, "--confirm"])
+        .code(0)
+        .stdout(["Sent: Hello World!"]);
+    amqpctl(&["delete", "queue", &q, "--if-empty"])
+        .code(5)
+        .stderr([format!(
+            "ERROR: (406, \"PRECONDITION_FAILED - queue '{q}' in vhost '/' not empty\")"
+        )]);
+    amqpctl(&["delete", "queue", &q])
+        .code(0)
+        .stderr([format!("Deleted queue: {q} (1 messages)")]);
 }
 
 #[test]
 fn the_publish_outcome_stream_reports_every_message() {
     let q = unique("outcomes");
-    let out = amqpctl(&[
+    amqpctl(&[
         "declare",
         "queue",
         &q,
@@ -413,45 +400,53 @@ fn the_publish_outcome_stream_reports_every_message() {
         "x-max-length=1",
         "--arg",
         "x-overflow=reject-publish",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    ])
+    .code(0)
+    .stderr([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
     let nowhere = unique("nowhere");
     let input = format!(
         "{{\"routing_key\":\"{q}\",\"body\":\"1\"}}\n{{\"routing_key\":\"{q}\",\"body\":\"2\"}}\n{{\"routing_key\":\"{nowhere}\",\"body\":\"3\"}}\n{{\"routing_key\":\"{q}\",\"body\":\"4\"}}\n"
     );
-    let out = amqpctl_stdin(
+    // The first failure decides the exit code.
+    amqpctl_stdin(
         &["pub", "--format", "json", "--confirm", "--mandatory"],
         input.as_bytes(),
-    );
-    assert_eq!(
-        stdout_lines(&out),
-        vec![
-            r#"{"seq":1,"status":"acked"}"#,
-            r#"{"seq":2,"status":"nacked"}"#,
-            r#"{"code":312,"seq":3,"status":"returned","text":"NO_ROUTE"}"#,
-            r#"{"seq":4,"status":"nacked"}"#,
-        ]
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(7),
-        "the first failure decides: {out:?}"
-    );
+    )
+    .code(7)
+    .stdout([
+        r#"{"seq":1,"status":"acked"}"#,
+        r#"{"seq":2,"status":"nacked"}"#,
+        r#"{"code":312,"seq":3,"status":"returned","text":"NO_ROUTE"}"#,
+        r#"{"seq":4,"status":"nacked"}"#,
+    ]);
     delete_queue(broker(), &q);
+}
+
+/// How `shell`'s completion script names the top-level subcommand `sub`
+/// (a bare `contains("con")` would also match "connection").
+fn completion_entry(shell: &str, sub: &str) -> String {
+    match shell {
+        "bash" => format!("amqpctl,{sub})"),
+        "zsh" => format!("'{sub}:"),
+        "fish" => format!("-a \"{sub}\" -d"),
+        _ => unreachable!("{shell}"),
+    }
 }
 
 #[test]
 fn completions_and_manpage_cover_every_subcommand() {
     for shell in ["bash", "zsh", "fish"] {
-        let out = run(&["completions", shell]);
-        assert_eq!(out.status.code(), Some(0));
-        let text = String::from_utf8(out.stdout).unwrap();
+        let out = Cmd::amqpctl(&["completions", shell]).run().code(0);
+        let text = String::from_utf8(out.stdout_raw().to_vec()).unwrap();
         for sub in ["pub", "con", "declare", "get", "purge", "delete"] {
-            assert!(text.contains(sub), "{shell} completions lack {sub}");
+            assert!(
+                text.contains(&completion_entry(shell, sub)),
+                "{shell} completions lack {sub}"
+            );
         }
     }
-    let out = run(&["manpage"]);
-    let page = String::from_utf8(out.stdout).unwrap();
+    let out = Cmd::amqpctl(&["manpage"]).run().code(0);
+    let page = String::from_utf8(out.stdout_raw().to_vec()).unwrap();
     assert!(
         page.starts_with(".ie") && page.contains(".TH amqpctl 1"),
         "{}",
@@ -462,8 +457,9 @@ fn completions_and_manpage_cover_every_subcommand() {
 #[test]
 fn quorum_queues_and_stream_offsets() {
     let q = unique("quorum");
-    let out = amqpctl(&["declare", "queue", &q, "--type", "quorum"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    amqpctl(&["declare", "queue", &q, "--type", "quorum"])
+        .code(0)
+        .stderr([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
     let listed = broker().ctl_ok(&[
         "list_queues",
         "name",
@@ -472,33 +468,23 @@ fn quorum_queues_and_stream_offsets() {
         "--no-table-headers",
         "--quiet",
     ]);
-    let line = listed.lines().find(|l| l.starts_with(&q)).unwrap();
-    assert_eq!(
-        line.split_whitespace().collect::<Vec<_>>(),
-        vec![q.as_str(), "quorum", "true"]
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [q.as_str(), "quorum", "true"]),
+        "{listed}"
     );
     delete_queue(broker(), &q);
-    let out = amqpctl(&["declare", "queue", &q, "--type", "quorum", "--exclusive"]);
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    amqpctl(&["declare", "queue", &q, "--type", "quorum", "--exclusive"])
+        .code(2)
+        .stderr(["ERROR: quorum queues and streams cannot be exclusive or auto-delete"]);
 
     let s = unique("stream");
-    let out = amqpctl(&["declare", "queue", &s, "--type", "stream"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let out = amqpctl(&[
-        "pub",
-        "-k",
-        &s,
-        "--nb-messages",
-        "5",
-        "--interval",
-        "0",
-        "--confirm",
-        "-m",
-        "s{seq}",
-        "--quiet",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let out = amqpctl(&[
+    amqpctl(&["declare", "queue", &s, "--type", "stream"])
+        .code(0)
+        .stderr([format!("Created queue: {s} (messages: 0, consumers: 0)")]);
+    fill(broker(), &s, 5, "s{seq}");
+    amqpctl(&[
         "con",
         "-q",
         &s,
@@ -508,18 +494,16 @@ fn quorum_queues_and_stream_offsets() {
         "5",
         "--prefetch",
         "100",
+    ])
+    .code(0)
+    .stdout([
+        "Received: s1",
+        "Received: s2",
+        "Received: s3",
+        "Received: s4",
+        "Received: s5",
     ]);
-    assert_eq!(
-        stdout_lines(&out),
-        vec![
-            "Received: s1",
-            "Received: s2",
-            "Received: s3",
-            "Received: s4",
-            "Received: s5"
-        ]
-    );
-    let out = amqpctl(&[
+    amqpctl(&[
         "con",
         "-q",
         &s,
@@ -529,9 +513,10 @@ fn quorum_queues_and_stream_offsets() {
         "2",
         "--prefetch",
         "100",
-    ]);
-    assert_eq!(stdout_lines(&out), vec!["Received: s4", "Received: s5"]);
-    let out = amqpctl(&[
+    ])
+    .code(0)
+    .stdout(["Received: s4", "Received: s5"]);
+    amqpctl(&[
         "con",
         "-q",
         &s,
@@ -541,16 +526,18 @@ fn quorum_queues_and_stream_offsets() {
         "1",
         "--prefetch",
         "100",
-    ]);
-    assert_eq!(stdout_lines(&out), vec!["Received: s1"]);
-    let out = amqpctl(&["con", "-q", &s, "--offset", "yesterday"]);
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    ])
+    .code(0)
+    .stdout(["Received: s1"]);
+    amqpctl(&["con", "-q", &s, "--offset", "yesterday"])
+        .code(2)
+        .stderr_has("error: invalid value 'yesterday' for '--offset <OFFSET>': 'yesterday' is not first, last, next, an offset or an RFC 3339 time");
     delete_queue(broker(), &s);
 }
 
 #[test]
 fn verbose_logging_never_prints_the_password() {
-    let mut cmd = command(&strs(&with_port(
+    Cmd::amqpctl_on(
         broker(),
         &[
             "-vvv",
@@ -562,43 +549,39 @@ fn verbose_logging_never_prints_the_password() {
             "-k",
             "nowhere",
         ],
-    )));
-    cmd.env("RUST_LOG", "trace");
-    let out = output_with_timeout(cmd, None, Duration::from_secs(30));
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("TRACE"), "trace logging is on");
-    assert!(!err.contains("alice123"), "the password leaked:\n{err}");
-    let _ = std::io::stderr().flush();
+    )
+    .env("RUST_LOG", "trace")
+    .run()
+    .code(0)
+    // Trace logging is on.
+    .stderr_has("[..]TRACE[..]")
+    .never_shows("alice123");
 }
 
 #[test]
 fn long_runs_show_a_progress_line_only_on_a_terminal() {
     let q = unique("progress");
     durable_queue(broker(), &q);
-    let mut args = crate::fixtures::port_args(broker());
-    args.extend(
-        [
-            "pub",
-            "-k",
-            &q,
-            "--nb-messages",
-            "40",
-            "--interval",
-            "0.05",
-            "--quiet",
-        ]
-        .map(String::from),
-    );
+    let publish = [
+        "pub",
+        "-k",
+        &q,
+        "--nb-messages",
+        "40",
+        "--interval",
+        "0.05",
+        "--quiet",
+    ];
     // script(1) gives amqpctl a terminal for stdout and stderr.
-    let command = format!("{} {}", env!("CARGO_BIN_EXE_amqpctl"), args.join(" "));
-    let out = Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let screen = String::from_utf8_lossy(&out.stdout);
+    let command = std::iter::once(AMQPCTL.to_string())
+        .chain(connection_flags(broker()))
+        .chain(publish.iter().map(|a| a.to_string()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Cmd::new("script", &["-q", "-e", "-c", &command, "/dev/null"])
+        .run()
+        .code(0);
+    let screen = out.stdout_text();
     assert!(
         screen.contains(" sent (") && screen.contains("msg/s)"),
         "{screen:?}"
@@ -606,8 +589,6 @@ fn long_runs_show_a_progress_line_only_on_a_terminal() {
     // The line ends with the total instead of vanishing.
     assert!(screen.contains("40 sent in "), "{screen:?}");
     // Without a terminal: no progress line at all.
-    let out = amqpctl(&args.iter().skip(4).map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(out.stderr.is_empty(), "{out:?}");
+    amqpctl(&publish).code(0).no_stdout().no_stderr();
     delete_queue(broker(), &q);
 }

@@ -2,34 +2,44 @@
 //! unknown CA and of a wrong name, mutual TLS with SASL EXTERNAL, --insecure,
 //! and the stream adapter under load (a 10 MB message and 10,000 small ones).
 
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use amqpctl::amqp::{
-    AmqpError, Confirmation, Connection, ConsumerSettings, Credentials, Next, Properties, Publish,
-    QueueOptions,
+    AmqpError, Confirmation, Connection, ConnectionSettings, ConsumerSettings, Credentials, Next,
+    Properties, Publish,
 };
 use amqpctl::tls::{ClientIdentity, TlsError, TlsSettings, Trust};
 
-use crate::fixtures::{broker, open, tls};
-use crate::support::unique;
+use crate::support::connect::exclusive_queue;
+use crate::support::{broker, open, tls};
 
 fn trusted() -> Trust {
     Trust::CaFile(broker().ca_pem().to_path_buf())
 }
 
+/// SASL EXTERNAL over TLS (trusting the test CA) with the client
+/// certificate `cert` and its `key`.
+fn external(cert: &Path, key: &Path) -> ConnectionSettings {
+    ConnectionSettings {
+        credentials: Credentials::External,
+        tls: Some(TlsSettings {
+            trust: trusted(),
+            server_name: None,
+            identity: Some(ClientIdentity {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+            }),
+        }),
+        ..tls(broker(), trusted())
+    }
+}
+
 #[test]
 fn cafile_trusts_the_test_ca_and_messages_flow() {
     let (conn, ch) = open(&tls(broker(), trusted()));
-    let q = unique("tls-hello");
-    ch.queue_declare(
-        &q,
-        &QueueOptions {
-            exclusive: true,
-            ..QueueOptions::default()
-        },
-    )
-    .unwrap();
+    let q = exclusive_queue(&ch, "tls-hello");
     ch.confirm_delivery().unwrap();
     let props = Properties::default();
     let verdict = ch
@@ -113,17 +123,8 @@ fn insecure_connects_without_any_ca() {
 #[test]
 fn mutual_tls_logs_in_as_the_certificate_common_name() {
     let b = broker();
-    let mut settings = tls(b, trusted());
-    settings.credentials = Credentials::External;
-    settings.tls = Some(TlsSettings {
-        trust: trusted(),
-        server_name: None,
-        identity: Some(ClientIdentity {
-            cert: b.client_cert().to_path_buf(),
-            key: b.client_key().to_path_buf(),
-        }),
-    });
-    let conn = Connection::open(&settings).expect("EXTERNAL login");
+    let conn =
+        Connection::open(&external(b.client_cert(), b.client_key())).expect("EXTERNAL login");
     let listed = b.ctl_ok(&[
         "list_connections",
         "user",
@@ -143,17 +144,10 @@ fn mutual_tls_logs_in_as_the_certificate_common_name() {
 #[test]
 fn a_client_certificate_from_an_untrusted_ca_is_refused() {
     let b = broker();
-    let mut settings = tls(b, trusted());
-    settings.credentials = Credentials::External;
-    settings.tls = Some(TlsSettings {
-        trust: trusted(),
-        server_name: None,
-        identity: Some(ClientIdentity {
-            cert: b.untrusted_client_cert().to_path_buf(),
-            key: b.untrusted_client_key().to_path_buf(),
-        }),
-    });
-    match Connection::open(&settings) {
+    match Connection::open(&external(
+        b.untrusted_client_cert(),
+        b.untrusted_client_key(),
+    )) {
         Err(AmqpError::Tls(_) | AmqpError::Connect { .. }) => {}
         other => panic!(
             "expected the broker to refuse the certificate, got {:?}",
@@ -184,15 +178,7 @@ fn the_adapter_moves_a_10_mb_message_and_10000_small_ones_without_stalling() {
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::spawn(move || {
         let (conn, mut ch) = open(&tls(broker(), trusted()));
-        let q = unique("tls-bulk");
-        ch.queue_declare(
-            &q,
-            &QueueOptions {
-                exclusive: true,
-                ..QueueOptions::default()
-            },
-        )
-        .unwrap();
+        let q = exclusive_queue(&ch, "tls-bulk");
         ch.confirm_delivery().unwrap();
         let props = Properties::default();
         let big: Vec<u8> = (0..10 * 1024 * 1024).map(|i| (i % 251) as u8).collect();

@@ -28,7 +28,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::certs::{self, CLIENT_CN, CertFiles};
-use super::process::output_with_timeout;
+use super::process::{Stdin, output_with_timeout};
 
 const RABBITMQ_BIN: &str = "/usr/lib/rabbitmq/bin";
 /// How long a node may take to boot (per attempt).
@@ -87,11 +87,6 @@ impl Broker {
         &self.node
     }
 
-    /// The node's directory (its `HOME`).
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// All certificate and key files, including the server's and the expired ones.
     pub fn certs(&self) -> &CertFiles {
         &self.certs
@@ -135,7 +130,7 @@ impl Broker {
     pub fn ctl(&self, args: &[&str]) -> Output {
         let mut cmd = self.command("rabbitmqctl");
         cmd.arg("-n").arg(&self.node).args(args);
-        output_with_timeout(cmd, None, CTL_TIMEOUT)
+        output_with_timeout(cmd, Stdin::Null, CTL_TIMEOUT)
     }
 
     /// Like [`Broker::ctl`], but asserts success and returns stdout.
@@ -183,30 +178,6 @@ impl Broker {
     /// Resumes a node suspended by [`Broker::freeze`] (SIGCONT).
     pub fn thaw(&self) {
         self.signal_beam(libc::SIGCONT);
-    }
-
-    /// The `messages` count of `queue` in `vhost` as `rabbitmqctl list_queues` reports it,
-    /// or `None` if there is no such queue. The count is eventually consistent: it lags
-    /// publishes and acks by up to a few hundred milliseconds, so poll it rather than
-    /// reading it once right after acting.
-    pub fn queue_messages(&self, vhost: &str, queue: &str) -> Option<u64> {
-        let out = self.ctl_ok(&[
-            "list_queues",
-            "-p",
-            vhost,
-            "name",
-            "messages",
-            "--no-table-headers",
-            "--quiet",
-        ]);
-        out.lines().find_map(|line| {
-            let (name, messages) = line.rsplit_once('\t')?;
-            if name == queue {
-                messages.trim().parse().ok()
-            } else {
-                None
-            }
-        })
     }
 
     /// Creates the directory, certificates and watchdog, boots the node and provisions it.
@@ -286,7 +257,7 @@ impl Broker {
         let deadline = Instant::now() + BOOT_TIMEOUT;
         let mut server = self.command("rabbitmq-server");
         server.arg("-detached");
-        let out = output_with_timeout(server, None, BOOT_TIMEOUT);
+        let out = output_with_timeout(server, Stdin::Null, BOOT_TIMEOUT);
         if !out.status.success() {
             return Err(format!(
                 "rabbitmq-server -detached failed ({}):\n{}{}",

@@ -1,12 +1,35 @@
-//! Test support: throwaway RabbitMQ nodes, a test PKI and helpers to run `amqpctl`.
-// Not every test binary or test uses every helper.
-#![allow(dead_code)]
+//! Test support: throwaway RabbitMQ nodes with a test PKI, running `amqpctl` and checking
+//! what it prints, and looking at the queues on the broker.
+//!
+//! - [`broker`]: the node (`broker()` is the one every test shares).
+//! - [`run`]: `amqpctl(&[..]).code(0).stdout([..])`, and children in the background.
+//! - [`queues`]: queue counts from a passive declare, waiting for them, draining, deleting.
+//! - [`connect`]: connection settings for the library's own tests.
 
 pub mod broker;
 pub mod certs;
+pub mod connect;
 pub mod process;
+pub mod queues;
+pub mod run;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use broker::Broker;
+pub use connect::{open, plain, tls};
+pub use process::Spawned;
+pub use queues::{
+    delete_queue, drain, durable_queue, fill, messages, queue_exists, wait_for_consumers,
+    wait_for_messages, wait_until,
+};
+pub use run::{
+    Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, amqpctl_tls, spawn_amqpctl, spawn_amqpctl_on,
+};
+
+/// The node shared by every test of this process.
+pub fn broker() -> &'static Broker {
+    Broker::shared()
+}
 
 /// A resource name (queue, exchange, ...) unique to this call in this process:
 /// `amqpctl.it.<name>.<counter>.<pid>`.

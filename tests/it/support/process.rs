@@ -1,49 +1,94 @@
-//! Running child processes, above all the `amqpctl` binary under test: one-shot runs with a
-//! hard timeout, and long-running children whose output is streamed line by line.
+//! Child processes: one-shot runs with a hard timeout, long-running children whose output
+//! is streamed line by line ([`Spawned`]), and children whose stdout the test reads and
+//! closes itself ([`Piped`]). Every panic shows the command line and what it printed.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// How long [`run`] and [`run_with_stdin`] let `amqpctl` run before killing it.
+use super::run::Run;
+
+/// How long a one-shot run may take before it is killed, unless told otherwise.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A `Command` for the `amqpctl` binary built by cargo, with `args`.
-pub fn command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amqpctl"));
-    cmd.args(args);
-    cmd
+/// What a one-shot child reads on stdin.
+pub enum Stdin {
+    /// /dev/null.
+    Null,
+    /// These bytes, then end of file.
+    Bytes(Vec<u8>),
+    /// Another process's output, e.g. the stdout of a [`Piped`] child.
+    From(Stdio),
 }
 
-/// Runs `amqpctl args` with stdin from /dev/null; panics if it runs longer than [`RUN_TIMEOUT`].
-pub fn run(args: &[&str]) -> Output {
-    output_with_timeout(command(args), None, RUN_TIMEOUT)
+/// `cmd` as a shell-like line for messages: the program's file name, then its arguments
+/// (quoted where they hold spaces or quotes).
+pub fn command_line(cmd: &Command) -> String {
+    let program = std::path::Path::new(cmd.get_program());
+    let mut line = program
+        .file_name()
+        .unwrap_or(program.as_os_str())
+        .to_string_lossy()
+        .into_owned();
+    for arg in cmd.get_args() {
+        let arg = arg.to_string_lossy();
+        let plain = !arg.is_empty()
+            && arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=%@,+{}#*".contains(c));
+        if plain {
+            write!(line, " {arg}").unwrap();
+        } else {
+            write!(line, " '{}'", arg.replace('\'', r"'\''")).unwrap();
+        }
+    }
+    line
 }
 
-/// Runs `amqpctl args` with `stdin` as its standard input; panics if it runs longer than
-/// [`RUN_TIMEOUT`].
-pub fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    output_with_timeout(command(args), Some(stdin), RUN_TIMEOUT)
+/// `bytes` as indented text lines under a `name (N lines):` heading, for a panic message.
+pub fn transcript(name: &str, bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return format!("  {name}: (empty)\n");
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let n = text.lines().count();
+    let mut shown = format!("  {name} ({n} line{}):\n", if n == 1 { "" } else { "s" });
+    for line in text.lines() {
+        writeln!(shown, "      {line}").unwrap();
+    }
+    shown
 }
 
-/// Runs `cmd` to completion, feeding it `stdin` (or /dev/null) and capturing stdout and
-/// stderr. If it is still running after `timeout`, kills it and panics with what it printed.
-pub fn output_with_timeout(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> Output {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+/// Runs `cmd` to completion, feeding it `stdin` and capturing stdout and stderr. If it is
+/// still running after `timeout`, kills it and panics with what it printed.
+pub fn output_with_timeout(mut cmd: Command, stdin: Stdin, timeout: Duration) -> Output {
+    let bytes = match stdin {
+        Stdin::Null => {
+            cmd.stdin(Stdio::null());
+            None
+        }
+        Stdin::Bytes(bytes) => {
+            cmd.stdin(Stdio::piped());
+            Some(bytes)
+        }
+        Stdin::From(stdio) => {
+            cmd.stdin(stdio);
+            None
+        }
+    };
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let line = command_line(&cmd);
     let mut child = cmd
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"));
-    let writer = child.stdin.take().map(|mut pipe| {
-        let bytes = stdin.unwrap_or_default().to_vec();
+        .unwrap_or_else(|e| panic!("cannot spawn {line}: {e}"));
+    // The pipe handed to the child must not stay open here too.
+    drop(cmd);
+    let writer = bytes.map(|bytes| {
+        let mut pipe = child.stdin.take().expect("piped stdin");
         // A child that exits without reading everything makes this fail; that is its business.
         thread::spawn(move || drop(pipe.write_all(&bytes)))
     });
@@ -64,28 +109,11 @@ pub fn output_with_timeout(mut cmd: Command, stdin: Option<&[u8]>, timeout: Dura
     };
     assert!(
         status.is_some(),
-        "{cmd:?} still running after {timeout:?}; killed it.\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
+        "still running after {timeout:?}; killed it.\n  command: {line}\n{}{}",
+        transcript("stdout", &output.stdout),
+        transcript("stderr", &output.stderr),
     );
     output
-}
-
-/// The lines of `output.stdout`, decoded lossily, without line terminators.
-pub fn stdout_lines(output: &Output) -> Vec<String> {
-    lines(&output.stdout)
-}
-
-/// The lines of `output.stderr`, decoded lossily, without line terminators.
-pub fn stderr_lines(output: &Output) -> Vec<String> {
-    lines(&output.stderr)
-}
-
-fn lines(bytes: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
 
 fn read_to_end(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
@@ -110,15 +138,11 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// Starts `amqpctl args` in the background; see [`Spawned`].
-pub fn spawn(args: &[&str]) -> Spawned {
-    Spawned::start(command(args))
-}
-
 /// A running child with stdin from /dev/null, whose stdout and stderr lines are delivered
 /// through channels as they arrive and also kept as full transcripts. Killed on drop.
 pub struct Spawned {
     child: Child,
+    command_line: String,
     status: Option<ExitStatus>,
     stdout: Receiver<String>,
     stderr: Receiver<String>,
@@ -129,13 +153,8 @@ pub struct Spawned {
 
 impl Spawned {
     /// Starts `cmd` (stdin, stdout and stderr are overridden).
-    pub fn start(mut cmd: Command) -> Spawned {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"));
+    pub fn start(cmd: Command) -> Spawned {
+        let (mut child, command_line) = start_piped(cmd);
         let (stdout_tx, stdout) = mpsc::channel();
         let (stderr_tx, stderr) = mpsc::channel();
         let stdout_transcript = Arc::default();
@@ -154,6 +173,7 @@ impl Spawned {
         ];
         Spawned {
             child,
+            command_line,
             status: None,
             stdout,
             stderr,
@@ -163,25 +183,44 @@ impl Spawned {
         }
     }
 
-    /// The child's OS process id.
-    pub fn id(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The next stdout line not yet returned by this method, waiting up to `timeout`.
+    /// The next stdout line not yet returned by this method or [`Self::next_stdout_line`],
+    /// waiting up to `timeout`; `None` if none comes.
     pub fn wait_stdout_line(&self, timeout: Duration) -> Option<String> {
         self.stdout.recv_timeout(timeout).ok()
     }
 
-    /// The next stderr line containing `needle`, waiting up to `timeout`. Lines before it
-    /// are consumed (they stay in the transcript).
-    pub fn wait_stderr_containing(&self, needle: &str, timeout: Duration) -> Option<String> {
+    /// Like [`Self::wait_stdout_line`], but panics (with the transcripts) if no line comes.
+    #[track_caller]
+    pub fn next_stdout_line(&self, timeout: Duration) -> String {
+        self.wait_stdout_line(timeout)
+            .unwrap_or_else(|| self.fail(&format!("no stdout line within {timeout:?}")))
+    }
+
+    /// The next `n` stdout lines; panics if they do not all come within `timeout` each.
+    #[track_caller]
+    pub fn next_stdout_lines(&self, n: usize, timeout: Duration) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                self.wait_stdout_line(timeout).unwrap_or_else(|| {
+                    self.fail(&format!("stdout line {} of {n} never came", i + 1))
+                })
+            })
+            .collect()
+    }
+
+    /// The next stderr line containing `needle`, waiting up to `timeout`; panics (with the
+    /// transcripts) if none comes. Lines before it are consumed (they stay in the transcript).
+    #[track_caller]
+    pub fn await_stderr(&self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.stderr.recv_timeout(left).ok()?;
-            if line.contains(needle) {
-                return Some(line);
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => self.fail(&format!(
+                    "no stderr line containing {needle:?} within {timeout:?}"
+                )),
             }
         }
     }
@@ -233,6 +272,35 @@ impl Spawned {
         self.status
     }
 
+    /// Waits up to `timeout` for the child to exit and checks its exit code; panics with
+    /// the transcripts if it does not exit in time or exits otherwise.
+    #[track_caller]
+    pub fn exits_with(&mut self, code: i32, timeout: Duration) {
+        match self.wait_exit(timeout) {
+            None => self.fail(&format!(
+                "expected exit code {code}: still running after {timeout:?} (killed it)"
+            )),
+            Some(status) if status.code() != Some(code) => {
+                self.fail(&format!("expected exit code {code}, got {status}"))
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Panics with `what`, the command line, the status and everything printed so far.
+    #[track_caller]
+    fn fail(&self, what: &str) -> ! {
+        let join = |lines: Vec<String>| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+        panic!(
+            "{what}\n  command: {}\n  status:  {}\n{}{}",
+            self.command_line,
+            self.status
+                .map_or_else(|| "running".to_string(), |s| s.to_string()),
+            transcript("stdout so far", join(self.stdout_lines_so_far()).as_bytes()),
+            transcript("stderr so far", join(self.stderr_lines_so_far()).as_bytes()),
+        )
+    }
+
     fn join_readers(&mut self) {
         for reader in self.readers.drain(..) {
             reader.join().expect("output reader thread");
@@ -244,6 +312,19 @@ impl Drop for Spawned {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Starts `cmd` with stdin from /dev/null and stdout and stderr piped; returns the child
+/// and its command line.
+fn start_piped(mut cmd: Command) -> (Child, String) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let command_line = command_line(&cmd);
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {command_line}: {e}"));
+    (child, command_line)
 }
 
 /// Reads `pipe` line by line until EOF, appending each line to `transcript` and then
@@ -265,4 +346,68 @@ fn pump_lines(
             buf.clear();
         }
     })
+}
+
+/// A running child with stdin from /dev/null whose stdout is a pipe the test takes, reads
+/// and closes itself (as `head` would); stderr is captured. Killed on drop.
+pub struct Piped {
+    child: Child,
+    command_line: String,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Piped {
+    /// Starts `cmd` (stdin, stdout and stderr are overridden).
+    pub fn start(cmd: Command) -> Piped {
+        let (mut child, command_line) = start_piped(cmd);
+        let stderr = read_to_end(child.stderr.take().expect("piped stderr"));
+        Piped {
+            child,
+            command_line,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// The child's stdout; the test's to read and drop. Panics if taken before.
+    pub fn take_stdout(&mut self) -> ChildStdout {
+        self.child.stdout.take().expect("stdout not taken yet")
+    }
+
+    /// Waits up to `timeout` for the child to exit; panics (killing it) if it does not.
+    /// The [`Run`] has its status and stderr (its stdout was the test's).
+    #[track_caller]
+    pub fn wait(mut self, timeout: Duration) -> Run {
+        let status = wait_timeout(&mut self.child, timeout);
+        if status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let stderr = self
+            .stderr
+            .take()
+            .expect("waited once")
+            .join()
+            .expect("stderr reader thread");
+        assert!(
+            status.is_some(),
+            "still running {timeout:?} after it was expected to end (killed it)\n  command: {}\n{}",
+            self.command_line,
+            transcript("stderr", &stderr),
+        );
+        let output = Output {
+            status: status.unwrap_or_default(),
+            stdout: Vec::new(),
+            stderr,
+        };
+        Run::new(std::mem::take(&mut self.command_line), None, output)
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        if self.stderr.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }

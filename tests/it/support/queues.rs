@@ -1,0 +1,149 @@
+//! What is on the broker: a queue's counts as a passive declare reports them, waiting for
+//! them to reach a value, and declaring, draining and deleting queues.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use amqpctl::amqp::{AmqpError, Channel, QueueInfo, QueueOptions};
+
+use super::broker::Broker;
+use super::connect::{open, plain};
+use super::run::amqpctl_on;
+
+/// How long the `wait_for_*` helpers poll before they give up.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// `queue`'s name and counts (ready messages, consumers) as a passive declare on `ch`
+/// reports them. A missing queue is a 404 that closes `ch`.
+pub fn passive_declare(ch: &Channel, queue: &str) -> Result<QueueInfo, AmqpError> {
+    let passive = QueueOptions {
+        passive: true,
+        ..QueueOptions::default()
+    };
+    ch.queue_declare(queue, &passive)
+}
+
+/// `queue`'s counts on `b`, asked on a connection of its own; `None` if there is no such
+/// queue.
+#[track_caller]
+pub fn queue_info(b: &Broker, queue: &str) -> Option<QueueInfo> {
+    let (conn, ch) = open(&plain(b));
+    let info = match passive_declare(&ch, queue) {
+        Ok(info) => Some(info),
+        Err(AmqpError::ChannelClosed { code: 404, .. }) => None,
+        Err(e) => panic!("passive declare of {queue}: {e}"),
+    };
+    ch.close().expect("close the channel");
+    conn.close().expect("close the connection");
+    info
+}
+
+/// Whether `queue` exists on `b`.
+#[track_caller]
+pub fn queue_exists(b: &Broker, queue: &str) -> bool {
+    queue_info(b, queue).is_some()
+}
+
+/// Ready messages in `queue` on `b`; panics if there is no such queue.
+#[track_caller]
+pub fn messages(b: &Broker, queue: &str) -> u32 {
+    queue_info(b, queue)
+        .unwrap_or_else(|| panic!("no queue {queue}"))
+        .messages
+}
+
+/// Polls `queue` on `b` until it exists and `ok` holds for its counts; panics after
+/// [`WAIT`], saying `what` was expected. Returns the counts that passed.
+#[track_caller]
+pub fn wait_until(
+    b: &Broker,
+    queue: &str,
+    what: &str,
+    ok: impl Fn(&QueueInfo) -> bool,
+) -> QueueInfo {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match queue_info(b, queue) {
+            Some(info) if ok(&info) => return info,
+            info => assert!(
+                Instant::now() < deadline,
+                "{queue} never had {what} within {WAIT:?}: {}",
+                info.map_or_else(
+                    || "no such queue".to_string(),
+                    |i| format!("messages {}, consumers {}", i.messages, i.consumers)
+                )
+            ),
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until `queue` on `b` holds `n` ready messages.
+#[track_caller]
+pub fn wait_for_messages(b: &Broker, queue: &str, n: u32) {
+    wait_until(b, queue, &format!("{n} messages"), |q| q.messages == n);
+}
+
+/// Waits until `queue` on `b` has `n` consumers.
+#[track_caller]
+pub fn wait_for_consumers(b: &Broker, queue: &str, n: u32) {
+    wait_until(b, queue, &format!("{n} consumers"), |q| q.consumers == n);
+}
+
+/// Declares a durable queue on `b` with amqpctl itself.
+#[track_caller]
+pub fn durable_queue(b: &Broker, queue: &str) {
+    amqpctl_on(b, &["declare", "queue", queue, "--durable"])
+        .code(0)
+        .stderr([format!(
+            "Created queue: {queue} (messages: 0, consumers: 0)"
+        )]);
+}
+
+/// Publishes `n` copies of `body` to `queue` on `b` with `amqpctl pub --confirm --quiet`:
+/// numbered `I:BODY` when more than one, unless `body` is a `{seq}` template.
+#[track_caller]
+pub fn fill(b: &Broker, queue: &str, n: usize, body: &str) {
+    let n = n.to_string();
+    amqpctl_on(
+        b,
+        &[
+            "pub",
+            "-k",
+            queue,
+            "--nb-messages",
+            &n,
+            "--interval",
+            "0",
+            "--confirm",
+            "--quiet",
+            "-m",
+            body,
+        ],
+    )
+    .code(0)
+    .no_stdout();
+}
+
+/// Takes every message out of `queue` on `b`; returns the bodies in order.
+#[track_caller]
+pub fn drain(b: &Broker, queue: &str) -> Vec<Vec<u8>> {
+    let (conn, ch) = open(&plain(b));
+    let mut bodies = Vec::new();
+    while let Some((d, _)) = ch.basic_get(queue, true).expect("basic.get") {
+        bodies.push(d.body().to_vec());
+    }
+    ch.close().expect("close the channel");
+    conn.close().expect("close the connection");
+    bodies
+}
+
+/// Deletes `queue` on `b`, which must exist.
+#[track_caller]
+pub fn delete_queue(b: &Broker, queue: &str) {
+    let (conn, ch) = open(&plain(b));
+    ch.queue_delete(queue, false, false)
+        .unwrap_or_else(|e| panic!("delete {queue}: {e}"));
+    ch.close().expect("close the channel");
+    conn.close().expect("close the connection");
+}
