@@ -81,6 +81,12 @@ fn prepare(dir: &Path) {
     let invoice = dir.join("process-invoice");
     std::fs::write(&invoice, "#!/bin/sh\ncat > /dev/null\n").expect("script");
     std::fs::set_permissions(&invoice, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    // The profiles the examples name: the README's own config file, private
+    // as a file with passwords must be. (AMQP_URL, set for every example,
+    // still names the broker: a URL given outright overrides a profile's.)
+    let config = dir.join("config.toml");
+    std::fs::write(&config, readme_config()).expect("config");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let b = broker();
     b.ctl_ok(&["add_vhost", VHOST]);
     b.ctl_ok(&["set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"]);
@@ -97,6 +103,21 @@ fn prepare(dir: &Path) {
     }
 }
 
+/// The README's example config file: its first `toml` block.
+fn readme_config() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let block = readme
+        .split_once("```toml\n")
+        .expect("the README shows a config file")
+        .1;
+    block
+        .split_once("```")
+        .expect("its block ends")
+        .0
+        .to_string()
+}
+
 fn shell(line: &str, dir: &Path) -> Command {
     let bin = Path::new(env!("CARGO_BIN_EXE_amqpctl"))
         .parent()
@@ -110,6 +131,7 @@ fn shell(line: &str, dir: &Path) -> Command {
     cmd.args(["-c", line])
         .current_dir(dir)
         .env("PATH", path)
+        .env("AMQPCTL_CONFIG", dir.join("config.toml"))
         .env(
             "AMQP_URL",
             format!("amqp://127.0.0.1:{}/{VHOST}", broker().amqp_port()),

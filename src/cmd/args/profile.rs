@@ -168,7 +168,7 @@ fn read_config(path: &Path) -> Result<Option<ConfigFile>, Error> {
         let at = e
             .span()
             .map(|span| {
-                let line = text[..span.start.min(text.len())].lines().count().max(1);
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
                 format!(" (line {line})")
             })
             .unwrap_or_default();
