@@ -10,6 +10,7 @@ mod faults;
 mod hints;
 mod layer;
 mod layout;
+mod moving;
 mod profiles;
 mod readme;
 mod rpc;

@@ -1,0 +1,253 @@
+//! `amqpctl move`: every message ends up in the source, the destination or
+//! both, never neither, whatever stops the move; body, properties and
+//! headers arrive intact and in order.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::support::{
+    amqpctl, broker, delete_queue, drain, durable_queue, fill, messages, spawn_amqpctl, unique,
+};
+
+/// Two durable queues on the shared node.
+fn queues(name: &str) -> (String, String) {
+    let (from, to) = (
+        unique(&format!("{name}-from")),
+        unique(&format!("{name}-to")),
+    );
+    durable_queue(broker(), &from);
+    durable_queue(broker(), &to);
+    (from, to)
+}
+
+#[test]
+fn move_keeps_bodies_properties_headers_and_order() {
+    let (from, to) = queues("move-intact");
+    let envelopes: Vec<String> = (1..=20)
+        .map(|i| {
+            format!(
+                r#"{{"routing_key":"{from}","body":"m{i}","content_type":"text/plain","delivery_mode":2,"priority":3,"correlation_id":"c{i}","headers":{{"x-n":{i},"x-s":"v","x-u8":{{"type":"u8","value":7}}}}}}"#
+            )
+        })
+        .collect();
+    crate::support::amqpctl_stdin(
+        &["pub", "--format", "json", "--confirm", "--quiet"],
+        (envelopes.join("\n") + "\n").as_bytes(),
+    )
+    .code(0);
+    let before = amqpctl(&[
+        "get",
+        "-q",
+        &from,
+        "--count",
+        "20",
+        "--requeue",
+        "--format",
+        "json",
+    ])
+    .code(0)
+    .stdout_lines();
+    amqpctl(&["move", "-q", &from, "--to-queue", &to])
+        .code(0)
+        .no_stdout()
+        .stderr([format!(
+            "Moved 20 of 20 messages from queue {from} to queue {to}"
+        )]);
+    assert_eq!(messages(broker(), &from), 0);
+    let after = amqpctl(&["get", "-q", &to, "--count", "20", "--format", "json"])
+        .code(0)
+        .stdout_lines();
+    // The same envelopes but for where they were read from.
+    let strip = |line: &str| {
+        let mut v: BTreeMap<String, serde_json::Value> =
+            serde_json::from_str(line).expect("an envelope");
+        for key in ["delivery_tag", "redelivered", "routing_key"] {
+            v.remove(key);
+        }
+        v
+    };
+    assert_eq!(
+        before.iter().map(|l| strip(l)).collect::<Vec<_>>(),
+        after.iter().map(|l| strip(l)).collect::<Vec<_>>()
+    );
+    assert_eq!(before.len(), 20);
+    delete_queue(broker(), &from);
+    delete_queue(broker(), &to);
+}
+
+#[test]
+fn count_dry_run_and_an_exchange_with_its_own_routing_key() {
+    let (from, to) = queues("move-count");
+    fill(broker(), &from, 30, "m{seq}");
+    amqpctl(&["move", "-q", &from, "--to-queue", &to, "--dry-run"])
+        .code(0)
+        .stderr([format!(
+            "Would move 30 messages from queue {from} to queue {to}"
+        )]);
+    amqpctl(&[
+        "move",
+        "-q",
+        &from,
+        "--to-queue",
+        &to,
+        "--dry-run",
+        "--count",
+        "5",
+    ])
+    .code(0)
+    .stderr([format!(
+        "Would move 5 messages from queue {from} to queue {to}"
+    )]);
+    assert_eq!(messages(broker(), &from), 30);
+    assert_eq!(messages(broker(), &to), 0);
+    amqpctl(&["move", "-q", &from, "--to-queue", &to, "--count", "10"])
+        .code(0)
+        .stderr([format!(
+            "Moved 10 of 10 messages from queue {from} to queue {to}"
+        )]);
+    // Through the default exchange's named route, as -k gives it.
+    amqpctl(&[
+        "move",
+        "-q",
+        &from,
+        "--to-exchange",
+        "",
+        "-k",
+        &to,
+        "--count",
+        "1",
+    ])
+    .code(0);
+    assert_eq!(messages(broker(), &from), 19);
+    let bodies: Vec<String> = drain(broker(), &to)
+        .into_iter()
+        .map(|b| String::from_utf8(b).unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=11).map(|i| format!("m{i}")).collect();
+    assert_eq!(bodies, expected);
+    // An empty source is nothing to do.
+    let (empty, _) = queues("move-empty");
+    amqpctl(&["move", "-q", &empty, "--to-queue", &to])
+        .code(0)
+        .stderr([format!(
+            "Moved 0 of 0 messages from queue {empty} to queue {to}"
+        )]);
+    for q in [&from, &to, &empty] {
+        delete_queue(broker(), q);
+    }
+}
+
+#[test]
+fn a_refused_destination_leaves_every_message_in_the_source() {
+    let (from, to) = queues("move-refused");
+    fill(broker(), &from, 25, "m{seq}");
+    let missing = unique("no-such-exchange");
+    amqpctl(&["move", "-q", &from, "--to-exchange", &missing])
+        .code(5)
+        .stderr([
+            format!("Moved 0 of 25 messages from queue {from} to exchange {missing}"),
+            format!("ERROR: (404, \"NOT_FOUND - no exchange '{missing}' in vhost '/'\")"),
+        ]);
+    assert_eq!(messages(broker(), &from), 25);
+    // Unroutable: returned (exit 6), and the message stays.
+    amqpctl(&[
+        "move",
+        "-q",
+        &from,
+        "--to-exchange",
+        "amq.direct",
+        "-k",
+        "nobody-binds-this",
+    ])
+    .code(6)
+    .stderr_has("ERROR: message returned by the broker: (312, \"NO_ROUTE\")");
+    assert_eq!(messages(broker(), &from), 25);
+    // A missing source is the usual 404.
+    let gone = unique("move-gone");
+    amqpctl(&["move", "-q", &gone, "--to-queue", &to])
+        .code(5)
+        .stderr_has(format!(
+            "ERROR: (404, \"NOT_FOUND - no queue '{gone}' in vhost '/'\")[..]"
+        ));
+    delete_queue(broker(), &from);
+    delete_queue(broker(), &to);
+}
+
+#[test]
+fn move_reaches_another_broker_named_by_to_url() {
+    let (from, _) = queues("move-remote");
+    let vhost = unique("move-vhost");
+    broker().ctl_ok(&["add_vhost", &vhost]);
+    broker().ctl_ok(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+    let url = format!(
+        "amqp://guest:guest@127.0.0.1:{}/{}",
+        broker().amqp_port(),
+        vhost
+    );
+    let far = unique("move-far");
+    amqpctl(&["--url", &url, "declare", "queue", &far]).code(0);
+    fill(broker(), &from, 12, "m{seq}");
+    amqpctl(&["move", "-q", &from, "--to-queue", &far, "--to-url", &url])
+        .code(0)
+        .stderr([
+            "WARNING: the connection is not secured.".to_string(),
+            format!("Moved 12 of 12 messages from queue {from} to queue {far}"),
+        ]);
+    assert_eq!(messages(broker(), &from), 0);
+    amqpctl(&["--url", &url, "get", "-q", &far, "--all"])
+        .code(0)
+        .stdout((1..=12).map(|i| format!("Received: m{i}")));
+    broker().ctl_ok(&["delete_vhost", &vhost]);
+    delete_queue(broker(), &from);
+}
+
+/// SIGKILL at random moments: each time, every message is in the source or
+/// the destination (or, confirmed but not yet acked, both), never lost.
+#[test]
+fn a_move_killed_at_random_moments_loses_nothing() {
+    let (from, to) = queues("move-kill");
+    let total = 3000;
+    fill(broker(), &from, total, "m{seq}");
+    let mut kills = 0;
+    for round in 0..40u64 {
+        if messages(broker(), &from) == 0 {
+            break;
+        }
+        let mut mover = spawn_amqpctl(&["move", "-q", &from, "--to-queue", &to, "--window", "50"]);
+        // A pseudo-random moment, from the round and the clock.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(0);
+        let delay = 20 + (nanos / 1000 + round * 37) % 250;
+        std::thread::sleep(Duration::from_millis(delay)); // the kill's moment is the point
+        mover.signal(libc::SIGKILL);
+        let status = mover.wait_exit(Duration::from_secs(20)).expect("killed");
+        if status.code().is_none() {
+            kills += 1;
+        }
+    }
+    // Whatever is left moves on a last, uninterrupted run.
+    amqpctl(&["move", "-q", &from, "--to-queue", &to]).code(0);
+    assert!(kills >= 3, "only {kills} moves were killed mid-way");
+    assert_eq!(messages(broker(), &from), 0);
+    let mut seen = BTreeMap::new();
+    for body in drain(broker(), &to) {
+        *seen.entry(String::from_utf8(body).unwrap()).or_insert(0) += 1;
+    }
+    let missing: Vec<String> = (1..=total)
+        .map(|i| format!("m{i}"))
+        .filter(|b| !seen.contains_key(b))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "lost {} messages, among them {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    assert_eq!(seen.len(), total, "unexpected bodies");
+    println!("move killed {kills} times: {total} messages, {duplicates} duplicates");
+    delete_queue(broker(), &from);
+    delete_queue(broker(), &to);
+}
