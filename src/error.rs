@@ -13,7 +13,7 @@ use amqpctl::tls::{PemFile, TlsError};
 pub const EXIT_STATUSES: &[(&str, &str)] = &[
     (
         "0",
-        "success (also: `con` stopped by a signal, `--count`, `--idle-timeout`, `--lazy`, or a closed stdout)",
+        "success (also: `con` stopped by a signal, `--count`, `--idle-timeout`, `--until-empty`, `--lazy`, or a closed stdout)",
     ),
     ("1", "unexpected failure (I/O error, protocol error)"),
     (

@@ -3,7 +3,7 @@
 //! the walkthrough tests' job) runs with `bash -c` in a directory holding
 //! the files the examples name, `amqpctl` on the PATH and `AMQP_URL` aimed
 //! at a vhost of its own on the test node. Lines documented to run until a
-//! signal (`con` and `rpc serve` without `--count`/`--idle-timeout`) run in
+//! signal (`con` and `rpc serve` without `--count`/`--idle-timeout`/`--until-empty`) run in
 //! the background, like a second terminal; the block's other lines run once
 //! the broker shows their consumer, and at the block's end they get SIGTERM
 //! and must exit 0. Every other line must exit 0, or the status its comment
@@ -68,7 +68,7 @@ fn split_comment(line: &str) -> (String, Option<i32>) {
 fn runs_until_a_signal(line: &str) -> bool {
     (line.starts_with("amqpctl con ") || line.starts_with("amqpctl rpc serve "))
         && !line.contains('|')
-        && !["--count", "--idle-timeout", "--lazy"]
+        && !["--count", "--idle-timeout", "--until-empty", "--lazy"]
             .iter()
             .any(|f| line.contains(f))
 }
