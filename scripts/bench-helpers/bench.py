@@ -242,6 +242,19 @@ def oneshot(broker):
     return times, errs
 
 
+def rate_accuracy(broker, asked=1000, seconds=10):
+    """`pub --rate`: the rate achieved over `seconds`, from process start to
+    the last message on the queue, against the rate asked for."""
+    n = asked * seconds
+    broker.reset(QUEUE)
+    t0 = time.perf_counter()
+    run([AMQPCTL, "pub", *CONN, "-k", QUEUE, "--nb-messages", str(n + 1), "--rate",
+         str(asked), "--quiet", "-m", "x"])
+    t_full = broker.wait_count(QUEUE, n + 1)
+    # n gaps between n + 1 messages.
+    return n / (t_full - t0)
+
+
 def p90(xs):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]
@@ -434,6 +447,15 @@ def main():
         else:
             shown = f"{v[0] / 1024:7.1f} MiB   {v[1]:>10,.0f} msg/s"
         print(f"  {label:<52} {shown}")
+    print()
+
+    print("== pub --rate 1000 over 10 s (messages per second achieved; evenly spaced)")
+    try:
+        achieved = rate_accuracy(broker)
+        print(f"  achieved {achieved:,.1f} msg/s: {100 * (achieved / 1000 - 1):+.2f} % of the rate asked")
+    except CaseError as e:
+        achieved = None
+        print(f"  FAILED: {e}")
     print()
 
     # ------------------------------------------------------------ ratios and targets

@@ -6,5 +6,6 @@ pub mod envelope;
 pub mod exec;
 pub mod format;
 pub mod output;
+pub mod pace;
 pub mod properties;
 pub mod signals;

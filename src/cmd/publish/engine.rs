@@ -15,6 +15,7 @@ use crate::cmd::broker::flow::{self, FlowWait};
 use crate::cmd::broker::reconnect::{self, Reconnecting};
 use crate::cmd::broker::{ConnectSpec, with_connection};
 use crate::cmd::io::output::{Lines, Progress, status};
+use crate::cmd::io::pace::Pacer;
 use crate::cmd::io::signals;
 use crate::error::Error;
 use amqpctl::amqp::{AmqpError, Channel, Properties, Publish, Unblocked};
@@ -29,6 +30,7 @@ const CONFIRM_GRACE: Duration = Duration::from_secs(5);
 /// signal or a lost connection ends it early.
 pub fn run(connect: &ConnectSpec, spec: PublishSpec) -> Result<(), Error> {
     let interrupts = signals::interrupts()?;
+    let pacer = spec.rate.map(Pacer::new);
     let mut publisher = Publisher {
         connect,
         reporter: Reporter {
@@ -45,6 +47,7 @@ pub fn run(connect: &ConnectSpec, spec: PublishSpec) -> Result<(), Error> {
         published: 0,
         interrupted: None,
         progress: Progress::new("sent"),
+        pacer,
     };
     let reconnect = publisher.spec.reconnect;
     let interrupts = publisher.interrupts.clone();
@@ -78,6 +81,8 @@ struct Publisher<'a> {
     /// The signal that stopped the run, and when.
     interrupted: Option<(i32, Instant)>,
     progress: Progress,
+    /// `--rate`: when the next message is due.
+    pacer: Option<Pacer>,
 }
 
 impl Reconnecting for Publisher<'_> {
@@ -235,6 +240,13 @@ impl Publisher<'_> {
                     return Err(bad_input);
                 }
             };
+            if let Some(pacer) = self.pacer.as_mut() {
+                self.lines.flush()?;
+                if let Some(signal) = pacer.wait(&self.interrupts) {
+                    self.interrupted = Some((signal, Instant::now()));
+                    break;
+                }
+            }
             // The pause goes between messages, never after the last one.
             if self.published > 0 && !interval.is_zero() {
                 self.lines.flush()?;

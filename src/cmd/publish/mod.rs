@@ -18,6 +18,7 @@ use super::broker::ConnectSpec;
 use super::broker::declare::{ExchangeSpec, QueueSpec};
 use super::io::format::{Delimiter, parse_delimiter};
 use super::io::output::status;
+use super::io::pace::parse_rate;
 use crate::error::Error;
 use amqpctl::amqp::{Properties, Value};
 use outcome::BodyDisplay;
@@ -83,6 +84,11 @@ pub struct PublishArgs {
     /// [default: 1 with --nb-messages; 0 for --lines and --format json].
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_hyphen_values = true)]
     interval: Option<Duration>,
+
+    /// Publish N messages a second, evenly spaced (fractions allowed; also
+    /// with --lines and --format json).
+    #[arg(long, value_name = "N", value_parser = parse_rate, conflicts_with = "interval")]
+    rate: Option<f64>,
 
     /// Persistent delivery (delivery mode 2).
     #[arg(long)]
@@ -181,6 +187,8 @@ pub struct PublishSpec {
     pub properties: Properties,
     /// The pause between messages.
     pub interval: Duration,
+    /// `--rate`: messages per second.
+    pub rate: Option<f64>,
     /// `--mandatory`.
     pub mandatory: bool,
     /// `--confirm`.
@@ -213,7 +221,7 @@ impl PublishArgs {
         }
         let streamed = self.lines || self.format == PubFormat::Json;
         // The seed's one second between numbered copies; none for streams.
-        let interval = self.interval.unwrap_or(if streamed {
+        let interval = self.interval.unwrap_or(if streamed || self.rate.is_some() {
             Duration::ZERO
         } else {
             Duration::from_secs(1)
@@ -277,6 +285,7 @@ impl PublishArgs {
             bodies,
             properties,
             interval,
+            rate: self.rate,
             mandatory: self.mandatory,
             confirm: self.confirm,
             confirm_window,
