@@ -344,6 +344,16 @@ fn handshake_error(
     use amiquip::Error as E;
     let addr = addr.to_string();
     match e {
+        // We announce authentication_failure_close, so RabbitMQ says why it
+        // refuses a login: a close with 403 ACCESS_REFUSED and its text (a
+        // refusal at connection.open, of the vhost or over a connection
+        // limit, is 530 NOT_ALLOWED).
+        E::ServerClosedConnection { code: 403, message } => AmqpError::Login {
+            addr,
+            reason: message,
+        },
+        // A broker that ignores the capability just closes the socket after
+        // our login; amiquip reports that as invalid credentials.
         E::InvalidCredentials => AmqpError::Login {
             addr,
             reason: match credentials {

@@ -64,7 +64,7 @@ fn a_wrong_password_is_exit_4_and_never_echoed() {
     fails(
         &["pub", "--userpass", "guest:Wr0ngSecret"],
         4,
-        "wrong user name or password for user 'guest'",
+        "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN",
     );
     let out = run(&strs(&with_port(
         broker(),

@@ -9,6 +9,7 @@ mod faults;
 mod fixtures;
 mod harness;
 mod hints;
+mod identity;
 mod layer;
 mod layout;
 mod readme;

@@ -172,6 +172,14 @@ impl<Auth: Sasl> ConnectionOptions<Auth> {
         };
         set_cap("consumer_cancel_notify");
         set_cap("connection.blocked");
+        // amqpctl patch: the rest of what amiquip handles. The server acts on
+        // authentication_failure_close (it then says why it refuses a login,
+        // which handshake_state reports); the others tell the operator.
+        set_cap("publisher_confirms");
+        set_cap("exchange_exchange_bindings");
+        set_cap("basic.nack");
+        set_cap("per_consumer_qos");
+        set_cap("authentication_failure_close");
         client_properties.insert(
             "capabilities".to_string(),
             AMQPValue::FieldTable(capabilities),

@@ -38,6 +38,15 @@ impl<Auth: Sasl> HandshakeState<Auth> {
                 *self = HandshakeState::Secure(options.clone(), server_properties);
             }
             HandshakeState::Secure(options, server_properties) => {
+                // amqpctl patch: a server that refuses the login closes the
+                // connection here, with its reason, when the client announced
+                // the authentication_failure_close capability (RabbitMQ).
+                if let Ok(close) = Close::try_from(0, frame.clone()) {
+                    inner.push_method(0, AmqpConnection::CloseOk(CloseOk {}));
+                    inner.seal_writes();
+                    *self = HandshakeState::ServerClosing(close);
+                    return Ok(());
+                }
                 // We currently only support PLAIN and EXTERNAL, neither of which
                 // need a secure/secure-ok
                 if let Ok(secure) = Secure::try_from(0, frame.clone()) {

@@ -336,6 +336,14 @@ impl IoLoop {
                 // failing.
                 return match state {
                     HandshakeState::Secure(_, _) => InvalidCredentialsSnafu.fail(),
+                    // amqpctl patch: once the server has said why it closes,
+                    // that is the error, even if the socket then failed
+                    // before our close-ok was out.
+                    HandshakeState::ServerClosing(close) => ServerClosedConnectionSnafu {
+                        code: close.reply_code,
+                        message: close.reply_text,
+                    }
+                    .fail(),
                     _ => Err(err),
                 };
             }
