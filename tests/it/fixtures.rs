@@ -33,6 +33,7 @@ pub fn plain(b: &Broker) -> ConnectionSettings {
         heartbeat: 60,
         connect_timeout: Duration::from_secs(10),
         tls: None,
+        connection_name: None,
     }
 }
 
