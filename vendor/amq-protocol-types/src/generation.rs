@@ -24,6 +24,8 @@ pub fn gen_raw_value<'a>(x: (&'a mut [u8], usize), v: &AMQPValue) -> Result<(&'a
         AMQPValue::FieldTable(ref t)     => gen_field_table(x, t),
         AMQPValue::ByteArray(ref a)      => gen_byte_array(x, a),
         AMQPValue::Void                  => Ok(x),
+        /* amqpctl patch: the same length and bytes as a LongString, whatever they are */
+        AMQPValue::LongStringBytes(ref a) => gen_byte_array(x, a),
     }
 }
 

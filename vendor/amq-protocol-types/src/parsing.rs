@@ -22,13 +22,25 @@ pub fn parse_raw_value<'a>(i: &'a [u8], amqp_type: &AMQPType) -> Result<(&'a [u8
         AMQPType::DecimalValue   => map!(i, call!(parse_decimal_value),    AMQPValue::DecimalValue),
         /* ShortString is only for internal usage and AMQPValue::ShortString shouldn't exist, hence return it as LongString */
         AMQPType::ShortString    => map!(i, call!(parse_short_string),     AMQPValue::LongString),
-        AMQPType::LongString     => map!(i, call!(parse_long_string),      AMQPValue::LongString),
+        /* amqpctl patch: a LongString that is not UTF-8 no longer ends the field table */
+        AMQPType::LongString     => call!(i, parse_long_string_value),
         AMQPType::FieldArray     => map!(i, call!(parse_field_array),      AMQPValue::FieldArray),
         AMQPType::Timestamp      => map!(i, call!(parse_timestamp),        AMQPValue::Timestamp),
         AMQPType::FieldTable     => map!(i, call!(parse_field_table),      AMQPValue::FieldTable),
         AMQPType::ByteArray      => map!(i, call!(parse_byte_array),       AMQPValue::ByteArray),
         AMQPType::Void           => value!(i, AMQPValue::Void),
     }
+}
+
+/// amqpctl patch: the value of a LongString field. Other clients (Java, C) send `S` values as
+/// bytes; the ones that are not UTF-8 become [AMQPValue::LongStringBytes] instead of a parse
+/// error, which `fold_many0` in [parse_field_table] took for the end of the table, silently
+/// dropping the rest of it.
+fn parse_long_string_value(i: &[u8]) -> Result<(&[u8], AMQPValue), nom::Err<&[u8]>> {
+    map!(i, call!(parse_byte_array), |bytes| match String::from_utf8(bytes) {
+        Ok(s)  => AMQPValue::LongString(s),
+        Err(e) => AMQPValue::LongStringBytes(e.into_bytes()),
+    })
 }
 
 named_attr!(#[doc = "Parse an [AMQPValue](../type.AMQPValue.html)"],          pub parse_value<AMQPValue>,                 do_parse!(amqp_type: call!(parse_type) >> value: apply!(parse_raw_value, &amqp_type) >> (value)));

@@ -40,6 +40,9 @@ pub enum AMQPValue {
     ByteArray(ByteArray),
     /// No value
     Void,
+    /// A long string (`S`) whose bytes are not UTF-8, kept as they came
+    /// (amqpctl patch; not in amq-protocol-types 1.2.0)
+    LongStringBytes(ByteArray),
 }
 
 impl AMQPValue {
@@ -63,6 +66,7 @@ impl AMQPValue {
             AMQPValue::FieldTable(_)     => AMQPType::FieldTable,
             AMQPValue::ByteArray(_)      => AMQPType::ByteArray,
             AMQPValue::Void              => AMQPType::Void,
+            AMQPValue::LongStringBytes(_) => AMQPType::LongString,
         }
     }
 }
