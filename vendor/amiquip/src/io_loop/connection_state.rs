@@ -54,7 +54,7 @@ fn slot_get_mut(inner: &mut Inner, channel_id: u16) -> Result<&mut ChannelSlot> 
         .context(ReceivedFrameWithBogusChannelIdSnafu { channel_id })
 }
 
-fn send<T: Send + Sync + 'static>(tx: &Sender<T>, item: T) -> Result<()> {
+pub(super) fn send<T: Send + Sync + 'static>(tx: &Sender<T>, item: T) -> Result<()> {
     // See comment in ChannelSlot::new() about the bound size of the control
     // channel. If we're sending to a consumer channel, they are not bounded
     // and will not return Full.
@@ -139,6 +139,16 @@ impl ConnectionState {
     }
 
     pub(super) fn process(&mut self, inner: &mut Inner, frame: AMQPFrame) -> Result<()> {
+        // amqpctl patch: deliveries are held only across content frames; anything else
+        // may hand something to a client thread, so what came before goes first. (See
+        // Inner::defer_delivery.)
+        match &frame {
+            AMQPFrame::Method(_, AMQPClass::Basic(AmqpBasic::Deliver(_)))
+            | AMQPFrame::Header(..)
+            | AMQPFrame::Body(..) => (),
+            _ => inner.flush_deliveries()?,
+        }
+
         // bail out if we shouldn't be getting frames
         let ch0_slot = match self {
             ConnectionState::Steady(ch0_slot) => ch0_slot,
@@ -401,13 +411,18 @@ impl ConnectionState {
                                     .context(UnknownConsumerTagSnafu {
                                         channel_id: n,
                                         consumer_tag,
-                                    })?;
-                            send(tx, ConsumerMessage::Delivery(delivery))?;
+                                    })?
+                                    .clone();
+                            // amqpctl patch: handed over with the deliveries around it.
+                            inner.defer_delivery(tx, ConsumerMessage::Delivery(delivery))?;
                         }
                         CollectorResult::Return(return_) => {
-                            try_send_return(slot, return_);
+                            inner.flush_deliveries()?;
+                            try_send_return(slot_get_mut(inner, n)?, return_);
                         }
                         CollectorResult::Get(get) => {
+                            inner.flush_deliveries()?;
+                            let slot = slot_get(inner, n)?;
                             send(&slot.tx, Ok(ChannelMessage::GetOk(Box::new(Some(get)))))?;
                         }
                     }
@@ -425,13 +440,18 @@ impl ConnectionState {
                                     .context(UnknownConsumerTagSnafu {
                                         channel_id: n,
                                         consumer_tag,
-                                    })?;
-                            send(tx, ConsumerMessage::Delivery(delivery))?;
+                                    })?
+                                    .clone();
+                            // amqpctl patch: handed over with the deliveries around it.
+                            inner.defer_delivery(tx, ConsumerMessage::Delivery(delivery))?;
                         }
                         CollectorResult::Return(return_) => {
-                            try_send_return(slot, return_);
+                            inner.flush_deliveries()?;
+                            try_send_return(slot_get_mut(inner, n)?, return_);
                         }
                         CollectorResult::Get(get) => {
+                            inner.flush_deliveries()?;
+                            let slot = slot_get(inner, n)?;
                             send(&slot.tx, Ok(ChannelMessage::GetOk(Box::new(Some(get)))))?;
                         }
                     }
