@@ -139,37 +139,37 @@ fn without_a_name_the_connection_is_named_after_command_host_and_pid() {
     stop(two);
 }
 
-/// amqpctl's stderr lines without the plain-connection warning.
-fn errors(out: &std::process::Output) -> Vec<String> {
-    stderr_lines(out)
+/// Runs `amqpctl pub -m x` with `args` and checks that it exits 4 with
+/// `error` as its one line on stderr (besides the plain-connection warning).
+fn refused(args: &[&str], error: &str) {
+    let mut all = vec!["pub", "-m", "x"];
+    all.extend_from_slice(args);
+    let out = amqpctl(&all);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let errors: Vec<String> = stderr_lines(&out)
         .into_iter()
         .filter(|l| l != "WARNING: the connection is not secured.")
-        .collect()
+        .collect();
+    assert_eq!(errors, vec![error.to_string()]);
 }
 
 #[test]
 fn a_wrong_password_prints_the_brokers_refusal_and_exits_4() {
-    let out = amqpctl(&["pub", "-m", "x", "--userpass", "guest:not-the-password"]);
-    assert_eq!(out.status.code(), Some(4), "{out:?}");
-    assert_eq!(
-        errors(&out),
-        vec![format!(
+    refused(
+        &["--userpass", "guest:not-the-password"],
+        &format!(
             "ERROR: login refused by 127.0.0.1:{}: ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.",
             broker().amqp_port()
-        )]
+        ),
     );
 }
 
 #[test]
 fn an_unknown_vhost_prints_the_brokers_refusal_and_exits_4() {
     let vhost = unique("nowhere");
-    let out = amqpctl(&["pub", "-m", "x", "--vhost", &vhost]);
-    assert_eq!(out.status.code(), Some(4), "{out:?}");
-    assert_eq!(
-        errors(&out),
-        vec![format!(
-            "ERROR: (530, \"NOT_ALLOWED - vhost {vhost} not found\")"
-        )]
+    refused(
+        &["--vhost", &vhost],
+        &format!("ERROR: (530, \"NOT_ALLOWED - vhost {vhost} not found\")"),
     );
 }
 
@@ -180,13 +180,11 @@ fn a_connection_limit_of_0_prints_the_brokers_refusal_and_exits_4() {
     b.ctl_ok(&["add_vhost", &vhost]);
     b.ctl_ok(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
     b.ctl_ok(&["set_vhost_limits", "-p", &vhost, "{\"max-connections\": 0}"]);
-    let out = amqpctl(&["pub", "-m", "x", "--vhost", &vhost]);
-    b.ctl_ok(&["delete_vhost", &vhost]);
-    assert_eq!(out.status.code(), Some(4), "{out:?}");
-    assert_eq!(
-        errors(&out),
-        vec![format!(
+    refused(
+        &["--vhost", &vhost],
+        &format!(
             "ERROR: (530, \"NOT_ALLOWED - access to vhost '{vhost}' refused for user 'guest': connection limit (0) is reached\")"
-        )]
+        ),
     );
+    b.ctl_ok(&["delete_vhost", &vhost]);
 }
