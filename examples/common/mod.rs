@@ -58,6 +58,7 @@ pub fn connect() -> Result<(Connection, Channel), Failure> {
         heartbeat: 60,
         connect_timeout: Duration::from_secs(10),
         tls: None,
+        connection_name: None,
     };
     let connection = Connection::open(&settings)?;
     let channel = connection.channel()?;

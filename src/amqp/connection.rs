@@ -7,7 +7,9 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use amiquip::{Auth, ConnectionBlockedNotification, ConnectionOptions, ConnectionTuning};
+use amiquip::{
+    AmqpValue, Auth, ConnectionBlockedNotification, ConnectionOptions, ConnectionTuning, FieldTable,
+};
 use crossbeam_channel::Receiver;
 
 use super::channel::Channel;
@@ -270,6 +272,7 @@ fn open_one(
         .heartbeat(settings.heartbeat)
         .connection_timeout(Some(remaining.max(std::time::Duration::from_millis(1))))
         .information(Some(format!("amqpctl {}", env!("CARGO_PKG_VERSION"))))
+        .client_properties(client_properties(settings))
         .auth(match &settings.credentials {
             Credentials::Plain { username, password } => Auth::Plain {
                 username: username.clone(),
@@ -298,6 +301,22 @@ fn open_one(
         }
     };
     opened.map_err(|e| handshake_error(e, &addr, &settings.credentials, tls_config.is_some()))
+}
+
+/// What the broker shows of us besides what amiquip reports itself (the
+/// platform, and the capabilities it handles): amqpctl's name and version in
+/// place of amiquip's, and the connection's name.
+fn client_properties(settings: &ConnectionSettings) -> FieldTable {
+    let mut properties = FieldTable::new();
+    let mut set = |key: &str, value: &str| {
+        properties.insert(key.to_string(), AmqpValue::LongString(value.to_string()));
+    };
+    set("product", "amqpctl");
+    set("version", env!("CARGO_PKG_VERSION"));
+    if let Some(name) = &settings.connection_name {
+        set("connection_name", name);
+    }
+    properties
 }
 
 /// Connects to the first resolved address that accepts, before `deadline`.
@@ -344,6 +363,16 @@ fn handshake_error(
     use amiquip::Error as E;
     let addr = addr.to_string();
     match e {
+        // We announce authentication_failure_close, so RabbitMQ says why it
+        // refuses a login: a close with 403 ACCESS_REFUSED and its text (a
+        // refusal at connection.open, of the vhost or over a connection
+        // limit, is 530 NOT_ALLOWED).
+        E::ServerClosedConnection { code: 403, message } => AmqpError::Login {
+            addr,
+            reason: message,
+        },
+        // A broker that ignores the capability just closes the socket after
+        // our login; amiquip reports that as invalid credentials.
         E::InvalidCredentials => AmqpError::Login {
             addr,
             reason: match credentials {

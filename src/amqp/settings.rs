@@ -68,6 +68,10 @@ pub struct ConnectionSettings {
     pub connect_timeout: Duration,
     /// TLS, if the connection is to be encrypted.
     pub tls: Option<TlsSettings>,
+    /// The name the broker shows for the connection (the `connection_name`
+    /// client property: management UI, `rabbitmqctl list_connections
+    /// client_properties`), if any.
+    pub connection_name: Option<String>,
 }
 
 #[cfg(test)]

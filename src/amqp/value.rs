@@ -40,6 +40,9 @@ pub enum Value {
     },
     /// `S`: long string.
     Str(String),
+    /// `S`: long string whose bytes are not UTF-8 (Java and C clients send
+    /// `S` as bytes), kept byte for byte and sent again as `S`.
+    StrBytes(Vec<u8>),
     /// `A`: array.
     Array(Vec<Value>),
     /// `T`: timestamp, seconds since the epoch.
@@ -96,6 +99,7 @@ fn to_amqp_value(value: &Value) -> AmqpValue {
         Value::F64(n) => AmqpValue::Double(*n),
         Value::Decimal { scale, value } => AmqpValue::DecimalValue(amq_decimal(*scale, *value)),
         Value::Str(s) => AmqpValue::LongString(s.clone()),
+        Value::StrBytes(b) => AmqpValue::LongStringBytes(b.clone()),
         Value::Array(items) => AmqpValue::FieldArray(items.iter().map(to_amqp_value).collect()),
         Value::Timestamp(t) => AmqpValue::Timestamp(*t),
         Value::Table(t) => AmqpValue::FieldTable(to_amqp_table(t)),
@@ -121,6 +125,7 @@ fn from_amqp_value(value: &AmqpValue) -> Value {
             value: d.value,
         },
         AmqpValue::LongString(s) => Value::Str(s.clone()),
+        AmqpValue::LongStringBytes(b) => Value::StrBytes(b.clone()),
         AmqpValue::FieldArray(items) => Value::Array(items.iter().map(from_amqp_value).collect()),
         AmqpValue::Timestamp(t) => Value::Timestamp(*t),
         AmqpValue::FieldTable(t) => Value::Table(from_amqp_table(t)),
@@ -161,6 +166,7 @@ mod tests {
             Value::Array(vec![Value::Bool(true), Value::Void]),
         );
         table.insert("x".into(), Value::Bytes(vec![0, 255]));
+        table.insert("s".into(), Value::StrBytes(vec![0xff, 0xfe, 0]));
         table.insert(
             "d".into(),
             Value::Decimal {

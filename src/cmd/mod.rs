@@ -26,6 +26,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Error;
 use args::ConnectionArgs;
+use broker::ConnectSpec;
 
 /// amqpctl: publish, consume and declare on a RabbitMQ (AMQP 0-9-1) broker.
 #[derive(Debug, Parser)]
@@ -75,17 +76,24 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
-    // Resolved only by the subcommands that connect.
-    let connect = || cli.connection.resolve();
+    // Resolved only by the subcommands that connect, each giving its name
+    // for the connection's default name.
+    let connect = |command: &str| -> Result<ConnectSpec, Error> {
+        let mut spec = cli.connection.resolve()?;
+        spec.settings
+            .connection_name
+            .get_or_insert_with(|| args::connection::default_connection_name(command));
+        Ok(spec)
+    };
     match cli.command {
-        Command::Publish(args) => publish::run(&connect()?, *args),
-        Command::Consume(args) => consume::run(&connect()?, args),
-        Command::Declare(args) => declare::run(&connect()?, args),
-        Command::Get(args) => get::run(&connect()?, args),
-        Command::Purge(args) => purge::run(&connect()?, args),
-        Command::Delete(args) => delete::run(&connect()?, args),
-        Command::Move(args) => move_messages::run(&connect()?, args),
-        Command::Rpc(args) => rpc::run(&connect()?, args),
+        Command::Publish(args) => publish::run(&connect("pub")?, *args),
+        Command::Consume(args) => consume::run(&connect("con")?, args),
+        Command::Declare(args) => declare::run(&connect("declare")?, args),
+        Command::Get(args) => get::run(&connect("get")?, args),
+        Command::Purge(args) => purge::run(&connect("purge")?, args),
+        Command::Delete(args) => delete::run(&connect("delete")?, args),
+        Command::Move(args) => move_messages::run(&connect("move")?, args),
+        Command::Rpc(args) => rpc::run(&connect(args.name())?, args),
         Command::Completions(args) => completions::run(args),
         Command::Manpage => manpage::run(),
         Command::Profiles => profiles::run(),

@@ -32,7 +32,7 @@ fn a_wrong_password_is_exit_4_and_never_echoed() {
         4,
         [
             NOT_SECURED,
-            "ERROR: [..]wrong user name or password for user 'guest'[..]",
+            "ERROR: login refused by 127.0.0.1:[..]: ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN[..]",
         ],
     )
     .never_shows("Wr0ngSecret");
@@ -45,7 +45,7 @@ fn a_wrong_password_is_exit_4_and_never_echoed() {
         4,
         [
             NOT_SECURED,
-            "ERROR: [..]wrong user name or password for user 'guest'[..]",
+            "ERROR: login refused by 127.0.0.1:[..]: ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN[..]",
         ],
     )
     .never_shows("Wr0ngSecret");

@@ -97,6 +97,17 @@ pub struct ConnectionArgs {
     /// Deadline for TCP connect, TLS handshake and AMQP handshake together.
     #[arg(long, value_name = "SECS", default_value = "10", global = true, allow_hyphen_values = true, value_parser = parse_seconds)]
     pub connect_timeout: Duration,
+
+    /// Name the broker shows for the connection (management UI, rabbitmqctl
+    /// list_connections client_properties) [default: amqpctl COMMAND
+    /// HOST:PID].
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "AMQPCTL_CONNECTION_NAME",
+        global = true
+    )]
+    pub connection_name: Option<String>,
 }
 
 impl ConnectionArgs {
@@ -251,10 +262,29 @@ impl ConnectionArgs {
                     .unwrap_or(60),
                 connect_timeout: self.connect_timeout,
                 tls,
+                connection_name: self.connection_name.clone(),
             },
             warnings,
         })
     }
+}
+
+/// The connection's name without `--connection-name`: the command, this
+/// machine's host name and this process's id, so that the broker's list of
+/// connections tells two runs apart.
+pub fn default_connection_name(command: &str) -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let host = match rc {
+        0 => buf.split(|&b| b == 0).next().unwrap_or_default(),
+        _ => b"",
+    };
+    let host = match String::from_utf8_lossy(host) {
+        h if h.is_empty() => "localhost".into(),
+        h => h,
+    };
+    format!("amqpctl {command} {host}:{}", std::process::id())
 }
 
 /// Splits `-s HOST[:PORT]` as amqp-tools spells it: `host`, `host:5672`,
@@ -473,6 +503,22 @@ mod tests {
         ] {
             assert!(matches!(resolve(bad), Err(Error::Usage(_))), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_connection_name_is_the_flag_or_command_host_and_pid() {
+        let r = resolve(&["--connection-name", "nightly export"]).unwrap();
+        assert_eq!(
+            r.settings.connection_name.as_deref(),
+            Some("nightly export")
+        );
+        let name = default_connection_name("con");
+        let pid = format!(":{}", std::process::id());
+        assert!(
+            name.starts_with("amqpctl con ") && name.ends_with(&pid),
+            "{name}"
+        );
+        assert!(name.len() > "amqpctl con ".len() + pid.len(), "{name}");
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! arrays and tables are plain JSON; every other type is an object
 //! `{"type": T, "value": V}` (`i8 u8 i16 u16 i32 u32 f32 f64 timestamp
 //! bytes decimal void`, and `table` for a table that itself has a `type`
-//! key). Bodies are UTF-8 text when they are valid UTF-8, base64 otherwise,
-//! as `body_encoding` says.
+//! key). A string (`S`) that is not UTF-8 is `{"type": "string",
+//! "encoding": "base64", "value": V}`. Bodies are UTF-8 text when they are
+//! valid UTF-8, base64 otherwise, as `body_encoding` says.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -89,6 +90,9 @@ fn value_to_json(v: &Value) -> Json {
         Value::F64(n) => tagged("f64", json!(n)),
         Value::Timestamp(t) => tagged("timestamp", json!(t)),
         Value::Bytes(b) => tagged("bytes", json!(BASE64.encode(b))),
+        Value::StrBytes(b) => {
+            json!({ "type": "string", "encoding": "base64", "value": BASE64.encode(b) })
+        }
         Value::Decimal { scale, value } => {
             json!({ "type": "decimal", "scale": scale, "value": value })
         }
@@ -218,6 +222,20 @@ fn tagged_value(kind: &str, o: &Map<String, Json>) -> Result<Value, String> {
                 .decode(value.as_str().ok_or("bytes need a base64 string")?)
                 .map_err(|e| format!("bytes: {e}"))?,
         ),
+        "string" => {
+            let text = value.as_str().ok_or("a string needs a string value")?;
+            match o.get("encoding").map(|e| (e, e.as_str())) {
+                None | Some((_, Some("utf8"))) => Value::Str(text.to_string()),
+                Some((_, Some("base64"))) => {
+                    Value::StrBytes(BASE64.decode(text).map_err(|e| format!("string: {e}"))?)
+                }
+                Some((other, _)) => {
+                    return Err(format!(
+                        "unknown string encoding {other} (\"utf8\" or \"base64\")"
+                    ));
+                }
+            }
+        }
         "decimal" => Value::Decimal {
             scale: o
                 .get("scale")
@@ -271,6 +289,7 @@ mod tests {
             ("ts", Value::Timestamp(1_700_000_000)),
             ("t", Value::Table(inner.clone())),
             ("x", Value::Bytes(vec![0, 255, 10])),
+            ("sb", Value::StrBytes(vec![0xff, 0xfe, 0, b'a'])),
             ("v", Value::Void),
         ] {
             t.insert(k.into(), v);
@@ -279,6 +298,24 @@ mod tests {
         let back: Json = serde_json::from_slice(&json).unwrap();
         let Json::Object(m) = back else { panic!() };
         assert_eq!(json_to_table(&m).unwrap(), t);
+    }
+
+    #[test]
+    fn strings_that_are_not_utf8_are_tagged_base64() {
+        let mut t = Table::new();
+        t.insert("s".into(), Value::StrBytes(vec![0xff, 0xfe, 0]));
+        assert_eq!(
+            table_to_json(&t).to_string(),
+            r#"{"s":{"encoding":"base64","type":"string","value":"//4A"}}"#
+        );
+        let plain = json!({ "s": { "type": "string", "value": "ü" } });
+        let Json::Object(m) = plain else { panic!() };
+        assert_eq!(json_to_table(&m).unwrap()["s"], Value::Str("ü".into()));
+        assert!(
+            decode(br#"{"headers":{"s":{"type":"string","value":"x","encoding":"hex"}}}"#)
+                .unwrap_err()
+                .contains(r#"unknown string encoding "hex" ("utf8" or "base64")"#)
+        );
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub fn call(
                     {
                         return Err(Error::ServerFailed(match error {
                             Value::Str(text) => text.clone(),
-                            Value::Bytes(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                            Value::Bytes(bytes) | Value::StrBytes(bytes) => {
+                                String::from_utf8_lossy(bytes).into_owned()
+                            }
                             other => format!("{other:?}"),
                         }));
                     }

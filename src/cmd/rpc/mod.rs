@@ -74,6 +74,16 @@ enum Role {
     },
 }
 
+impl RpcArgs {
+    /// `rpc call` or `rpc serve`, for the connection's default name.
+    pub fn name(&self) -> &'static str {
+        match self.role {
+            Role::Call { .. } => "rpc call",
+            Role::Serve { .. } => "rpc serve",
+        }
+    }
+}
+
 /// `amqpctl rpc call|serve`.
 pub fn run(connect: &ConnectSpec, args: RpcArgs) -> Result<(), Error> {
     match args.role {

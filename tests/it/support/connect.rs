@@ -22,6 +22,7 @@ pub fn plain(b: &Broker) -> ConnectionSettings {
         },
         heartbeat: 60,
         connect_timeout: Duration::from_secs(10),
+        connection_name: None,
         tls: None,
     }
 }

@@ -152,6 +152,11 @@ pub struct Spawned {
 }
 
 impl Spawned {
+    /// The child's OS process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `cmd` (stdin, stdout and stderr are overridden).
     pub fn start(cmd: Command) -> Spawned {
         let (mut child, command_line) = start_piped(cmd);

@@ -129,6 +129,12 @@ impl Cmd {
         self
     }
 
+    /// Runs it without `key` in its environment.
+    pub fn env_remove(mut self, key: &str) -> Cmd {
+        self.command.env_remove(key);
+        self
+    }
+
     /// How long [`Cmd::run`] lets it run before killing it (default [`RUN_TIMEOUT`]).
     pub fn timeout(mut self, timeout: Duration) -> Cmd {
         self.timeout = timeout;

@@ -44,6 +44,7 @@ fn header_value() -> impl Strategy<Value = Value> {
         text().prop_map(Value::Str),
         any::<u64>().prop_map(Value::Timestamp),
         vec(any::<u8>(), 0..16).prop_map(Value::Bytes),
+        vec(any::<u8>(), 0..16).prop_map(Value::StrBytes),
         Just(Value::Void),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
@@ -59,7 +60,7 @@ fn headers() -> impl Strategy<Value = Table> {
 }
 
 /// The `type` tags the envelope decoder knows for typed header values.
-const TYPE_NAMES: [&str; 14] = [
+const TYPE_NAMES: [&str; 15] = [
     "i8",
     "u8",
     "i16",
@@ -71,6 +72,7 @@ const TYPE_NAMES: [&str; 14] = [
     "f64",
     "timestamp",
     "bytes",
+    "string",
     "decimal",
     "void",
     "table",
@@ -107,6 +109,7 @@ fn json_value() -> impl Strategy<Value = Json> {
             "type",
             "value",
             "scale",
+            "encoding",
             "headers",
             "body",
             "body_encoding",
