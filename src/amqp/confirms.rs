@@ -162,3 +162,38 @@ impl ConfirmTracker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use amiquip::{Confirm, ConfirmPayload, ConfirmSmoother};
+
+    fn single(tag: u64) -> ConfirmPayload {
+        ConfirmPayload {
+            delivery_tag: tag,
+            multiple: false,
+        }
+    }
+
+    /// RabbitMQ confirms out of order; a multiple nack covers only the tags
+    /// still outstanding (vendor/amiquip/PATCHES.md, change 4).
+    #[test]
+    fn a_multiple_nack_leaves_a_tag_acked_on_its_own_acked() {
+        let mut smoother = ConfirmSmoother::new();
+        let mut seen: Vec<Confirm> = Vec::new();
+        seen.extend(smoother.process(Confirm::Ack(single(1))));
+        seen.extend(smoother.process(Confirm::Ack(single(3))));
+        seen.extend(smoother.process(Confirm::Nack(ConfirmPayload {
+            delivery_tag: 4,
+            multiple: true,
+        })));
+        assert_eq!(
+            seen,
+            vec![
+                Confirm::Ack(single(1)),
+                Confirm::Nack(single(2)),
+                Confirm::Ack(single(3)),
+                Confirm::Nack(single(4)),
+            ]
+        );
+    }
+}

@@ -230,3 +230,45 @@ fn a_missing_or_broken_profile_is_one_usage_error() {
             none.path.display()
         )]);
 }
+
+#[test]
+fn a_profile_names_the_connection_and_the_flag_overrides_it() {
+    let name = unique("profile-connection-name");
+    let cfg = config(
+        &format!(
+            "[profiles.t]\nhost = \"127.0.0.1\"\nport = {}\nconnection_name = \"{name}\"\n",
+            broker().amqp_port()
+        ),
+        0o600,
+    );
+    let q = unique("profile-named");
+    for (extra, expected) in [
+        (vec![], name.clone()),
+        (
+            vec!["--connection-name", "from the flag"],
+            "from the flag".to_string(),
+        ),
+    ] {
+        let mut args = vec!["--profile", "t", "con", "-q", &q, "-Q", "--exclusive"];
+        args.extend(extra);
+        let mut con = Cmd::amqpctl(&args)
+            .env("AMQPCTL_CONFIG", &cfg.path)
+            .env("AMQP_URL", "")
+            .env_remove("AMQPCTL_CONNECTION_NAME")
+            .spawn();
+        con.await_stderr("Created queue", std::time::Duration::from_secs(15));
+        let names = broker().ctl_ok(&[
+            "list_connections",
+            "--quiet",
+            "--no-table-headers",
+            "name",
+            "client_properties",
+        ]);
+        assert!(
+            names.contains(&format!("\"{expected}\"")),
+            "{expected} not among the connections: {names}"
+        );
+        con.signal(libc::SIGTERM);
+        con.exits_with(0, std::time::Duration::from_secs(15));
+    }
+}

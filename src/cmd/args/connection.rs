@@ -146,6 +146,9 @@ impl ConnectionArgs {
         args.keyfile = args.keyfile.or_else(|| profile.keyfile.clone());
         args.subjectname = args.subjectname.or_else(|| profile.subjectname.clone());
         args.heartbeat = args.heartbeat.or(profile.heartbeat);
+        args.connection_name = args
+            .connection_name
+            .or_else(|| profile.connection_name.clone());
         if args.certfile.is_some() != args.keyfile.is_some() {
             return Err(Error::Usage(format!(
                 "profile '{name}': certfile and keyfile go together"

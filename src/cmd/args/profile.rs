@@ -70,6 +70,9 @@ pub struct Profile {
     /// `--heartbeat`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat: Option<u16>,
+    /// `--connection-name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_name: Option<String>,
 }
 
 impl Profile {
