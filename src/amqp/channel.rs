@@ -179,6 +179,27 @@ impl Channel {
         .map_err(|e| self.explain(e))
     }
 
+    /// Asks the broker about a queue that must exist (a passive declare:
+    /// 404 closes the channel if it does not): its ready messages and
+    /// consumers.
+    pub fn queue_inspect(&self, name: &str) -> Result<QueueInfo> {
+        let passive = QueueOptions {
+            passive: true,
+            ..QueueOptions::default()
+        };
+        self.queue_declare(name, &passive)
+    }
+
+    /// Checks that an exchange exists (a passive declare: 404 closes the
+    /// channel if it does not).
+    pub fn exchange_check(&self, name: &str) -> Result<()> {
+        let passive = ExchangeOptions {
+            passive: true,
+            ..ExchangeOptions::default()
+        };
+        self.exchange_declare(name, "direct", &passive)
+    }
+
     /// Binds `queue` to `exchange` with `routing_key`.
     pub fn queue_bind(
         &self,

@@ -153,8 +153,7 @@ impl DeclareArgs {
                 arguments,
                 queue_type,
             } => {
-                check_name("the queue name", &name)?;
-                check_unique_keys("--arg", &arguments)?;
+                check_name_and_arguments("the queue name", &name, &arguments)?;
                 let replicated = matches!(queue_type, Some(QueueType::Quorum | QueueType::Stream));
                 if replicated && (exclusive || auto_delete) {
                     return Err(Error::Usage(
@@ -190,8 +189,7 @@ impl DeclareArgs {
                 passive,
                 arguments,
             } => {
-                check_name("the exchange name", &name)?;
-                check_unique_keys("--arg", &arguments)?;
+                check_name_and_arguments("the exchange name", &name, &arguments)?;
                 DeclareSpec::Exchange {
                     name,
                     kind,
@@ -238,6 +236,16 @@ impl DeclareArgs {
             }
         })
     }
+}
+
+/// Refuses a name AMQP cannot carry and an `--arg` key given twice.
+fn check_name_and_arguments(
+    what: &str,
+    name: &str,
+    arguments: &[(String, Value)],
+) -> Result<(), Error> {
+    check_name(what, name)?;
+    check_unique_keys("--arg", arguments)
 }
 
 /// `amqpctl declare`.

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use super::broker::{ConnectSpec, with_channel};
 use super::io::output::status;
 use crate::error::Error;
-use amqpctl::amqp::{AmqpError, Channel, ExchangeOptions, QueueOptions};
+use amqpctl::amqp::{AmqpError, Channel};
 
 /// The flags of `amqpctl delete`.
 #[derive(Debug, Args)]
@@ -128,11 +128,7 @@ fn delete_queue(
     if_empty: bool,
     if_exists: bool,
 ) -> Result<(), Error> {
-    let passive = QueueOptions {
-        passive: true,
-        ..QueueOptions::default()
-    };
-    let declared = match channel.queue_declare(name, &passive) {
+    let declared = match channel.queue_inspect(name) {
         Ok(info) => info,
         Err(e) if if_exists && is_not_found(&e) => {
             status(format_args!("Queue {name} did not exist: nothing deleted"));
@@ -160,11 +156,7 @@ fn delete_exchange(
     if_unused: bool,
     if_exists: bool,
 ) -> Result<(), Error> {
-    let passive = ExchangeOptions {
-        passive: true,
-        ..ExchangeOptions::default()
-    };
-    match channel.exchange_declare(name, "direct", &passive) {
+    match channel.exchange_check(name) {
         Ok(()) => {}
         Err(e) if if_exists && is_not_found(&e) => {
             status(format_args!(

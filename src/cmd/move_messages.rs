@@ -14,11 +14,10 @@ use super::args::ConnectionArgs;
 use super::args::values::check_name;
 use super::broker::{ConnectSpec, connect};
 use super::io::output::{Progress, status};
+use super::io::pace::{Pacer, parse_rate};
 use super::io::signals;
 use crate::error::Error;
-use amqpctl::amqp::{
-    Channel, Confirmation, Consumer, ConsumerSettings, Delivery, Next, Publish, QueueOptions,
-};
+use amqpctl::amqp::{Channel, Confirmation, Consumer, ConsumerSettings, Delivery, Next, Publish};
 
 /// How long the move waits without a delivery before asking the broker
 /// whether the source is drained.
@@ -31,18 +30,8 @@ pub struct MoveArgs {
     #[arg(short = 'q', long = "queue", value_name = "NAME")]
     queue: String,
 
-    /// Queue to put them in (through the default exchange).
-    #[arg(
-        long,
-        value_name = "NAME",
-        required_unless_present = "to_exchange",
-        conflicts_with = "to_exchange"
-    )]
-    to_queue: Option<String>,
-
-    /// Exchange to publish them to instead.
-    #[arg(long, value_name = "NAME")]
-    to_exchange: Option<String>,
+    #[command(flatten)]
+    target: Target,
 
     /// Routing key for --to-exchange [default: each message's own].
     #[arg(
@@ -61,6 +50,10 @@ pub struct MoveArgs {
     /// Messages published and not yet confirmed at most.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..))]
     window: u16,
+
+    /// Move N messages a second, evenly spaced.
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    rate: Option<f64>,
 
     /// Only count what would move; move nothing.
     #[arg(long)]
@@ -85,6 +78,19 @@ pub struct MoveArgs {
         conflicts_with = "to_cafile"
     )]
     to_insecure: bool,
+}
+
+/// `--to-queue` or `--to-exchange`: one of them.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct Target {
+    /// Queue to put them in (through the default exchange).
+    #[arg(long, value_name = "NAME")]
+    to_queue: Option<String>,
+
+    /// Exchange to publish them to instead.
+    #[arg(long, value_name = "NAME")]
+    to_exchange: Option<String>,
 }
 
 /// Where moved messages go.
@@ -120,6 +126,8 @@ pub struct MoveSpec {
     pub count: Option<u64>,
     /// Unconfirmed publishes at most.
     pub window: usize,
+    /// `--rate`: messages per second.
+    pub rate: Option<f64>,
     /// Count only.
     pub dry_run: bool,
     /// The destination broker; `None` is the source's.
@@ -139,7 +147,7 @@ impl MoveArgs {
     /// before anything is sent.
     pub fn resolve(self) -> Result<MoveSpec, Error> {
         check_name("the queue name (-q)", &self.queue)?;
-        let destination = match (self.to_queue, self.to_exchange) {
+        let destination = match (self.target.to_queue, self.target.to_exchange) {
             (Some(q), _) => {
                 check_name("the queue name (--to-queue)", &q)?;
                 Destination::Queue(q)
@@ -189,6 +197,7 @@ impl MoveArgs {
             destination,
             count: self.count,
             window: usize::from(self.window),
+            rate: self.rate,
             dry_run: self.dry_run,
             to,
         })
@@ -214,11 +223,7 @@ struct Tally {
 pub fn move_messages(source: &ConnectSpec, spec: MoveSpec) -> Result<(), Error> {
     let interrupts = signals::interrupts()?;
     let (src_conn, src) = connect(source)?;
-    let passive = QueueOptions {
-        passive: true,
-        ..QueueOptions::default()
-    };
-    let ready = u64::from(src.queue_declare(&spec.queue, &passive)?.messages);
+    let ready = u64::from(src.queue_inspect(&spec.queue)?.messages);
     let limit = spec.count.map_or(ready, |n| n.min(ready));
     if spec.dry_run {
         status(format_args!(
@@ -276,25 +281,29 @@ fn transfer(
     let mut taken = 0;
     let mut progress = Progress::new("moved");
     let mut failure = None;
+    let mut pacer = spec.rate.map(Pacer::new);
+    let mut stopped = None;
     let result = (|| {
         while taken < limit && failure.is_none() {
             if let Ok(signal) = interrupts.try_recv() {
-                return Err(Error::Interrupted(signal));
+                stopped = Some(signal);
+                break;
             }
             let d = match consumer.next::<()>(Some(DRAIN_GRACE), None)? {
                 Next::Delivery(d) => d,
                 Next::Interrupted => continue,
                 Next::Idle => {
-                    let passive = QueueOptions {
-                        passive: true,
-                        ..QueueOptions::default()
-                    };
-                    if src.queue_declare(&spec.queue, &passive)?.messages == 0 {
+                    if src.queue_inspect(&spec.queue)?.messages == 0 {
                         break;
                     }
                     continue;
                 }
             };
+            if let Some(signal) = pacer.as_mut().and_then(|p| p.wait(interrupts)) {
+                // Not yet published: it goes back with the channel.
+                stopped = Some(signal);
+                break;
+            }
             taken += 1;
             let properties = d.properties();
             let (exchange, routing_key) = match &spec.destination {
@@ -315,7 +324,13 @@ fn transfer(
             settle(dst, src, &mut pending, spec.window - 1, tally, &mut failure)?;
             progress.add(1);
         }
-        settle(dst, src, &mut pending, 0, tally, &mut failure)
+        // A clean stop waits for what is in flight, so nothing is left in
+        // both queues.
+        settle(dst, src, &mut pending, 0, tally, &mut failure)?;
+        match stopped {
+            Some(signal) => Err(Error::Interrupted(signal)),
+            None => Ok(()),
+        }
     })();
     progress.finish();
     // Published but unconfirmed: after a lost connection or a signal they

@@ -251,3 +251,35 @@ fn a_move_killed_at_random_moments_loses_nothing() {
     delete_queue(broker(), &from);
     delete_queue(broker(), &to);
 }
+
+/// A signal is a clean stop: what is in flight is confirmed and acked
+/// first, so no message is left in both queues.
+#[test]
+fn a_move_stopped_by_a_signal_leaves_no_duplicates() {
+    let (from, to) = queues("move-stop");
+    fill(broker(), &from, 100, "m{seq}");
+    let mut mover = spawn_amqpctl(&["move", "-q", &from, "--to-queue", &to, "--rate", "40"]);
+    crate::support::wait_until(broker(), &to, "some messages moved", |info| {
+        info.messages >= 5
+    });
+    mover.signal(libc::SIGTERM);
+    mover.exits_with(128 + 15, Duration::from_secs(15));
+    let err = mover.stderr_lines_so_far();
+    assert_eq!(err.len(), 2, "{err:?}");
+    assert_eq!(err[1], "ERROR: interrupted by signal 15");
+    let summary = &err[0];
+    assert!(
+        summary.starts_with("Stopped by signal 15: Moved ")
+            && summary.ends_with(&format!(" of 100 messages from queue {from} to queue {to}")),
+        "{err:?}"
+    );
+    let (left, moved) = (messages(broker(), &from), messages(broker(), &to));
+    assert_eq!(left + moved, 100, "{left} left, {moved} moved");
+    assert!(moved < 100, "the rate should have kept it from finishing");
+    assert!(
+        summary.contains(&format!("Moved {moved} of")),
+        "{summary}: {moved} on the broker"
+    );
+    delete_queue(broker(), &from);
+    delete_queue(broker(), &to);
+}

@@ -17,7 +17,7 @@ use crate::cmd::io::format::Format;
 use crate::cmd::io::output::{self, Lines, Progress, status};
 use crate::cmd::io::signals;
 use crate::error::Error;
-use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, QueueOptions, Table};
+use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Table};
 
 /// How long `--until-empty` waits without a delivery before asking the
 /// broker whether the queue is drained.
@@ -127,7 +127,7 @@ impl Consuming<'_> {
         let spec = self.spec;
         let consumed = match &spec.mode {
             Mode::Print { format, quiet } => self.print(&consumer, &mut acks, format, *quiet),
-            Mode::Lazy { format, pause } => self.hold_one(&consumer, &mut acks, format, *pause),
+            Mode::Lazy { format, pause } => self.hold_one(&consumer, format, *pause),
             Mode::Exec(exec) => self.execute(&consumer, &mut acks, exec),
         };
         let consumed = consumed.and_then(|()| acks.send(consumer.channel()));
@@ -182,11 +182,12 @@ impl Consuming<'_> {
     fn hold_one(
         &mut self,
         consumer: &Consumer<'_>,
-        acks: &mut Acks,
         format: &Format,
         pause: Duration,
     ) -> Result<(), Error> {
-        if let Some(d) = self.next(consumer, acks)? {
+        // Nothing is written before it, so no ack is pending.
+        let mut none = Acks::new(true, self.spec.prefetch);
+        if let Some(d) = self.next(consumer, &mut none)? {
             let mut rendered = Vec::new();
             format.render(&d, &mut rendered);
             self.lines.raw(&rendered)?;
@@ -281,11 +282,7 @@ impl Consuming<'_> {
         if self.stream {
             return Ok(true);
         }
-        let passive = QueueOptions {
-            passive: true,
-            ..QueueOptions::default()
-        };
-        Ok(channel.queue_declare(&self.queue, &passive)?.messages == 0)
+        Ok(channel.queue_inspect(&self.queue)?.messages == 0)
     }
 }
 
