@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use amqpctl::amqp::Value;
 
 use crate::support::{
-    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, messages, open,
-    plain, spawn_amqpctl, unique,
+    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, filled_queue,
+    messages, open, plain, spawn_amqpctl, unique,
 };
 
 #[test]
@@ -221,9 +221,7 @@ fn count_takes_exactly_n_and_leaves_the_rest_queued() {
 
 #[test]
 fn idle_timeout_ends_a_consumer_that_has_drained_the_queue() {
-    let q = unique("idle");
-    durable_queue(broker(), &q);
-    fill(broker(), &q, 3, "Hello World!");
+    let q = filled_queue("idle", 3, "Hello World!");
     let started = Instant::now();
     amqpctl(&["con", "-q", &q, "--idle-timeout", "0.5"])
         .code(0)
@@ -253,9 +251,7 @@ fn sigterm_stops_a_consumer_cleanly() {
 
 #[test]
 fn a_closed_stdout_ends_con_quietly_without_acking_unwritten_messages() {
-    let q = unique("pipe");
-    durable_queue(broker(), &q);
-    fill(broker(), &q, 2000, "line");
+    let q = filled_queue("pipe", 2000, "line");
     // `amqpctl con | head -c 20`: head reads a little, then closes the pipe.
     let mut con = Cmd::amqpctl_on(broker(), &["con", "-q", &q, "--prefetch", "10"]).spawn_piped();
     let mut stdout = con.take_stdout();

@@ -1,13 +1,11 @@
 //! Drain and stop: `con --until-empty` and `get --all` end once the queue
 //! is drained, exit 0 (a stream: at its end).
 
-use crate::support::{amqpctl, broker, delete_queue, durable_queue, fill, messages, unique};
+use crate::support::{amqpctl, broker, delete_queue, fill, filled_queue, messages, unique};
 
 #[test]
 fn con_until_empty_takes_everything_then_exits_0() {
-    let q = unique("until-empty");
-    durable_queue(broker(), &q);
-    fill(broker(), &q, 25, "m{seq}");
+    let q = filled_queue("until-empty", 25, "m{seq}");
     amqpctl(&["con", "-q", &q, "--until-empty", "--prefetch", "10"])
         .code(0)
         .stdout((1..=25).map(|i| format!("Received: m{i}")));
@@ -27,9 +25,7 @@ fn con_until_empty_takes_everything_then_exits_0() {
 
 #[test]
 fn get_all_drains_the_queue_and_an_empty_one_is_no_error() {
-    let q = unique("get-all");
-    durable_queue(broker(), &q);
-    fill(broker(), &q, 7, "m{seq}");
+    let q = filled_queue("get-all", 7, "m{seq}");
     amqpctl(&["get", "-q", &q, "--all"])
         .code(0)
         .stdout((1..=7).map(|i| format!("Received: m{i}")));

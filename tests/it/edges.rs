@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
-    Cmd, Run, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, messages,
-    queue_exists, spawn_amqpctl, unique, wait_for_messages, wait_until,
+    Cmd, Run, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill,
+    filled_queue, messages, queue_exists, spawn_amqpctl, unique, wait_for_messages, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -105,9 +105,7 @@ fn a_signal_a_second_after_the_first_forces_the_exit_and_says_so() {
 
 #[test]
 fn con_exec_stops_at_sigterm_while_its_command_keeps_failing() {
-    let q = unique("exec-failing");
-    durable_queue(broker(), &q);
-    fill(broker(), &q, 4, "Hello World!");
+    let q = filled_queue("exec-failing", 4, "Hello World!");
     let mut con = spawn_amqpctl(&["con", "-q", &q, "--exec", "exit 1"]);
     con.await_stderr("requeued", WAIT);
     con.await_stderr("requeued", WAIT);

@@ -173,8 +173,7 @@ fn an_unknown_vhost_prints_the_brokers_refusal_and_exits_4() {
 fn a_connection_limit_of_0_prints_the_brokers_refusal_and_exits_4() {
     let b = broker();
     let vhost = unique("closed");
-    b.ctl_ok(&["add_vhost", &vhost]);
-    b.ctl_ok(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+    b.add_vhost_for_guest(&vhost);
     b.ctl_ok(&["set_vhost_limits", "-p", &vhost, "{\"max-connections\": 0}"]);
     refused(
         &["--vhost", &vhost],

@@ -177,8 +177,7 @@ fn a_refused_destination_leaves_every_message_in_the_source() {
 fn move_reaches_another_broker_named_by_to_url() {
     let (from, _) = queues("move-remote");
     let vhost = unique("move-vhost");
-    broker().ctl_ok(&["add_vhost", &vhost]);
-    broker().ctl_ok(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+    broker().add_vhost_for_guest(&vhost);
     let url = format!(
         "amqp://guest:guest@127.0.0.1:{}/{}",
         broker().amqp_port(),

@@ -88,8 +88,7 @@ fn prepare(dir: &Path) {
     std::fs::write(&config, readme_config()).expect("config");
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let b = broker();
-    b.ctl_ok(&["add_vhost", VHOST]);
-    b.ctl_ok(&["set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"]);
+    b.add_vhost_for_guest(VHOST);
     // Queues the examples read without declaring them, and the 100
     // messages the move example takes from `from`.
     for setup in [

@@ -9,8 +9,8 @@ use amqpctl::amqp::{Confirmation, Properties, Publish, Table, Value};
 
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
-    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, messages, open,
-    plain, unique,
+    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, filled_queue,
+    messages, open, plain, unique,
 };
 
 #[test]
@@ -359,9 +359,7 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
 
 #[test]
 fn get_purge_and_delete_report_what_they_did() {
-    let q = unique("tidy");
-    durable_queue(broker(), &q);
-    fill(broker(), &q, 3, "g");
+    let q = filled_queue("tidy", 3, "g");
     amqpctl(&["get", "-q", &q, "--requeue"])
         .code(0)
         .stdout(["Received: 1:g"]);

@@ -497,8 +497,7 @@ fn step6_topics_match_words_and_hashes() {
 fn a_vhost_connection_limit_is_refused_with_530_and_exit_4() {
     let b = broker();
     let vhost = unique("limited");
-    b.ctl_ok(&["add_vhost", &vhost]);
-    b.ctl_ok(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+    b.add_vhost_for_guest(&vhost);
     b.ctl_ok(&["set_vhost_limits", "-p", &vhost, "{\"max-connections\":1}"]);
     let q = unique("limit");
     let holder = spawn_amqpctl(&["con", "-q", &q, "-Q", "--exclusive", "--vhost", &vhost]);

@@ -105,7 +105,8 @@ pub struct ConnectionArgs {
         long,
         value_name = "NAME",
         env = "AMQPCTL_CONNECTION_NAME",
-        global = true
+        global = true,
+        hide_env_values = true
     )]
     pub connection_name: Option<String>,
 }

@@ -133,6 +133,12 @@ impl Broker {
         output_with_timeout(cmd, Stdin::Null, CTL_TIMEOUT)
     }
 
+    /// Adds `vhost` with every permission for guest.
+    pub fn add_vhost_for_guest(&self, vhost: &str) {
+        self.ctl_ok(&["add_vhost", vhost]);
+        self.ctl_ok(&["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]);
+    }
+
     /// Like [`Broker::ctl`], but asserts success and returns stdout.
     pub fn ctl_ok(&self, args: &[&str]) -> String {
         let out = self.ctl(args);

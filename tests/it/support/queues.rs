@@ -125,6 +125,15 @@ pub fn fill(b: &Broker, queue: &str, n: usize, body: &str) {
     .no_stdout();
 }
 
+/// A fresh durable queue on the shared node, named after `name`, holding
+/// `n` messages of `body` (`{seq}` counts from 1).
+pub fn filled_queue(name: &str, n: usize, body: &str) -> String {
+    let q = super::unique(name);
+    durable_queue(super::broker(), &q);
+    fill(super::broker(), &q, n, body);
+    q
+}
+
 /// Takes every message out of `queue` on `b`; returns the bodies in order.
 #[track_caller]
 pub fn drain(b: &Broker, queue: &str) -> Vec<Vec<u8>> {
