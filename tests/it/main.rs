@@ -18,6 +18,7 @@ mod profiles;
 mod raw_amqp;
 mod readme;
 mod rpc;
+mod saved;
 mod scripting;
 mod support;
 mod tls;

@@ -15,6 +15,7 @@ use crate::cmd::broker::{ConnectSpec, with_channel};
 use crate::cmd::io::exec::{self, Verdict};
 use crate::cmd::io::format::Format;
 use crate::cmd::io::output::{self, Lines, Progress, status};
+use crate::cmd::io::saved::SaveDir;
 use crate::cmd::io::signals;
 use crate::error::Error;
 use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Table};
@@ -126,7 +127,14 @@ impl Consuming<'_> {
         let mut acks = Acks::new(self.spec.ack_auto, self.spec.prefetch);
         let spec = self.spec;
         let consumed = match &spec.mode {
-            Mode::Print { format, quiet } => self.print(&consumer, &mut acks, format, *quiet),
+            Mode::Print {
+                format,
+                quiet,
+                save_dir,
+            } => {
+                let mut saver = save_dir.as_deref().map(SaveDir::open).transpose()?;
+                self.print(&consumer, &mut acks, format, *quiet, saver.as_mut())
+            }
             Mode::Lazy { format, pause } => self.hold_one(&consumer, format, *pause),
             Mode::Exec(exec) => self.execute(&consumer, &mut acks, exec),
         };
@@ -143,6 +151,7 @@ impl Consuming<'_> {
         acks: &mut Acks,
         format: &Format,
         quiet: bool,
+        mut saver: Option<&mut SaveDir>,
     ) -> Result<(), Error> {
         let mut batch: Vec<Delivery> = Vec::with_capacity(MAX_BATCH);
         let mut rendered = Vec::with_capacity(64 * 1024);
@@ -156,6 +165,11 @@ impl Consuming<'_> {
                 match consumer.try_next()? {
                     Some(d) => batch.push(d),
                     None => break,
+                }
+            }
+            if let Some(saver) = saver.as_deref_mut() {
+                for d in &batch {
+                    saver.save(d)?;
                 }
             }
             if !quiet {

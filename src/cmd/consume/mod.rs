@@ -68,6 +68,12 @@ pub struct ConsumeArgs {
     #[command(flatten)]
     output: FormatArgs,
 
+    /// Also save each message as files in DIR (N.body and its N.json
+    /// envelope, names in arrival order), acked once both are written;
+    /// `pub --from-dir DIR` publishes them again.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["exec", "lazy"])]
+    save_dir: Option<std::path::PathBuf>,
+
     /// Print no per-message lines (messages are still acked).
     #[arg(long)]
     quiet: bool,
@@ -137,12 +143,15 @@ pub struct ConsumeSpec {
 
 /// What `con` does with the messages.
 pub enum Mode {
-    /// Print each (unless `quiet`), in batches, acked once flushed.
+    /// Print each (unless `quiet`), in batches, acked once flushed (and,
+    /// with `--save-dir`, saved).
     Print {
         /// `--format`, `--delimiter`.
         format: Format,
         /// `--quiet`.
         quiet: bool,
+        /// `--save-dir`.
+        save_dir: Option<std::path::PathBuf>,
     },
     /// `--lazy`: print one, never ack it, exit `pause` later.
     Lazy {
@@ -203,6 +212,10 @@ impl ConsumeArgs {
             ));
         }
         let format = self.output.resolve()?;
+        if let Some(dir) = &self.save_dir {
+            // Made (and found writable) before anything is sent.
+            super::io::saved::SaveDir::open(dir)?;
+        }
         let mode = match (self.lazy, self.exec) {
             (Some(pause), _) => Mode::Lazy { format, pause },
             (None, Some(command)) => Mode::Exec(ExecSpec {
@@ -215,6 +228,7 @@ impl ConsumeArgs {
             (None, None) => Mode::Print {
                 format,
                 quiet: self.quiet,
+                save_dir: self.save_dir,
             },
         };
         let bindings = self.bind_queue.then(|| {

@@ -28,12 +28,7 @@ pub struct Incoming {
 
 /// Encodes a delivery as one JSON object (without the newline).
 pub fn encode(d: &Delivery) -> Vec<u8> {
-    let mut m = Map::new();
-    m.insert("exchange".into(), json!(d.exchange()));
-    m.insert("routing_key".into(), json!(d.routing_key()));
-    m.insert("redelivered".into(), json!(d.redelivered()));
-    m.insert("delivery_tag".into(), json!(d.delivery_tag()));
-    properties_to_json(&d.properties(), &mut m);
+    let mut m = routing_and_properties(d);
     match std::str::from_utf8(d.body()) {
         Ok(text) => {
             m.insert("body".into(), json!(text));
@@ -45,6 +40,18 @@ pub fn encode(d: &Delivery) -> Vec<u8> {
         }
     }
     serde_json::to_vec(&Json::Object(m)).unwrap_or_default()
+}
+
+/// A delivery's envelope without its body: what `con --save-dir` keeps
+/// beside the body file.
+pub fn routing_and_properties(d: &Delivery) -> Map<String, Json> {
+    let mut m = Map::new();
+    m.insert("exchange".into(), json!(d.exchange()));
+    m.insert("routing_key".into(), json!(d.routing_key()));
+    m.insert("redelivered".into(), json!(d.redelivered()));
+    m.insert("delivery_tag".into(), json!(d.delivery_tag()));
+    properties_to_json(&d.properties(), &mut m);
+    m
 }
 
 fn properties_to_json(p: &Properties, m: &mut Map<String, Json>) {

@@ -8,4 +8,5 @@ pub mod format;
 pub mod output;
 pub mod pace;
 pub mod properties;
+pub mod saved;
 pub mod signals;

@@ -48,6 +48,7 @@ pub fn run(connect: &ConnectSpec, spec: PublishSpec) -> Result<(), Error> {
         interrupted: None,
         progress: Progress::new("sent"),
         pacer,
+        replay: None,
     };
     let reconnect = publisher.spec.reconnect;
     let interrupts = publisher.interrupts.clone();
@@ -83,6 +84,9 @@ struct Publisher<'a> {
     progress: Progress,
     /// `--rate`: when the next message is due.
     pacer: Option<Pacer>,
+    /// `--speed`: when the replay started, and the first message's
+    /// receive time.
+    replay: Option<(Instant, u64)>,
 }
 
 impl Reconnecting for Publisher<'_> {
@@ -240,6 +244,18 @@ impl Publisher<'_> {
                     return Err(bad_input);
                 }
             };
+            if let (Some(speed), Some(at)) = (self.spec.speed, message.received_at_ms) {
+                let (started, first) = *self.replay.get_or_insert((Instant::now(), at));
+                let offset = Duration::from_millis(at.saturating_sub(first)).div_f64(speed);
+                let wait = (started + offset).saturating_duration_since(Instant::now());
+                if !wait.is_zero() {
+                    self.lines.flush()?;
+                    if let Ok(signal) = self.interrupts.recv_timeout(wait) {
+                        self.interrupted = Some((signal, Instant::now()));
+                        break;
+                    }
+                }
+            }
             if let Some(pacer) = self.pacer.as_mut() {
                 self.lines.flush()?;
                 if let Some(signal) = pacer.wait(&self.interrupts) {

@@ -64,6 +64,16 @@ pub struct PublishArgs {
     #[arg(long, value_name = "PATH", conflicts_with_all = ["message", "lines"])]
     file: Option<PathBuf>,
 
+    /// Publish the messages `con --save-dir DIR` saved, in their order, each
+    /// with its own routing and properties (-e/-k override them).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["message", "file", "lines", "nb_messages", "format"])]
+    from_dir: Option<PathBuf>,
+
+    /// With --from-dir: keep the messages' original spacing, F times as
+    /// fast (2 is twice as fast) [default: as fast as possible].
+    #[arg(long, value_name = "F", value_parser = parse_rate, conflicts_with_all = ["interval", "rate"])]
+    speed: Option<f64>,
+
     /// Publish each line of stdin as a message (streaming).
     #[arg(long, conflicts_with_all = ["message", "nb_messages"])]
     lines: bool,
@@ -189,6 +199,8 @@ pub struct PublishSpec {
     pub interval: Duration,
     /// `--rate`: messages per second.
     pub rate: Option<f64>,
+    /// `--speed`: replay saved messages at their spacing, this much faster.
+    pub speed: Option<f64>,
     /// `--mandatory`.
     pub mandatory: bool,
     /// `--confirm`.
@@ -216,10 +228,15 @@ impl PublishArgs {
             check_name("the routing key (-k)", key)?;
         }
         check_unique_keys("--header", &self.headers)?;
+        if self.speed.is_some() && self.from_dir.is_none() {
+            return Err(Error::Usage(
+                "--speed replays saved messages: it goes with --from-dir DIR".to_string(),
+            ));
+        }
         if self.confirm_window.is_some() && !self.confirm {
             status("WARNING: --confirm-window has no effect without --confirm");
         }
-        let streamed = self.lines || self.format == PubFormat::Json;
+        let streamed = self.lines || self.format == PubFormat::Json || self.from_dir.is_some();
         // The seed's one second between numbered copies; none for streams.
         let interval = self.interval.unwrap_or(if streamed || self.rate.is_some() {
             Duration::ZERO
@@ -235,14 +252,16 @@ impl PublishArgs {
         // TEXT` is shown as given.
         let bodies = if self.lines {
             BodyDisplay::TextOrSummary
-        } else if self.file.is_some() || self.message == "-" {
+        } else if self.file.is_some() || self.message == "-" || self.from_dir.is_some() {
             BodyDisplay::Summary {
                 numbered: self.nb_messages > 1,
             }
         } else {
             BodyDisplay::Echo
         };
-        let source = if self.format == PubFormat::Json {
+        let source = if let Some(dir) = &self.from_dir {
+            Source::dir(dir)?
+        } else if self.format == PubFormat::Json {
             Source::json()
         } else if self.lines {
             Source::lines(self.delimiter.0.clone())
@@ -286,6 +305,7 @@ impl PublishArgs {
             properties,
             interval,
             rate: self.rate,
+            speed: self.speed,
             mandatory: self.mandatory,
             confirm: self.confirm,
             confirm_window,

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use amqpctl::amqp::Properties;
 
-use crate::cmd::io::envelope;
+use crate::cmd::io::{envelope, saved};
 use crate::error::Error;
 
 /// One message to publish; routing and properties left `None` take the
@@ -20,6 +20,9 @@ pub struct Outgoing {
     pub exchange: Option<String>,
     pub routing_key: Option<String>,
     pub properties: Option<Properties>,
+    /// When a saved message was first received (ms since the epoch), for
+    /// `--speed`.
+    pub received_at_ms: Option<u64>,
 }
 
 impl Outgoing {
@@ -29,6 +32,7 @@ impl Outgoing {
             exchange: None,
             routing_key: None,
             properties: None,
+            received_at_ms: None,
         }
     }
 }
@@ -49,6 +53,10 @@ pub enum Source {
     },
     /// stdin, one JSON envelope per line.
     Json { input: BufReader<Stdin>, line: u64 },
+    /// The messages `con --save-dir` saved, oldest first.
+    Dir {
+        sidecars: std::collections::VecDeque<std::path::PathBuf>,
+    },
 }
 
 impl Source {
@@ -96,6 +104,21 @@ impl Source {
         }
     }
 
+    /// The messages saved in `dir`; an empty or missing directory is an
+    /// error, checked before connecting.
+    pub fn dir(dir: &Path) -> Result<Source, Error> {
+        let sidecars = saved::list(dir)?;
+        if sidecars.is_empty() {
+            return Err(Error::Usage(format!(
+                "--from-dir {}: no saved messages (N.json with N.body) in it",
+                dir.display()
+            )));
+        }
+        Ok(Source::Dir {
+            sidecars: sidecars.into(),
+        })
+    }
+
     /// The next message, or `None` at the end.
     pub fn next(&mut self) -> Result<Option<Outgoing>, Error> {
         match self {
@@ -125,6 +148,19 @@ impl Source {
             Source::Lines { input, delimiter } => {
                 Ok(read_record(input, delimiter)?.map(Outgoing::body))
             }
+            Source::Dir { sidecars } => {
+                let Some(sidecar) = sidecars.pop_front() else {
+                    return Ok(None);
+                };
+                let saved = saved::read(&sidecar)?;
+                Ok(Some(Outgoing {
+                    body: saved.message.body,
+                    exchange: Some(saved.message.exchange),
+                    routing_key: Some(saved.message.routing_key),
+                    properties: Some(saved.message.properties),
+                    received_at_ms: saved.received_at_ms,
+                }))
+            }
             Source::Json { input, line } => loop {
                 let Some(record) = read_record(input, b"\n")? else {
                     return Ok(None);
@@ -140,6 +176,7 @@ impl Source {
                     exchange: Some(m.exchange),
                     routing_key: Some(m.routing_key),
                     properties: Some(m.properties),
+                    received_at_ms: None,
                 }));
             },
         }
