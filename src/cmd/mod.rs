@@ -17,6 +17,7 @@ mod move_messages;
 mod profiles;
 mod publish;
 mod purge;
+mod redrive;
 mod rpc;
 
 #[cfg(test)]
@@ -64,6 +65,9 @@ pub enum Command {
     /// Move messages to another queue or exchange, acking each only once the
     /// destination confirmed it.
     Move(move_messages::MoveArgs),
+    /// Put dead-lettered messages back where they came from (x-death),
+    /// acking each DLQ copy once its origin confirmed it.
+    Redrive(redrive::RedriveArgs),
     /// Request/reply (tutorial 6): call a server, or serve requests.
     Rpc(rpc::RpcArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -93,6 +97,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Purge(args) => purge::run(&connect("purge")?, args),
         Command::Delete(args) => delete::run(&connect("delete")?, args),
         Command::Move(args) => move_messages::run(&connect("move")?, args),
+        Command::Redrive(args) => redrive::run(&connect("redrive")?, args),
         Command::Rpc(args) => rpc::run(&connect(args.name())?, args),
         Command::Completions(args) => completions::run(args),
         Command::Manpage => manpage::run(),

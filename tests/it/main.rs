@@ -17,6 +17,7 @@ mod moving;
 mod profiles;
 mod raw_amqp;
 mod readme;
+mod redrive;
 mod rpc;
 mod saved;
 mod scripting;

@@ -96,6 +96,7 @@ fn prepare(dir: &Path) {
         "amqpctl declare queue invoices --durable",
         "amqpctl declare queue from --durable",
         "amqpctl declare queue to --durable",
+        "amqpctl declare queue dead-letters --durable",
         "amqpctl pub -k from --nb-messages 100 --interval 0 --confirm --quiet",
     ] {
         Cmd::from(shell(setup, dir)).run().code(0);

@@ -1,0 +1,200 @@
+//! `amqpctl redrive`: messages dead-lettered three ways (rejected, expired,
+//! over max-length) go back to the queue they came from, counted, and a
+//! message redriven too often stays.
+
+use crate::support::{amqpctl, broker, delete_queue, drain, messages, unique, wait_for_messages};
+
+/// A dead-letter exchange and queue, and three queues that dead-letter to
+/// them: plain (for rejects), with a 1 ms TTL, with a max length of 1.
+struct Setup {
+    dlx: String,
+    dlq: String,
+    work: String,
+    ttl: String,
+    max: String,
+}
+
+fn setup() -> Setup {
+    let s = Setup {
+        dlx: unique("rd-dlx"),
+        dlq: unique("rd-dlq"),
+        work: unique("rd-work"),
+        ttl: unique("rd-ttl"),
+        max: unique("rd-max"),
+    };
+    let dlx_arg = format!("x-dead-letter-exchange={}", s.dlx);
+    amqpctl(&["declare", "exchange", &s.dlx, "-t", "fanout"]).code(0);
+    amqpctl(&["declare", "queue", &s.dlq]).code(0);
+    amqpctl(&["declare", "binding", "-e", &s.dlx, "-q", &s.dlq]).code(0);
+    amqpctl(&["declare", "queue", &s.work, "--arg", &dlx_arg]).code(0);
+    amqpctl(&[
+        "declare",
+        "queue",
+        &s.ttl,
+        "--arg",
+        &dlx_arg,
+        "--arg",
+        "x-message-ttl=1",
+    ])
+    .code(0);
+    amqpctl(&[
+        "declare",
+        "queue",
+        &s.max,
+        "--arg",
+        &dlx_arg,
+        "--arg",
+        "x-max-length=1",
+    ])
+    .code(0);
+    s
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        for q in [&self.dlq, &self.work, &self.ttl, &self.max] {
+            delete_queue(broker(), q);
+        }
+        amqpctl(&["delete", "exchange", &self.dlx]).code(0);
+    }
+}
+
+fn bodies(q: &str) -> Vec<String> {
+    drain(broker(), q)
+        .into_iter()
+        .map(|b| String::from_utf8(b).unwrap())
+        .collect()
+}
+
+#[test]
+fn messages_dead_lettered_three_ways_go_back_where_they_came_from() {
+    let s = setup();
+    amqpctl(&[
+        "pub",
+        "-k",
+        &s.work,
+        "--nb-messages",
+        "2",
+        "--interval",
+        "0",
+        "-m",
+        "w{seq}",
+        "--quiet",
+    ])
+    .code(0);
+    amqpctl(&[
+        "con",
+        "-q",
+        &s.work,
+        "--count",
+        "2",
+        "--exec",
+        "exit 1",
+        "--no-requeue",
+    ])
+    .code(0);
+    amqpctl(&["pub", "-k", &s.ttl, "-m", "expired", "--quiet"]).code(0);
+    amqpctl(&[
+        "pub",
+        "-k",
+        &s.max,
+        "--nb-messages",
+        "2",
+        "--interval",
+        "0",
+        "-m",
+        "m{seq}",
+        "--quiet",
+        "--confirm",
+    ])
+    .code(0);
+    wait_for_messages(broker(), &s.dlq, 4);
+    amqpctl(&["redrive", "-q", &s.dlq, "--dry-run"])
+        .code(0)
+        .stderr([
+            "origin queue                     exchange                 reason       count"
+                .to_string(),
+            format!(
+                "{:<32} {:<24} {:<10} {:>7}",
+                s.max, "(default)", "maxlen", 1
+            ),
+            format!(
+                "{:<32} {:<24} {:<10} {:>7}",
+                s.ttl, "(default)", "expired", 1
+            ),
+            format!(
+                "{:<32} {:<24} {:<10} {:>7}",
+                s.work, "(default)", "rejected", 2
+            ),
+        ]);
+    assert_eq!(messages(broker(), &s.dlq), 4, "a dry run moves nothing");
+    // The TTL queue's message expires again at once: keep it out of the way.
+    amqpctl(&["delete", "queue", &s.ttl]).code(0);
+    amqpctl(&["redrive", "-q", &s.dlq])
+        .code(6)
+        .stderr_has("ERROR: message returned by the broker: (312, \"NO_ROUTE\")");
+    // The return stopped it, leaving the unroutable message (and what
+    // came after) in the DLQ; the rejected ones are home.
+    assert_eq!(bodies(&s.work), ["w1", "w2"]);
+    assert_eq!(
+        messages(broker(), &s.dlq) as usize + messages(broker(), &s.max) as usize,
+        3
+    );
+}
+
+#[test]
+fn the_counter_header_marks_each_redrive_and_max_redrives_leaves_the_rest() {
+    let s = setup();
+    amqpctl(&[
+        "pub",
+        "-k",
+        &s.ttl,
+        "--nb-messages",
+        "3",
+        "--interval",
+        "0",
+        "-m",
+        "t{seq}",
+        "--quiet",
+    ])
+    .code(0);
+    wait_for_messages(broker(), &s.dlq, 3);
+    // Back to the TTL queue, where they expire again: once, twice.
+    for round in 1..=2 {
+        amqpctl(&["redrive", "-q", &s.dlq])
+            .code(0)
+            .stderr([format!("Redrove 3 of 3 messages from queue {}", s.dlq)]);
+        crate::support::wait_until(broker(), &s.dlq, "the messages back", |i| i.messages == 3);
+        let counts = amqpctl(&[
+            "get",
+            "-q",
+            &s.dlq,
+            "--count",
+            "3",
+            "--requeue",
+            "--format",
+            "%h\\n",
+        ])
+        .code(0)
+        .stdout_lines();
+        for h in counts {
+            assert!(h.contains(&format!("\"amqpctl-redrives\":{round}")), "{h}");
+        }
+    }
+    amqpctl(&["redrive", "-q", &s.dlq, "--max-redrives", "2"])
+        .code(0)
+        .stderr([
+            format!("Redrove 0 of 3 messages from queue {}", s.dlq),
+            "WARNING: 3 messages were redriven --max-redrives times already: left in place"
+                .to_string(),
+        ]);
+    assert_eq!(messages(broker(), &s.dlq), 3);
+    assert_eq!(bodies(&s.dlq), ["t1", "t2", "t3"], "in their order");
+    // A message that was never dead-lettered stays too.
+    amqpctl(&["pub", "-k", &s.dlq, "-m", "plain", "--quiet"]).code(0);
+    amqpctl(&["redrive", "-q", &s.dlq]).code(0).stderr([
+        format!("Redrove 0 of 1 messages from queue {}", s.dlq),
+        "WARNING: 1 messages have no x-death header: left in place".to_string(),
+    ]);
+    assert_eq!(messages(broker(), &s.dlq), 1);
+}
