@@ -137,7 +137,7 @@ fn redrive(
         channel.confirm_delivery()?;
     }
     let mut tally = Tally::default();
-    let mut table: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    let mut table = Origins::new();
     // Messages left in place are held unacked until the end, so that each
     // message is visited once; then they all go back together.
     let mut held: Vec<Delivery> = Vec::new();
@@ -152,70 +152,12 @@ fn redrive(
                 break;
             };
             visited += 1;
-            let properties = d.properties();
-            let origin = properties.headers.as_ref().and_then(origin);
-            let Some(origin) = origin else {
-                tally.no_origin += 1;
-                held.push(d);
-                continue;
-            };
-            let count = redrives(properties.headers.as_ref());
-            if args.max_redrives.is_some_and(|max| count >= max) {
-                tally.over_limit += 1;
-                held.push(d);
-                continue;
-            }
-            if args.dry_run {
-                *table
-                    .entry((origin.queue, origin.exchange, origin.reason))
-                    .or_default() += 1;
-                held.push(d);
-                continue;
-            }
-            let (routing_key, cc) = match origin.routing_keys.split_first() {
-                Some((first, rest)) => (first.clone(), rest.to_vec()),
-                None => (origin.queue.clone(), Vec::new()),
-            };
-            let mut headers = properties.headers.clone().unwrap_or_default();
-            headers.insert(REDRIVES_HEADER.to_string(), Value::I64(count + 1));
-            if cc.is_empty() {
-                headers.remove("CC");
-            } else {
-                headers.insert(
-                    "CC".to_string(),
-                    Value::Array(cc.into_iter().map(Value::Str).collect()),
-                );
-            }
-            let out = Properties {
-                headers: Some(headers),
-                ..properties
-            };
-            channel.basic_publish(&Publish {
-                exchange: &origin.exchange,
-                routing_key: &routing_key,
-                body: d.body(),
-                properties: &out,
-                mandatory: true,
-            })?;
-            let mut verdict = None;
-            channel.wait_confirms(0, |_, c| verdict = Some(c))?;
-            match verdict {
-                Some(Confirmation::Ack) | None => {
-                    channel.basic_ack(d, false)?;
-                    tally.redriven += 1;
-                }
-                Some(Confirmation::Nack) => {
+            match visit(channel, d, args, &mut tally, &mut table)? {
+                Visit::Redriven => {}
+                Visit::Left(d) => held.push(d),
+                Visit::Refused(d, e) => {
                     held.push(d);
-                    failure = Some(Error::Nacked {
-                        seq: tally.redriven + 1,
-                    });
-                }
-                Some(Confirmation::Returned { code, text }) => {
-                    held.push(d);
-                    failure = Some(Error::Amqp(amqpctl::amqp::AmqpError::Returned {
-                        code,
-                        text,
-                    }));
+                    failure = Some(e);
                 }
             }
         }
@@ -225,12 +167,105 @@ fn redrive(
     if let Some(last) = held.pop() {
         channel.basic_nack(last, true, true)?;
     }
+    report(args, &tally, &table, limit);
+    result?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// What became of one message.
+enum Visit {
+    /// Published home, confirmed, acked in the DLQ.
+    Redriven,
+    /// Left in the DLQ (no origin, over --max-redrives, or a dry run).
+    Left(Delivery),
+    /// The broker refused it at home: it stays, and the run ends with this.
+    Refused(Delivery, Error),
+}
+
+/// The counts for `--dry-run`'s table: origin queue, exchange, reason.
+type Origins = BTreeMap<(String, String, String), u64>;
+
+/// Sends one message home, or says why it stays.
+fn visit(
+    channel: &Channel,
+    d: Delivery,
+    args: &RedriveArgs,
+    tally: &mut Tally,
+    table: &mut Origins,
+) -> Result<Visit, Error> {
+    let properties = d.properties();
+    let Some(origin) = properties.headers.as_ref().and_then(origin) else {
+        tally.no_origin += 1;
+        return Ok(Visit::Left(d));
+    };
+    let count = redrives(properties.headers.as_ref());
+    if args.max_redrives.is_some_and(|max| count >= max) {
+        tally.over_limit += 1;
+        return Ok(Visit::Left(d));
+    }
+    if args.dry_run {
+        *table
+            .entry((origin.queue, origin.exchange, origin.reason))
+            .or_default() += 1;
+        return Ok(Visit::Left(d));
+    }
+    let (routing_key, cc) = match origin.routing_keys.split_first() {
+        Some((first, rest)) => (first.clone(), rest.to_vec()),
+        None => (origin.queue.clone(), Vec::new()),
+    };
+    let mut headers = properties.headers.clone().unwrap_or_default();
+    headers.insert(REDRIVES_HEADER.to_string(), Value::I64(count + 1));
+    if cc.is_empty() {
+        headers.remove("CC");
+    } else {
+        headers.insert(
+            "CC".to_string(),
+            Value::Array(cc.into_iter().map(Value::Str).collect()),
+        );
+    }
+    let out = Properties {
+        headers: Some(headers),
+        ..properties
+    };
+    channel.basic_publish(&Publish {
+        exchange: &origin.exchange,
+        routing_key: &routing_key,
+        body: d.body(),
+        properties: &out,
+        mandatory: true,
+    })?;
+    let mut verdict = None;
+    channel.wait_confirms(0, |_, c| verdict = Some(c))?;
+    Ok(match verdict {
+        Some(Confirmation::Ack) | None => {
+            channel.basic_ack(d, false)?;
+            tally.redriven += 1;
+            Visit::Redriven
+        }
+        Some(Confirmation::Nack) => Visit::Refused(
+            d,
+            Error::Nacked {
+                seq: tally.redriven + 1,
+            },
+        ),
+        Some(Confirmation::Returned { code, text }) => Visit::Refused(
+            d,
+            Error::Amqp(amqpctl::amqp::AmqpError::Returned { code, text }),
+        ),
+    })
+}
+
+/// The summary, or `--dry-run`'s table, and what was left and why.
+fn report(args: &RedriveArgs, tally: &Tally, table: &Origins, limit: u64) {
     if args.dry_run {
         status(format_args!(
             "{:<32} {:<24} {:<10} {:>7}",
             "origin queue", "exchange", "reason", "count"
         ));
-        for ((queue, exchange, reason), n) in &table {
+        for ((queue, exchange, reason), n) in table {
             let exchange = if exchange.is_empty() {
                 "(default)"
             } else {
@@ -257,11 +292,6 @@ fn redrive(
             "WARNING: {} messages were redriven --max-redrives times already: left in place",
             tally.over_limit
         ));
-    }
-    result?;
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
     }
 }
 

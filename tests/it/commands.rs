@@ -10,7 +10,7 @@ use amqpctl::amqp::Value;
 
 use crate::support::{
     Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, filled_queue,
-    messages, open, plain, spawn_amqpctl, unique,
+    fresh_queue, messages, open, plain, spawn_amqpctl, unique,
 };
 
 #[test]
@@ -113,8 +113,7 @@ fn declare_exchange_and_bindings_route_messages() {
 
 #[test]
 fn pub_sets_every_property_flag_on_the_message() {
-    let q = unique("props");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("props");
     amqpctl(&[
         "pub",
         "-k",
@@ -175,8 +174,7 @@ fn pub_sets_every_property_flag_on_the_message() {
 
 #[test]
 fn binary_bodies_go_from_stdin_to_stdout_byte_for_byte() {
-    let q = unique("binary");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("binary");
     let body: Vec<u8> = vec![0, 255, 10, 13, 0xc3, 0x28, b'x'];
     // A body from stdin is summarised, not echoed.
     amqpctl_stdin(&["pub", "-k", &q, "-m", "-", "--confirm"], &body)
@@ -193,8 +191,7 @@ fn binary_bodies_go_from_stdin_to_stdout_byte_for_byte() {
 
 #[test]
 fn count_takes_exactly_n_and_leaves_the_rest_queued() {
-    let q = unique("count");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("count");
     amqpctl(&[
         "pub",
         "-k",
@@ -233,8 +230,7 @@ fn idle_timeout_ends_a_consumer_that_has_drained_the_queue() {
 
 #[test]
 fn sigterm_stops_a_consumer_cleanly() {
-    let q = unique("sigterm");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("sigterm");
     let mut con = spawn_amqpctl(&["con", "-q", &q]);
     amqpctl(&["pub", "-k", &q, "--confirm", "-m", "one"])
         .code(0)

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
     Cmd, Run, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill,
-    filled_queue, messages, queue_exists, spawn_amqpctl, unique, wait_for_messages, wait_until,
+    filled_queue, fresh_queue, messages, queue_exists, spawn_amqpctl, unique, wait_for_messages,
+    wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -73,8 +74,7 @@ fn a_signal_repeated_a_millisecond_later_is_still_one_clean_stop() {
 
 #[test]
 fn a_signal_a_second_after_the_first_forces_the_exit_and_says_so() {
-    let q = unique("forced");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("forced");
     amqpctl(&["pub", "-k", &q, "-m", "job", "--confirm"])
         .code(0)
         .stdout(["Sent: job"]);
@@ -210,8 +210,7 @@ fn exec_max_attempts_uses_the_brokers_delivery_count_on_a_quorum_queue() {
 
 #[test]
 fn con_notices_that_the_reader_of_its_stdout_went_away_while_idle() {
-    let q = unique("head");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("head");
     for _ in 0..6 {
         fill(broker(), &q, 50, "Hello World!");
         let mut con = Cmd::amqpctl_on(broker(), &["con", "-q", &q]).spawn_piped();
@@ -309,8 +308,7 @@ fn a_signal_ends_a_hanging_connect_at_once() {
 
 #[test]
 fn streams_of_input_go_without_the_seeds_one_second_pause() {
-    let q = unique("stream-input");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("stream-input");
     let lines: String = (1..=100).map(|i| format!("{i}\n")).collect();
     // At the old default of one second a message, this would take 100 s
     // and hit the run helper's 60 s limit.
@@ -334,8 +332,7 @@ fn streams_of_input_go_without_the_seeds_one_second_pause() {
 
 #[test]
 fn numbered_copies_keep_the_seeds_one_second_pause() {
-    let q = unique("numbered-pause");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("numbered-pause");
     let started = Instant::now();
     amqpctl(&["pub", "-k", &q, "--nb-messages", "3", "-m", "Hello!"])
         .code(0)
@@ -346,8 +343,7 @@ fn numbered_copies_keep_the_seeds_one_second_pause() {
 
 #[test]
 fn pub_with_a_queue_and_no_key_routes_to_that_queue() {
-    let q = unique("route-to-q");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("route-to-q");
     amqpctl(&["pub", "-q", &q, "-m", "x", "--confirm", "--mandatory"])
         .code(0)
         .stdout(["Sent: x"]);
@@ -374,8 +370,7 @@ fn pub_with_a_queue_and_no_key_routes_to_that_queue() {
 
 #[test]
 fn bodies_from_files_and_stdin_are_summarised_not_echoed() {
-    let q = unique("summary");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("summary");
     let tarball: Vec<u8> = (0..10_240u32).map(|i| (i % 256) as u8).collect();
     amqpctl_stdin(&["pub", "-k", &q, "-m", "-", "--confirm"], &tarball)
         .code(0)
@@ -469,8 +464,7 @@ fn usage_errors_are_found_before_anything_changes_on_the_broker() {
 
 #[test]
 fn flags_that_would_do_nothing_are_refused_or_warned_about() {
-    let q = unique("no-effect");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("no-effect");
     usage_error(
         &["con", "-e", "amq.topic", "-k", "#", "-Q"],
         "ERROR: -k has no effect without --bind-queue: con binds the queue with -k only when asked (add --bind-queue)",
@@ -509,8 +503,7 @@ fn flags_that_would_do_nothing_are_refused_or_warned_about() {
 
 #[test]
 fn the_spellings_amqp_tools_users_bring_work() {
-    let q = unique("spellings");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("spellings");
     let port = broker().amqp_port().to_string();
     let host_port = format!("127.0.0.1:{port}");
     Cmd::amqpctl(&["-s", &host_port, "pub", "-k", &q, "-m", "a"])
@@ -543,8 +536,7 @@ fn the_spellings_amqp_tools_users_bring_work() {
 
 #[test]
 fn an_interrupted_quiet_pub_still_says_how_many_it_sent() {
-    let q = unique("quiet-interrupted");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("quiet-interrupted");
     let mut p = spawn_amqpctl(&[
         "pub",
         "-k",

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     Broker, Cmd, Spawned, amqpctl, amqpctl_on, broker, delete_queue, drain, durable_queue, fill,
-    messages, spawn_amqpctl, spawn_amqpctl_on, unique, wait_for_consumers,
+    fresh_queue, messages, spawn_amqpctl, spawn_amqpctl_on, unique, wait_for_consumers,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -351,8 +351,7 @@ fn with_the_first_node_down_the_second_is_used() {
 #[test]
 fn consumers_killed_at_random_lose_nothing() {
     // On the shared node: nothing here stops the broker.
-    let q = unique("sigkill");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("sigkill");
     let total = 3000;
     fill(broker(), &q, total, "k{seq}");
     let mut printed = BTreeSet::new();

@@ -9,6 +9,12 @@ use crate::support::{
     amqpctl, broker, delete_queue, drain, durable_queue, fill, messages, spawn_amqpctl, unique,
 };
 
+/// Deletes both queues of a test.
+fn delete_both(from: &str, to: &str) {
+    delete_queue(broker(), from);
+    delete_queue(broker(), to);
+}
+
 /// Two durable queues on the shared node.
 fn queues(name: &str) -> (String, String) {
     let (from, to) = (
@@ -71,8 +77,7 @@ fn move_keeps_bodies_properties_headers_and_order() {
         after.iter().map(|l| strip(l)).collect::<Vec<_>>()
     );
     assert_eq!(before.len(), 20);
-    delete_queue(broker(), &from);
-    delete_queue(broker(), &to);
+    delete_both(&from, &to);
 }
 
 #[test]
@@ -169,8 +174,7 @@ fn a_refused_destination_leaves_every_message_in_the_source() {
         .stderr_has(format!(
             "ERROR: (404, \"NOT_FOUND - no queue '{gone}' in vhost '/'\")[..]"
         ));
-    delete_queue(broker(), &from);
-    delete_queue(broker(), &to);
+    delete_both(&from, &to);
 }
 
 #[test]
@@ -247,8 +251,7 @@ fn a_move_killed_at_random_moments_loses_nothing() {
     let duplicates: usize = seen.values().map(|n| n - 1).sum();
     assert_eq!(seen.len(), total, "unexpected bodies");
     println!("move killed {kills} times: {total} messages, {duplicates} duplicates");
-    delete_queue(broker(), &from);
-    delete_queue(broker(), &to);
+    delete_both(&from, &to);
 }
 
 /// A signal is a clean stop: what is in flight is confirmed and acked
@@ -279,6 +282,5 @@ fn a_move_stopped_by_a_signal_leaves_no_duplicates() {
         summary.contains(&format!("Moved {moved} of")),
         "{summary}: {moved} on the broker"
     );
-    delete_queue(broker(), &from);
-    delete_queue(broker(), &to);
+    delete_both(&from, &to);
 }

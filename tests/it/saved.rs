@@ -5,8 +5,25 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    amqpctl, amqpctl_stdin, broker, delete_queue, durable_queue, messages, spawn_amqpctl, unique,
+    amqpctl, amqpctl_stdin, broker, delete_queue, durable_queue, fresh_queue, messages,
+    spawn_amqpctl, unique,
 };
+
+/// `con -q q --until-empty --save-dir dir --quiet`: saves (and acks) what
+/// `q` holds.
+fn save_all(q: &str, dir: &str) {
+    amqpctl(&[
+        "con",
+        "-q",
+        q,
+        "--until-empty",
+        "--save-dir",
+        dir,
+        "--quiet",
+    ])
+    .code(0)
+    .no_stdout();
+}
 
 /// Envelopes of every message in `q`, put back afterwards, without what
 /// names where they were read (tag, redelivered flag).
@@ -58,17 +75,7 @@ fn saved_messages_replay_byte_for_byte_in_order() {
     let dir = tempfile::tempdir().expect("temp dir");
     let saved = dir.path().join("saved");
     let saved_s = saved.display().to_string();
-    amqpctl(&[
-        "con",
-        "-q",
-        &from,
-        "--until-empty",
-        "--save-dir",
-        &saved_s,
-        "--quiet",
-    ])
-    .code(0)
-    .no_stdout();
+    save_all(&from, &saved_s);
     assert_eq!(messages(broker(), &from), 0, "saved messages are acked");
     let mut names: Vec<String> = std::fs::read_dir(&saved)
         .expect("the save dir")
@@ -109,16 +116,7 @@ fn saved_messages_replay_byte_for_byte_in_order() {
     ])
     .code(0);
     assert_eq!(messages(broker(), &to), 3);
-    amqpctl(&[
-        "con",
-        "-q",
-        &from,
-        "--until-empty",
-        "--save-dir",
-        &saved_s,
-        "--quiet",
-    ])
-    .code(0);
+    save_all(&from, &saved_s);
     assert!(saved.join("000000000006.json").exists() && !saved.join("000000000007.json").exists());
     delete_queue(broker(), &from);
     delete_queue(broker(), &to);
@@ -126,8 +124,7 @@ fn saved_messages_replay_byte_for_byte_in_order() {
 
 #[test]
 fn a_replay_keeps_the_original_spacing_scaled_by_speed() {
-    let q = unique("save-speed");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("save-speed");
     let dir = tempfile::tempdir().expect("temp dir");
     let saved = dir.path().display().to_string();
     // Consumed while they arrive, so the receive times keep the gaps.

@@ -10,13 +10,12 @@ use amqpctl::amqp::{Confirmation, Properties, Publish, Table, Value};
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
     Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, filled_queue,
-    messages, open, plain, unique,
+    fresh_queue, messages, open, plain, unique,
 };
 
 #[test]
 fn lines_from_stdin_become_messages_in_order() {
-    let q = unique("lines");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("lines");
     // --quiet prints nothing.
     amqpctl_stdin(
         &["pub", "-k", &q, "--lines", "--confirm", "--quiet"],
@@ -54,8 +53,7 @@ fn lines_from_stdin_become_messages_in_order() {
 
 #[test]
 fn file_and_templates_make_bodies() {
-    let q = unique("file");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("file");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("body.bin");
     std::fs::write(&path, [1u8, 2, 0, 255]).unwrap();
@@ -200,8 +198,7 @@ fn json_envelopes_move_messages_between_queues_byte_for_byte() {
 
 #[test]
 fn malformed_json_input_names_the_line_and_exits_2() {
-    let q = unique("badjson");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("badjson");
     let input = format!("{{\"routing_key\":\"{q}\",\"body\":\"ok\"}}\n{{\"body\":\n");
     amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes())
         .code(2)
@@ -216,8 +213,7 @@ fn malformed_json_input_names_the_line_and_exits_2() {
 
 #[test]
 fn templates_and_raw_bodies_format_consumed_messages() {
-    let q = unique("tmpl");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("tmpl");
     amqpctl(&[
         "pub",
         "-k",
@@ -558,8 +554,7 @@ fn verbose_logging_never_prints_the_password() {
 
 #[test]
 fn long_runs_show_a_progress_line_only_on_a_terminal() {
-    let q = unique("progress");
-    durable_queue(broker(), &q);
+    let q = fresh_queue("progress");
     let publish = [
         "pub",
         "-k",

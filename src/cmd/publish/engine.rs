@@ -244,7 +244,8 @@ impl Publisher<'_> {
                     return Err(bad_input);
                 }
             };
-            if let (Some(speed), Some(at)) = (self.spec.speed, message.received_at_ms) {
+            let received_at_ms = message.envelope.as_ref().and_then(|e| e.received_at_ms);
+            if let (Some(speed), Some(at)) = (self.spec.speed, received_at_ms) {
                 let (started, first) = *self.replay.get_or_insert((Instant::now(), at));
                 let offset = Duration::from_millis(at.saturating_sub(first)).div_f64(speed);
                 let wait = (started + offset).saturating_duration_since(Instant::now());
@@ -275,21 +276,25 @@ impl Publisher<'_> {
             if self.interrupted.is_some() {
                 break;
             }
+            let (exchange, routing_key, properties) = match message.envelope {
+                Some(e) => (Some(e.exchange), Some(e.routing_key), Some(e.properties)),
+                None => (None, None, None),
+            };
             let m = Pending {
                 exchange: self
                     .spec
                     .exchange_flag
                     .clone()
-                    .or(message.exchange)
+                    .or(exchange)
                     .unwrap_or_default(),
                 routing_key: self
                     .spec
                     .routing_key
                     .clone()
-                    .or(message.routing_key)
+                    .or(routing_key)
                     .unwrap_or_else(|| self.spec.default_key.clone()),
                 body: message.body,
-                properties: message.properties,
+                properties,
             };
             self.published += 1;
             self.progress.add(1);

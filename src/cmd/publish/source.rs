@@ -12,14 +12,25 @@ use amqpctl::amqp::Properties;
 use crate::cmd::io::{envelope, saved};
 use crate::error::Error;
 
-/// One message to publish; routing and properties left `None` take the
-/// command line's.
+/// One message to publish: a body the command line routes, or an envelope
+/// with routing and properties of its own.
 #[derive(Debug)]
 pub struct Outgoing {
+    /// The body, byte for byte.
     pub body: Vec<u8>,
-    pub exchange: Option<String>,
-    pub routing_key: Option<String>,
-    pub properties: Option<Properties>,
+    /// From `--format json` or `--from-dir`: where it goes and how.
+    pub envelope: Option<Envelope>,
+}
+
+/// What an envelope adds to a body.
+#[derive(Debug)]
+pub struct Envelope {
+    /// The exchange to publish to (-e overrides it).
+    pub exchange: String,
+    /// The routing key (-k overrides it).
+    pub routing_key: String,
+    /// Every property.
+    pub properties: Properties,
     /// When a saved message was first received (ms since the epoch), for
     /// `--speed`.
     pub received_at_ms: Option<u64>,
@@ -29,10 +40,19 @@ impl Outgoing {
     fn body(body: Vec<u8>) -> Outgoing {
         Outgoing {
             body,
-            exchange: None,
-            routing_key: None,
-            properties: None,
-            received_at_ms: None,
+            envelope: None,
+        }
+    }
+
+    fn envelope(message: envelope::Incoming, received_at_ms: Option<u64>) -> Outgoing {
+        Outgoing {
+            body: message.body,
+            envelope: Some(Envelope {
+                exchange: message.exchange,
+                routing_key: message.routing_key,
+                properties: message.properties,
+                received_at_ms,
+            }),
         }
     }
 }
@@ -153,13 +173,10 @@ impl Source {
                     return Ok(None);
                 };
                 let saved = saved::read(&sidecar)?;
-                Ok(Some(Outgoing {
-                    body: saved.message.body,
-                    exchange: Some(saved.message.exchange),
-                    routing_key: Some(saved.message.routing_key),
-                    properties: Some(saved.message.properties),
-                    received_at_ms: saved.received_at_ms,
-                }))
+                Ok(Some(Outgoing::envelope(
+                    saved.message,
+                    saved.received_at_ms,
+                )))
             }
             Source::Json { input, line } => loop {
                 let Some(record) = read_record(input, b"\n")? else {
@@ -171,13 +188,7 @@ impl Source {
                 }
                 let m = envelope::decode(&record)
                     .map_err(|e| Error::Usage(format!("stdin line {line}: {e}")))?;
-                return Ok(Some(Outgoing {
-                    body: m.body,
-                    exchange: Some(m.exchange),
-                    routing_key: Some(m.routing_key),
-                    properties: Some(m.properties),
-                    received_at_ms: None,
-                }));
+                return Ok(Some(Outgoing::envelope(m, None)));
             },
         }
     }

@@ -19,7 +19,7 @@ pub use broker::Broker;
 pub use connect::{open, plain, tls};
 pub use process::Spawned;
 pub use queues::{
-    delete_queue, drain, durable_queue, fill, filled_queue, messages, queue_exists,
+    delete_queue, drain, durable_queue, fill, filled_queue, fresh_queue, messages, queue_exists,
     wait_for_consumers, wait_for_messages, wait_until,
 };
 pub use run::{

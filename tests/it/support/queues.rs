@@ -125,11 +125,17 @@ pub fn fill(b: &Broker, queue: &str, n: usize, body: &str) {
     .no_stdout();
 }
 
+/// A fresh durable queue on the shared node, named after `name`.
+pub fn fresh_queue(name: &str) -> String {
+    let q = super::unique(name);
+    durable_queue(super::broker(), &q);
+    q
+}
+
 /// A fresh durable queue on the shared node, named after `name`, holding
 /// `n` messages of `body` (`{seq}` counts from 1).
 pub fn filled_queue(name: &str, n: usize, body: &str) -> String {
-    let q = super::unique(name);
-    durable_queue(super::broker(), &q);
+    let q = fresh_queue(name);
     fill(super::broker(), &q, n, body);
     q
 }
