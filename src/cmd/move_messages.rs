@@ -279,7 +279,7 @@ fn transfer(
     let src = consumer.channel();
     let mut pending: VecDeque<Delivery> = VecDeque::new();
     let mut taken = 0;
-    let mut progress = Progress::new("moved");
+    let mut progress = Progress::new("moved", Some(limit), false);
     let mut failure = None;
     let mut pacer = spec.rate.map(Pacer::new);
     let mut stopped = None;

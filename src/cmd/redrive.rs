@@ -12,7 +12,7 @@ use clap::Args;
 
 use super::args::values::check_name;
 use super::broker::{ConnectSpec, connect};
-use super::io::output::status;
+use super::io::output::{Progress, status};
 use super::io::signals;
 use crate::error::Error;
 use amqpctl::amqp::{Channel, Confirmation, Delivery, Properties, Publish, Table, Value};
@@ -143,6 +143,7 @@ fn redrive(
     let mut held: Vec<Delivery> = Vec::new();
     let mut failure = None;
     let mut visited = 0;
+    let mut progress = Progress::new("redriven", Some(limit), false);
     let result = (|| {
         while visited < limit && failure.is_none() {
             if let Ok(signal) = interrupts.try_recv() {
@@ -152,6 +153,7 @@ fn redrive(
                 break;
             };
             visited += 1;
+            progress.add(1);
             match visit(channel, d, args, &mut tally, &mut table)? {
                 Visit::Redriven => {}
                 Visit::Left(d) => held.push(d),
@@ -163,6 +165,7 @@ fn redrive(
         }
         Ok(())
     })();
+    progress.finish();
     // What stays goes back to the DLQ, in its order.
     if let Some(last) = held.pop() {
         channel.basic_nack(last, true, true)?;

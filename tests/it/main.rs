@@ -15,6 +15,7 @@ mod layer;
 mod layout;
 mod moving;
 mod profiles;
+mod progress;
 mod raw_amqp;
 mod readme;
 mod redrive;

@@ -50,7 +50,11 @@ pub fn run(connect: &ConnectSpec, spec: ConsumeSpec) -> Result<(), Error> {
         stream: spec.offset.is_some(),
         interrupts: interrupts.clone(),
         lines: Lines::new(),
-        progress: Progress::new("received"),
+        progress: Progress::new(
+            "received",
+            spec.count,
+            matches!(spec.mode, Mode::Print { quiet: true, .. }),
+        ),
     };
     let reconnect = consuming.spec.reconnect;
     let result = reconnect::run(&mut consuming, reconnect, &interrupts);

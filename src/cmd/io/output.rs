@@ -8,11 +8,18 @@ use std::io::{self, BufWriter, IsTerminal, Stdout, Write};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
 use crate::error::Error;
 
-/// Prints a status line (`Created queue: …`, `WARNING: …`) on stderr.
+/// Prints a status line (`Created queue: …`, `WARNING: …`) on stderr,
+/// above the progress bar if one is drawn.
 pub fn status(line: impl Display) {
-    eprintln!("{line}");
+    let bar = active_bar().lock().ok().and_then(|b| b.clone());
+    match bar {
+        Some(bar) => bar.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    }
 }
 
 /// Writes a whole generated text (completion script, manual page) to
@@ -68,6 +75,16 @@ impl Lines {
     }
 
     fn write(&mut self, parts: &[&[u8]]) -> Result<(), Error> {
+        // On a terminal, lines go above the progress bar, not through it.
+        if self.flush_each
+            && let Some(bar) = active_bar().lock().ok().and_then(|b| b.clone())
+        {
+            return bar.suspend(|| self.write_now(parts));
+        }
+        self.write_now(parts)
+    }
+
+    fn write_now(&mut self, parts: &[&[u8]]) -> Result<(), Error> {
         let mut out = buffer()
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -137,54 +154,90 @@ pub fn watch_stdout(on_closed: impl FnOnce() + Send + 'static) {
     }
 }
 
-/// A progress line on stderr (count and rate), redrawn at most twice a
-/// second, and only when stderr is a terminal; it ends with the total.
+/// The progress bar being drawn, if any, so that status lines can be
+/// printed above it instead of through it.
+fn active_bar() -> &'static Mutex<Option<ProgressBar>> {
+    static BAR: OnceLock<Mutex<Option<ProgressBar>>> = OnceLock::new();
+    BAR.get_or_init(|| Mutex::new(None))
+}
+
+/// Progress on stderr for long runs (indicatif): done / total with a bar,
+/// rate and time left where the total is known, count and rate otherwise.
+/// Drawn only when stderr is a terminal and `--quiet` was not given, after
+/// the first second; it ends with a line giving the total.
 pub struct Progress {
     verb: &'static str,
-    enabled: bool,
+    bar: Option<ProgressBar>,
     count: u64,
     started: Instant,
-    drawn: Option<Instant>,
+    shown: bool,
+    /// When the rate shown was last computed.
+    rated: Instant,
 }
 
 impl Progress {
-    /// A progress line saying "N `verb`".
-    pub fn new(verb: &'static str) -> Progress {
+    /// Progress of messages `verb` ("sent", "received", "moved"), out of
+    /// `total` when known.
+    pub fn new(verb: &'static str, total: Option<u64>, quiet: bool) -> Progress {
+        let bar = (!quiet && io::stderr().is_terminal()).then(|| {
+            let template = match total {
+                Some(_) => format!("{{pos}}/{{len}} {verb} [{{bar:30}}] {{msg}}, {{eta}} left"),
+                None => format!("{{pos}} {verb} ({{msg}})"),
+            };
+            let bar = match total {
+                Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::hidden()),
+                None => ProgressBar::hidden(),
+            };
+            if let Ok(style) = ProgressStyle::with_template(&template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
         Progress {
             verb,
-            enabled: io::stderr().is_terminal(),
+            bar,
             count: 0,
             started: Instant::now(),
-            drawn: None,
+            shown: false,
+            rated: Instant::now(),
         }
     }
 
-    /// Counts `n` more messages, redrawing if it is time.
+    /// Counts `n` more messages.
     pub fn add(&mut self, n: u64) {
         self.count += n;
-        if !self.enabled {
+        let Some(bar) = &self.bar else {
             return;
+        };
+        bar.inc(n);
+        if self.rated.elapsed() >= Duration::from_millis(250) {
+            self.rated = Instant::now();
+            let rate = self.count as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{rate:.0} msg/s"));
         }
-        let now = Instant::now();
-        if self
-            .drawn
-            .is_some_and(|t| now - t < Duration::from_millis(500))
-            || now - self.started < Duration::from_secs(1)
-        {
-            return;
+        // Short runs never show a bar.
+        if !self.shown && self.started.elapsed() >= Duration::from_secs(1) {
+            self.shown = true;
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            if let Ok(mut active) = active_bar().lock() {
+                *active = Some(bar.clone());
+            }
         }
-        self.drawn = Some(now);
-        let rate = self.count as f64 / (now - self.started).as_secs_f64();
-        eprint!("\r{} {} ({rate:.0} msg/s)\x1b[K", self.count, self.verb);
     }
 
-    /// Replaces the progress line, if one was drawn, with the final total.
+    /// Replaces the bar, if one was shown, with the final total.
     pub fn finish(&mut self) {
-        if self.drawn.take().is_some() {
+        if let Some(bar) = self.bar.take()
+            && self.shown
+        {
+            bar.finish_and_clear();
+            if let Ok(mut active) = active_bar().lock() {
+                *active = None;
+            }
             let secs = self.started.elapsed().as_secs_f64();
             let rate = self.count as f64 / secs.max(1e-9);
             eprintln!(
-                "\r{} {} in {secs:.1} s ({rate:.0} msg/s)\x1b[K",
+                "{} {} in {secs:.1} s ({rate:.0} msg/s)",
                 self.count, self.verb
             );
         }

@@ -31,6 +31,7 @@ const CONFIRM_GRACE: Duration = Duration::from_secs(5);
 pub fn run(connect: &ConnectSpec, spec: PublishSpec) -> Result<(), Error> {
     let interrupts = signals::interrupts()?;
     let pacer = spec.rate.map(Pacer::new);
+    let quiet = spec.quiet;
     let mut publisher = Publisher {
         connect,
         reporter: Reporter {
@@ -46,7 +47,7 @@ pub fn run(connect: &ConnectSpec, spec: PublishSpec) -> Result<(), Error> {
         pending: VecDeque::new(),
         published: 0,
         interrupted: None,
-        progress: Progress::new("sent"),
+        progress: Progress::new("sent", None, quiet),
         pacer,
         replay: None,
     };
