@@ -555,16 +555,7 @@ fn verbose_logging_never_prints_the_password() {
 #[test]
 fn long_runs_show_a_progress_line_only_on_a_terminal() {
     let q = fresh_queue("progress");
-    let publish = [
-        "pub",
-        "-k",
-        &q,
-        "--nb-messages",
-        "40",
-        "--interval",
-        "0.05",
-        "--quiet",
-    ];
+    let publish = ["pub", "-k", &q, "--nb-messages", "40", "--interval", "0.05"];
     // script(1) gives amqpctl a terminal for stdout and stderr.
     let command = std::iter::once(AMQPCTL.to_string())
         .chain(connection_flags(broker()))
@@ -579,9 +570,26 @@ fn long_runs_show_a_progress_line_only_on_a_terminal() {
         screen.contains(" sent (") && screen.contains("msg/s)"),
         "{screen:?}"
     );
-    // The line ends with the total instead of vanishing.
+    // The bar ends with the total instead of vanishing, and every line
+    // still came through.
     assert!(screen.contains("40 sent in "), "{screen:?}");
-    // Without a terminal: no progress line at all.
-    amqpctl(&publish).code(0).no_stdout().no_stderr();
+    assert!(screen.contains("Sent: 40:Hello World!"), "{screen:?}");
+    // Without a terminal: the lines, and no progress at all.
+    amqpctl(&publish)
+        .code(0)
+        .stdout((1..=40).map(|i| format!("Sent: {i}:Hello World!")))
+        .no_stderr();
+    // --quiet silences the bar too.
+    let quiet = Cmd::new(
+        "script",
+        &["-q", "-e", "-c", &format!("{command} --quiet"), "/dev/null"],
+    )
+    .run()
+    .code(0);
+    assert!(
+        !quiet.stdout_text().contains(" sent"),
+        "{:?}",
+        quiet.stdout_text()
+    );
     delete_queue(broker(), &q);
 }
