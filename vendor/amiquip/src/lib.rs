@@ -169,6 +169,9 @@
 //! * `nowait` variant of [`Channel::recover`](struct.Channel.html#method.recover). The
 //! asynchronous version of `recover` is marked as deprecated in RabbitMQ's AMQP reference.
 
+// amqpctl patch 5: quiet under rustc 1.95 (see PATCHES.md).
+#![allow(dead_code, mismatched_lifetime_syntaxes)]
+
 mod auth;
 mod channel;
 mod confirm;
