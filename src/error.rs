@@ -82,6 +82,15 @@ pub enum Error {
     #[error("queue '{0}' is empty")]
     QueueEmpty(String),
 
+    /// `get --filter` found no message it keeps.
+    #[error("no message in queue '{queue}' matched --filter ({looked} looked at, left in place)")]
+    NoMatch {
+        /// The queue.
+        queue: String,
+        /// How many messages the filter skipped.
+        looked: usize,
+    },
+
     /// `rpc call` got no reply in time.
     #[error("no reply within {0} s")]
     NoReply(f64),
@@ -145,7 +154,7 @@ impl Error {
             Error::Nacked { .. } => 7,
             Error::Io { .. } => 1,
             Error::BrokenPipe => 0,
-            Error::QueueEmpty(_) => 8,
+            Error::QueueEmpty(_) | Error::NoMatch { .. } => 8,
             Error::NoReply(_) => 9,
             Error::ServerFailed(_) => 10,
             Error::Blocked { .. } => 3,

@@ -6,9 +6,11 @@ use clap::Args;
 
 use super::args::FormatArgs;
 use super::broker::{ConnectSpec, with_channel};
+use super::filter::Filter;
 use super::io::format::Format;
 use super::io::output::Lines;
 use crate::error::Error;
+use amqpctl::amqp::{Channel, Delivery};
 
 /// The flags of `amqpctl get`.
 #[derive(Debug, Args)]
@@ -30,6 +32,12 @@ pub struct GetArgs {
     #[arg(long)]
     requeue: bool,
 
+    /// Take only the messages for which this CEL expression is true (see
+    /// the README's Filters section); the others stay in the queue, each
+    /// looked at once.
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
+
     #[command(flatten)]
     output: FormatArgs,
 }
@@ -39,22 +47,29 @@ pub struct GetSpec {
     /// The queue to read.
     pub queue: String,
     /// Most messages to take.
-    pub count: u64,
+    pub count: usize,
     /// `--all`: drain the queue; an empty one is no error.
     pub all: bool,
     /// Put them back instead of acking.
     pub requeue: bool,
     /// How to print them.
     pub format: Format,
+    /// `--filter`.
+    pub filter: Option<Filter>,
 }
 
 impl GetArgs {
     /// Parses the output format before connecting.
     pub fn resolve(self) -> Result<GetSpec, Error> {
         Ok(GetSpec {
+            filter: self.filter.as_deref().map(Filter::compile).transpose()?,
             format: self.output.resolve()?,
             queue: self.queue,
-            count: if self.all { u64::MAX } else { self.count },
+            count: if self.all {
+                usize::MAX
+            } else {
+                usize::try_from(self.count).unwrap_or(usize::MAX)
+            },
             all: self.all,
             requeue: self.requeue,
         })
@@ -66,42 +81,90 @@ pub fn run(connect: &ConnectSpec, args: GetArgs) -> Result<(), Error> {
     get(connect, args.resolve()?)
 }
 
-/// Takes up to `spec.count` messages, writes them, then settles them all.
+/// Takes up to `spec.count` messages (that `--filter` keeps), writes
+/// them, then settles them all; what the filter skips goes back.
 pub fn get(connect: &ConnectSpec, spec: GetSpec) -> Result<(), Error> {
     let mut lines = Lines::new();
-    let mut got = 0;
+    let mut taken = Taken::default();
     let result = with_channel(connect, |channel| {
         let mut rendered = Vec::new();
         // Every delivery stays unacked until all are written: a message put
         // back at once would be the next basic.get's answer again.
-        let mut last = None;
-        while got < spec.count {
+        while taken.kept.len() < spec.count {
             let Some((delivery, _remaining)) = channel.basic_get(&spec.queue, false)? else {
                 break;
             };
+            if spec.filter.as_ref().is_some_and(|f| !f.matches(&delivery)) {
+                taken.skipped.push(delivery);
+                continue;
+            }
             rendered.clear();
             spec.format.render(&delivery, &mut rendered);
             lines.raw(&rendered)?;
-            last = Some(delivery);
-            got += 1;
+            taken.kept.push(delivery);
         }
-        let Some(last) = last else {
-            return Ok(());
-        };
-        // Acked (or put back) only once every line is out; one multiple
-        // (n)ack settles them all, and a requeue keeps their order.
+        // Settled only once every line is out.
         lines.flush()?;
-        if spec.requeue {
-            channel.basic_nack(last, true, true)
-        } else {
-            channel.basic_ack(last, true)
-        }
-        .map_err(Error::from)
+        taken.settle(channel, spec.requeue)
     });
     lines.flush()?;
+    if let Some(filter) = &spec.filter {
+        filter.report();
+    }
     result.map_err(|e| e.for_get(&spec.queue))?;
-    if got == 0 && !spec.all {
-        return Err(Error::QueueEmpty(spec.queue));
+    if taken.got == 0 && !spec.all {
+        return Err(match spec.filter {
+            Some(_) => Error::NoMatch {
+                queue: spec.queue,
+                looked: taken.looked,
+            },
+            None => Error::QueueEmpty(spec.queue),
+        });
     }
     Ok(())
+}
+
+/// What a `get` took: the messages it printed and those `--filter`
+/// skipped, all unacked until [`Taken::settle`].
+#[derive(Default)]
+struct Taken {
+    kept: Vec<Delivery>,
+    skipped: Vec<Delivery>,
+    /// How many were printed / looked at, once settled.
+    got: usize,
+    looked: usize,
+}
+
+impl Taken {
+    /// Acks (or puts back, with `requeue`) what was printed and puts back
+    /// what was skipped. Without skipped messages one multiple (n)ack
+    /// settles them all, and a requeue keeps their order.
+    fn settle(&mut self, channel: &Channel, requeue: bool) -> Result<(), Error> {
+        self.got = self.kept.len();
+        self.looked = self.got + self.skipped.len();
+        let settle = |d, multiple| {
+            if requeue {
+                channel.basic_nack(d, multiple, true)
+            } else {
+                channel.basic_ack(d, multiple)
+            }
+        };
+        if self.skipped.is_empty() {
+            if let Some(last) = self.kept.pop() {
+                settle(last, true)?;
+            }
+            self.kept.clear();
+            return Ok(());
+        }
+        for d in self.kept.drain(..) {
+            settle(d, false)?;
+        }
+        // Only skipped ones are unacked now: one multiple nack puts them
+        // all back.
+        if let Some(last) = self.skipped.pop() {
+            channel.basic_nack(last, true, true)?;
+        }
+        self.skipped.clear();
+        Ok(())
+    }
 }

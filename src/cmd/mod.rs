@@ -5,6 +5,7 @@
 
 mod args;
 mod broker;
+mod filter;
 mod io;
 
 mod completions;

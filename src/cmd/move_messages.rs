@@ -13,6 +13,7 @@ use crossbeam_channel::Receiver;
 use super::args::ConnectionArgs;
 use super::args::values::check_name;
 use super::broker::{ConnectSpec, connect};
+use super::filter::Filter;
 use super::io::output::{Progress, status};
 use super::io::pace::{Pacer, parse_rate};
 use super::io::signals;
@@ -54,6 +55,16 @@ pub struct MoveArgs {
     /// Move N messages a second, evenly spaced.
     #[arg(long, value_name = "N", value_parser = parse_rate)]
     rate: Option<f64>,
+
+    /// Go on until the queue is empty, moving also what arrives during the
+    /// move [default: only the messages it holds when the move starts].
+    #[arg(long)]
+    until_empty: bool,
+
+    /// Move only the messages for which this CEL expression is true (see
+    /// the README's Filters section); the others stay, each looked at once.
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
 
     /// Only count what would move; move nothing.
     #[arg(long)]
@@ -128,6 +139,10 @@ pub struct MoveSpec {
     pub window: usize,
     /// `--rate`: messages per second.
     pub rate: Option<f64>,
+    /// `--until-empty`: not only what the queue holds at the start.
+    pub until_empty: bool,
+    /// `--filter`.
+    pub filter: Option<Filter>,
     /// Count only.
     pub dry_run: bool,
     /// The destination broker; `None` is the source's.
@@ -198,6 +213,8 @@ impl MoveArgs {
             count: self.count,
             window: usize::from(self.window),
             rate: self.rate,
+            until_empty: self.until_empty,
+            filter: self.filter.as_deref().map(Filter::compile).transpose()?,
             dry_run: self.dry_run,
             to,
         })
@@ -217,47 +234,58 @@ struct Tally {
     /// Confirmed by the destination, not (known to be) acked at the source:
     /// a later move may take them again.
     duplicates: u64,
+    /// Looked at and left in place: `--filter` skipped them.
+    skipped: u64,
 }
 
-/// Moves up to `spec.count` of the messages the source holds now.
+/// Moves up to `spec.count` of the messages the source holds now (or,
+/// with `--until-empty`, until it is empty).
 pub fn move_messages(source: &ConnectSpec, spec: MoveSpec) -> Result<(), Error> {
     let interrupts = signals::interrupts()?;
     let (src_conn, src) = connect(source)?;
     let ready = u64::from(src.queue_inspect(&spec.queue)?.messages);
-    let limit = spec.count.map_or(ready, |n| n.min(ready));
+    // Messages to look at, at most (each is looked at once); --count
+    // counts the messages moved.
+    let limit = if spec.until_empty { u64::MAX } else { ready };
     if spec.dry_run {
-        status(format_args!(
-            "Would move {limit} messages from queue {} to {}",
-            spec.queue, spec.destination
-        ));
-        src.close()?;
-        return Ok(src_conn.close()?);
+        let dry = dry_run(&src, &spec, limit);
+        let closed = (src.close(), src_conn.close());
+        dry?;
+        closed.0?;
+        return Ok(closed.1?);
     }
     let (dst_conn, mut dst) = connect(spec.to.as_ref().unwrap_or(source))?;
     let mut tally = Tally::default();
     let moved = (|| {
         dst.confirm_delivery()?;
+        if spec.filter.is_some() {
+            // Skipped messages stay unacked until the end, so a consumer's
+            // prefetch window would fill with them: one basic.get each.
+            return transfer(
+                &Pull::Get(&src),
+                &mut dst,
+                &spec,
+                limit,
+                &interrupts,
+                &mut tally,
+            );
+        }
         src.basic_qos(u16::try_from(spec.window).unwrap_or(u16::MAX))?;
         let consumer = src.basic_consume(&spec.queue, &ConsumerSettings::default())?;
-        let result = transfer(&consumer, &mut dst, &spec, limit, &interrupts, &mut tally);
+        let result = transfer(
+            &Pull::Consumer(&consumer),
+            &mut dst,
+            &spec,
+            limit,
+            &interrupts,
+            &mut tally,
+        );
         let cancelled = consumer.cancel();
         result?;
         cancelled.map_err(Error::from)
     })();
     let closed = (dst.close(), dst_conn.close(), src.close(), src_conn.close());
-    let duplicates = if tally.duplicates > 0 {
-        format!("; {} may be in both queues", tally.duplicates)
-    } else {
-        String::new()
-    };
-    let stopped = match &moved {
-        Err(Error::Interrupted(signal)) => format!("Stopped by signal {signal}: "),
-        _ => String::new(),
-    };
-    status(format_args!(
-        "{stopped}Moved {} of {limit} messages from queue {} to {}{duplicates}",
-        tally.moved, spec.queue, spec.destination
-    ));
+    report(&spec, &tally, limit, &moved);
     moved?;
     closed.0?;
     closed.1?;
@@ -266,60 +294,163 @@ pub fn move_messages(source: &ConnectSpec, spec: MoveSpec) -> Result<(), Error> 
     Ok(())
 }
 
-/// Publishes each delivery to the destination and acks it at the source
-/// once confirmed, `spec.window` in flight at most.
+/// The summary line, and the filter's warnings.
+fn report(spec: &MoveSpec, tally: &Tally, limit: u64, moved: &Result<(), Error>) {
+    let duplicates = if tally.duplicates > 0 {
+        format!("; {} may be in both queues", tally.duplicates)
+    } else {
+        String::new()
+    };
+    let stopped = match moved {
+        Err(Error::Interrupted(signal)) => format!("Stopped by signal {signal}: "),
+        _ => String::new(),
+    };
+    let of = match (&spec.filter, spec.until_empty) {
+        (Some(_), _) => format!(" of {}", tally.moved + tally.skipped),
+        (None, false) => format!(" of {}", spec.count.map_or(limit, |n| n.min(limit))),
+        (None, true) => String::new(),
+    };
+    let skipped = match &spec.filter {
+        Some(_) => format!("; {} did not match --filter (left in place)", tally.skipped),
+        None => String::new(),
+    };
+    status(format_args!(
+        "{stopped}Moved {}{of} messages from queue {} to {}{skipped}{duplicates}",
+        tally.moved, spec.queue, spec.destination
+    ));
+    if let Some(filter) = &spec.filter {
+        filter.report();
+    }
+}
+
+/// `--dry-run`: counts what would move. With `--filter` that means looking
+/// at each message (with basic.get), then putting them all back.
+fn dry_run(src: &Channel, spec: &MoveSpec, limit: u64) -> Result<(), Error> {
+    let count = spec.count.unwrap_or(u64::MAX);
+    let Some(filter) = &spec.filter else {
+        status(format_args!(
+            "Would move {} messages from queue {} to {}",
+            count.min(limit),
+            spec.queue,
+            spec.destination
+        ));
+        return Ok(());
+    };
+    let mut looked = 0;
+    let mut matching = 0;
+    let mut last = None;
+    while looked < limit && matching < count {
+        let Some((d, _)) = src.basic_get(&spec.queue, false)? else {
+            break;
+        };
+        looked += 1;
+        if filter.matches(&d) {
+            matching += 1;
+        }
+        last = Some(d);
+    }
+    if let Some(last) = last {
+        src.basic_nack(last, true, true)?;
+    }
+    status(format_args!(
+        "Would move {matching} of {looked} messages from queue {} to {} ({} do not match --filter)",
+        spec.queue,
+        spec.destination,
+        looked - matching
+    ));
+    filter.report();
+    Ok(())
+}
+
+/// Where a move takes its messages from.
+enum Pull<'a, 'c> {
+    /// A consumer, its prefetch the confirm window: the fast way.
+    Consumer(&'a Consumer<'c>),
+    /// One basic.get per message, for `--filter`.
+    Get(&'a Channel),
+}
+
+/// What one pull gave.
+enum Pulled {
+    Message(Delivery),
+    /// Nothing yet: ask again.
+    Nothing,
+    /// The source is empty.
+    Drained,
+}
+
+impl Pull<'_, '_> {
+    fn channel(&self) -> &Channel {
+        match self {
+            Pull::Consumer(consumer) => consumer.channel(),
+            Pull::Get(channel) => channel,
+        }
+    }
+
+    fn next(&self, queue: &str) -> Result<Pulled, Error> {
+        match self {
+            Pull::Consumer(consumer) => match consumer.next::<()>(Some(DRAIN_GRACE), None)? {
+                Next::Delivery(d) => Ok(Pulled::Message(d)),
+                Next::Interrupted => Ok(Pulled::Nothing),
+                Next::Idle if consumer.channel().queue_inspect(queue)?.messages == 0 => {
+                    Ok(Pulled::Drained)
+                }
+                Next::Idle => Ok(Pulled::Nothing),
+            },
+            Pull::Get(channel) => Ok(match channel.basic_get(queue, false)? {
+                Some((d, _)) => Pulled::Message(d),
+                None => Pulled::Drained,
+            }),
+        }
+    }
+}
+
+/// Publishes each delivery (that `--filter` keeps) to the destination and
+/// acks it at the source once confirmed, `spec.window` in flight at most;
+/// skipped ones go back at the end.
 fn transfer(
-    consumer: &Consumer<'_>,
+    pull: &Pull<'_, '_>,
     dst: &mut Channel,
     spec: &MoveSpec,
     limit: u64,
     interrupts: &Receiver<i32>,
     tally: &mut Tally,
 ) -> Result<(), Error> {
-    let src = consumer.channel();
+    let src = pull.channel();
     let mut pending: VecDeque<Delivery> = VecDeque::new();
+    let mut skipped: Vec<Delivery> = Vec::new();
+    let mut looked = 0;
     let mut taken = 0;
-    let mut progress = Progress::new("moved", Some(limit), false);
+    let count = spec.count.unwrap_or(u64::MAX);
+    let bounded = !spec.until_empty && spec.filter.is_none();
+    let mut progress = Progress::new("moved", bounded.then_some(count.min(limit)), false);
     let mut failure = None;
     let mut pacer = spec.rate.map(Pacer::new);
     let mut stopped = None;
     let result = (|| {
-        while taken < limit && failure.is_none() {
+        while looked < limit && taken < count && failure.is_none() {
             if let Ok(signal) = interrupts.try_recv() {
                 stopped = Some(signal);
                 break;
             }
-            let d = match consumer.next::<()>(Some(DRAIN_GRACE), None)? {
-                Next::Delivery(d) => d,
-                Next::Interrupted => continue,
-                Next::Idle => {
-                    if src.queue_inspect(&spec.queue)?.messages == 0 {
-                        break;
-                    }
-                    continue;
-                }
+            let d = match pull.next(&spec.queue)? {
+                Pulled::Message(d) => d,
+                Pulled::Nothing => continue,
+                Pulled::Drained => break,
             };
+            looked += 1;
+            if spec.filter.as_ref().is_some_and(|f| !f.matches(&d)) {
+                tally.skipped += 1;
+                skipped.push(d);
+                continue;
+            }
             if let Some(signal) = pacer.as_mut().and_then(|p| p.wait(interrupts)) {
                 // Not yet published: it goes back with the channel.
                 stopped = Some(signal);
                 break;
             }
             taken += 1;
-            let properties = d.properties();
-            let (exchange, routing_key) = match &spec.destination {
-                Destination::Queue(q) => ("", q.as_str()),
-                Destination::Exchange { name, routing_key } => (
-                    name.as_str(),
-                    routing_key.as_deref().unwrap_or(d.routing_key()),
-                ),
-            };
-            dst.basic_publish(&Publish {
-                exchange,
-                routing_key,
-                body: d.body(),
-                properties: &properties,
-                mandatory: true,
-            })?;
+            publish(dst, spec, &d)?;
             pending.push_back(d);
             settle(dst, src, &mut pending, spec.window - 1, tally, &mut failure)?;
             progress.add(1);
@@ -327,6 +458,11 @@ fn transfer(
         // A clean stop waits for what is in flight, so nothing is left in
         // both queues.
         settle(dst, src, &mut pending, 0, tally, &mut failure)?;
+        // Only skipped ones are unacked now: one multiple nack puts them
+        // back, in their order.
+        if let Some(last) = skipped.pop() {
+            src.basic_nack(last, true, true)?;
+        }
         match stopped {
             Some(signal) => Err(Error::Interrupted(signal)),
             None => Ok(()),
@@ -348,6 +484,27 @@ fn transfer(
         (Ok(()), Some(failure)) => Err(failure),
         (Ok(()), None) => Ok(()),
     }
+}
+
+/// Publishes one message to the destination, body, properties and headers
+/// as they came.
+fn publish(dst: &Channel, spec: &MoveSpec, d: &Delivery) -> Result<(), Error> {
+    let properties = d.properties();
+    let (exchange, routing_key) = match &spec.destination {
+        Destination::Queue(q) => ("", q.as_str()),
+        Destination::Exchange { name, routing_key } => (
+            name.as_str(),
+            routing_key.as_deref().unwrap_or(d.routing_key()),
+        ),
+    };
+    dst.basic_publish(&Publish {
+        exchange,
+        routing_key,
+        body: d.body(),
+        properties: &properties,
+        mandatory: true,
+    })?;
+    Ok(())
 }
 
 /// Waits until at most `window` publishes are unconfirmed; acks at the

@@ -12,6 +12,7 @@ use clap::Args;
 
 use super::args::values::check_name;
 use super::broker::{ConnectSpec, connect};
+use super::filter::Filter;
 use super::io::output::{Progress, status};
 use super::io::signals;
 use crate::error::Error;
@@ -41,6 +42,11 @@ pub struct RedriveArgs {
     /// count) and move nothing.
     #[arg(long)]
     dry_run: bool,
+
+    /// Redrive only the messages for which this CEL expression is true (see
+    /// the README's Filters section); the others stay, each looked at once.
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
 }
 
 /// Where a dead-lettered message came from, read off its headers.
@@ -107,9 +113,10 @@ fn redrives(headers: Option<&Table>) -> i64 {
 /// `amqpctl redrive`.
 pub fn run(connect_spec: &ConnectSpec, args: RedriveArgs) -> Result<(), Error> {
     check_name("the queue name (-q)", &args.queue)?;
+    let filter = args.filter.as_deref().map(Filter::compile).transpose()?;
     let interrupts = signals::interrupts()?;
     let (connection, channel) = connect(connect_spec)?;
-    let result = redrive(&channel, &args, &interrupts);
+    let result = redrive(&channel, &args, filter.as_ref(), &interrupts);
     let closed = channel.close();
     let disconnected = connection.close();
     result?;
@@ -124,15 +131,19 @@ struct Tally {
     redriven: u64,
     no_origin: u64,
     over_limit: u64,
+    /// Skipped by `--filter`.
+    skipped: u64,
 }
 
 fn redrive(
     channel: &Channel,
     args: &RedriveArgs,
+    filter: Option<&Filter>,
     interrupts: &crossbeam_channel::Receiver<i32>,
 ) -> Result<(), Error> {
     let ready = u64::from(channel.queue_inspect(&args.queue)?.messages);
     let limit = args.count.map_or(ready, |n| n.min(ready));
+    // Every message is looked at once; --count counts those the filter keeps.
     if !args.dry_run {
         channel.confirm_delivery()?;
     }
@@ -145,7 +156,7 @@ fn redrive(
     let mut visited = 0;
     let mut progress = Progress::new("redriven", Some(limit), false);
     let result = (|| {
-        while visited < limit && failure.is_none() {
+        while visited - tally.skipped < limit && visited < ready && failure.is_none() {
             if let Ok(signal) = interrupts.try_recv() {
                 return Err(Error::Interrupted(signal));
             }
@@ -153,6 +164,11 @@ fn redrive(
                 break;
             };
             visited += 1;
+            if filter.is_some_and(|f| !f.matches(&d)) {
+                tally.skipped += 1;
+                held.push(d);
+                continue;
+            }
             progress.add(1);
             match visit(channel, d, args, &mut tally, &mut table)? {
                 Visit::Redriven => {}
@@ -171,6 +187,9 @@ fn redrive(
         channel.basic_nack(last, true, true)?;
     }
     report(args, &tally, &table, limit);
+    if let Some(filter) = filter {
+        filter.report();
+    }
     result?;
     match failure {
         Some(e) => Err(e),
@@ -278,10 +297,24 @@ fn report(args: &RedriveArgs, tally: &Tally, table: &Origins, limit: u64) {
                 "{queue:<32} {exchange:<24} {reason:<10} {n:>7}"
             ));
         }
+    } else if args.filter.is_some() {
+        status(format_args!(
+            "Redrove {} of {} messages from queue {}; {} did not match --filter (left in place)",
+            tally.redriven,
+            tally.redriven + tally.no_origin + tally.over_limit + tally.skipped,
+            args.queue,
+            tally.skipped
+        ));
     } else {
         status(format_args!(
             "Redrove {} of {limit} messages from queue {}",
             tally.redriven, args.queue
+        ));
+    }
+    if args.dry_run && args.filter.is_some() {
+        status(format_args!(
+            "{} messages did not match --filter",
+            tally.skipped
         ));
     }
     if tally.no_origin > 0 {

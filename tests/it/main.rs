@@ -8,6 +8,7 @@ mod commands;
 mod drain;
 mod edges;
 mod faults;
+mod filter;
 mod headers;
 mod hints;
 mod identity;

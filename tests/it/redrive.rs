@@ -198,3 +198,70 @@ fn the_counter_header_marks_each_redrive_and_max_redrives_leaves_the_rest() {
     ]);
     assert_eq!(messages(broker(), &s.dlq), 1);
 }
+
+#[test]
+fn filter_redrives_only_what_matches_and_leaves_the_rest_in_order() {
+    let s = setup();
+    amqpctl(&[
+        "pub",
+        "-k",
+        &s.work,
+        "--nb-messages",
+        "4",
+        "--interval",
+        "0",
+        "-m",
+        "w{seq}",
+        "--quiet",
+    ])
+    .code(0);
+    amqpctl(&[
+        "con",
+        "-q",
+        &s.work,
+        "--count",
+        "4",
+        "--exec",
+        "exit 1",
+        "--no-requeue",
+    ])
+    .code(0);
+    amqpctl(&[
+        "pub",
+        "-k",
+        &s.max,
+        "--nb-messages",
+        "2",
+        "--interval",
+        "0",
+        "-m",
+        "m{seq}",
+        "--quiet",
+        "--confirm",
+    ])
+    .code(0);
+    wait_for_messages(broker(), &s.dlq, 5);
+    let rejected = r#"headers["x-first-death-reason"] == "rejected" && text != "w2""#;
+    amqpctl(&["redrive", "-q", &s.dlq, "--filter", rejected, "--dry-run"])
+        .code(0)
+        .stderr([
+            "origin queue                     exchange                 reason       count"
+                .to_string(),
+            format!(
+                "{:<32} {:<24} {:<10} {:>7}",
+                s.work, "(default)", "rejected", 3
+            ),
+            "2 messages did not match --filter".to_string(),
+        ]);
+    amqpctl(&[
+        "redrive", "-q", &s.dlq, "--filter", rejected, "--count", "2",
+    ])
+    .code(0)
+    .stderr([format!(
+        "Redrove 2 of 3 messages from queue {}; 1 did not match --filter (left in place)",
+        s.dlq
+    )]);
+    assert_eq!(bodies(&s.work), ["w1", "w3"]);
+    // Left in place, in their order: w2 (skipped), w4 (over --count), m1.
+    assert_eq!(bodies(&s.dlq), ["w2", "w4", "m1"]);
+}

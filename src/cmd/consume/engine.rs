@@ -12,6 +12,7 @@ use super::{ConsumeSpec, ExecSpec, Mode};
 use crate::cmd::broker::declare::{self, Destination};
 use crate::cmd::broker::reconnect::{self, Reconnecting};
 use crate::cmd::broker::{ConnectSpec, with_channel};
+use crate::cmd::filter::Others;
 use crate::cmd::io::exec::{self, Verdict};
 use crate::cmd::io::format::Format;
 use crate::cmd::io::output::{self, Lines, Progress, status};
@@ -59,6 +60,9 @@ pub fn run(connect: &ConnectSpec, spec: ConsumeSpec) -> Result<(), Error> {
     let reconnect = consuming.spec.reconnect;
     let result = reconnect::run(&mut consuming, reconnect, &interrupts);
     consuming.progress.finish();
+    if let Some(filtering) = &spec.filter {
+        filtering.filter.report();
+    }
     consuming.lines.flush()?;
     match result {
         // A signal (or a closed stdout) stops con cleanly, wherever it came.
@@ -167,7 +171,7 @@ impl Consuming<'_> {
             let limit = self.remaining.min(MAX_BATCH as u64) as usize;
             while batch.len() < limit {
                 match consumer.try_next()? {
-                    Some(d) => batch.push(d),
+                    Some(d) => batch.extend(self.keep(consumer.channel(), d)?),
                     None => break,
                 }
             }
@@ -243,16 +247,41 @@ impl Consuming<'_> {
         Ok(())
     }
 
-    /// The next delivery; `None` at a signal, after --idle-timeout, or
-    /// once the queue is drained (--until-empty). Pending acks go out
-    /// before a wait longer than [`ACK_DELAY`].
+    /// The next delivery (that `--filter` keeps); `None` at a signal,
+    /// after --idle-timeout without one, or once the queue is drained
+    /// (--until-empty).
     fn next(
         &mut self,
         consumer: &Consumer<'_>,
         acks: &mut Acks,
     ) -> Result<Option<Delivery>, Error> {
-        let idle_timeout = self.spec.idle_timeout;
         let started = Instant::now();
+        while let Some(d) = self.next_delivery(consumer, acks, started)? {
+            if let Some(d) = self.keep(consumer.channel(), d)? {
+                return Ok(Some(d));
+            }
+            // Requeued messages come back at once: no wait would time out.
+            if self
+                .spec
+                .idle_timeout
+                .is_some_and(|t| started.elapsed() >= t)
+            {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next delivery, whatever it is; `None` as for [`Self::next`],
+    /// --idle-timeout counted from `started`. Pending acks go out before a
+    /// wait longer than [`ACK_DELAY`].
+    fn next_delivery(
+        &mut self,
+        consumer: &Consumer<'_>,
+        acks: &mut Acks,
+        started: Instant,
+    ) -> Result<Option<Delivery>, Error> {
+        let idle_timeout = self.spec.idle_timeout;
         if acks.pending() {
             let short = idle_timeout.map_or(ACK_DELAY, |t| t.min(ACK_DELAY));
             match consumer.next(Some(short), Some(&self.interrupts))? {
@@ -279,6 +308,23 @@ impl Consuming<'_> {
                 Next::Idle => {}
             }
         }
+    }
+
+    /// `d` when `--filter` keeps it (or there is none); otherwise settles
+    /// it as the filter's flags say and returns `None`.
+    fn keep(&self, channel: &Channel, d: Delivery) -> Result<Option<Delivery>, Error> {
+        let Some(filtering) = &self.spec.filter else {
+            return Ok(Some(d));
+        };
+        if filtering.filter.matches(&d) {
+            return Ok(Some(d));
+        }
+        match filtering.others {
+            Others::Dropped => {}
+            Others::Acked => channel.basic_ack(d, false)?,
+            Others::Requeued => channel.basic_nack(d, false, true)?,
+        }
+        Ok(None)
     }
 
     /// Notes what a delivery tells about the queue (a stream's deliveries

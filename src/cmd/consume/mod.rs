@@ -17,6 +17,7 @@ use super::args::values::{check_name, parse_offset, parse_seconds};
 use super::args::{ExchangeArgs, FormatArgs, QueueArgs};
 use super::broker::ConnectSpec;
 use super::broker::declare::{ExchangeSpec, QueueSpec};
+use super::filter::{Filter, Filtering, Others};
 use super::io::format::Format;
 use super::io::output::status;
 use crate::error::Error;
@@ -113,6 +114,18 @@ pub struct ConsumeArgs {
     /// RFC 3339 time (2024-01-31T12:00:00Z).
     #[arg(long, value_name = "OFFSET", value_parser = parse_offset)]
     offset: Option<Value>,
+
+    /// Take only the messages for which this CEL expression is true, e.g.
+    /// 'headers.region == "eu" && json.level == "error"' (the names are in
+    /// the README's Filters section). With manual acks on a named queue,
+    /// add --filter-requeue.
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
+
+    /// With --filter and manual acks: requeue the messages that do not
+    /// match (they are delivered again, to this consumer or another).
+    #[arg(long, requires = "filter", conflicts_with = "ack_auto")]
+    filter_requeue: bool,
 }
 
 /// What `con` does, resolved from its flags and checked: the engine's input.
@@ -137,6 +150,8 @@ pub struct ConsumeSpec {
     pub reconnect: bool,
     /// `--offset`: where to start in a stream.
     pub offset: Option<Value>,
+    /// `--filter`, `--filter-requeue`.
+    pub filter: Option<Filtering>,
     /// What happens to each message.
     pub mode: Mode,
 }
@@ -211,6 +226,7 @@ impl ConsumeArgs {
                 "--offset reads a stream, which needs manual acks: drop --ack-auto".to_string(),
             ));
         }
+        let filter = self.filtering()?;
         let format = self.output.resolve()?;
         if let Some(dir) = &self.save_dir {
             // Made (and found writable) before anything is sent.
@@ -249,8 +265,37 @@ impl ConsumeArgs {
             until_empty: self.until_empty,
             reconnect: self.reconnect,
             offset: self.offset,
+            filter,
             mode,
         })
+    }
+
+    /// `--filter`: compiled, and the fate of the messages it skips settled.
+    /// On a named queue with manual acks, a skipped message can only be
+    /// requeued, which delivers it again: only with --filter-requeue.
+    fn filtering(&self) -> Result<Option<Filtering>, Error> {
+        let Some(source) = &self.filter else {
+            return Ok(None);
+        };
+        let filter = Filter::compile(source)?;
+        let others = if self.ack_auto {
+            Others::Dropped
+        } else if self.filter_requeue {
+            if self.until_empty {
+                return Err(Error::Usage(
+                    "--until-empty never ends while a message that does not match is requeued: use get --all --filter, which looks at each message once".to_string(),
+                ));
+            }
+            Others::Requeued
+        } else if self.queue.name.is_none() || self.offset.is_some() {
+            // A broker-named queue is con's alone; a stream keeps its messages.
+            Others::Acked
+        } else {
+            return Err(Error::Usage(
+                "--filter on a queue with manual acks: a message that does not match would be requeued and delivered again and again; add --filter-requeue to do that anyway, --ack-auto to drop them, or use move --filter or get --all --filter".to_string(),
+            ));
+        };
+        Ok(Some(Filtering { filter, others }))
     }
 }
 
