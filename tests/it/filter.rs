@@ -335,3 +335,66 @@ fn move_until_empty_also_moves_what_arrives_during_the_move() {
         delete_queue(broker(), &to);
     }
 }
+
+#[test]
+fn con_on_a_stream_skips_what_does_not_match_and_the_stream_keeps_all() {
+    let q = unique("flt-stream");
+    amqpctl(&["declare", "queue", &q, "--type", "stream"]).code(0);
+    mixed(&q);
+    for _ in 0..2 {
+        amqpctl(&[
+            "con",
+            "-q",
+            &q,
+            "--offset",
+            "first",
+            "--filter",
+            "json.n >= 5",
+            "--until-empty",
+        ])
+        .code(0)
+        .stdout(received(&[5, 6]));
+    }
+    amqpctl(&["delete", "queue", &q]).code(0);
+}
+
+#[test]
+fn con_exec_runs_only_for_matches_and_binary_bodies_are_bytes() {
+    let q = fresh_queue("flt-exec");
+    amqpctl_stdin(&["pub", "-k", &q, "-m", "-", "--quiet"], b"\x00\xff binary").code(0);
+    mixed(&q);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let exec = format!("cat >> {}; echo >> {}", out.display(), out.display());
+    amqpctl(&[
+        "con",
+        "-q",
+        &q,
+        "--filter",
+        r#"text == null || json.n == 4"#,
+        "--filter-requeue",
+        "--exec",
+        &exec,
+        "--count",
+        "2",
+    ])
+    .code(0)
+    .no_stdout();
+    let written = std::fs::read(&out).unwrap();
+    assert_eq!(
+        written,
+        [&b"\x00\xff binary\n"[..], body(4).as_bytes(), b"\n"].concat()
+    );
+    amqpctl(&[
+        "get",
+        "-q",
+        &q,
+        "--all",
+        "--filter",
+        r#"body.size() > 0 && body != b"\x00\xff binary""#,
+    ])
+    .code(0)
+    .stdout(received(&[1, 2, 3, 5, 6]));
+    assert_eq!(messages(broker(), &q), 0);
+    delete_queue(broker(), &q);
+}
