@@ -50,6 +50,50 @@ fn setup() -> Setup {
     s
 }
 
+impl Setup {
+    /// `n` messages `w1`… into the work queue, rejected there by a consumer:
+    /// dead-lettered with reason `rejected`.
+    fn reject(&self, n: u32) {
+        let n = n.to_string();
+        let publish = [
+            "pub",
+            "-k",
+            &self.work,
+            "--nb-messages",
+            &n,
+            "--interval",
+            "0",
+        ];
+        amqpctl(&[&publish[..], &["-m", "w{seq}", "--quiet"]].concat()).code(0);
+        amqpctl(&[
+            "con",
+            "-q",
+            &self.work,
+            "--count",
+            &n,
+            "--exec",
+            "exit 1",
+            "--no-requeue",
+        ])
+        .code(0);
+    }
+
+    /// `m1`, `m2` into the max-length-1 queue: `m1` is dead-lettered with
+    /// reason `maxlen`.
+    fn overflow(&self) {
+        let publish = [
+            "pub",
+            "-k",
+            &self.max,
+            "--nb-messages",
+            "2",
+            "--interval",
+            "0",
+        ];
+        amqpctl(&[&publish[..], &["-m", "m{seq}", "--quiet", "--confirm"]].concat()).code(0);
+    }
+}
+
 impl Drop for Setup {
     fn drop(&mut self) {
         for q in [&self.dlq, &self.work, &self.ttl, &self.max] {
@@ -69,45 +113,9 @@ fn bodies(q: &str) -> Vec<String> {
 #[test]
 fn messages_dead_lettered_three_ways_go_back_where_they_came_from() {
     let s = setup();
-    amqpctl(&[
-        "pub",
-        "-k",
-        &s.work,
-        "--nb-messages",
-        "2",
-        "--interval",
-        "0",
-        "-m",
-        "w{seq}",
-        "--quiet",
-    ])
-    .code(0);
-    amqpctl(&[
-        "con",
-        "-q",
-        &s.work,
-        "--count",
-        "2",
-        "--exec",
-        "exit 1",
-        "--no-requeue",
-    ])
-    .code(0);
+    s.reject(2);
     amqpctl(&["pub", "-k", &s.ttl, "-m", "expired", "--quiet"]).code(0);
-    amqpctl(&[
-        "pub",
-        "-k",
-        &s.max,
-        "--nb-messages",
-        "2",
-        "--interval",
-        "0",
-        "-m",
-        "m{seq}",
-        "--quiet",
-        "--confirm",
-    ])
-    .code(0);
+    s.overflow();
     wait_for_messages(broker(), &s.dlq, 4);
     amqpctl(&["redrive", "-q", &s.dlq, "--dry-run"])
         .code(0)
@@ -202,44 +210,8 @@ fn the_counter_header_marks_each_redrive_and_max_redrives_leaves_the_rest() {
 #[test]
 fn filter_redrives_only_what_matches_and_leaves_the_rest_in_order() {
     let s = setup();
-    amqpctl(&[
-        "pub",
-        "-k",
-        &s.work,
-        "--nb-messages",
-        "4",
-        "--interval",
-        "0",
-        "-m",
-        "w{seq}",
-        "--quiet",
-    ])
-    .code(0);
-    amqpctl(&[
-        "con",
-        "-q",
-        &s.work,
-        "--count",
-        "4",
-        "--exec",
-        "exit 1",
-        "--no-requeue",
-    ])
-    .code(0);
-    amqpctl(&[
-        "pub",
-        "-k",
-        &s.max,
-        "--nb-messages",
-        "2",
-        "--interval",
-        "0",
-        "-m",
-        "m{seq}",
-        "--quiet",
-        "--confirm",
-    ])
-    .code(0);
+    s.reject(4);
+    s.overflow();
     wait_for_messages(broker(), &s.dlq, 5);
     let rejected = r#"headers["x-first-death-reason"] == "rejected" && text != "w2""#;
     amqpctl(&["redrive", "-q", &s.dlq, "--filter", rejected, "--dry-run"])
