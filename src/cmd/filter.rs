@@ -30,7 +30,7 @@ use cel::{Context, ExecutionError, Program, Value as Cel};
 use serde_json::Value as Json;
 
 use super::io::output::status;
-use super::io::properties::{PROPERTIES, PropertyValue};
+use super::io::properties::{PROPERTIES, PropertyValue, index_of};
 use crate::error::Error;
 use amqpctl::amqp::{Delivery, Properties, Table, Value};
 
@@ -48,10 +48,11 @@ const MESSAGE_VARIABLES: [&str; 6] = [
 pub struct Filter {
     program: Program,
     source: String,
-    /// Whether the expression uses `text` / `json` (the body is decoded
-    /// only then).
-    wants_text: bool,
-    wants_json: bool,
+    /// The functions and macros of CEL's standard library.
+    root: Context<'static, 'static>,
+    /// The variables the expression uses: only those are made per message
+    /// (so a body is decoded as JSON only for an expression that asks).
+    used: Vec<String>,
     failures: Cell<u64>,
 }
 
@@ -97,16 +98,18 @@ impl Filter {
                 .trim_start_matches("<input>:");
             Error::Usage(format!("--filter {source:?}: at {first}"))
         })?;
-        let (wants_text, wants_json) = {
-            let references = program.references();
-            let used = references.variables();
-            (used.contains(&"text"), used.contains(&"json"))
-        };
+        let used = program
+            .references()
+            .variables()
+            .into_iter()
+            .filter(|name| MESSAGE_VARIABLES.contains(name) || index_of(name).is_some())
+            .map(str::to_string)
+            .collect();
         let filter = Filter {
             program,
             source: source.to_string(),
-            wants_text,
-            wants_json,
+            root: Context::default(),
+            used,
             failures: Cell::new(0),
         };
         // Run once on a message that has nothing: a name that is not a
@@ -177,41 +180,38 @@ impl Filter {
         }
     }
 
-    /// The variables of `message`.
-    fn context(&self, message: &Message<'_>) -> Context<'static, 'static> {
-        let mut context = Context::default();
-        context.add_variable_from_value("routing_key", message.routing_key);
-        context.add_variable_from_value("exchange", message.exchange);
-        context.add_variable_from_value("redelivered", message.redelivered);
-        for property in &PROPERTIES {
-            let value = match property.get(message.properties) {
-                None if property.name == "headers" => {
-                    Cel::Map(Map::from(HashMap::<Key, Cel>::new()))
-                }
-                None => Cel::Null,
-                Some(PropertyValue::Text(s)) => Cel::String(Arc::new(s)),
-                Some(PropertyValue::Number(n)) => Cel::Int(i64::try_from(n).unwrap_or(i64::MAX)),
-                Some(PropertyValue::Headers(h)) => table(&h),
-            };
-            context.add_variable_from_value(property.name, value);
+    /// The variables of `message` that the expression uses, in a scope of
+    /// the context that holds the functions (built once: it is most of
+    /// the cost).
+    fn context(&self, message: &Message<'_>) -> Context<'_, 'static> {
+        let mut context = self.root.new_inner_scope();
+        for name in &self.used {
+            context.add_variable_from_value(name.clone(), variable(name, message));
         }
-        context.add_variable_from_value("body", Cel::Bytes(Arc::new(message.body.to_vec())));
-        let text = std::str::from_utf8(message.body).ok();
-        if self.wants_text {
-            let value = text.map_or(Cel::Null, |t| Cel::String(Arc::new(t.to_string())));
-            context.add_variable_from_value("text", value);
-        } else {
-            context.add_variable_from_value("text", Cel::Null);
-        }
-        let json = if self.wants_json {
-            serde_json::from_slice::<Json>(message.body)
-                .ok()
-                .map_or(Cel::Null, |j| json_value(&j))
-        } else {
-            Cel::Null
-        };
-        context.add_variable_from_value("json", json);
         context
+    }
+}
+
+/// The value of the variable `name` for `message`; `null` for a name that
+/// is none (never asked: only known names are used).
+fn variable(name: &str, message: &Message<'_>) -> Cel {
+    match name {
+        "routing_key" => message.routing_key.into(),
+        "exchange" => message.exchange.into(),
+        "redelivered" => message.redelivered.into(),
+        "body" => Cel::Bytes(Arc::new(message.body.to_vec())),
+        "text" => std::str::from_utf8(message.body)
+            .map_or(Cel::Null, |t| Cel::String(Arc::new(t.to_string()))),
+        "json" => serde_json::from_slice::<Json>(message.body)
+            .ok()
+            .map_or(Cel::Null, |j| json_value(&j)),
+        _ => match index_of(name).and_then(|i| PROPERTIES[i].get(message.properties)) {
+            None if name == "headers" => Cel::Map(Map::from(HashMap::<Key, Cel>::new())),
+            None => Cel::Null,
+            Some(PropertyValue::Text(s)) => Cel::String(Arc::new(s)),
+            Some(PropertyValue::Number(n)) => Cel::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+            Some(PropertyValue::Headers(h)) => table(&h),
+        },
     }
 }
 
