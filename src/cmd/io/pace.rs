@@ -23,6 +23,16 @@ impl Pacer {
         }
     }
 
+    /// When the next message is due (now, before the first): a caller can
+    /// do other work until then (`perf` settles confirms) before
+    /// [`Pacer::wait`].
+    pub fn next_due(&self) -> Instant {
+        match self.start {
+            Some(start) => start + self.per_message * self.sent,
+            None => Instant::now(),
+        }
+    }
+
     /// Waits until the next message is due; a signal ends the wait early
     /// and is returned.
     pub fn wait(&mut self, interrupts: &Receiver<i32>) -> Option<i32> {
