@@ -473,3 +473,29 @@ fn perf_html_writes_a_page_chromium_renders_with_the_summary_in_it() {
         "{coloured} coloured pixels: no chart drawn?"
     );
 }
+
+#[test]
+fn perf_carries_large_bodies_and_the_smallest_one() {
+    for (size, n) in [("1048576", 30u64), ("24", 300)] {
+        let run = amqpctl(&[
+            "perf",
+            "--size",
+            size,
+            "--count",
+            &n.to_string(),
+            "--confirm",
+            "--json",
+        ])
+        .code(0);
+        let s = summary(&run.stdout_text());
+        assert_eq!(
+            s["size"].as_u64().map(|v| v.to_string()).as_deref(),
+            Some(size)
+        );
+        assert_eq!(count(&s, "sent"), n, "{s}");
+        assert_eq!(count(&s, "confirmed"), n, "{s}");
+        assert_eq!(count(&s, "received"), n, "{s}");
+        ordered_percentiles(&s, "e2e_latency_us", n);
+        run_queue_is_gone(&s);
+    }
+}

@@ -149,7 +149,8 @@ fn workers(
         watch.await_consumers(&ready_rx);
         let start = now_nanos();
         let started = Instant::now();
-        if !watch.interrupted {
+        // Not after a signal, nor when a consumer failed to start.
+        if !control.producers_stopped() {
             for (i, (p, tally)) in producer_specs.iter().zip(&producer_tallies).enumerate() {
                 let (stop, stop_rx) = crossbeam_channel::bounded(1);
                 let producer = Producer {
