@@ -575,3 +575,41 @@ fn the_broker_shows_each_worker_by_name() {
     run.signal(libc::SIGINT);
     run.exits_with(0, Duration::from_secs(20));
 }
+
+#[test]
+fn a_consumer_only_run_takes_count_messages_and_leaves_the_rest() {
+    let queue = unique("perf-consumer-count");
+    durable_queue(broker(), &queue);
+    amqpctl(&[
+        "pub",
+        "-k",
+        &queue,
+        "--nb-messages",
+        "30",
+        "--interval",
+        "0",
+        "--confirm",
+        "--quiet",
+    ])
+    .code(0);
+    let run = amqpctl(&[
+        "perf",
+        "-q",
+        &queue,
+        "--producers",
+        "0",
+        "--consumers",
+        "2",
+        "--count",
+        "10",
+        "--ack-every",
+        "3",
+        "--json",
+    ])
+    .code(0);
+    let s = summary(&run.stdout_text());
+    assert_eq!(count(&s, "received"), 10, "{s}");
+    assert_eq!(count(&s, "foreign"), 10, "{s}");
+    assert_eq!(messages(broker(), &queue), 20);
+    delete_queue(broker(), &queue);
+}

@@ -65,8 +65,10 @@ impl Worker<'_> {
         let consumer = channel.basic_consume(&self.spec.queue, &settings)?;
         let _ = self.ready.send(());
         let received = self.receive(&consumer);
-        consumer.cancel()?;
-        received
+        let cancelled = consumer.cancel();
+        received?;
+        cancelled?;
+        Ok(())
     }
 
     fn receive(&self, consumer: &Consumer<'_>) -> Result<(), Error> {
@@ -82,6 +84,12 @@ impl Worker<'_> {
                 }
                 Next::Interrupted => break,
             };
+            if !self.spec.ack_auto && !self.control.take_delivery() {
+                // Over --count (a run without producers): left unacked, so
+                // the broker requeues it when the channel closes. (An
+                // automatic ack took it already: it is counted.)
+                break;
+            }
             let now = now_nanos();
             {
                 let mut tally = self.tally.lock();

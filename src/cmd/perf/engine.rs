@@ -112,7 +112,7 @@ fn workers(
     spec: &PerfSpec,
     interrupts: &Receiver<i32>,
 ) -> Result<(Summary, Reporter), Error> {
-    let control = Control::default();
+    let control = Control::new(spec);
     let producer_specs: Vec<ConnectSpec> = (1..=spec.producers)
         .map(|i| worker_connect(connect_spec, &format!("producer {i}")))
         .collect();

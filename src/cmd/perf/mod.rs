@@ -16,7 +16,7 @@ mod stats;
 mod svg;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -93,7 +93,7 @@ pub struct PerfArgs {
     duration: Option<Duration>,
 
     /// Publish N messages in all, split evenly between the producers (with
-    /// no producer: stop after receiving N).
+    /// no producer: receive N, leaving the rest in the queue).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
 
@@ -259,13 +259,37 @@ impl PerfArgs {
 
 /// The run's stop flags, set by the engine's monitor and read by every
 /// worker between messages.
-#[derive(Default)]
 pub struct Control {
     stop_producers: AtomicBool,
     stop_consumers: AtomicBool,
+    /// Deliveries the consumers may still take, in a run without
+    /// producers that `--count` limits.
+    budget: Option<AtomicU64>,
 }
 
 impl Control {
+    /// The flags of a run as `spec` says.
+    pub fn new(spec: &PerfSpec) -> Control {
+        Control {
+            stop_producers: AtomicBool::new(false),
+            stop_consumers: AtomicBool::new(false),
+            budget: spec
+                .count
+                .filter(|_| spec.producers == 0)
+                .map(AtomicU64::new),
+        }
+    }
+
+    /// Whether a consumer may take one more delivery (counting it).
+    pub fn take_delivery(&self) -> bool {
+        match &self.budget {
+            None => true,
+            Some(left) => left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+
     /// Whether producers should stop publishing.
     pub fn producers_stopped(&self) -> bool {
         self.stop_producers.load(Ordering::Relaxed)
