@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{
-    amqpctl, broker, delete_queue, durable_queue, messages, queue_exists, spawn_amqpctl, unique,
+    amqpctl, broker, delete_queue, filled_queue, fresh_queue, messages, queue_exists,
+    spawn_amqpctl, unique,
 };
 
 /// The summary `--json` printed.
@@ -272,20 +273,7 @@ fn sigterm_stops_a_run_with_its_summary() {
 
 #[test]
 fn sigint_stops_a_consumer_only_run_on_a_named_queue() {
-    let queue = unique("perf-consumers-only");
-    durable_queue(broker(), &queue);
-    amqpctl(&[
-        "pub",
-        "-k",
-        &queue,
-        "--nb-messages",
-        "30",
-        "--interval",
-        "0",
-        "--confirm",
-        "--quiet",
-    ])
-    .code(0);
+    let queue = filled_queue("perf-consumers-only", 30, "not stamped");
     let mut run = spawn_amqpctl(&["perf", "-q", &queue, "--producers", "0", "--consumers", "3"]);
     crate::support::wait_until(broker(), &queue, "the messages taken", |q| {
         q.messages == 0 && q.consumers == 3
@@ -312,8 +300,7 @@ fn sigint_stops_a_consumer_only_run_on_a_named_queue() {
 fn a_run_that_loses_messages_exits_11() {
     // Another consumer on the queue takes a share of the messages: perf
     // receives fewer than it sent.
-    let queue = unique("perf-loss");
-    durable_queue(broker(), &queue);
+    let queue = fresh_queue("perf-loss");
     let mut thief = spawn_amqpctl(&["con", "-q", &queue, "--quiet", "--prefetch", "1"]);
     crate::support::wait_for_consumers(broker(), &queue, 1);
     let run = amqpctl(&["perf", "-q", &queue, "--count", "400", "--json"]).code(11);
@@ -578,20 +565,7 @@ fn the_broker_shows_each_worker_by_name() {
 
 #[test]
 fn a_consumer_only_run_takes_count_messages_and_leaves_the_rest() {
-    let queue = unique("perf-consumer-count");
-    durable_queue(broker(), &queue);
-    amqpctl(&[
-        "pub",
-        "-k",
-        &queue,
-        "--nb-messages",
-        "30",
-        "--interval",
-        "0",
-        "--confirm",
-        "--quiet",
-    ])
-    .code(0);
+    let queue = filled_queue("perf-consumer-count", 30, "not stamped");
     let run = amqpctl(&[
         "perf",
         "-q",

@@ -9,7 +9,7 @@ use crossbeam_channel::Receiver;
 use super::stamp::{Stamp, now_nanos, run_id};
 use super::stats::Shared;
 use super::{Control, PerfSpec};
-use crate::cmd::broker::{ConnectSpec, connect};
+use crate::cmd::broker::{ConnectSpec, with_channel};
 use crate::error::Error;
 use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Value};
 
@@ -38,14 +38,7 @@ impl Worker<'_> {
     /// Connects, consumes until told to stop, acks what it holds, and
     /// closes.
     pub fn run(self) -> Result<(), Error> {
-        let (connection, channel) = connect(self.connect)?;
-        let worked = self.consume(&channel);
-        let closed = channel.close();
-        let disconnected = connection.close();
-        worked?;
-        closed?;
-        disconnected?;
-        Ok(())
+        with_channel(self.connect, |channel| self.consume(channel))
     }
 
     fn consume(&self, channel: &Channel) -> Result<(), Error> {

@@ -11,7 +11,7 @@ use crossbeam_channel::Receiver;
 use super::stamp::{Stamp, now_nanos, run_id};
 use super::stats::Shared;
 use super::{Control, PerfSpec};
-use crate::cmd::broker::{ConnectSpec, connect};
+use crate::cmd::broker::{ConnectSpec, with_channel};
 use crate::cmd::io::pace::Pacer;
 use crate::error::Error;
 use amqpctl::amqp::{Channel, Confirmation, Properties, Publish};
@@ -45,14 +45,7 @@ impl Producer<'_> {
     /// Connects, publishes until done or told to stop, waits for the last
     /// confirms, and closes.
     pub fn run(self) -> Result<(), Error> {
-        let (connection, channel) = connect(self.connect)?;
-        let worked = self.publish_all(&channel);
-        let closed = channel.close();
-        let disconnected = connection.close();
-        worked?;
-        closed?;
-        disconnected?;
-        Ok(())
+        with_channel(self.connect, |channel| self.publish_all(channel))
     }
 
     fn publish_all(&self, channel: &Channel) -> Result<(), Error> {
