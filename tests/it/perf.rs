@@ -587,3 +587,40 @@ fn a_consumer_only_run_takes_count_messages_and_leaves_the_rest() {
     assert_eq!(messages(broker(), &queue), 20);
     delete_queue(broker(), &queue);
 }
+
+#[test]
+fn a_worker_that_cannot_connect_stops_the_run_with_its_error() {
+    // Room for the run's own connection, its consumer and one producer:
+    // the other producer is refused, and the run, which has no end of its
+    // own (no --count, no --duration), stops with that error.
+    let vhost = unique("perf-limit");
+    broker().add_vhost_for_guest(&vhost);
+    broker().ctl_ok(&["set_vhost_limits", "-p", &vhost, "{\"max-connections\":3}"]);
+    amqpctl(&[
+        "--vhost", &vhost, "perf", "--producers", "2", "--consumers", "1", "--rate", "20",
+    ])
+    .code(4)
+    .no_stdout()
+    .stderr_has("ERROR: (530, \"NOT_ALLOWED - access to vhost '[..]' refused for user 'guest': connection limit (3) is reached\")")
+    .never_shows("panicked");
+    broker().ctl_ok(&["delete_vhost", &vhost]);
+}
+
+#[test]
+fn a_queue_of_another_type_is_refused_by_the_broker() {
+    let queue = fresh_queue("perf-other-type");
+    amqpctl(&[
+        "perf",
+        "-q",
+        &queue,
+        "--queue-type",
+        "quorum",
+        "--count",
+        "10",
+    ])
+    .code(5)
+    .no_stdout()
+    .stderr_has("ERROR: (406, \"PRECONDITION_FAILED - [..]\")");
+    assert_eq!(messages(broker(), &queue), 0);
+    delete_queue(broker(), &queue);
+}

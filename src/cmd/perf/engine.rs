@@ -134,7 +134,7 @@ fn workers(
                 stop: stop_rx,
                 ready: ready_tx.clone(),
             };
-            let handle = spawn(scope, "perf-consumer", move || worker.run());
+            let handle = spawn(scope, "perf-consumer", &control, move || worker.run());
             consumers.push(Running { handle, stop });
         }
         drop(ready_tx);
@@ -162,7 +162,7 @@ fn workers(
                     control: &control,
                     stop: stop_rx,
                 };
-                let handle = spawn(scope, "perf-producer", move || producer.run());
+                let handle = spawn(scope, "perf-producer", &control, move || producer.run());
                 watch.producers.push(Running { handle, stop });
             }
         }
@@ -204,16 +204,19 @@ fn panicked() -> Error {
 fn spawn<'scope, 'env>(
     scope: &'scope thread::Scope<'scope, 'env>,
     name: &str,
+    control: &'env Control,
     work: impl FnOnce() -> Result<(), Error> + Send + 'scope,
 ) -> ScopedJoinHandle<'scope, Result<(), Error>> {
     thread::Builder::new()
         .name(name.to_string())
         .spawn_scoped(scope, move || {
             let result = work();
-            if let Err(Error::Interrupted(signal)) = &result {
+            match &result {
                 // The worker's connect took the signal: hand it on to the
                 // monitor, which stops the others.
-                signals::request_stop(*signal);
+                Err(Error::Interrupted(signal)) => signals::request_stop(*signal),
+                Err(_) => control.fail(),
+                Ok(()) => {}
             }
             result
         })
@@ -307,6 +310,9 @@ impl Watch<'_, '_> {
                 .all(|w| w.handle.is_finished());
             if all_done {
                 return;
+            }
+            if self.control.has_failed() {
+                self.stop_all();
             }
             if self.control.consumers_stopped() {
                 continue;

@@ -265,6 +265,8 @@ pub struct Control {
     /// Deliveries the consumers may still take, in a run without
     /// producers that `--count` limits.
     budget: Option<AtomicU64>,
+    /// Whether a worker failed: the run then stops.
+    failed: AtomicBool,
 }
 
 impl Control {
@@ -277,7 +279,18 @@ impl Control {
                 .count
                 .filter(|_| spec.producers == 0)
                 .map(AtomicU64::new),
+            failed: AtomicBool::new(false),
         }
+    }
+
+    /// Notes that a worker failed (its error is reported at the join).
+    pub fn fail(&self) {
+        self.failed.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a worker failed.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
     }
 
     /// Whether a consumer may take one more delivery (counting it).

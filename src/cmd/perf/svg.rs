@@ -13,6 +13,9 @@ const RIGHT: f64 = 20.0;
 const TOP: f64 = 20.0;
 const BOTTOM: f64 = 60.0;
 
+/// Up to this many points a series, each is drawn as a dot too.
+const MAX_DOTS: usize = 120;
+
 /// Series colours, in order.
 const COLOURS: &[&str] = &[
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -49,7 +52,13 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
             r#"<polyline fill="none" stroke="{colour}" stroke-width="2.5" points="{}"/>"#,
             path.join(" ")
         );
-        for (x, y) in s.points.iter().map(|&(x, y)| (px(x, x_top), py(y, y_top))) {
+        // Dots only while they stay apart (a long run is a line).
+        let dots = if s.points.len() <= MAX_DOTS {
+            &s.points[..]
+        } else {
+            &[]
+        };
+        for (x, y) in dots.iter().map(|&(x, y)| (px(x, x_top), py(y, y_top))) {
             let _ = write!(
                 svg,
                 r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{colour}"/>"#
@@ -256,6 +265,19 @@ mod tests {
         assert!(s.contains("a&lt;b") && s.contains("q&amp;r") && !s.contains("a<b"));
         let b = bar_chart("h", "x", "y", &[("<1".into(), 3.0)]);
         assert!(b.contains("&lt;1") && b.ends_with("</svg>"));
+    }
+
+    #[test]
+    fn a_long_series_is_a_line_without_dots() {
+        let series = |n: usize| Series {
+            name: "s".into(),
+            points: (0..n).map(|i| (i as f64, 1.0)).collect(),
+        };
+        let short = line_chart("t", "x", "y", &[series(MAX_DOTS)]);
+        assert_eq!(short.matches("<circle").count(), MAX_DOTS);
+        let long = line_chart("t", "x", "y", &[series(MAX_DOTS + 1)]);
+        assert_eq!(long.matches("<circle").count(), 0);
+        assert_eq!(long.matches("<polyline").count(), 1);
     }
 
     #[test]
