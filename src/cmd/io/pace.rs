@@ -83,6 +83,17 @@ mod tests {
     }
 
     #[test]
+    fn the_next_due_time_follows_the_schedule() {
+        let (_tx, rx) = crossbeam_channel::unbounded::<i32>();
+        let mut pacer = Pacer::new(10.0);
+        let before = Instant::now();
+        assert!(pacer.next_due() >= before, "before the first: now");
+        assert_eq!(pacer.wait(&rx), None);
+        let start = pacer.start.expect("started");
+        assert_eq!(pacer.next_due(), start + Duration::from_millis(100));
+    }
+
+    #[test]
     fn a_signal_ends_the_wait() {
         let (tx, rx) = crossbeam_channel::unbounded::<i32>();
         let mut pacer = Pacer::new(0.001);

@@ -19,7 +19,7 @@ pub fn page(summary: &Summary, reporter: &Reporter) -> String {
          body{font-family:sans-serif;margin:2em;max-width:960px;color:#222}\
          svg{width:100%;height:auto;border:1px solid #ccc;margin-bottom:1em}\
          table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}\
-         pre{background:#f4f4f4;padding:1em}</style></head><body>\n<h1>amqpctl perf</h1>\n",
+         pre{background:#f4f4f4;padding:1em;white-space:pre-wrap}</style></head><body>\n<h1>amqpctl perf</h1>\n",
     );
     let _ = writeln!(
         html,
