@@ -11,9 +11,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::consumer::Worker;
 use super::producer::Producer;
-use super::report::{Reporter, Summary};
+use super::report::Reporter;
 use super::stamp::{epoch, now_nanos};
 use super::stats::Shared;
+use super::summary::Summary;
 use super::{Control, PerfSpec, QueueType};
 use crate::cmd::broker::declare::QueueSpec;
 use crate::cmd::broker::{ConnectSpec, connect};
@@ -59,7 +60,7 @@ pub fn run(connect_spec: &ConnectSpec, spec: &PerfSpec) -> Result<(), Error> {
     deleted?;
     closed?;
     disconnected?;
-    super::report::print(&summary, spec.json)?;
+    super::summary::print(&summary, spec.json)?;
     if let Some(file) = &spec.html {
         let page = super::html::page(&summary, &reporter);
         std::fs::write(file, page).map_err(|e| Error::io("writing the --html report", e))?;

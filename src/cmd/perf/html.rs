@@ -7,8 +7,9 @@ use std::fmt::Write;
 
 use hdrhistogram::Histogram;
 
-use super::report::{Reporter, Second, Summary, ms};
+use super::report::{Reporter, Second, ms};
 use super::stats::Percentiles;
+use super::summary::Summary;
 use super::svg::{Series, bar_chart, escape, line_chart};
 
 /// The whole page.

@@ -3,8 +3,8 @@
 //! carries a stamp (see `stamp`) so that consumers time it end to end on
 //! the process's monotonic clock, and producers with `--confirm` time each
 //! message's confirm. This file holds the flags and their resolution into a
-//! [`PerfSpec`]; `engine` runs the workers, `report` prints what they saw,
-//! `html` draws it.
+//! [`PerfSpec`]; `engine` runs the workers, `report` prints a line a
+//! second, `summary` the end, and `html` draws it all.
 
 mod consumer;
 mod engine;
@@ -13,6 +13,7 @@ mod producer;
 mod report;
 mod stamp;
 mod stats;
+mod summary;
 mod svg;
 
 use std::path::PathBuf;
