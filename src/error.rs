@@ -13,7 +13,7 @@ use amqpctl::tls::{PemFile, TlsError};
 pub const EXIT_STATUSES: &[(&str, &str)] = &[
     (
         "0",
-        "success (also: `con` stopped by a signal, `--count`, `--idle-timeout`, `--until-empty`, `--lazy`, or a closed stdout)",
+        "success (also: `con` or `perf` stopped by a signal, `--count`, `--idle-timeout`, `--until-empty`, `--lazy`, or a closed stdout)",
     ),
     ("1", "unexpected failure (I/O error, protocol error)"),
     (
@@ -39,6 +39,10 @@ pub const EXIT_STATUSES: &[(&str, &str)] = &[
     (
         "10",
         "`rpc call`: the server's command failed (its reply carries an `amqpctl-error` header)",
+    ),
+    (
+        "11",
+        "`perf`: a run that ended by itself received a different number of messages than it sent",
     ),
     (
         "128+N",
@@ -131,6 +135,19 @@ pub enum Error {
         hint: String,
     },
 
+    /// `perf` ended (not by a signal) with fewer (or more) messages
+    /// received than sent.
+    #[error("messages lost: {sent} sent, {received} received, {expected} expected")]
+    Lost {
+        /// Messages published.
+        sent: u64,
+        /// Deliveries of the run's messages received.
+        received: u64,
+        /// Deliveries expected (a stream delivers each message to every
+        /// consumer).
+        expected: u64,
+    },
+
     /// A signal stopped a command before it finished.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
@@ -160,6 +177,7 @@ impl Error {
             Error::Blocked { .. } => 3,
             Error::Hinted { error, .. } => error.exit_code(),
             Error::Unsupported { .. } => 5,
+            Error::Lost { .. } => 11,
             Error::Interrupted(signal) => 128u8.saturating_add(*signal as u8),
         }
     }

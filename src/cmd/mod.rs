@@ -15,6 +15,7 @@ mod delete;
 mod get;
 mod manpage;
 mod move_messages;
+mod perf;
 mod profiles;
 mod publish;
 mod purge;
@@ -71,6 +72,9 @@ pub enum Command {
     Redrive(redrive::RedriveArgs),
     /// Request/reply (tutorial 6): call a server, or serve requests.
     Rpc(rpc::RpcArgs),
+    /// Load test: producers and consumers in one process, with rates and
+    /// confirm and end-to-end latencies.
+    Perf(perf::PerfArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print the manual page (roff).
@@ -100,6 +104,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Move(args) => move_messages::run(&connect("move")?, args),
         Command::Redrive(args) => redrive::run(&connect("redrive")?, args),
         Command::Rpc(args) => rpc::run(&connect(args.name())?, args),
+        Command::Perf(args) => perf::run(&connect("perf")?, args),
         Command::Completions(args) => completions::run(args),
         Command::Manpage => manpage::run(),
         Command::Profiles => profiles::run(),

@@ -15,6 +15,7 @@ mod identity;
 mod layer;
 mod layout;
 mod moving;
+mod perf;
 mod profiles;
 mod progress;
 mod raw_amqp;

@@ -23,6 +23,16 @@ impl Pacer {
         }
     }
 
+    /// When the next message is due (now, before the first): a caller can
+    /// do other work until then (`perf` settles confirms) before
+    /// [`Pacer::wait`].
+    pub fn next_due(&self) -> Instant {
+        match self.start {
+            Some(start) => start + self.per_message * self.sent,
+            None => Instant::now(),
+        }
+    }
+
     /// Waits until the next message is due; a signal ends the wait early
     /// and is returned.
     pub fn wait(&mut self, interrupts: &Receiver<i32>) -> Option<i32> {
@@ -70,6 +80,17 @@ mod tests {
         // Ten gaps of 5 ms: at least 50 ms (an upper bound would be a
         // timed test; the benchmark measures accuracy).
         assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn the_next_due_time_follows_the_schedule() {
+        let (_tx, rx) = crossbeam_channel::unbounded::<i32>();
+        let mut pacer = Pacer::new(10.0);
+        let before = Instant::now();
+        assert!(pacer.next_due() >= before, "before the first: now");
+        assert_eq!(pacer.wait(&rx), None);
+        let start = pacer.start.expect("started");
+        assert_eq!(pacer.next_due(), start + Duration::from_millis(100));
     }
 
     #[test]

@@ -1,0 +1,122 @@
+//! One `perf` consumer: its own connection and thread, a prefetch, and
+//! either automatic acks or one multiple ack every K deliveries; each
+//! delivery's stamp gives its end-to-end latency on the process's clock.
+
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+
+use super::stamp::{Stamp, now_nanos, run_id};
+use super::stats::Shared;
+use super::{Control, PerfSpec};
+use crate::cmd::broker::{ConnectSpec, with_channel};
+use crate::error::Error;
+use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Value};
+
+/// How long a consumer waits for a delivery before it acks what it holds
+/// and looks at the stop flag again.
+const IDLE_POLL: Duration = Duration::from_millis(50);
+
+/// One consumer's part of the run.
+pub struct Worker<'a> {
+    /// The run's settings.
+    pub spec: &'a PerfSpec,
+    /// Where it connects.
+    pub connect: &'a ConnectSpec,
+    /// Its counts and latencies.
+    pub tally: Shared,
+    /// The run's stop flags.
+    pub control: &'a Control,
+    /// Fires when the run stops at once (a signal).
+    pub stop: Receiver<i32>,
+    /// Told once the consumer is registered, so producers start after it
+    /// (a stream consumer reads from the next message on).
+    pub ready: crossbeam_channel::Sender<()>,
+}
+
+impl Worker<'_> {
+    /// Connects, consumes until told to stop, acks what it holds, and
+    /// closes.
+    pub fn run(self) -> Result<(), Error> {
+        with_channel(self.connect, |channel| self.consume(channel))
+    }
+
+    fn consume(&self, channel: &Channel) -> Result<(), Error> {
+        if !self.spec.ack_auto {
+            channel.basic_qos(self.spec.prefetch)?;
+        }
+        let mut settings = ConsumerSettings {
+            no_ack: self.spec.ack_auto,
+            ..ConsumerSettings::default()
+        };
+        if self.spec.queue_type == super::QueueType::Stream {
+            settings.arguments.insert(
+                "x-stream-offset".to_string(),
+                Value::Str("next".to_string()),
+            );
+        }
+        let consumer = channel.basic_consume(&self.spec.queue, &settings)?;
+        let _ = self.ready.send(());
+        let received = self.receive(&consumer);
+        let cancelled = consumer.cancel();
+        received?;
+        cancelled?;
+        Ok(())
+    }
+
+    fn receive(&self, consumer: &Consumer<'_>) -> Result<(), Error> {
+        let mut unacked: Option<Delivery> = None;
+        let mut pending = 0u32;
+        let me = run_id();
+        while !self.control.consumers_stopped() {
+            let delivery = match consumer.next(Some(IDLE_POLL), Some(&self.stop))? {
+                Next::Delivery(d) => d,
+                Next::Idle => {
+                    self.ack(consumer, &mut unacked, &mut pending)?;
+                    continue;
+                }
+                Next::Interrupted => break,
+            };
+            if !self.spec.ack_auto && !self.control.take_delivery() {
+                // Over --count (a run without producers): left unacked, so
+                // the broker requeues it when the channel closes. (An
+                // automatic ack took it already: it is counted.)
+                break;
+            }
+            let now = now_nanos();
+            {
+                let mut tally = self.tally.lock();
+                tally.count += 1;
+                tally.last_nanos = now;
+                match Stamp::read(delivery.body()) {
+                    Some(stamp) if stamp.run == me => {
+                        tally.record(now.saturating_sub(stamp.nanos));
+                    }
+                    _ => tally.foreign += 1,
+                }
+            }
+            if !self.spec.ack_auto {
+                pending += 1;
+                unacked = Some(delivery);
+                if pending >= self.spec.ack_every {
+                    self.ack(consumer, &mut unacked, &mut pending)?;
+                }
+            }
+        }
+        self.ack(consumer, &mut unacked, &mut pending)
+    }
+
+    /// Acks every delivery held, with one multiple ack.
+    fn ack(
+        &self,
+        consumer: &Consumer<'_>,
+        unacked: &mut Option<Delivery>,
+        pending: &mut u32,
+    ) -> Result<(), Error> {
+        if let Some(last) = unacked.take() {
+            consumer.channel().basic_ack(last, *pending > 1)?;
+        }
+        *pending = 0;
+        Ok(())
+    }
+}

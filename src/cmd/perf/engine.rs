@@ -1,0 +1,376 @@
+//! The run: declare the queue, start the consumers and wait until each is
+//! registered, start the producers, then watch: a line a second on stderr,
+//! the stop conditions (`--count`, `--duration`, a signal, everything
+//! received), and at the end the summary, the report and the queue's
+//! deletion.
+
+use std::thread::{self, ScopedJoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::consumer::Worker;
+use super::producer::Producer;
+use super::report::Reporter;
+use super::stamp::{epoch, now_nanos};
+use super::stats::Shared;
+use super::summary::Summary;
+use super::{Control, PerfSpec, QueueType};
+use crate::cmd::broker::declare::QueueSpec;
+use crate::cmd::broker::{ConnectSpec, connect};
+use crate::cmd::io::output::status;
+use crate::cmd::io::signals;
+use crate::error::Error;
+use amqpctl::amqp::{QueueOptions, Table, Value};
+
+/// How often the monitor looks at the workers.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Once the producers are done, how long the consumers may go without
+/// receiving anything before the rest is counted lost.
+const DRAIN_IDLE: Duration = Duration::from_secs(3);
+
+/// How long to wait for the consumers to register.
+const READY_WAIT: Duration = Duration::from_secs(30);
+
+/// Runs `perf` as `spec` says, on connections made as `connect` says.
+pub fn run(connect_spec: &ConnectSpec, spec: &PerfSpec) -> Result<(), Error> {
+    let interrupts = signals::interrupts()?;
+    epoch();
+    let (connection, channel) = connect(connect_spec)?;
+    let queue = QueueSpec {
+        name: Some(spec.queue.clone()),
+        declare: true,
+        options: queue_options(spec.queue_type),
+    };
+    let ran = queue
+        .prepare(&channel)
+        .and_then(|_| workers(connect_spec, spec, &interrupts));
+    let deleted = if spec.keep_queue {
+        Ok(())
+    } else {
+        channel
+            .queue_delete(&spec.queue, false, false)
+            .map(drop)
+            .map_err(Error::from)
+    };
+    let closed = channel.close();
+    let disconnected = connection.close();
+    let (summary, reporter) = ran?;
+    deleted?;
+    closed?;
+    disconnected?;
+    super::summary::print(&summary, spec.json)?;
+    if let Some(file) = &spec.html {
+        let page = super::html::page(&summary, &reporter);
+        std::fs::write(file, page).map_err(|e| Error::io("writing the --html report", e))?;
+    }
+    if let Some(lost) = summary.loss() {
+        return Err(lost);
+    }
+    Ok(())
+}
+
+/// Every queue is durable (a quorum queue or stream must be; a classic one
+/// then matches a queue declared `--durable` beforehand), and typed.
+fn queue_options(kind: QueueType) -> QueueOptions {
+    let mut arguments = Table::new();
+    if kind != QueueType::Classic {
+        arguments.insert(
+            "x-queue-type".to_string(),
+            Value::Str(kind.name().to_string()),
+        );
+    }
+    QueueOptions {
+        durable: true,
+        arguments,
+        ..QueueOptions::default()
+    }
+}
+
+/// A worker's connection: the run's, named after the worker.
+fn worker_connect(spec: &ConnectSpec, who: &str) -> ConnectSpec {
+    let mut settings = spec.settings.clone();
+    settings.connection_name = Some(match settings.connection_name.take() {
+        Some(name) => format!("{name} {who}"),
+        None => who.to_string(),
+    });
+    ConnectSpec {
+        settings,
+        warnings: Vec::new(),
+    }
+}
+
+/// A worker's thread, its stop channel and its tally.
+struct Running<'scope> {
+    handle: ScopedJoinHandle<'scope, Result<(), Error>>,
+    stop: Sender<i32>,
+}
+
+/// Starts the workers, watches them, and returns what they counted.
+fn workers(
+    connect_spec: &ConnectSpec,
+    spec: &PerfSpec,
+    interrupts: &Receiver<i32>,
+) -> Result<(Summary, Reporter), Error> {
+    let control = Control::new(spec);
+    let producer_specs: Vec<ConnectSpec> = (1..=spec.producers)
+        .map(|i| worker_connect(connect_spec, &format!("producer {i}")))
+        .collect();
+    let consumer_specs: Vec<ConnectSpec> = (1..=spec.consumers)
+        .map(|i| worker_connect(connect_spec, &format!("consumer {i}")))
+        .collect();
+    let producer_tallies: Vec<Shared> = producer_specs.iter().map(|_| Shared::new()).collect();
+    let consumer_tallies: Vec<Shared> = consumer_specs.iter().map(|_| Shared::new()).collect();
+    thread::scope(|scope| {
+        let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
+        let mut consumers = Vec::new();
+        for (c, tally) in consumer_specs.iter().zip(&consumer_tallies) {
+            let (stop, stop_rx) = crossbeam_channel::bounded(1);
+            let worker = Worker {
+                spec,
+                connect: c,
+                tally: tally.clone(),
+                control: &control,
+                stop: stop_rx,
+                ready: ready_tx.clone(),
+            };
+            let handle = spawn(scope, "perf-consumer", &control, move || worker.run());
+            consumers.push(Running { handle, stop });
+        }
+        drop(ready_tx);
+        let mut watch = Watch {
+            spec,
+            control: &control,
+            interrupts,
+            interrupted: false,
+            consumers,
+            producers: Vec::new(),
+        };
+        watch.await_consumers(&ready_rx);
+        let start = now_nanos();
+        let started = Instant::now();
+        // Not after a signal, nor when a consumer failed to start.
+        if !control.producers_stopped() {
+            for (i, (p, tally)) in producer_specs.iter().zip(&producer_tallies).enumerate() {
+                let (stop, stop_rx) = crossbeam_channel::bounded(1);
+                let producer = Producer {
+                    id: i as u32 + 1,
+                    count: share(spec.count, spec.producers, i as u32),
+                    spec,
+                    connect: p,
+                    tally: tally.clone(),
+                    control: &control,
+                    stop: stop_rx,
+                };
+                let handle = spawn(scope, "perf-producer", &control, move || producer.run());
+                watch.producers.push(Running { handle, stop });
+            }
+        }
+        let mut reporter = Reporter::new(
+            producer_tallies.clone(),
+            consumer_tallies.clone(),
+            spec.confirm.is_some(),
+            started,
+        );
+        watch.until_done(&mut reporter, started);
+        reporter.finish();
+        let interrupted = watch.interrupted;
+        let results: Vec<Result<(), Error>> = watch
+            .producers
+            .into_iter()
+            .chain(watch.consumers)
+            .map(|r| r.handle.join().unwrap_or_else(|_| Err(panicked())))
+            .collect();
+        let mut interrupted_early = interrupted;
+        for result in results {
+            match result {
+                Ok(()) => {}
+                Err(Error::Interrupted(_)) => interrupted_early = true,
+                Err(e) => return Err(e),
+            }
+        }
+        let summary = Summary::of(spec, &reporter, start, interrupted_early);
+        Ok((summary, reporter))
+    })
+}
+
+fn panicked() -> Error {
+    Error::io(
+        "a perf worker",
+        std::io::Error::other("the thread panicked"),
+    )
+}
+
+fn spawn<'scope, 'env>(
+    scope: &'scope thread::Scope<'scope, 'env>,
+    name: &str,
+    control: &'env Control,
+    work: impl FnOnce() -> Result<(), Error> + Send + 'scope,
+) -> ScopedJoinHandle<'scope, Result<(), Error>> {
+    thread::Builder::new()
+        .name(name.to_string())
+        .spawn_scoped(scope, move || {
+            let result = work();
+            match &result {
+                // The worker's connect took the signal: hand it on to the
+                // monitor, which stops the others.
+                Err(Error::Interrupted(signal)) => signals::request_stop(*signal),
+                Err(_) => control.fail(),
+                Ok(()) => {}
+            }
+            result
+        })
+        .unwrap_or_else(|e| {
+            // Without a thread there is no run; a panic here reaches the
+            // user as the panic hook's one line.
+            panic!("cannot start a perf worker thread: {e}")
+        })
+}
+
+/// Producer `i`'s share of `--count`: split evenly, the first ones taking
+/// the remainder.
+fn share(count: Option<u64>, producers: u32, i: u32) -> Option<u64> {
+    let n = count?;
+    let p = u64::from(producers.max(1));
+    Some(n / p + u64::from(u64::from(i) < n % p))
+}
+
+/// The monitor's view of the run.
+struct Watch<'a, 'scope> {
+    spec: &'a PerfSpec,
+    control: &'a Control,
+    interrupts: &'a Receiver<i32>,
+    interrupted: bool,
+    consumers: Vec<Running<'scope>>,
+    producers: Vec<Running<'scope>>,
+}
+
+impl Watch<'_, '_> {
+    /// Waits until every consumer is registered (or one failed, or a
+    /// signal came).
+    fn await_consumers(&mut self, ready: &Receiver<()>) {
+        let deadline = Instant::now() + READY_WAIT;
+        let mut registered = 0;
+        while registered < self.consumers.len() {
+            if self.take_signal(TICK) {
+                return;
+            }
+            while ready.try_recv().is_ok() {
+                registered += 1;
+            }
+            if self.consumers.iter().any(|c| c.handle.is_finished()) || Instant::now() > deadline {
+                // A consumer failed: stop; its error is reported at the join.
+                self.stop_all();
+                return;
+            }
+        }
+    }
+
+    /// Whether a signal came within `wait`; if so, stops everything.
+    fn take_signal(&mut self, wait: Duration) -> bool {
+        match self.interrupts.recv_timeout(wait) {
+            Ok(_) => {
+                self.interrupted = true;
+                self.stop_all();
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(wait);
+                false
+            }
+        }
+    }
+
+    fn stop_all(&self) {
+        self.stop_producers();
+        self.control.stop_consumers();
+        for c in &self.consumers {
+            let _ = c.stop.try_send(0);
+        }
+    }
+
+    fn stop_producers(&self) {
+        self.control.stop_producers();
+        for p in &self.producers {
+            let _ = p.stop.try_send(0);
+        }
+    }
+
+    /// Watches until every worker has finished, printing a line a second.
+    fn until_done(&mut self, reporter: &mut Reporter, started: Instant) {
+        let mut drained_since: Option<(u64, Instant)> = None;
+        loop {
+            self.take_signal(TICK);
+            reporter.tick();
+            let all_done = self
+                .producers
+                .iter()
+                .chain(&self.consumers)
+                .all(|w| w.handle.is_finished());
+            if all_done {
+                return;
+            }
+            if self.control.has_failed() {
+                self.stop_all();
+            }
+            if self.control.consumers_stopped() {
+                continue;
+            }
+            if let Some(d) = self.spec.duration
+                && started.elapsed() >= d
+            {
+                self.stop_producers();
+                if self.producers.is_empty() {
+                    self.stop_all();
+                }
+            }
+            let (sent, all, foreign) = reporter.totals();
+            // A stream delivers every message to every consumer.
+            let received = (all - foreign) / self.spec.deliveries_per_message();
+            if self.producers.is_empty() {
+                if self.spec.count.is_some_and(|n| all >= n) {
+                    self.stop_all();
+                }
+                continue;
+            }
+            let producers_done = self.producers.iter().all(|p| p.handle.is_finished());
+            if !producers_done {
+                continue;
+            }
+            if received >= sent {
+                self.stop_all();
+                continue;
+            }
+            // Draining: stop once nothing came for a while.
+            match drained_since {
+                Some((seen, since)) if seen == received => {
+                    if since.elapsed() >= DRAIN_IDLE {
+                        status(format_args!(
+                            "WARNING: nothing received for {} s: {} of {sent} messages missing",
+                            DRAIN_IDLE.as_secs(),
+                            sent - received
+                        ));
+                        self.stop_all();
+                    }
+                }
+                _ => drained_since = Some((received, Instant::now())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_count_is_split_evenly_between_producers() {
+        let shares: Vec<u64> = (0..3).filter_map(|i| share(Some(10), 3, i)).collect();
+        assert_eq!(shares, vec![4, 3, 3]);
+        assert_eq!(shares.iter().sum::<u64>(), 10);
+        assert_eq!(share(Some(1), 2, 1), Some(0));
+        assert_eq!(share(None, 2, 0), None);
+    }
+}

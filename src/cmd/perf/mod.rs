@@ -1,0 +1,330 @@
+//! `amqpctl perf`: a load test in one process, like PerfTest. Producers and
+//! consumers each get a connection and a thread of their own; every message
+//! carries a stamp (see `stamp`) so that consumers time it end to end on
+//! the process's monotonic clock, and producers with `--confirm` time each
+//! message's confirm. This file holds the flags and their resolution into a
+//! [`PerfSpec`]; `engine` runs the workers, `report` prints a line a
+//! second, `summary` the end, and `html` draws it all.
+
+mod consumer;
+mod engine;
+mod html;
+mod producer;
+mod report;
+mod stamp;
+mod stats;
+mod summary;
+mod svg;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use super::args::values::{check_name, parse_seconds};
+use super::broker::ConnectSpec;
+use super::io::pace::parse_rate;
+use crate::error::Error;
+use stamp::STAMP_LEN;
+
+/// The largest `--size`: RabbitMQ's default maximum message size (128 MiB).
+const MAX_SIZE: usize = 128 * 1024 * 1024;
+
+/// The flags of `amqpctl perf`.
+#[derive(Debug, Args)]
+pub struct PerfArgs {
+    /// Producers, each on a connection and thread of its own.
+    #[arg(long, value_name = "P", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    producers: u32,
+
+    /// Consumers, each on a connection and thread of its own.
+    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    consumers: u32,
+
+    /// Body size in bytes, its first 24 the stamp (publish time, sequence,
+    /// producer, run).
+    #[arg(long, value_name = "BYTES", default_value_t = STAMP_LEN)]
+    size: usize,
+
+    /// Messages a second per producer, evenly spaced [default: as fast as
+    /// possible].
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    rate: Option<f64>,
+
+    /// Publisher confirms: time each message from its publish to the
+    /// broker's ack.
+    #[arg(long)]
+    confirm: bool,
+
+    /// With --confirm, messages published and not yet confirmed at most,
+    /// per producer.
+    #[arg(long, value_name = "W", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), requires = "confirm")]
+    confirm_window: u32,
+
+    /// Delivery mode 2: persistent messages (the queue is durable either
+    /// way).
+    #[arg(long)]
+    persistent: bool,
+
+    /// basic.qos prefetch count per consumer; 0 asks for no limit.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    prefetch: u16,
+
+    /// Automatic acknowledgement (no-ack consumers).
+    #[arg(long)]
+    ack_auto: bool,
+
+    /// Manual acks: one multiple ack every K deliveries (1 acks each one).
+    #[arg(long, value_name = "K", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "ack_auto")]
+    ack_every: u32,
+
+    /// Queue to use, declared (durable, of --queue-type) and kept [default:
+    /// a queue of this run, deleted at the end].
+    #[arg(short = 'q', long = "queue", value_name = "NAME")]
+    queue: Option<String>,
+
+    /// The queue's type.
+    #[arg(long, value_name = "TYPE", value_enum, default_value_t = QueueType::Classic)]
+    queue_type: QueueType,
+
+    /// Stop publishing after SECS, then wait for the consumers to receive
+    /// what was sent [default: run until SIGINT/SIGTERM].
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_hyphen_values = true, conflicts_with = "count")]
+    duration: Option<Duration>,
+
+    /// Publish N messages in all, split evenly between the producers (with
+    /// no producer: receive N, leaving the rest in the queue).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+
+    /// Also write a self-contained HTML report (rates, latency percentiles
+    /// over time, latency histograms) to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+}
+
+/// `--queue-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueType {
+    /// A classic queue.
+    Classic,
+    /// A quorum queue (durable, replicated).
+    Quorum,
+    /// A stream (durable, append-only; consumers read from the next message).
+    Stream,
+}
+
+impl QueueType {
+    /// Its name, as `x-queue-type` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueType::Classic => "classic",
+            QueueType::Quorum => "quorum",
+            QueueType::Stream => "stream",
+        }
+    }
+}
+
+/// What `perf` does, resolved from its flags and checked: the engine's
+/// input.
+#[derive(Debug, Clone)]
+pub struct PerfSpec {
+    /// `--producers`.
+    pub producers: u32,
+    /// `--consumers`.
+    pub consumers: u32,
+    /// `--size`.
+    pub size: usize,
+    /// `--rate`.
+    pub rate: Option<f64>,
+    /// `--confirm`: the window (`--confirm-window`).
+    pub confirm: Option<usize>,
+    /// `--persistent`.
+    pub persistent: bool,
+    /// `--prefetch`.
+    pub prefetch: u16,
+    /// `--ack-auto`.
+    pub ack_auto: bool,
+    /// `--ack-every`.
+    pub ack_every: u32,
+    /// The queue's name.
+    pub queue: String,
+    /// Whether the user named it (then it is kept).
+    pub keep_queue: bool,
+    /// `--queue-type`.
+    pub queue_type: QueueType,
+    /// `--duration`.
+    pub duration: Option<Duration>,
+    /// `--count`.
+    pub count: Option<u64>,
+    /// `--json`.
+    pub json: bool,
+    /// `--html`.
+    pub html: Option<PathBuf>,
+}
+
+impl PerfSpec {
+    /// How many deliveries each message makes: one per consumer on a
+    /// stream (each reads it all), else one.
+    pub fn deliveries_per_message(&self) -> u64 {
+        match self.queue_type {
+            QueueType::Stream => u64::from(self.consumers.max(1)),
+            QueueType::Classic | QueueType::Quorum => 1,
+        }
+    }
+}
+
+impl PerfArgs {
+    /// Checks everything that can be checked before connecting: a usage
+    /// error must change nothing on the broker.
+    pub fn resolve(self) -> Result<PerfSpec, Error> {
+        let usage = |text: String| Err(Error::Usage(text));
+        if self.producers == 0 && self.consumers == 0 {
+            return usage(
+                "perf needs a producer or a consumer: --producers and --consumers are both 0"
+                    .to_string(),
+            );
+        }
+        if self.size < STAMP_LEN {
+            return usage(format!(
+                "--size {} is too small: every message carries a {STAMP_LEN}-byte stamp",
+                self.size
+            ));
+        }
+        if self.size > MAX_SIZE {
+            return usage(format!(
+                "--size {} is too large: RabbitMQ takes at most {MAX_SIZE} bytes by default",
+                self.size
+            ));
+        }
+        if self.duration == Some(Duration::ZERO) {
+            return usage("--duration must be more than 0".to_string());
+        }
+        let manual = !self.ack_auto && self.consumers > 0;
+        if manual && self.prefetch != 0 && self.ack_every > u32::from(self.prefetch) {
+            return usage(format!(
+                "--ack-every {} is more than --prefetch {}: the broker would stop delivering before the ack",
+                self.ack_every, self.prefetch
+            ));
+        }
+        if self.queue_type == QueueType::Stream {
+            if self.ack_auto {
+                return usage(
+                    "a stream needs manual acks (RabbitMQ refuses no-ack consumers there): drop --ack-auto"
+                        .to_string(),
+                );
+            }
+            if self.prefetch == 0 {
+                return usage("a stream needs a prefetch: --prefetch 1 or more".to_string());
+            }
+        }
+        if let Some(name) = &self.queue {
+            check_name("queue name", name)?;
+            if name.is_empty() {
+                return usage("--queue needs a name".to_string());
+            }
+        }
+        if let Some(file) = &self.html {
+            let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+            if dir.is_some_and(|d| !d.is_dir()) {
+                return usage(format!("--html {}: no such directory", file.display()));
+            }
+        }
+        Ok(PerfSpec {
+            producers: self.producers,
+            consumers: self.consumers,
+            size: self.size,
+            rate: self.rate,
+            confirm: self.confirm.then_some(self.confirm_window as usize),
+            persistent: self.persistent,
+            prefetch: self.prefetch,
+            ack_auto: self.ack_auto,
+            ack_every: self.ack_every,
+            keep_queue: self.queue.is_some(),
+            queue: self
+                .queue
+                .unwrap_or_else(|| format!("amqpctl-perf-{}", std::process::id())),
+            queue_type: self.queue_type,
+            duration: self.duration,
+            count: self.count,
+            json: self.json,
+            html: self.html,
+        })
+    }
+}
+
+/// The run's stop flags, set by the engine's monitor and read by every
+/// worker between messages.
+pub struct Control {
+    stop_producers: AtomicBool,
+    stop_consumers: AtomicBool,
+    /// Deliveries the consumers may still take, in a run without
+    /// producers that `--count` limits.
+    budget: Option<AtomicU64>,
+    /// Whether a worker failed: the run then stops.
+    failed: AtomicBool,
+}
+
+impl Control {
+    /// The flags of a run as `spec` says.
+    pub fn new(spec: &PerfSpec) -> Control {
+        Control {
+            stop_producers: AtomicBool::new(false),
+            stop_consumers: AtomicBool::new(false),
+            budget: spec
+                .count
+                .filter(|_| spec.producers == 0)
+                .map(AtomicU64::new),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Notes that a worker failed (its error is reported at the join).
+    pub fn fail(&self) {
+        self.failed.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a worker failed.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Whether a consumer may take one more delivery (counting it).
+    pub fn take_delivery(&self) -> bool {
+        match &self.budget {
+            None => true,
+            Some(left) => left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+
+    /// Whether producers should stop publishing.
+    pub fn producers_stopped(&self) -> bool {
+        self.stop_producers.load(Ordering::Relaxed)
+    }
+
+    /// Whether consumers should stop (acking what they hold).
+    pub fn consumers_stopped(&self) -> bool {
+        self.stop_consumers.load(Ordering::Relaxed)
+    }
+
+    fn stop_producers(&self) {
+        self.stop_producers.store(true, Ordering::Relaxed);
+    }
+
+    fn stop_consumers(&self) {
+        self.stop_consumers.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs `amqpctl perf`.
+pub fn run(connect: &ConnectSpec, args: PerfArgs) -> Result<(), Error> {
+    let spec = args.resolve()?;
+    engine::run(connect, &spec)
+}

@@ -1,0 +1,199 @@
+//! What `perf` tells while it runs: a line a second on stderr (sent/s,
+//! confirmed/s, received/s, confirm and end-to-end p50/p99), kept as the
+//! timeline the HTML report draws; `summary` tells the end.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use super::stats::{Percentiles, Shared, Tally, histogram, merge};
+use crate::cmd::io::output::status;
+
+/// How often a line is printed.
+const EVERY: Duration = Duration::from_secs(1);
+
+/// One interval of the run, as the line and the report show it.
+#[derive(Debug, Clone)]
+pub struct Second {
+    /// Seconds since the start, at the interval's end.
+    pub at: f64,
+    /// Messages a second sent by each producer.
+    pub sent: Vec<f64>,
+    /// Messages a second confirmed by each producer.
+    pub confirmed: Vec<f64>,
+    /// Messages a second received by each consumer.
+    pub received: Vec<f64>,
+    /// Confirm latency percentiles over the interval.
+    pub confirm: Option<Percentiles>,
+    /// End-to-end latency percentiles over the interval.
+    pub e2e: Option<Percentiles>,
+}
+
+/// Looks at the workers' tallies once a second.
+pub struct Reporter {
+    producers: Vec<Shared>,
+    consumers: Vec<Shared>,
+    confirm: bool,
+    /// When the producers started.
+    pub started: Instant,
+    last: Instant,
+    /// Counts at the last look: (sent, confirmed) per producer, received
+    /// per consumer.
+    last_sent: Vec<(u64, u64)>,
+    last_received: Vec<u64>,
+    /// The timeline so far.
+    pub seconds: Vec<Second>,
+}
+
+impl Reporter {
+    /// A reporter for these tallies, the run having started at `started`.
+    pub fn new(
+        producers: Vec<Shared>,
+        consumers: Vec<Shared>,
+        confirm: bool,
+        started: Instant,
+    ) -> Reporter {
+        Reporter {
+            last_sent: vec![(0, 0); producers.len()],
+            last_received: vec![0; consumers.len()],
+            producers,
+            consumers,
+            confirm,
+            started,
+            last: started,
+            seconds: Vec::new(),
+        }
+    }
+
+    /// Prints a line if a second has passed since the last.
+    pub fn tick(&mut self) {
+        if self.last.elapsed() >= EVERY {
+            self.sample(true);
+        }
+    }
+
+    /// Takes the last, partial interval (not printed: the summary follows).
+    pub fn finish(&mut self) {
+        if self.last.elapsed() >= Duration::from_millis(100) {
+            self.sample(false);
+        }
+    }
+
+    /// Messages sent, received (of any run) and received of another run,
+    /// so far, in all.
+    pub fn totals(&self) -> (u64, u64, u64) {
+        let sent = self.sum(true, |t| t.count);
+        let received = self.sum(false, |t| t.count);
+        (sent, received, self.sum(false, |t| t.foreign))
+    }
+
+    fn sample(&mut self, print: bool) {
+        let now = Instant::now();
+        let secs = now.duration_since(self.last).as_secs_f64().max(1e-9);
+        self.last = now;
+        let mut confirm = histogram();
+        let mut sent = Vec::new();
+        let mut confirmed = Vec::new();
+        for (p, last) in self.producers.iter().zip(&mut self.last_sent) {
+            let mut t = p.lock();
+            sent.push((t.count - last.0) as f64 / secs);
+            confirmed.push((t.confirmed - last.1) as f64 / secs);
+            *last = (t.count, t.confirmed);
+            merge(&mut confirm, &t.interval);
+            t.interval.reset();
+        }
+        let mut e2e = histogram();
+        let mut received = Vec::new();
+        for (c, last) in self.consumers.iter().zip(&mut self.last_received) {
+            let mut t = c.lock();
+            received.push((t.count - *last) as f64 / secs);
+            *last = t.count;
+            merge(&mut e2e, &t.interval);
+            t.interval.reset();
+        }
+        let second = Second {
+            at: now.duration_since(self.started).as_secs_f64(),
+            sent,
+            confirmed,
+            received,
+            confirm: Percentiles::of(&confirm),
+            e2e: Percentiles::of(&e2e),
+        };
+        if print {
+            status(self.line(&second));
+        }
+        self.seconds.push(second);
+    }
+
+    /// The once-a-second line.
+    fn line(&self, s: &Second) -> String {
+        let sum = |v: &[f64]| v.iter().sum::<f64>();
+        let mut line = format!("Perf: {:.0} s, sent {:.0}/s", s.at, sum(&s.sent));
+        if self.confirm {
+            line += &format!(", confirmed {:.0}/s", sum(&s.confirmed));
+        }
+        line += &format!(", received {:.0}/s", sum(&s.received));
+        if self.confirm {
+            line += &format!(", confirm {}", p50_p99(s.confirm));
+        }
+        if !self.consumers.is_empty() {
+            line += &format!(", end-to-end {}", p50_p99(s.e2e));
+        }
+        line
+    }
+
+    /// The confirm latencies of the whole run, every producer's merged.
+    pub fn confirm_histogram(&self) -> Histogram<u64> {
+        let mut h = histogram();
+        for p in &self.producers {
+            merge(&mut h, &p.lock().total);
+        }
+        h
+    }
+
+    /// The end-to-end latencies of the whole run, every consumer's merged.
+    pub fn e2e_histogram(&self) -> Histogram<u64> {
+        let mut h = histogram();
+        for c in &self.consumers {
+            merge(&mut h, &c.lock().total);
+        }
+        h
+    }
+
+    /// A count summed over the producers (`producers`) or the consumers.
+    pub fn sum(&self, producers: bool, field: impl Fn(&Tally) -> u64) -> u64 {
+        let workers = if producers {
+            &self.producers
+        } else {
+            &self.consumers
+        };
+        workers.iter().map(|w| field(&w.lock())).sum()
+    }
+
+    /// When the last producer finished, or the last consumer received
+    /// (ns on the stamp clock).
+    pub fn latest(&self, producers: bool) -> u64 {
+        let workers = if producers {
+            &self.producers
+        } else {
+            &self.consumers
+        };
+        workers
+            .iter()
+            .map(|w| w.lock().last_nanos)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+fn p50_p99(p: Option<Percentiles>) -> String {
+    match p {
+        Some(p) => format!("p50 {} ms p99 {} ms", ms(p.p50), ms(p.p99)),
+        None => "p50 - p99 -".to_string(),
+    }
+}
+
+/// Microseconds as milliseconds, 3 decimals.
+pub fn ms(us: u64) -> String {
+    format!("{:.3}", us as f64 / 1000.0)
+}
