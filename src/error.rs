@@ -5,6 +5,7 @@ use std::io;
 use std::process::ExitCode;
 
 use amqpctl::amqp::AmqpError;
+use amqpctl::sandbox::SandboxError;
 use amqpctl::tls::{PemFile, TlsError};
 
 /// The exit statuses and what they mean, word for word as the README's
@@ -125,6 +126,11 @@ pub enum Error {
     /// A signal stopped a command before it finished.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
+
+    /// `amqpctl sandbox` failed, worded with what to do (see
+    /// [`describe_sandbox`]).
+    #[error("{}", describe_sandbox(.0))]
+    Sandbox(#[from] SandboxError),
 }
 
 impl Error {
@@ -152,6 +158,7 @@ impl Error {
             Error::Hinted { error, .. } => error.exit_code(),
             Error::Unsupported { .. } => 5,
             Error::Interrupted(signal) => 128u8.saturating_add(*signal as u8),
+            Error::Sandbox(e) => sandbox_exit_code(e),
         }
     }
 
@@ -241,6 +248,11 @@ impl Error {
             Error::Amqp(AmqpError::Tls(TlsError::PlainAmqp { .. })) => Some(
                 "the port speaks plain AMQP: drop --enable-tls/--cafile, or use the broker's TLS port (5671 by default)",
             ),
+            Error::Amqp(AmqpError::Connect { addr, reason })
+                if is_local(addr) && reason.contains("refused") =>
+            {
+                Some("no broker here? start a throwaway one: eval \"$(amqpctl sandbox up)\"")
+            }
             _ => None,
         }
     }
@@ -287,6 +299,43 @@ fn describe_tls(e: &TlsError) -> String {
         | TlsError::CertificateNotValidNow { .. }
         | TlsError::PlainAmqp { .. }
         | TlsError::Handshake { .. } => e.to_string(),
+    }
+}
+
+/// Whether `addr` (`HOST:PORT`) is this machine, where `amqpctl sandbox`
+/// could start a broker.
+fn is_local(addr: &str) -> bool {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
+}
+
+/// A sandbox error with what to do about it.
+fn describe_sandbox(e: &SandboxError) -> String {
+    match e {
+        SandboxError::NotInstalled { .. } => format!(
+            "{e}; install it (Debian, Ubuntu: apt-get install rabbitmq-server), or set AMQPCTL_RABBITMQ_BIN to the directory holding rabbitmq-server and rabbitmqctl"
+        ),
+        SandboxError::Exists { .. } => format!(
+            "{e}: print its settings with amqpctl sandbox env, remove it with amqpctl sandbox down, or choose another --name"
+        ),
+        SandboxError::NotFound { .. } => format!("{e}: start one with amqpctl sandbox up"),
+        _ => e.to_string(),
+    }
+}
+
+fn sandbox_exit_code(e: &SandboxError) -> u8 {
+    match e {
+        SandboxError::Exists { .. } => 2,
+        SandboxError::NotFound { .. } => 2,
+        SandboxError::NoSuchNode { .. } => 2,
+        SandboxError::Invalid(_) => 2,
+        SandboxError::NotInstalled { .. } => 1,
+        SandboxError::Io { .. } => 1,
+        SandboxError::Spawn { .. } => 1,
+        SandboxError::BadState { .. } => 1,
+        SandboxError::Boot { .. } => 1,
+        SandboxError::Ctl { .. } => 1,
+        SandboxError::Certificates(_) => 1,
     }
 }
 
@@ -427,6 +476,52 @@ mod tests {
             .map(|(code, meaning)| format!("| {code} | {meaning} |"))
             .collect();
         assert_eq!(table, ours);
+    }
+
+    #[test]
+    fn a_refused_local_connection_suggests_a_sandbox() {
+        let refused = |addr: &str| {
+            Error::Amqp(AmqpError::Connect {
+                addr: addr.into(),
+                reason: "Connection refused (os error 111)".into(),
+            })
+        };
+        for addr in ["localhost:5672", "127.0.0.1:1", "[::1]:5672"] {
+            assert!(
+                refused(addr)
+                    .general_hint()
+                    .is_some_and(|h| h.contains("amqpctl sandbox up")),
+                "{addr}"
+            );
+        }
+        assert!(refused("broker.example:5672").general_hint().is_none());
+        let unresolved = Error::Amqp(AmqpError::Connect {
+            addr: "localhost:5672".into(),
+            reason: "timed out".into(),
+        });
+        assert!(unresolved.general_hint().is_none());
+    }
+
+    #[test]
+    fn sandbox_errors_say_what_to_do() {
+        let missing = Error::from(SandboxError::NotInstalled {
+            path: "/usr/lib/rabbitmq/bin/rabbitmq-server".into(),
+        });
+        assert_eq!(missing.exit_code(), 1);
+        assert!(
+            missing
+                .to_string()
+                .contains("apt-get install rabbitmq-server")
+        );
+        let none = Error::from(SandboxError::NotFound {
+            name: "x".into(),
+            dir: "/tmp/amqpctl-sandbox-x".into(),
+        });
+        assert_eq!(none.exit_code(), 2);
+        assert!(
+            none.to_string()
+                .ends_with("start one with amqpctl sandbox up")
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod publish;
 mod purge;
 mod redrive;
 mod rpc;
+mod sandbox;
 
 #[cfg(test)]
 mod proptest_kit;
@@ -70,6 +71,9 @@ pub enum Command {
     Redrive(redrive::RedriveArgs),
     /// Request/reply (tutorial 6): call a server, or serve requests.
     Rpc(rpc::RpcArgs),
+    /// A throwaway local RabbitMQ, one node or a cluster, for trying amqpctl
+    /// out and for fault drills.
+    Sandbox(sandbox::SandboxArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print the manual page (roff).
@@ -99,6 +103,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Move(args) => move_messages::run(&connect("move")?, args),
         Command::Redrive(args) => redrive::run(&connect("redrive")?, args),
         Command::Rpc(args) => rpc::run(&connect(args.name())?, args),
+        Command::Sandbox(args) => sandbox::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Manpage => manpage::run(),
         Command::Profiles => profiles::run(),
