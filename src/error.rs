@@ -66,6 +66,15 @@ pub enum Error {
         seq: u64,
     },
 
+    /// With `--reconnect`, the broker nacked message `seq`: it is published
+    /// again after the reconnect backoff (a cluster nacks while a quorum
+    /// queue has no leader). Never the final error of a run.
+    #[error("the broker nacked message {seq} (not stored); publishing it again")]
+    NackedRetrying {
+        /// Its position in this run, from 1.
+        seq: u64,
+    },
+
     /// Reading input or writing output failed.
     #[error("{what}: {source}")]
     Io {
@@ -149,6 +158,7 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Amqp(e) => amqp_exit_code(e),
             Error::Nacked { .. } => 7,
+            Error::NackedRetrying { .. } => 7,
             Error::Io { .. } => 1,
             Error::BrokenPipe => 0,
             Error::QueueEmpty(_) => 8,
@@ -227,6 +237,22 @@ impl Error {
                         | AmqpError::Tls(TlsError::Handshake { .. } | TlsError::TimedOut { .. })
                 )
             ),
+        }
+    }
+
+    /// Whether `--reconnect` should try again: the connection broke, or a
+    /// cluster lost the node of the queue in use, so that the broker
+    /// cancelled our consumer or says the queue's home node is down (both
+    /// pass once the node is back, or a quorum queue's leader has moved).
+    pub fn is_worth_retrying(&self) -> bool {
+        match self {
+            Error::Hinted { error, .. } => error.is_worth_retrying(),
+            Error::Amqp(AmqpError::ConsumerCancelled { .. }) => true,
+            Error::NackedRetrying { .. } => true,
+            Error::Amqp(AmqpError::ChannelClosed { code: 404, text }) => {
+                text.contains("is down or inaccessible")
+            }
+            _ => self.is_connection_lost(),
         }
     }
 
@@ -476,6 +502,24 @@ mod tests {
             .map(|(code, meaning)| format!("| {code} | {meaning} |"))
             .collect();
         assert_eq!(table, ours);
+    }
+
+    #[test]
+    fn a_lost_queue_node_is_worth_retrying_a_missing_queue_is_not() {
+        let cancelled = Error::Amqp(AmqpError::ConsumerCancelled { queue: "q".into() });
+        assert!(cancelled.is_worth_retrying());
+        assert!(!cancelled.is_connection_lost());
+        let node_down = Error::Amqp(AmqpError::ChannelClosed {
+            code: 404,
+            text: "NOT_FOUND - home node 'n2@localhost' of durable queue 'q' in vhost '/' is down or inaccessible".into(),
+        });
+        assert!(node_down.is_worth_retrying());
+        let missing = Error::Amqp(AmqpError::ChannelClosed {
+            code: 404,
+            text: "NOT_FOUND - no queue 'q' in vhost '/'".into(),
+        })
+        .hinted("declare it with -Q");
+        assert!(!missing.is_worth_retrying());
     }
 
     #[test]
