@@ -424,3 +424,54 @@ fn consumers_killed_at_random_lose_nothing() {
     assert_eq!(messages(broker(), &q), 0);
     delete_queue(broker(), &q);
 }
+
+#[test]
+fn with_reconnect_a_queue_that_keeps_nacking_still_ends_in_exit_7() {
+    // On the shared node: a full queue that refuses more (reject-publish) nacks every
+    // message for good, unlike a cluster electing a quorum queue's leader.
+    let q = unique("nack-reconnect");
+    amqpctl(&[
+        "declare",
+        "queue",
+        &q,
+        "--durable",
+        "--arg",
+        "x-max-length=1",
+        "--arg",
+        "x-overflow=reject-publish",
+    ])
+    .code(0);
+    let started = Instant::now();
+    let run = amqpctl(&[
+        "pub",
+        "-k",
+        &q,
+        "--confirm",
+        "--reconnect",
+        "--nb-messages",
+        "2",
+        "--interval",
+        "0",
+        "-m",
+        "n{seq}",
+    ])
+    .code(7)
+    .stdout(["Sent: n1"]);
+    let err = run.stderr_lines();
+    let retried = err
+        .iter()
+        .filter(|l| l.starts_with("WARNING: the broker nacked message 2 (not stored); publishing it again; reconnecting in"))
+        .count();
+    assert_eq!(retried, 5, "{err:?}");
+    assert_eq!(
+        err.last().map(String::as_str),
+        Some("ERROR: message 2 was nacked by the broker (not stored)"),
+        "{err:?}"
+    );
+    eprintln!(
+        "figures: a queue nacking for good: 5 retries, exit 7 after {:.1?}",
+        started.elapsed()
+    );
+    assert_eq!(messages(broker(), &q), 1);
+    delete_queue(broker(), &q);
+}

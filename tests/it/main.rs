@@ -4,6 +4,7 @@
 mod bad_input;
 mod broker_support;
 mod cli;
+mod cluster;
 mod commands;
 mod drain;
 mod edges;
