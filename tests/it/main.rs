@@ -21,6 +21,7 @@ mod raw_amqp;
 mod readme;
 mod redrive;
 mod rpc;
+mod sandbox;
 mod saved;
 mod scripting;
 mod support;
