@@ -242,8 +242,9 @@ impl Error {
 
     /// Whether `--reconnect` should try again: the connection broke, or a
     /// cluster lost the node of the queue in use, so that the broker
-    /// cancelled our consumer or says the queue's home node is down (both
-    /// pass once the node is back, or a quorum queue's leader has moved).
+    /// cancelled our consumer, says the queue's home node is down, or that
+    /// a stream has no replica running on this node (all pass once the node
+    /// is back, or a new leader has taken over).
     pub fn is_worth_retrying(&self) -> bool {
         match self {
             Error::Hinted { error, .. } => error.is_worth_retrying(),
@@ -251,6 +252,11 @@ impl Error {
             Error::NackedRetrying { .. } => true,
             Error::Amqp(AmqpError::ChannelClosed { code: 404, text }) => {
                 text.contains("is down or inaccessible")
+            }
+            // A stream's replica on the node connected to is not running
+            // (yet): it restarts after the cluster lost the stream's leader.
+            Error::Amqp(AmqpError::ChannelClosed { code: 406, text }) => {
+                text.contains("does not have a replica on the local node")
             }
             _ => self.is_connection_lost(),
         }
@@ -514,6 +520,16 @@ mod tests {
             text: "NOT_FOUND - home node 'n2@localhost' of durable queue 'q' in vhost '/' is down or inaccessible".into(),
         });
         assert!(node_down.is_worth_retrying());
+        let no_replica = Error::Amqp(AmqpError::ChannelClosed {
+            code: 406,
+            text: "PRECONDITION_FAILED - queue 'queue 's' in vhost '/'' does not have a replica on the local node".into(),
+        });
+        assert!(no_replica.is_worth_retrying());
+        let redeclared = Error::Amqp(AmqpError::ChannelClosed {
+            code: 406,
+            text: "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q'".into(),
+        });
+        assert!(!redeclared.is_worth_retrying());
         let missing = Error::Amqp(AmqpError::ChannelClosed {
             code: 404,
             text: "NOT_FOUND - no queue 'q' in vhost '/'".into(),

@@ -367,10 +367,16 @@ fn a_stream_reader_resumes_without_gaps_when_its_node_is_killed() {
         }
     }
     let repeats = numbers.len() - expected.len();
+    let attempts = reader
+        .stderr_lines_so_far()
+        .iter()
+        .filter(|l| l.contains("reconnecting in"))
+        .count();
     eprintln!(
         "figures: stream reader, its node (node {leader}, the leader) SIGKILLed after 300 \
          Received: {total} sent and confirmed, {} printed in {runs} runs from the first \
-         offset, {repeats} repeats, {} gaps, reading resumed {resumed:.1?} after the kill",
+         offset, {repeats} repeats, {} gaps, reading resumed {resumed:.1?} after the kill \
+         ({attempts} reconnect attempts)",
         numbers.len(),
         gaps.len(),
     );
