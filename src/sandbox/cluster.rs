@@ -178,10 +178,17 @@ impl Sandbox {
             }
             Err(e) => return Err(io_error("read", &path)(e)),
         };
-        serde_json::from_str(&text).map_err(|e| SandboxError::BadState {
-            path,
+        let sandbox: Sandbox = serde_json::from_str(&text).map_err(|e| SandboxError::BadState {
+            path: path.clone(),
             reason: e.to_string(),
-        })
+        })?;
+        if sandbox.nodes.is_empty() {
+            return Err(SandboxError::BadState {
+                path,
+                reason: "it lists no node".to_string(),
+            });
+        }
+        Ok(sandbox)
     }
 
     /// Writes the state file (atomically, by rename).
@@ -250,18 +257,18 @@ impl Sandbox {
     /// The shell variables that point amqpctl at this sandbox, in order.
     pub fn exports(&self) -> Vec<(&'static str, String)> {
         let url = |n: &Node| format!("amqp://127.0.0.1:{}", n.amqp_port);
-        let mut vars = vec![
-            ("AMQPCTL_SANDBOX", self.name.clone()),
-            ("AMQP_URL", url(&self.nodes[0])),
-            (
-                "AMQPCTL_SANDBOX_URLS",
-                self.nodes
-                    .iter()
-                    .map(|n| format!("--url {}", url(n)))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-        ];
+        let mut vars = vec![("AMQPCTL_SANDBOX", self.name.clone())];
+        if let Some(first) = self.nodes.first() {
+            vars.push(("AMQP_URL", url(first)));
+        }
+        vars.push((
+            "AMQPCTL_SANDBOX_URLS",
+            self.nodes
+                .iter()
+                .map(|n| format!("--url {}", url(n)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ));
         if let Some(pki) = &self.pki {
             let tls_urls: Vec<String> = self
                 .nodes

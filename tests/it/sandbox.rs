@@ -296,6 +296,29 @@ fn sandbox_refusals_leave_nothing_on_disk() {
         .run()
         .code(2)
         .stderr(["ERROR: sandbox name 'a b': use 1 to 40 letters, digits, '-' or '_'"]);
+    // A state file that is not what up wrote.
+    std::fs::create_dir(place.dir()).expect("a sandbox directory");
+    let state = place.dir().join("sandbox.json");
+    std::fs::write(
+        &state,
+        r#"{"name": "x", "dir": "/tmp", "nodes": [], "pki": null}"#,
+    )
+    .expect("a state file");
+    place.sandbox(&["status"]).run().code(1).stderr([format!(
+        "ERROR: unreadable sandbox state {}: it lists no node",
+        state.display()
+    )]);
+    std::fs::write(&state, "not json").expect("a state file");
+    place
+        .sandbox(&["env"])
+        .run()
+        .code(1)
+        .stderr([format!(
+            "ERROR: unreadable sandbox state {}: expected ident at line 1 column 2",
+            state.display()
+        )])
+        .no_stdout();
+    std::fs::remove_dir_all(place.dir()).expect("remove it");
     let left: Vec<_> = std::fs::read_dir(&place.runtime)
         .expect("the runtime directory")
         .collect();
