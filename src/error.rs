@@ -5,6 +5,7 @@ use std::io;
 use std::process::ExitCode;
 
 use amqpctl::amqp::AmqpError;
+use amqpctl::sandbox::SandboxError;
 use amqpctl::tls::{PemFile, TlsError};
 
 /// The exit statuses and what they mean, word for word as the README's
@@ -34,7 +35,10 @@ pub const EXIT_STATUSES: &[(&str, &str)] = &[
     ),
     ("6", "a `--mandatory` message was returned unroutable"),
     ("7", "a `--confirm` message was nacked"),
-    ("8", "`get`: the queue is empty"),
+    (
+        "8",
+        "`get`: the queue is empty, or nothing in it matched `--filter`",
+    ),
     ("9", "`rpc call`: no reply in time"),
     (
         "10",
@@ -65,6 +69,15 @@ pub enum Error {
     /// The broker nacked a message published with `--confirm`.
     #[error("message {seq} was nacked by the broker (not stored)")]
     Nacked {
+        /// Its position in this run, from 1.
+        seq: u64,
+    },
+
+    /// With `--reconnect`, the broker nacked message `seq`: it is published
+    /// again after the reconnect backoff (a cluster nacks while a quorum
+    /// queue has no leader). Never the final error of a run.
+    #[error("the broker nacked message {seq} (not stored); publishing it again")]
+    NackedRetrying {
         /// Its position in this run, from 1.
         seq: u64,
     },
@@ -151,6 +164,11 @@ pub enum Error {
     /// A signal stopped a command before it finished.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
+
+    /// `amqpctl sandbox` failed, worded with what to do (see
+    /// [`describe_sandbox`]).
+    #[error("{}", describe_sandbox(.0))]
+    Sandbox(#[from] SandboxError),
 }
 
 impl Error {
@@ -169,6 +187,7 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Amqp(e) => amqp_exit_code(e),
             Error::Nacked { .. } => 7,
+            Error::NackedRetrying { .. } => 7,
             Error::Io { .. } => 1,
             Error::BrokenPipe => 0,
             Error::QueueEmpty(_) | Error::NoMatch { .. } => 8,
@@ -179,6 +198,7 @@ impl Error {
             Error::Unsupported { .. } => 5,
             Error::Lost { .. } => 11,
             Error::Interrupted(signal) => 128u8.saturating_add(*signal as u8),
+            Error::Sandbox(e) => sandbox_exit_code(e),
         }
     }
 
@@ -250,6 +270,28 @@ impl Error {
         }
     }
 
+    /// Whether `--reconnect` should try again: the connection broke, or a
+    /// cluster lost the node of the queue in use, so that the broker
+    /// cancelled our consumer, says the queue's home node is down, or that
+    /// a stream has no replica running on this node (all pass once the node
+    /// is back, or a new leader has taken over).
+    pub fn is_worth_retrying(&self) -> bool {
+        match self {
+            Error::Hinted { error, .. } => error.is_worth_retrying(),
+            Error::Amqp(AmqpError::ConsumerCancelled { .. }) => true,
+            Error::NackedRetrying { .. } => true,
+            Error::Amqp(AmqpError::ChannelClosed { code: 404, text }) => {
+                text.contains("is down or inaccessible")
+            }
+            // A stream's replica on the node connected to is not running
+            // (yet): it restarts after the cluster lost the stream's leader.
+            Error::Amqp(AmqpError::ChannelClosed { code: 406, text }) => {
+                text.contains("does not have a replica on the local node")
+            }
+            _ => self.is_connection_lost(),
+        }
+    }
+
     /// Whether the error is reported on stderr (a closed pipe is not).
     pub fn is_reported(&self) -> bool {
         match self {
@@ -268,6 +310,11 @@ impl Error {
             Error::Amqp(AmqpError::Tls(TlsError::PlainAmqp { .. })) => Some(
                 "the port speaks plain AMQP: drop --enable-tls/--cafile, or use the broker's TLS port (5671 by default)",
             ),
+            Error::Amqp(AmqpError::Connect { addr, reason })
+                if is_local(addr) && reason.contains("refused") =>
+            {
+                Some("no broker here? start a throwaway one: eval \"$(amqpctl sandbox up)\"")
+            }
             _ => None,
         }
     }
@@ -314,6 +361,43 @@ fn describe_tls(e: &TlsError) -> String {
         | TlsError::CertificateNotValidNow { .. }
         | TlsError::PlainAmqp { .. }
         | TlsError::Handshake { .. } => e.to_string(),
+    }
+}
+
+/// Whether `addr` (`HOST:PORT`) is this machine, where `amqpctl sandbox`
+/// could start a broker.
+fn is_local(addr: &str) -> bool {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
+}
+
+/// A sandbox error with what to do about it.
+fn describe_sandbox(e: &SandboxError) -> String {
+    match e {
+        SandboxError::NotInstalled { .. } => format!(
+            "{e}; install it (Debian, Ubuntu: apt-get install rabbitmq-server), or set AMQPCTL_RABBITMQ_BIN to the directory holding rabbitmq-server and rabbitmqctl"
+        ),
+        SandboxError::Exists { .. } => format!(
+            "{e}: print its settings with amqpctl sandbox env, remove it with amqpctl sandbox down, or choose another --name"
+        ),
+        SandboxError::NotFound { .. } => format!("{e}: start one with amqpctl sandbox up"),
+        _ => e.to_string(),
+    }
+}
+
+fn sandbox_exit_code(e: &SandboxError) -> u8 {
+    match e {
+        SandboxError::Exists { .. } => 2,
+        SandboxError::NotFound { .. } => 2,
+        SandboxError::NoSuchNode { .. } => 2,
+        SandboxError::Invalid(_) => 2,
+        SandboxError::NotInstalled { .. } => 1,
+        SandboxError::Io { .. } => 1,
+        SandboxError::Spawn { .. } => 1,
+        SandboxError::BadState { .. } => 1,
+        SandboxError::Boot { .. } => 1,
+        SandboxError::Ctl { .. } => 1,
+        SandboxError::Certificates(_) => 1,
     }
 }
 
@@ -454,6 +538,80 @@ mod tests {
             .map(|(code, meaning)| format!("| {code} | {meaning} |"))
             .collect();
         assert_eq!(table, ours);
+    }
+
+    #[test]
+    fn a_lost_queue_node_is_worth_retrying_a_missing_queue_is_not() {
+        let cancelled = Error::Amqp(AmqpError::ConsumerCancelled { queue: "q".into() });
+        assert!(cancelled.is_worth_retrying());
+        assert!(!cancelled.is_connection_lost());
+        let node_down = Error::Amqp(AmqpError::ChannelClosed {
+            code: 404,
+            text: "NOT_FOUND - home node 'n2@localhost' of durable queue 'q' in vhost '/' is down or inaccessible".into(),
+        });
+        assert!(node_down.is_worth_retrying());
+        let no_replica = Error::Amqp(AmqpError::ChannelClosed {
+            code: 406,
+            text: "PRECONDITION_FAILED - queue 'queue 's' in vhost '/'' does not have a replica on the local node".into(),
+        });
+        assert!(no_replica.is_worth_retrying());
+        let redeclared = Error::Amqp(AmqpError::ChannelClosed {
+            code: 406,
+            text: "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q'".into(),
+        });
+        assert!(!redeclared.is_worth_retrying());
+        let missing = Error::Amqp(AmqpError::ChannelClosed {
+            code: 404,
+            text: "NOT_FOUND - no queue 'q' in vhost '/'".into(),
+        })
+        .hinted("declare it with -Q");
+        assert!(!missing.is_worth_retrying());
+    }
+
+    #[test]
+    fn a_refused_local_connection_suggests_a_sandbox() {
+        let refused = |addr: &str| {
+            Error::Amqp(AmqpError::Connect {
+                addr: addr.into(),
+                reason: "Connection refused (os error 111)".into(),
+            })
+        };
+        for addr in ["localhost:5672", "127.0.0.1:1", "[::1]:5672"] {
+            assert!(
+                refused(addr)
+                    .general_hint()
+                    .is_some_and(|h| h.contains("amqpctl sandbox up")),
+                "{addr}"
+            );
+        }
+        assert!(refused("broker.example:5672").general_hint().is_none());
+        let unresolved = Error::Amqp(AmqpError::Connect {
+            addr: "localhost:5672".into(),
+            reason: "timed out".into(),
+        });
+        assert!(unresolved.general_hint().is_none());
+    }
+
+    #[test]
+    fn sandbox_errors_say_what_to_do() {
+        let missing = Error::from(SandboxError::NotInstalled {
+            path: "/usr/lib/rabbitmq/bin/rabbitmq-server".into(),
+        });
+        assert_eq!(missing.exit_code(), 1);
+        assert!(
+            missing
+                .to_string()
+                .contains("apt-get install rabbitmq-server")
+        );
+        let none = Error::from(SandboxError::NotFound {
+            name: "x".into(),
+            dir: "/tmp/amqpctl-sandbox-x".into(),
+        });
+        assert_eq!(none.exit_code(), 2);
+        assert!(
+            none.to_string()
+                .ends_with("start one with amqpctl sandbox up")
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! amqpctl's library: the blocking AMQP layer and its TLS support, shared by
+//! amqpctl's library: the blocking AMQP layer and its TLS support, and the
+//! throwaway local nodes of `amqpctl sandbox` (`sandbox`), shared by
 //! the `amqpctl` binary, the examples and the integration tests.
 
 pub mod amqp;
+pub mod sandbox;
 pub mod tls;

@@ -21,6 +21,7 @@ mod publish;
 mod purge;
 mod redrive;
 mod rpc;
+mod sandbox;
 
 #[cfg(test)]
 mod proptest_kit;
@@ -75,6 +76,9 @@ pub enum Command {
     /// Load test: producers and consumers in one process, with rates and
     /// confirm and end-to-end latencies.
     Perf(perf::PerfArgs),
+    /// A throwaway local RabbitMQ, one node or a cluster, for trying amqpctl
+    /// out and for fault drills.
+    Sandbox(sandbox::SandboxArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print the manual page (roff).
@@ -105,6 +109,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Redrive(args) => redrive::run(&connect("redrive")?, args),
         Command::Rpc(args) => rpc::run(&connect(args.name())?, args),
         Command::Perf(args) => perf::run(&connect("perf")?, args),
+        Command::Sandbox(args) => sandbox::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Manpage => manpage::run(),
         Command::Profiles => profiles::run(),

@@ -208,7 +208,7 @@ fn an_unreachable_broker_is_one_line_and_exit_3() {
         .run()
         .code(3)
         .stderr([format!(
-            "ERROR: could not connect to 127.0.0.1:{port}: Connection refused (os error 111)"
+            "ERROR: could not connect to 127.0.0.1:{port}: Connection refused (os error 111) — no broker here? start a throwaway one: eval \"$(amqpctl sandbox up)\""
         )]);
     Cmd::amqpctl(&["--server", "no-such-host.invalid", "pub"])
         .run()

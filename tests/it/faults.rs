@@ -23,7 +23,10 @@ fn fault_node() -> MutexGuard<'static, Broker> {
         .get_or_init(|| Mutex::new(Broker::start_private()))
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    // A previous test may have failed with the node stopped or frozen.
+    // A previous test may have failed with the node crashed, stopped or frozen.
+    if !guard.is_running() {
+        guard.boot_again();
+    }
     guard.thaw();
     if guard
         .ctl(&["await_startup", "--timeout", "1"])
@@ -113,6 +116,44 @@ fn every_confirmed_message_survives_a_broker_restart_mid_stream() {
         sent.difference(&stored).count()
     );
     assert!(sent.len() >= 2000);
+}
+
+#[test]
+fn every_confirmed_message_survives_a_node_crash() {
+    let node = fault_node();
+    let q = unique("crash");
+    durable_queue(&node, &q);
+    let mut publisher = confirmed_pub(&node, &q, "1000000", "0", &["--persistent", "-m", "c{seq}"]);
+    publisher.next_stdout_lines(2000, WAIT);
+    // SIGKILL, not a clean stop: nothing is flushed on the way down.
+    node.crash();
+    publisher.exits_with(3, Duration::from_secs(60));
+    let crashed = Instant::now();
+    node.boot_again();
+    let back = crashed.elapsed();
+    let sent = sent_bodies(&publisher.stdout_lines_so_far());
+    let stored = drain(&node, &q);
+    let found = stored.len();
+    let stored = text(stored);
+    let duplicates = found - stored.len();
+    let lost: Vec<_> = sent.difference(&stored).take(5).collect();
+    eprintln!(
+        "figures: crash of a single node: {} confirmed (Sent:), {found} found after the reboot \
+         ({} unconfirmed ones among them), {duplicates} duplicates, node back in {back:.1?}",
+        sent.len(),
+        stored.difference(&sent).count(),
+    );
+    assert!(
+        lost.is_empty(),
+        "{} reported Sent but missing after the crash, e.g. {lost:?}",
+        sent.difference(&stored).count()
+    );
+    assert!(sent.len() >= 2000);
+    let err = publisher.stderr_lines_so_far();
+    assert!(
+        err.last().is_some_and(|l| l.starts_with("ERROR: ")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -381,5 +422,56 @@ fn consumers_killed_at_random_lose_nothing() {
         expected.difference(&printed).count()
     );
     assert_eq!(messages(broker(), &q), 0);
+    delete_queue(broker(), &q);
+}
+
+#[test]
+fn with_reconnect_a_queue_that_keeps_nacking_still_ends_in_exit_7() {
+    // On the shared node: a full queue that refuses more (reject-publish) nacks every
+    // message for good, unlike a cluster electing a quorum queue's leader.
+    let q = unique("nack-reconnect");
+    amqpctl(&[
+        "declare",
+        "queue",
+        &q,
+        "--durable",
+        "--arg",
+        "x-max-length=1",
+        "--arg",
+        "x-overflow=reject-publish",
+    ])
+    .code(0);
+    let started = Instant::now();
+    let run = amqpctl(&[
+        "pub",
+        "-k",
+        &q,
+        "--confirm",
+        "--reconnect",
+        "--nb-messages",
+        "2",
+        "--interval",
+        "0",
+        "-m",
+        "n{seq}",
+    ])
+    .code(7)
+    .stdout(["Sent: n1"]);
+    let err = run.stderr_lines();
+    let retried = err
+        .iter()
+        .filter(|l| l.starts_with("WARNING: the broker nacked message 2 (not stored); publishing it again; reconnecting in"))
+        .count();
+    assert_eq!(retried, 5, "{err:?}");
+    assert_eq!(
+        err.last().map(String::as_str),
+        Some("ERROR: message 2 was nacked by the broker (not stored)"),
+        "{err:?}"
+    );
+    eprintln!(
+        "figures: a queue nacking for good: 5 retries, exit 7 after {:.1?}",
+        started.elapsed()
+    );
+    assert_eq!(messages(broker(), &q), 1);
     delete_queue(broker(), &q);
 }

@@ -4,6 +4,7 @@
 mod bad_input;
 mod broker_support;
 mod cli;
+mod cluster;
 mod commands;
 mod drain;
 mod edges;
@@ -22,6 +23,7 @@ mod raw_amqp;
 mod readme;
 mod redrive;
 mod rpc;
+mod sandbox;
 mod saved;
 mod scripting;
 mod support;

@@ -87,7 +87,7 @@ fn flags_override_the_profile_and_the_profile_overrides_the_defaults() {
     with_config(&cfg, &["--profile", "far", "declare", "queue", &q])
         .code(3)
         .stderr_has(
-            "ERROR: could not connect to 127.0.0.1:[..]: Connection refused (os error 111)",
+            "ERROR: could not connect to 127.0.0.1:[..]: Connection refused (os error 111) — [..]",
         );
     // A flag beats the profile's port; its host and credentials still apply.
     with_config(

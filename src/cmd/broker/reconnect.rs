@@ -1,6 +1,9 @@
 //! `--reconnect`: the one loop that runs a command's work again after a lost
-//! connection, with exponential backoff and jitter between attempts, said
-//! on stderr, interruptible by SIGINT/SIGTERM.
+//! connection (or a consumer the broker cancelled because a cluster lost its
+//! queue's node), with exponential backoff and jitter between attempts, said
+//! on stderr, interruptible by SIGINT/SIGTERM. Each attempt connects afresh,
+//! trying the `--url`s in order from the first, so a node that is down is
+//! skipped and a node that is back is used again.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,7 +44,7 @@ pub fn run(
     loop {
         let before = work.progress();
         match work.attempt() {
-            Err(e) if reconnect && e.is_connection_lost() => {
+            Err(e) if reconnect && e.is_worth_retrying() => {
                 work.before_wait()?;
                 if work.progress() != before {
                     backoff.reset();

@@ -105,8 +105,9 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "exec", conflicts_with = "no_requeue")]
     exec_max_attempts: Option<u32>,
 
-    /// After a lost connection, connect again (backoff with jitter),
-    /// re-declare and go on consuming.
+    /// After a lost connection, or a consumer the broker cancelled (its
+    /// queue's node went away), connect again (backoff with jitter; the
+    /// --urls in order), re-declare and go on consuming.
     #[arg(long)]
     reconnect: bool,
 

@@ -18,13 +18,20 @@ use crate::cmd::io::output::{Lines, Progress, status};
 use crate::cmd::io::pace::Pacer;
 use crate::cmd::io::signals;
 use crate::error::Error;
-use amqpctl::amqp::{AmqpError, Channel, Properties, Publish, Unblocked};
+use amqpctl::amqp::{AmqpError, Channel, Confirmation, Properties, Publish, Unblocked};
 
 /// How often a wait for confirms looks at flow control and signals.
 const FLOW_CHECK: Duration = Duration::from_millis(200);
 
 /// How long outstanding confirms may still come after a signal.
 const CONFIRM_GRACE: Duration = Duration::from_secs(5);
+
+/// With `--reconnect`, how many times one message may be nacked and
+/// published again before the nack ends the run (exit 7). A cluster that
+/// lost a quorum queue's leader nacks until a new one is elected; a queue
+/// that refuses messages for good (`x-overflow=reject-publish`) would nack
+/// forever.
+const NACK_RETRIES: u32 = 5;
 
 /// Publishes everything `spec` describes; reports how far it got when a
 /// signal or a lost connection ends it early.
@@ -63,10 +70,14 @@ pub fn run(connect: &ConnectSpec, spec: PublishSpec) -> Result<(), Error> {
 /// A message published with confirms, kept until the broker's verdict, so
 /// that it can be reported and, after a reconnect, published again.
 struct Pending {
+    /// Its place in the input, from 1 (numbers outcome lines).
+    seq: u64,
     body: Vec<u8>,
     exchange: String,
     routing_key: String,
     properties: Option<Properties>,
+    /// How many times the broker nacked it.
+    nacks: u32,
 }
 
 /// The state of one `pub` run, kept across reconnections.
@@ -166,17 +177,33 @@ impl Publisher<'_> {
             let deadline = Instant::now() + FLOW_CHECK;
             let reached =
                 channel.wait_confirms_until(window, Some(deadline), |_, c| verdicts.push(c))?;
+            let mut nacked = Vec::new();
             for verdict in verdicts {
-                let done = self.pending.pop_front().ok_or_else(|| {
+                let mut done = self.pending.pop_front().ok_or_else(|| {
                     Error::Amqp(AmqpError::Protocol(
                         "a confirm for an unknown message".to_string(),
                     ))
                 })?;
+                if verdict == Confirmation::Nack
+                    && self.retries_nacks()
+                    && done.nacks < NACK_RETRIES
+                {
+                    done.nacks += 1;
+                    nacked.push(done);
+                    continue;
+                }
                 // Outcome lines number messages by their place in the input,
                 // which a reconnect does not change.
-                let seq = self.published - self.pending.len() as u64;
                 self.reporter
-                    .settle(&mut self.lines, seq, &done.body, verdict)?;
+                    .settle(&mut self.lines, done.seq, &done.body, verdict)?;
+            }
+            if let Some(first) = nacked.first() {
+                let seq = first.seq;
+                // Published again first, in their order, after the reconnect.
+                for m in nacked.into_iter().rev() {
+                    self.pending.push_front(m);
+                }
+                return Err(Error::NackedRetrying { seq });
             }
             if reached {
                 return Ok(());
@@ -191,6 +218,13 @@ impl Publisher<'_> {
             }
             self.respect_flow_control(channel)?;
         }
+    }
+
+    /// Whether a nack is published again rather than reported: with
+    /// `--reconnect`, in text mode (JSON outcome lines report each nack and
+    /// go on).
+    fn retries_nacks(&self) -> bool {
+        self.spec.reconnect && !self.reporter.json
     }
 
     fn publish(&self, channel: &Channel, m: &Pending) -> Result<(), Error> {
@@ -282,6 +316,8 @@ impl Publisher<'_> {
                 None => (None, None, None),
             };
             let m = Pending {
+                seq: self.published + 1,
+                nacks: 0,
                 exchange: self
                     .spec
                     .exchange_flag

@@ -121,8 +121,9 @@ pub struct PublishArgs {
     #[arg(long)]
     quiet: bool,
 
-    /// After a lost connection, connect again (backoff with jitter),
-    /// re-declare, and publish again what was not confirmed.
+    /// After a lost connection, connect again (backoff with jitter; the
+    /// --urls in order), re-declare, and publish again what was not
+    /// confirmed, or was nacked (up to 5 times a message).
     #[arg(long, requires = "confirm")]
     reconnect: bool,
 

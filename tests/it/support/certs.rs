@@ -10,7 +10,7 @@ use rcgen::{
 };
 
 /// Common name of the client certificates, and the broker user that SASL EXTERNAL maps them to.
-pub const CLIENT_CN: &str = "amqpctl-client";
+pub const CLIENT_CN: &str = amqpctl::sandbox::CLIENT_CN;
 
 /// Paths of the PEM files written by [`generate`]. Private keys are PKCS#8 (ECDSA P-256).
 #[derive(Debug, Clone)]

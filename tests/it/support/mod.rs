@@ -2,12 +2,14 @@
 //! what it prints, and looking at the queues on the broker.
 //!
 //! - [`broker`]: the node (`broker()` is the one every test shares).
+//! - [`cluster`]: a private cluster of several nodes, for the cluster fault tests.
 //! - [`run`]: `amqpctl(&[..]).code(0).stdout([..])`, and children in the background.
 //! - [`queues`]: queue counts from a passive declare, waiting for them, draining, deleting.
 //! - [`connect`]: connection settings for the library's own tests.
 
 pub mod broker;
 pub mod certs;
+pub mod cluster;
 pub mod connect;
 pub mod process;
 pub mod queues;
@@ -16,6 +18,7 @@ pub mod run;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use broker::Broker;
+pub use cluster::Cluster;
 pub use connect::{open, plain, tls};
 pub use process::Spawned;
 pub use queues::{
