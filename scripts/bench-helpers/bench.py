@@ -493,7 +493,7 @@ def main():
         ("RabbitMQ", rmq),
         ("Erlang", erl),
         ("rustc", cmd_version(["rustc", "--version"])),
-        ("amqpctl", f"{cmd_version([AMQPCTL, '--version'])} (git {git})"),
+        ("amqpctl", f"{cmd_version([AMQPCTL, '--version'])}, {os.path.relpath(AMQPCTL, os.path.dirname(os.path.dirname(HERE)))} (bench at git {git})"),
         ("pika", f"{pika.__version__} (BlockingConnection), Python {platform.python_version()}"),
         ("amqplib", node_versions()),
         ("lapin", lapin_version()),
