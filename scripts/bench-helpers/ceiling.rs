@@ -1,18 +1,30 @@
-//! The broker's publish ceiling for one connection: a std-only AMQP 0-9-1 client that
-//! does the handshake itself, then writes pre-encoded basic.publish + content header +
-//! body frames for N messages in large writes, and finally closes the connection
-//! cleanly (connection.close / close-ok), so every frame has been read by the broker
-//! when it exits. Whoever runs it then waits until the queue holds the messages.
+//! The broker's ceilings for one connection: a std-only AMQP 0-9-1 client that does the
+//! handshake itself and then does one of three things as fast as the broker lets it:
+//!
+//! - `publish`: writes pre-encoded basic.publish + content header + body frames for N
+//!   messages in large writes;
+//! - `confirm`: the same after confirm.select, with no window (every frame is written
+//!   at once), counting the broker's basic.ack frames (multiple or single) until all N
+//!   are confirmed; a nack is an error;
+//! - `consume`: basic.qos PREFETCH (1000), basic.consume, deliveries only counted
+//!   (headers and bodies skipped unparsed), one multiple basic.ack per ACK_EVERY (500)
+//!   deliveries and one for the last, until N are acked.
+//!
+//! Each then closes the connection cleanly (connection.close / close-ok), so every frame
+//! has been read by the broker when it exits. After `publish`, whoever runs it waits
+//! until the queue holds the messages.
 //!
 //! Built by scripts/bench with plain `rustc -O` (no crates).
 //!
-//! Usage: ceiling HOST PORT ROUTING_KEY N [BODY_SIZE=100] [WRITE_BUF=262144]
+//! Usage: ceiling publish HOST PORT ROUTING_KEY N [BODY_SIZE=100] [WRITE_BUF=262144]
+//!        ceiling confirm HOST PORT ROUTING_KEY N [BODY_SIZE=100] [WRITE_BUF=262144]
+//!        ceiling consume HOST PORT QUEUE N [PREFETCH=1000] [ACK_EVERY=500]
 //!
 //! Publishes to the default exchange, so ROUTING_KEY is the queue name. Exits 1 with a
 //! message on stderr if the broker closes the connection or the channel.
 
 use std::env;
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process;
 use std::sync::mpsc;
@@ -104,26 +116,38 @@ fn expect(r: &mut impl Read, want: (u16, u16)) -> Vec<u8> {
     }
 }
 
-fn main() {
-    let args: Vec<String> = env::args().collect();
-    if args.len() < 5 {
-        eprintln!("usage: ceiling HOST PORT ROUTING_KEY N [BODY_SIZE=100] [WRITE_BUF=262144]");
-        process::exit(2);
+const USAGE: &str = "usage: ceiling publish|confirm HOST PORT ROUTING_KEY N [BODY_SIZE=100] [WRITE_BUF=262144]\n       ceiling consume HOST PORT QUEUE N [PREFETCH=1000] [ACK_EVERY=500]";
+
+fn usage() -> ! {
+    eprintln!("{USAGE}");
+    process::exit(2)
+}
+
+fn opt_num<T: std::str::FromStr>(args: &[String], i: usize, default: T, what: &str) -> T {
+    args.get(i).map_or(default, |s| s.parse().unwrap_or_else(|_| die(format!("bad {what}"))))
+}
+
+/// Reads frames into `buf` (reused), skipping heartbeats: (type, channel). The payload
+/// is `buf[..]` afterwards.
+fn read_frame_into(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<(u8, u16)> {
+    let mut head = [0u8; 7];
+    r.read_exact(&mut head)?;
+    let size = u32::from_be_bytes([head[3], head[4], head[5], head[6]]) as usize;
+    buf.resize(size + 1, 0);
+    r.read_exact(buf)?;
+    if buf[size] != FRAME_END {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "bad frame end"));
     }
-    let host = &args[1];
-    let port: u16 = args[2].parse().unwrap_or_else(|_| die("bad port"));
-    let key = &args[3];
-    let n: u64 = args[4].parse().unwrap_or_else(|_| die("bad N"));
-    let body_size: usize = args.get(5).map_or(100, |s| s.parse().unwrap_or_else(|_| die("bad BODY_SIZE")));
-    let buf_size: usize = args.get(6).map_or(262_144, |s| s.parse().unwrap_or_else(|_| die("bad WRITE_BUF")));
+    buf.truncate(size);
+    Ok((head[0], u16::from_be_bytes([head[1], head[2]])))
+}
 
-    let mut sock = TcpStream::connect((host.as_str(), port)).unwrap_or_else(|e| die(format!("connect: {e}")));
-    sock.set_nodelay(true).ok();
+/// Connection and channel 1 open: the handshake every mode starts with. Returns the
+/// negotiated frame_max.
+fn open(sock: &mut TcpStream) -> u32 {
     let mut out = Vec::new();
-
-    // Handshake.
     sock.write_all(b"AMQP\x00\x00\x09\x01").unwrap_or_else(|e| die(e));
-    expect(&mut sock, (10, 10)); // connection.start
+    expect(sock, (10, 10)); // connection.start
     let mut p = method(10, 11); // connection.start-ok
     p.extend_from_slice(&0u32.to_be_bytes()); // client-properties: empty table
     shortstr(&mut p, "PLAIN");
@@ -135,7 +159,7 @@ fn main() {
     sock.write_all(&out).unwrap_or_else(|e| die(e));
     out.clear();
 
-    let tune = expect(&mut sock, (10, 30)); // connection.tune
+    let tune = expect(sock, (10, 30)); // connection.tune
     if tune.len() < 12 {
         die("short connection.tune");
     }
@@ -156,41 +180,107 @@ fn main() {
     frame(&mut out, FRAME_METHOD, 0, &p);
     sock.write_all(&out).unwrap_or_else(|e| die(e));
     out.clear();
-    expect(&mut sock, (10, 41)); // connection.open-ok
+    expect(sock, (10, 41)); // connection.open-ok
 
     let mut p = method(20, 10); // channel.open
     shortstr(&mut p, "");
     frame(&mut out, FRAME_METHOD, 1, &p);
     sock.write_all(&out).unwrap_or_else(|e| die(e));
-    out.clear();
-    expect(&mut sock, (20, 11)); // channel.open-ok
+    expect(sock, (20, 11)); // channel.open-ok
+    frame_max
+}
 
-    // From here on, a thread drains everything the broker sends (connection.blocked,
-    // heartbeats, ...) and reports close-ok or a close.
-    let mut reader = sock.try_clone().unwrap_or_else(|e| die(e));
-    let (done_tx, done_rx) = mpsc::channel::<Result<(), String>>();
+fn send_method(sock: &mut TcpStream, channel: u16, payload: &[u8]) {
+    let mut out = Vec::new();
+    frame(&mut out, FRAME_METHOD, channel, payload);
+    sock.write_all(&out).unwrap_or_else(|e| die(format!("write: {e}")));
+}
+
+fn close_connection(sock: &mut TcpStream) {
+    let mut p = method(10, 50); // connection.close
+    p.extend_from_slice(&200u16.to_be_bytes());
+    shortstr(&mut p, "");
+    p.extend_from_slice(&0u16.to_be_bytes());
+    p.extend_from_slice(&0u16.to_be_bytes());
+    send_method(sock, 0, &p);
+}
+
+/// Tags the broker has confirmed: all up to `below` inclusive, plus single acks above
+/// it (rare: a classic queue acks in order, mostly with multiple = true).
+struct Confirmed {
+    below: u64,
+    above: std::collections::BTreeSet<u64>,
+}
+
+impl Confirmed {
+    fn ack(&mut self, tag: u64, multiple: bool) {
+        if multiple {
+            self.below = self.below.max(tag);
+            self.above = self.above.split_off(&(self.below + 1));
+        } else if tag == self.below + 1 {
+            self.below = tag;
+        } else if tag > self.below {
+            self.above.insert(tag);
+        }
+        while self.above.remove(&(self.below + 1)) {
+            self.below += 1;
+        }
+    }
+}
+
+/// The reader thread of the publish modes: drains everything the broker sends, counts
+/// confirms when `confirm_n` is set, and reports close-ok (or, with confirms, all N
+/// confirmed, after which it goes on to wait for close-ok) or a close.
+fn spawn_reader(sock: &TcpStream, confirm_n: Option<u64>) -> mpsc::Receiver<Result<&'static str, String>> {
+    let mut reader = BufReader::with_capacity(1 << 16, sock.try_clone().unwrap_or_else(|e| die(e)));
+    let (tx, rx) = mpsc::channel::<Result<&'static str, String>>();
     thread::spawn(move || {
+        let mut confirmed = Confirmed { below: 0, above: Default::default() };
+        let mut buf = Vec::new();
         loop {
-            match read_frame(&mut reader) {
-                Ok((FRAME_METHOD, _, payload)) => match class_method(&payload) {
+            match read_frame_into(&mut reader, &mut buf) {
+                Ok((FRAME_METHOD, _)) => match class_method(&buf) {
                     (10, 51) => {
-                        let _ = done_tx.send(Ok(()));
+                        let _ = tx.send(Ok("close-ok"));
                         return;
                     }
                     (10, 50) | (20, 40) => {
-                        let _ = done_tx.send(Err(format!("broker closed: {}", close_reason(&payload))));
+                        let _ = tx.send(Err(format!("broker closed: {}", close_reason(&buf))));
+                        return;
+                    }
+                    (60, 80) if buf.len() >= 13 => {
+                        let tag = u64::from_be_bytes(buf[4..12].try_into().unwrap_or([0; 8]));
+                        confirmed.ack(tag, buf[12] & 1 == 1);
+                        if Some(confirmed.below) == confirm_n {
+                            let _ = tx.send(Ok("confirmed"));
+                        }
+                    }
+                    (60, 120) => {
+                        let _ = tx.send(Err("the broker nacked a message".into()));
                         return;
                     }
                     _ => {} // connection.blocked / unblocked and the like
                 },
                 Ok(_) => {}
                 Err(e) => {
-                    let _ = done_tx.send(Err(format!("read: {e}")));
+                    let _ = tx.send(Err(format!("read: {e}")));
                     return;
                 }
             }
         }
     });
+    rx
+}
+
+fn publish(mut sock: TcpStream, key: &str, n: u64, body_size: usize, buf_size: usize, confirm: bool) {
+    let frame_max = open(&mut sock);
+    if confirm {
+        let mut p = method(85, 10); // confirm.select
+        p.push(0); // nowait = false
+        send_method(&mut sock, 1, &p);
+        expect(&mut sock, (85, 11)); // confirm.select-ok
+    }
+    let done = spawn_reader(&sock, if confirm && n > 0 { Some(n) } else { None });
 
     // One message, pre-encoded: basic.publish + content header + body frames.
     let mut msg = Vec::new();
@@ -223,24 +313,111 @@ fn main() {
         let k = left.min(per_buf);
         let bytes = &buf[..msg.len() * k as usize];
         if let Err(e) = sock.write_all(bytes) {
-            match done_rx.try_recv() {
+            match done.try_recv() {
                 Ok(Err(reason)) => die(reason),
                 _ => die(format!("write: {e}")),
             }
         }
         left -= k;
     }
-
-    let mut p = method(10, 50); // connection.close
-    p.extend_from_slice(&200u16.to_be_bytes());
-    shortstr(&mut p, "");
-    p.extend_from_slice(&0u16.to_be_bytes());
-    p.extend_from_slice(&0u16.to_be_bytes());
-    frame(&mut out, FRAME_METHOD, 0, &p);
-    sock.write_all(&out).unwrap_or_else(|e| die(e));
-    match done_rx.recv_timeout(Duration::from_secs(120)) {
-        Ok(Ok(())) => {}
+    if confirm && n > 0 {
+        match done.recv_timeout(Duration::from_secs(120)) {
+            Ok(Ok("confirmed")) => {}
+            Ok(Ok(other)) => die(format!("unexpected {other} before every confirm")),
+            Ok(Err(reason)) => die(reason),
+            Err(_) => die("not every message confirmed within 120 s"),
+        }
+    }
+    close_connection(&mut sock);
+    match done.recv_timeout(Duration::from_secs(120)) {
+        Ok(Ok(_)) => {}
         Ok(Err(reason)) => die(reason),
         Err(_) => die("no connection.close-ok within 120 s"),
+    }
+}
+
+fn consume(mut sock: TcpStream, queue: &str, n: u64, prefetch: u16, ack_every: u64) {
+    open(&mut sock);
+    let mut p = method(60, 10); // basic.qos
+    p.extend_from_slice(&0u32.to_be_bytes()); // prefetch-size
+    p.extend_from_slice(&prefetch.to_be_bytes());
+    p.push(0); // global = false
+    send_method(&mut sock, 1, &p);
+    expect(&mut sock, (60, 11)); // basic.qos-ok
+    let mut p = method(60, 20); // basic.consume
+    p.extend_from_slice(&0u16.to_be_bytes()); // reserved
+    shortstr(&mut p, queue);
+    shortstr(&mut p, ""); // consumer tag: the broker's
+    p.push(0); // no-local, no-ack, exclusive, no-wait: all false
+    p.extend_from_slice(&0u32.to_be_bytes()); // arguments: empty table
+    send_method(&mut sock, 1, &p);
+    expect(&mut sock, (60, 21)); // basic.consume-ok
+
+    let mut writer = sock.try_clone().unwrap_or_else(|e| die(e));
+    let mut reader = BufReader::with_capacity(1 << 18, sock);
+    let mut buf = Vec::new();
+    let mut got = 0u64;
+    let ack_every = ack_every.max(1);
+    let mut ack = |tag: u64| {
+        let mut p = method(60, 80); // basic.ack
+        p.extend_from_slice(&tag.to_be_bytes());
+        p.push(1); // multiple
+        send_method(&mut writer, 1, &p);
+    };
+    while got < n {
+        let (kind, _) = read_frame_into(&mut reader, &mut buf).unwrap_or_else(|e| die(format!("read: {e}")));
+        if kind != FRAME_METHOD {
+            continue; // content headers, bodies, heartbeats
+        }
+        match class_method(&buf) {
+            (60, 60) => {
+                // basic.deliver: consumer-tag (shortstr), delivery-tag (u64), ...
+                let tag_at = 5 + *buf.get(4).unwrap_or(&0) as usize;
+                let tag = buf
+                    .get(tag_at..tag_at + 8)
+                    .map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8])));
+                got += 1;
+                if got % ack_every == 0 || got == n {
+                    ack(tag);
+                }
+            }
+            (10, 50) | (20, 40) => die(format!("broker closed: {}", close_reason(&buf))),
+            _ => {}
+        }
+    }
+    close_connection(&mut writer);
+    loop {
+        let (kind, _) = read_frame_into(&mut reader, &mut buf).unwrap_or_else(|e| die(format!("read: {e}")));
+        if kind == FRAME_METHOD && class_method(&buf) == (10, 51) {
+            return;
+        }
+        // Deliveries past N arrive until the broker has the close; unacked, they go
+        // back to the queue.
+    }
+}
+
+fn main() {
+    let args: Vec<String> = env::args().collect();
+    if args.len() < 6 {
+        usage();
+    }
+    let host = &args[2];
+    let port: u16 = args[3].parse().unwrap_or_else(|_| die("bad port"));
+    let name = &args[4];
+    let n: u64 = args[5].parse().unwrap_or_else(|_| die("bad N"));
+    let sock = TcpStream::connect((host.as_str(), port)).unwrap_or_else(|e| die(format!("connect: {e}")));
+    sock.set_nodelay(true).ok();
+    match args[1].as_str() {
+        mode @ ("publish" | "confirm") => {
+            let body_size = opt_num(&args, 6, 100usize, "BODY_SIZE");
+            let buf_size = opt_num(&args, 7, 262_144usize, "WRITE_BUF");
+            publish(sock, name, n, body_size, buf_size, mode == "confirm");
+        }
+        "consume" => {
+            let prefetch = opt_num(&args, 6, 1000u16, "PREFETCH");
+            let ack_every = opt_num(&args, 7, 500u64, "ACK_EVERY");
+            consume(sock, name, n, prefetch, ack_every);
+        }
+        _ => usage(),
     }
 }

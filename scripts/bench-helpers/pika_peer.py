@@ -4,7 +4,8 @@
     pika_peer.py confirm PORT QUEUE N TEXT            confirm_delivery(), then N basic_publish
                                                       (BlockingChannel waits for each ack)
     pika_peer.py consume PORT QUEUE N PREFETCH OUT    basic_consume with basic_qos(PREFETCH),
-                                                      ack each message, stop after N
+                                                      one multiple ack every PREFETCH/2 (and
+                                                      at the last), stop after N
 
 Bodies are `I:TEXT` for I = 1..N, as `amqpctl pub --nb-messages N -m TEXT` sends them.
 The consumer writes `Received: BODY` lines to OUT, as `amqpctl con` does.
@@ -40,14 +41,19 @@ def consume(port, queue, n, prefetch, out_path):
     conn = connect(port)
     ch = conn.channel()
     ch.basic_qos(prefetch_count=int(prefetch))
+    every = max(1, int(prefetch) // 2)
     got = 0
     with open(out_path, "wb") as out:
 
         def on_message(ch, method, properties, body):
             nonlocal got
+            if got >= n:
+                return  # arrived after the last one; unacked, it goes back to the queue
             out.write(b"Received: " + body + b"\n")
-            ch.basic_ack(delivery_tag=method.delivery_tag)
             got += 1
+            if got % every == 0 or got == n:
+                out.flush()
+                ch.basic_ack(delivery_tag=method.delivery_tag, multiple=True)
             if got >= n:
                 ch.stop_consuming()
 
