@@ -298,12 +298,21 @@ impl Index<RangeFrom<usize>> for OutputBuffer {
 
 pub(super) struct SealableOutputBuffer {
     buf: OutputBuffer,
+    // amqpctl patch: bytes at the front of `buf` already written to the
+    // socket. They are dropped only once they are at least half of `buf`,
+    // so a short write no longer moves everything behind it to the front
+    // (with megabytes queued, that memmove was most of a publisher's CPU).
+    written: usize,
     sealed: bool,
 }
 
 impl SealableOutputBuffer {
     pub(super) fn new(buf: OutputBuffer) -> SealableOutputBuffer {
-        SealableOutputBuffer { buf, sealed: false }
+        SealableOutputBuffer {
+            buf,
+            written: 0,
+            sealed: false,
+        }
     }
 
     #[inline]
@@ -335,22 +344,27 @@ impl SealableOutputBuffer {
 
     #[inline]
     pub(super) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.len() == 0
     }
 
     #[inline]
     pub(super) fn len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.written
     }
 
     #[inline]
     pub(super) fn clear(&mut self) {
-        self.buf.clear()
+        self.buf.clear();
+        self.written = 0;
     }
 
     #[inline]
     pub(super) fn drain_written(&mut self, n: usize) {
-        self.buf.drain_written(n)
+        self.written += n;
+        if self.written >= self.buf.len() / 2 {
+            self.buf.drain_written(self.written);
+            self.written = 0;
+        }
     }
 
     #[inline]
@@ -366,7 +380,7 @@ impl Index<RangeFrom<usize>> for SealableOutputBuffer {
 
     #[inline]
     fn index(&self, index: RangeFrom<usize>) -> &[u8] {
-        &self.buf[index]
+        &self.buf[self.written + index.start..]
     }
 }
 

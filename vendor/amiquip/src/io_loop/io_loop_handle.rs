@@ -15,13 +15,26 @@ use mio_extras::channel::SyncSender as MioSyncSender;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::result::Result as StdResult;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
 
 pub(super) struct IoLoopHandle {
     channel_id: u16,
     buf: OutputBuffer,
     tx: MioSyncSender<IoLoopMessage>,
     rx: CrossbeamReceiver<Result<ChannelMessage>>,
+    // amqpctl patch: bytes of `Send` messages in `tx` the I/O thread has not
+    // taken yet, shared with its `ChannelSlot`; see `send_content_body`.
+    queued: Arc<AtomicUsize>,
 }
+
+/// amqpctl patch: how many bytes of frames a channel may have queued for the
+/// I/O thread before a body frame waits. The channel's bound counts frames,
+/// and a frame of a large body is up to frame-max bytes (128 KiB on
+/// RabbitMQ), so 4096 of them were half a gigabyte of copies in memory.
+const QUEUED_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 impl fmt::Debug for IoLoopHandle {
     fn fmt(&self, f: &mut fmt::Formatter) -> StdResult<(), fmt::Error> {
@@ -34,12 +47,14 @@ impl IoLoopHandle {
         channel_id: u16,
         tx: MioSyncSender<IoLoopMessage>,
         rx: CrossbeamReceiver<Result<ChannelMessage>>,
+        queued: Arc<AtomicUsize>,
     ) -> IoLoopHandle {
         IoLoopHandle {
             channel_id,
             buf: OutputBuffer::empty(),
             tx,
             rx,
+            queued,
         }
     }
 
@@ -130,12 +145,25 @@ impl IoLoopHandle {
 
     pub(super) fn send_content_body(&mut self, content: &[u8]) -> Result<()> {
         debug_assert!(self.buf.is_empty());
+        // amqpctl patch: wait while more than QUEUED_BYTES_MAX wait for the I/O
+        // thread, unless it is gone (it holds the other `queued`; the send
+        // below then reports why).
+        let mut pause = Duration::from_micros(50);
+        while self.queued.load(Ordering::Acquire) > QUEUED_BYTES_MAX
+            && Arc::strong_count(&self.queued) > 1
+        {
+            thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(2));
+        }
         self.buf.push_content_body(self.channel_id, content);
         let buf = self.buf.drain_into_new_buf();
         self.send(IoLoopMessage::Send(buf))
     }
 
     fn send(&mut self, message: IoLoopMessage) -> Result<()> {
+        if let IoLoopMessage::Send(buf) = &message {
+            self.queued.fetch_add(buf.len(), Ordering::AcqRel);
+        }
         self.tx
             .send(message)
             .map_err(|_| self.check_recv_for_error())

@@ -20,6 +20,8 @@ use snafu::ResultExt;
 use std::collections::hash_map::HashMap;
 use std::io;
 use std::sync::mpsc::TryRecvError;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{Builder, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -71,6 +73,9 @@ struct ChannelSlot {
     consumers: HashMap<String, CrossbeamSender<ConsumerMessage>>,
     return_handler: Option<CrossbeamSender<Return>>,
     pub_confirm_handler: Option<CrossbeamSender<Confirm>>,
+    // amqpctl patch: bytes of `Send` messages in `rx`, shared with the handle;
+    // see `IoLoopHandle::send_content_body`.
+    queued: Arc<AtomicUsize>,
 }
 
 impl ChannelSlot {
@@ -88,6 +93,7 @@ impl ChannelSlot {
         // Either way, the connection is in a bad state - bail out.
         let (tx, rx) = crossbeam_channel::bounded(2);
 
+        let queued = Arc::new(AtomicUsize::new(0));
         let channel_slot = ChannelSlot {
             rx: mio_rx,
             tx,
@@ -95,9 +101,10 @@ impl ChannelSlot {
             consumers: HashMap::new(),
             return_handler: None,
             pub_confirm_handler: None,
+            queued: Arc::clone(&queued),
         };
 
-        let loop_handle = IoLoopHandle::new(channel_id, mio_tx, rx);
+        let loop_handle = IoLoopHandle::new(channel_id, mio_tx, rx, queued);
 
         (channel_slot, loop_handle)
     }
@@ -485,7 +492,8 @@ impl IoLoop {
                 }
             },
             Token(n) if n <= u16::max_value() as usize => {
-                self.inner.handle_channel_readable(n as u16)?
+                let high_water = self.buffered_writes_high_water;
+                self.inner.handle_channel_readable(n as u16, high_water)?
             }
             _ => unreachable!(),
         }
@@ -784,14 +792,19 @@ impl Inner {
     fn handle_channel0_readable(&mut self, ch0_slot: &Channel0Slot) -> Result<()> {
         loop {
             match ch0_slot.common.rx.try_recv() {
-                Ok(message) => self.process_channel_message(0, message)?,
+                Ok(message) => {
+                    if let IoLoopMessage::Send(buf) = &message {
+                        ch0_slot.common.queued.fetch_sub(buf.len(), Ordering::AcqRel);
+                    }
+                    self.process_channel_message(0, message)?
+                }
                 Err(TryRecvError::Empty) => return Ok(()),
                 Err(TryRecvError::Disconnected) => return EventLoopClientDroppedSnafu.fail(),
             }
         }
     }
 
-    fn handle_channel_readable(&mut self, channel_id: u16) -> Result<()> {
+    fn handle_channel_readable(&mut self, channel_id: u16, high_water: usize) -> Result<()> {
         loop {
             let slot = match self.chan_slots.get(channel_id) {
                 Some(slot) => slot,
@@ -806,8 +819,22 @@ impl Inner {
                     return Ok(());
                 }
             };
+            // amqpctl patch: stop taking frames once the output buffer is past
+            // its high-water mark. The rest wait in the channel (whose bound
+            // stops the publisher) until the buffer drains and the channels
+            // are registered again, instead of all of them (up to the
+            // channel's bound: 512 MiB of 128 KiB body frames) moving into
+            // the buffer before the mark is checked.
+            if self.outbuf.len() > high_water {
+                return Ok(());
+            }
             match slot.rx.try_recv() {
-                Ok(message) => self.process_channel_message(channel_id, message)?,
+                Ok(message) => {
+                    if let IoLoopMessage::Send(buf) = &message {
+                        slot.queued.fetch_sub(buf.len(), Ordering::AcqRel);
+                    }
+                    self.process_channel_message(channel_id, message)?
+                }
                 Err(TryRecvError::Empty) => return Ok(()),
                 Err(TryRecvError::Disconnected) => return EventLoopClientDroppedSnafu.fail(),
             }
