@@ -589,21 +589,35 @@ fn a_consumer_only_run_takes_count_messages_and_leaves_the_rest() {
 }
 
 #[test]
-fn a_worker_that_cannot_connect_stops_the_run_with_its_error() {
-    // Room for the run's own connection, its consumer and one producer:
-    // the other producer is refused, and the run, which has no end of its
-    // own (no --count, no --duration), stops with that error.
-    let vhost = unique("perf-limit");
-    broker().add_vhost_for_guest(&vhost);
-    broker().ctl_ok(&["set_vhost_limits", "-p", &vhost, "{\"max-connections\":3}"]);
-    amqpctl(&[
-        "--vhost", &vhost, "perf", "--producers", "2", "--consumers", "1", "--rate", "20",
-    ])
-    .code(4)
-    .no_stdout()
-    .stderr_has("ERROR: (530, \"NOT_ALLOWED - access to vhost '[..]' refused for user 'guest': connection limit (3) is reached\")")
-    .never_shows("panicked");
-    broker().ctl_ok(&["delete_vhost", &vhost]);
+fn a_worker_that_fails_stops_the_run_with_its_error() {
+    // The queue deleted under the run: the broker cancels its consumer
+    // (consumer_cancel_notify), and the run, which has no end of its own (no
+    // --count, no --duration), stops with that error. (A connection limit
+    // would refuse a worker too, but RabbitMQ counts connections
+    // asynchronously: workers connecting at once can all get in.)
+    let queue = fresh_queue("perf-worker-fails");
+    let mut run = spawn_amqpctl(&[
+        "perf",
+        "-q",
+        &queue,
+        "--producers",
+        "1",
+        "--consumers",
+        "1",
+        "--rate",
+        "20",
+    ]);
+    run.await_stderr("Perf: 1 s, sent", Duration::from_secs(20));
+    amqpctl(&["delete", "queue", &queue]).code(0);
+    run.exits_with(5, Duration::from_secs(20));
+    let stderr = run.stderr_lines_so_far();
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l == &format!("ERROR: the broker cancelled the consumer on queue '{queue}'")),
+        "{stderr:?}"
+    );
+    assert!(!stderr.iter().any(|l| l.contains("panicked")), "{stderr:?}");
 }
 
 #[test]
