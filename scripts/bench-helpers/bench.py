@@ -614,7 +614,10 @@ def main():
         print("== perf --producers 1 --consumers 1: FAILED")
     else:
         print(f"== perf --producers 1 --consumers 1 --count {N:,} --size {BODY_SIZE} (medians)")
-        print(f"  sent     {perf[0]:>10,.0f} msg/s   (amqpctl pub alone: {fmt_rate(pub.median())})")
+        # perf's "sent" counts publishes handed to the client library, which
+        # buffers up to 16 MiB: for 100-byte bodies, most of a run. Only
+        # "received" is end to end, so only it is a target.
+        print(f"  sent     {perf[0]:>10,.0f} msg/s   (handed to the client; amqpctl pub alone: {fmt_rate(pub.median())})")
         print(f"  received {perf[1]:>10,.0f} msg/s   (amqpctl con alone: {fmt_rate(con.median())})")
     print()
 
@@ -683,8 +686,8 @@ def main():
     ]
     if isinstance(perf, tuple):
         rows += [
-            ("perf 1P/1C sent / pub alone", ratio(perf[0], med(pub)), "%", 0.90, True),
-            ("perf 1P/1C received / con alone", ratio(perf[1], med(con)), "%", 0.90, True),
+            # End to end, perf is as fast as the slower of its two halves.
+            ("perf 1P/1C received / slower of pub, con alone", ratio(perf[1], None if None in (med(pub), med(con)) else min(med(pub), med(con))), "%", 0.90, True),
         ]
     else:
         rows += [("perf 1P/1C / pub and con alone", None, "skipped %" if perf is None else "%", 0.90, True)]

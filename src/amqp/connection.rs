@@ -24,6 +24,13 @@ use crate::tls;
 /// each entry is one frame.
 const MEM_CHANNEL_BOUND: usize = 4096;
 
+/// Bytes of frames amiquip's I/O thread holds for the socket before it stops
+/// taking more from the channels (amiquip's default: 16 MiB). The kernel's
+/// socket buffer is far smaller, so 4 MiB keeps the socket as busy, and it
+/// bounds the buffer, which holds up to twice this (written bytes are
+/// dropped lazily: vendor/amiquip/PATCHES.md, change 6).
+const BUFFERED_WRITES_HIGH_WATER: usize = 4 << 20;
+
 /// An open AMQP connection, like pika's `BlockingConnection`.
 ///
 /// Close it with [`Connection::close`]: dropping it closes too, but loses the
@@ -280,7 +287,9 @@ fn open_one(
             },
             Credentials::External => Auth::External,
         });
-    let tuning = ConnectionTuning::default().mem_channel_bound(MEM_CHANNEL_BOUND);
+    let tuning = ConnectionTuning::default()
+        .mem_channel_bound(MEM_CHANNEL_BOUND)
+        .buffered_writes_high_water(BUFFERED_WRITES_HIGH_WATER);
     let opened = match (tls_config, &settings.tls) {
         (Some(config), Some(tls_settings)) => {
             let name = tls_settings
