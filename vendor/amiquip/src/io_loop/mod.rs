@@ -465,31 +465,37 @@ impl IoLoop {
             HEARTBEAT => self.inner.process_heartbeat_timers()?,
             SET_BLOCKED_TX => match state {
                 ConnectionState::Steady(ch0_slot) => self.handle_set_blocked_tx(ch0_slot)?,
+                // amqpctl patch: a readiness event of channel 0 can come in the
+                // same poll batch after the event that closed the connection
+                // (which dropped the slot); like a dropped channel's event in
+                // `handle_channel_readable`, it has nothing left to do.
                 ConnectionState::ServerClosing(_)
                 | ConnectionState::ClientException
-                | ConnectionState::ClientClosed => {
-                    unreachable!("ch0 slot cannot be readable after it is dropped")
-                }
+                | ConnectionState::ClientClosed => {}
             },
             ALLOC_CHANNEL => match &state {
                 ConnectionState::Steady(ch0_slot) => {
                     self.inner.allocate_channel(ch0_slot, &self.poll)?
                 }
+                // amqpctl patch: a readiness event of channel 0 can come in the
+                // same poll batch after the event that closed the connection
+                // (which dropped the slot); like a dropped channel's event in
+                // `handle_channel_readable`, it has nothing left to do.
                 ConnectionState::ServerClosing(_)
                 | ConnectionState::ClientException
-                | ConnectionState::ClientClosed => {
-                    unreachable!("ch0 slot cannot be readable after it is dropped")
-                }
+                | ConnectionState::ClientClosed => {}
             },
             Token(0) => match &state {
                 ConnectionState::Steady(ch0_slot) => {
                     self.inner.handle_channel0_readable(ch0_slot)?
                 }
+                // amqpctl patch: a readiness event of channel 0 can come in the
+                // same poll batch after the event that closed the connection
+                // (which dropped the slot); like a dropped channel's event in
+                // `handle_channel_readable`, it has nothing left to do.
                 ConnectionState::ServerClosing(_)
                 | ConnectionState::ClientException
-                | ConnectionState::ClientClosed => {
-                    unreachable!("ch0 slot cannot be readable after it is dropped")
-                }
+                | ConnectionState::ClientClosed => {}
             },
             Token(n) if n <= u16::max_value() as usize => {
                 let high_water = self.buffered_writes_high_water;
