@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use amqpctl::amqp::{AmqpError, ConnectionSettings, Credentials, Endpoint, QueueInfo};
+use amqpctl::amqp::{AmqpError, ConnectionSettings, Endpoint, QueueInfo};
 use amqpctl::sandbox::{Node, Options, Sandbox};
 
 use super::broker::spawn_watchdog;
-use super::connect::open;
+use super::connect::{guest, open};
 use super::queues::passive_declare;
 
 /// How long a cluster may take to count all its nodes running again.
@@ -82,9 +82,8 @@ impl Cluster {
 
     /// guest on `/`, trying every node in order.
     pub fn settings(&self) -> ConnectionSettings {
-        ConnectionSettings {
-            endpoints: self
-                .sandbox
+        guest(
+            self.sandbox
                 .nodes
                 .iter()
                 .map(|n| Endpoint {
@@ -92,16 +91,7 @@ impl Cluster {
                     port: n.amqp_port,
                 })
                 .collect(),
-            vhost: "/".into(),
-            credentials: Credentials::Plain {
-                username: "guest".into(),
-                password: "guest".into(),
-            },
-            heartbeat: 60,
-            connect_timeout: Duration::from_secs(10),
-            connection_name: None,
-            tls: None,
-        }
+        )
     }
 
     /// `rabbitmqctl ARGS` on the first running node; asserts success, returns stdout.

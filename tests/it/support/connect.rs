@@ -10,11 +10,16 @@ use super::broker::Broker;
 
 /// guest on `/` over plain AMQP.
 pub fn plain(b: &Broker) -> ConnectionSettings {
+    guest(vec![Endpoint {
+        host: "127.0.0.1".into(),
+        port: b.amqp_port(),
+    }])
+}
+
+/// guest on `/` over plain AMQP to `endpoints`, tried in order.
+pub fn guest(endpoints: Vec<Endpoint>) -> ConnectionSettings {
     ConnectionSettings {
-        endpoints: vec![Endpoint {
-            host: "127.0.0.1".into(),
-            port: b.amqp_port(),
-        }],
+        endpoints,
         vhost: "/".into(),
         credentials: Credentials::Plain {
             username: "guest".into(),
