@@ -5,7 +5,7 @@
 use clap::Args;
 
 use super::args::FormatArgs;
-use super::broker::{ConnectSpec, with_channel};
+use super::broker::{ConnectSpec, put_back, with_channel};
 use super::filter::Filter;
 use super::io::format::Format;
 use super::io::output::Lines;
@@ -159,12 +159,7 @@ impl Taken {
         for d in self.kept.drain(..) {
             settle(d, false)?;
         }
-        // Only skipped ones are unacked now: one multiple nack puts them
-        // all back.
-        if let Some(last) = self.skipped.pop() {
-            channel.basic_nack(last, true, true)?;
-        }
-        self.skipped.clear();
-        Ok(())
+        // Only skipped ones are unacked now.
+        put_back(channel, std::mem::take(&mut self.skipped))
     }
 }

@@ -22,6 +22,7 @@ mod purge;
 mod redrive;
 mod rpc;
 mod sandbox;
+mod transfer;
 
 #[cfg(test)]
 mod proptest_kit;
@@ -105,7 +106,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Get(args) => get::run(&connect("get")?, args),
         Command::Purge(args) => purge::run(&connect("purge")?, args),
         Command::Delete(args) => delete::run(&connect("delete")?, args),
-        Command::Move(args) => move_messages::run(&connect("move")?, args),
+        Command::Move(args) => move_messages::run(&cli.connection, &connect("move")?, args),
         Command::Redrive(args) => redrive::run(&connect("redrive")?, args),
         Command::Rpc(args) => rpc::run(&connect(args.name())?, args),
         Command::Perf(args) => perf::run(&connect("perf")?, args),

@@ -11,12 +11,14 @@ use std::collections::BTreeMap;
 use clap::Args;
 
 use super::args::values::check_name;
-use super::broker::{ConnectSpec, connect};
+use super::broker::flow::FlowWait;
+use super::broker::{ConnectSpec, put_back, with_connection};
 use super::filter::Filter;
-use super::io::output::{Progress, status};
+use super::io::output::{Lines, status};
 use super::io::signals;
+use super::transfer::{self, Outgoing, Plan, Route, Tally};
 use crate::error::Error;
-use amqpctl::amqp::{Channel, Confirmation, Delivery, Properties, Publish, Table, Value};
+use amqpctl::amqp::{Channel, Delivery, Properties, Table, Value};
 
 /// The header that counts redrives. Not `x-`: brokers from 4.0 treat `x-`
 /// headers as their own.
@@ -49,7 +51,8 @@ pub struct RedriveArgs {
     filter: Option<String>,
 }
 
-/// Where a dead-lettered message came from, read off its headers.
+/// Where a dead-lettered message came from, read off its headers, and why
+/// it was dead-lettered last.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Origin {
     queue: String,
@@ -77,7 +80,8 @@ fn origin(headers: &Table) -> Option<Origin> {
         _ => None,
     };
     let first_queue = text(headers, "x-first-death-queue");
-    // x-death lists the newest entry first.
+    // x-death lists the newest entry first: its reason is the latest.
+    let latest = entries.first().and_then(|t| text(t, "reason"));
     let entry = entries
         .iter()
         .rev()
@@ -97,7 +101,7 @@ fn origin(headers: &Table) -> Option<Origin> {
         queue: text(entry, "queue")?,
         exchange: text(entry, "exchange").unwrap_or_default(),
         routing_keys,
-        reason: text(entry, "reason").unwrap_or_default(),
+        reason: latest.unwrap_or_default(),
     })
 }
 
@@ -110,129 +114,96 @@ fn redrives(headers: Option<&Table>) -> i64 {
     }
 }
 
+/// What `redrive` does, resolved from its flags.
+pub struct RedriveSpec {
+    /// The dead-letter queue.
+    pub queue: String,
+    /// Leave messages redriven this often already.
+    pub max_redrives: Option<i64>,
+    /// Redrive at most this many.
+    pub count: Option<u64>,
+    /// Print the origins table only.
+    pub dry_run: bool,
+    /// `--filter`.
+    pub filter: Option<Filter>,
+    /// Publishes unconfirmed at most.
+    pub window: usize,
+}
+
+impl RedriveArgs {
+    /// Checks the queue name and compiles the filter before connecting.
+    pub fn resolve(self) -> Result<RedriveSpec, Error> {
+        check_name("the queue name (-q)", &self.queue)?;
+        Ok(RedriveSpec {
+            filter: self.filter.as_deref().map(Filter::compile).transpose()?,
+            queue: self.queue,
+            max_redrives: self.max_redrives,
+            count: self.count,
+            dry_run: self.dry_run,
+            window: usize::from(transfer::DEFAULT_WINDOW),
+        })
+    }
+}
+
 /// `amqpctl redrive`.
 pub fn run(connect_spec: &ConnectSpec, args: RedriveArgs) -> Result<(), Error> {
-    check_name("the queue name (-q)", &args.queue)?;
-    let filter = args.filter.as_deref().map(Filter::compile).transpose()?;
+    let spec = args.resolve()?;
     let interrupts = signals::interrupts()?;
-    let (connection, channel) = connect(connect_spec)?;
-    let result = redrive(&channel, &args, filter.as_ref(), &interrupts);
-    let closed = channel.close();
-    let disconnected = connection.close();
-    result?;
-    closed?;
-    disconnected?;
-    Ok(())
+    with_connection(connect_spec, FlowWait::new(None), |connection, src| {
+        let ready = u64::from(src.queue_inspect(&spec.queue)?.messages);
+        if spec.dry_run {
+            return dry_run(src, &spec, ready);
+        }
+        // Home is published on a channel of its own, in confirm mode.
+        let dst = connection.channel()?;
+        dst.confirm_delivery()?;
+        let limit = spec.count.map_or(ready, |n| n.min(ready));
+        let plan = Plan {
+            queue: &spec.queue,
+            limit: ready,
+            count: limit,
+            window: spec.window,
+            rate: None,
+            filter: spec.filter.as_ref(),
+            leaves: true,
+            progress: ("redriven", Some(limit)),
+        };
+        let mut left = Left::default();
+        let mut tally = Tally::default();
+        let redriven = transfer::transfer(
+            src,
+            &dst,
+            &plan,
+            &mut |d| home(d, &spec, &mut left),
+            &interrupts,
+            &mut tally,
+        );
+        report(&spec, &tally, &left, limit);
+        redriven?;
+        Ok(dst.close()?)
+    })
 }
 
-/// What one redrive did.
+/// What a redrive left in place, and why.
 #[derive(Default)]
-struct Tally {
-    redriven: u64,
+struct Left {
     no_origin: u64,
     over_limit: u64,
-    /// Skipped by `--filter`.
-    skipped: u64,
 }
 
-fn redrive(
-    channel: &Channel,
-    args: &RedriveArgs,
-    filter: Option<&Filter>,
-    interrupts: &crossbeam_channel::Receiver<i32>,
-) -> Result<(), Error> {
-    let ready = u64::from(channel.queue_inspect(&args.queue)?.messages);
-    let limit = args.count.map_or(ready, |n| n.min(ready));
-    // Every message is looked at once; --count counts those the filter keeps.
-    if !args.dry_run {
-        channel.confirm_delivery()?;
-    }
-    let mut tally = Tally::default();
-    let mut table = Origins::new();
-    // Messages left in place are held unacked until the end, so that each
-    // message is visited once; then they all go back together.
-    let mut held: Vec<Delivery> = Vec::new();
-    let mut failure = None;
-    let mut visited = 0;
-    let mut progress = Progress::new("redriven", Some(limit), false);
-    let result = (|| {
-        while visited - tally.skipped < limit && visited < ready && failure.is_none() {
-            if let Ok(signal) = interrupts.try_recv() {
-                return Err(Error::Interrupted(signal));
-            }
-            let Some((d, _)) = channel.basic_get(&args.queue, false)? else {
-                break;
-            };
-            visited += 1;
-            if filter.is_some_and(|f| !f.matches(&d)) {
-                tally.skipped += 1;
-                held.push(d);
-                continue;
-            }
-            progress.add(1);
-            match visit(channel, d, args, &mut tally, &mut table)? {
-                Visit::Redriven => {}
-                Visit::Left(d) => held.push(d),
-                Visit::Refused(d, e) => {
-                    held.push(d);
-                    failure = Some(e);
-                }
-            }
-        }
-        Ok(())
-    })();
-    progress.finish();
-    // What stays goes back to the DLQ, in its order.
-    if let Some(last) = held.pop() {
-        channel.basic_nack(last, true, true)?;
-    }
-    report(args, &tally, &table, limit);
-    if let Some(filter) = filter {
-        filter.report();
-    }
-    result?;
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-/// What became of one message.
-enum Visit {
-    /// Published home, confirmed, acked in the DLQ.
-    Redriven,
-    /// Left in the DLQ (no origin, over --max-redrives, or a dry run).
-    Left(Delivery),
-    /// The broker refused it at home: it stays, and the run ends with this.
-    Refused(Delivery, Error),
-}
-
-/// The counts for `--dry-run`'s table: origin queue, exchange, reason.
-type Origins = BTreeMap<(String, String, String), u64>;
-
-/// Sends one message home, or says why it stays.
-fn visit(
-    channel: &Channel,
-    d: Delivery,
-    args: &RedriveArgs,
-    tally: &mut Tally,
-    table: &mut Origins,
-) -> Result<Visit, Error> {
+/// The route home of one dead letter: its origin's exchange, its first
+/// routing key (the rest as `CC`), and the redrive counter one up; or why
+/// it stays.
+fn home(d: &Delivery, spec: &RedriveSpec, left: &mut Left) -> Route {
     let properties = d.properties();
     let Some(origin) = properties.headers.as_ref().and_then(origin) else {
-        tally.no_origin += 1;
-        return Ok(Visit::Left(d));
+        left.no_origin += 1;
+        return Route::Leave;
     };
     let count = redrives(properties.headers.as_ref());
-    if args.max_redrives.is_some_and(|max| count >= max) {
-        tally.over_limit += 1;
-        return Ok(Visit::Left(d));
-    }
-    if args.dry_run {
-        *table
-            .entry((origin.queue, origin.exchange, origin.reason))
-            .or_default() += 1;
-        return Ok(Visit::Left(d));
+    if spec.max_redrives.is_some_and(|max| count >= max) {
+        left.over_limit += 1;
+        return Route::Leave;
     }
     let (routing_key, cc) = match origin.routing_keys.split_first() {
         Some((first, rest)) => (first.clone(), rest.to_vec()),
@@ -248,85 +219,112 @@ fn visit(
             Value::Array(cc.into_iter().map(Value::Str).collect()),
         );
     }
-    let out = Properties {
-        headers: Some(headers),
-        ..properties
-    };
-    channel.basic_publish(&Publish {
-        exchange: &origin.exchange,
-        routing_key: &routing_key,
-        body: d.body(),
-        properties: &out,
-        mandatory: true,
-    })?;
-    let mut verdict = None;
-    channel.wait_confirms(0, |_, c| verdict = Some(c))?;
-    Ok(match verdict {
-        Some(Confirmation::Ack) | None => {
-            channel.basic_ack(d, false)?;
-            tally.redriven += 1;
-            Visit::Redriven
-        }
-        Some(Confirmation::Nack) => Visit::Refused(
-            d,
-            Error::Nacked {
-                seq: tally.redriven + 1,
-            },
-        ),
-        Some(Confirmation::Returned { code, text }) => Visit::Refused(
-            d,
-            Error::Amqp(amqpctl::amqp::AmqpError::Returned { code, text }),
-        ),
+    Route::Send(Outgoing {
+        exchange: origin.exchange,
+        routing_key,
+        properties: Properties {
+            headers: Some(headers),
+            ..properties
+        },
     })
 }
 
-/// The summary, or `--dry-run`'s table, and what was left and why.
-fn report(args: &RedriveArgs, tally: &Tally, table: &Origins, limit: u64) {
-    if args.dry_run {
-        status(format_args!(
-            "{:<32} {:<24} {:<10} {:>7}",
-            "origin queue", "exchange", "reason", "count"
-        ));
-        for ((queue, exchange, reason), n) in table {
-            let exchange = if exchange.is_empty() {
-                "(default)"
-            } else {
-                exchange
-            };
-            status(format_args!(
-                "{queue:<32} {exchange:<24} {reason:<10} {n:>7}"
-            ));
+/// The counts for `--dry-run`'s table: origin queue, exchange, reason.
+type Origins = BTreeMap<(String, String, String), u64>;
+
+/// `--dry-run`: looks at every message (with basic.get), puts them all
+/// back, and prints on stdout where they would go.
+fn dry_run(channel: &Channel, spec: &RedriveSpec, ready: u64) -> Result<(), Error> {
+    let limit = spec.count.map_or(ready, |n| n.min(ready));
+    let mut table = Origins::new();
+    let mut left = Left::default();
+    let mut held = Vec::new();
+    let (mut skipped, mut counted) = (0, 0);
+    while counted < limit && (held.len() as u64) < ready {
+        let Some((d, _)) = channel.basic_get(&spec.queue, false)? else {
+            break;
+        };
+        if spec.filter.as_ref().is_some_and(|f| !f.matches(&d)) {
+            skipped += 1;
+        } else if let Route::Send(_) = home(&d, spec, &mut left) {
+            let headers = d.properties().headers;
+            if let Some(o) = headers.as_ref().and_then(origin) {
+                *table.entry((o.queue, o.exchange, o.reason)).or_default() += 1;
+                counted += 1;
+            }
         }
-    } else if args.filter.is_some() {
+        held.push(d);
+    }
+    put_back(channel, held)?;
+    let mut out = Lines::new();
+    let mut line = |text: String| out.raw(format!("{text}\n").as_bytes());
+    line(format!(
+        "{:<32} {:<24} {:<10} {:>7}",
+        "origin queue", "exchange", "reason", "count"
+    ))?;
+    for ((queue, exchange, reason), n) in &table {
+        let exchange = if exchange.is_empty() {
+            "(default)"
+        } else {
+            exchange
+        };
+        line(format!("{queue:<32} {exchange:<24} {reason:<10} {n:>7}"))?;
+    }
+    out.flush()?;
+    if let Some(filter) = &spec.filter {
+        status(format_args!("{skipped} messages did not match --filter"));
+        filter.report();
+    }
+    warn_left(&left);
+    Ok(())
+}
+
+/// The summary, and what was left and why.
+fn report(spec: &RedriveSpec, tally: &Tally, left: &Left, limit: u64) {
+    if spec.filter.is_some() {
         status(format_args!(
             "Redrove {} of {} messages from queue {}; {} did not match --filter (left in place)",
-            tally.redriven,
-            tally.redriven + tally.no_origin + tally.over_limit + tally.skipped,
-            args.queue,
+            tally.moved,
+            tally.moved + tally.left + tally.skipped,
+            spec.queue,
             tally.skipped
         ));
     } else {
         status(format_args!(
             "Redrove {} of {limit} messages from queue {}",
-            tally.redriven, args.queue
+            tally.moved, spec.queue
         ));
     }
-    if args.dry_run && args.filter.is_some() {
+    if tally.duplicates > 0 {
         status(format_args!(
-            "{} messages did not match --filter",
-            tally.skipped
+            "WARNING: {} messages may be both home and in queue {}",
+            tally.duplicates, spec.queue
         ));
     }
-    if tally.no_origin > 0 {
+    if tally.held_full {
+        status(format_args!(
+            "WARNING: stopped after leaving {} messages in place, as many as it can hold; run it again once they are dealt with",
+            tally.left
+        ));
+    }
+    if let Some(filter) = &spec.filter {
+        filter.report();
+    }
+    warn_left(left);
+}
+
+/// Warnings for the messages left in place.
+fn warn_left(left: &Left) {
+    if left.no_origin > 0 {
         status(format_args!(
             "WARNING: {} messages have no x-death header: left in place",
-            tally.no_origin
+            left.no_origin
         ));
     }
-    if tally.over_limit > 0 {
+    if left.over_limit > 0 {
         status(format_args!(
             "WARNING: {} messages were redriven --max-redrives times already: left in place",
-            tally.over_limit
+            left.over_limit
         ));
     }
 }
@@ -364,7 +362,8 @@ mod tests {
         assert_eq!(o.queue, "work");
         assert_eq!(o.exchange, "jobs");
         assert_eq!(o.routing_keys, ["job.a", "cc.b"]);
-        assert_eq!(o.reason, "rejected");
+        // The reason is the latest death's.
+        assert_eq!(o.reason, "expired");
         // Without x-first-death-queue: the oldest entry.
         h.remove("x-first-death-queue");
         assert_eq!(origin(&h).expect("an origin").queue, "work");

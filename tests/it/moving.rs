@@ -86,7 +86,8 @@ fn count_dry_run_and_an_exchange_with_its_own_routing_key() {
     fill(broker(), &from, 30, "m{seq}");
     amqpctl(&["move", "-q", &from, "--to-queue", &to, "--dry-run"])
         .code(0)
-        .stderr([format!(
+        .no_stderr()
+        .stdout([format!(
             "Would move 30 messages from queue {from} to queue {to}"
         )]);
     amqpctl(&[
@@ -100,7 +101,8 @@ fn count_dry_run_and_an_exchange_with_its_own_routing_key() {
         "5",
     ])
     .code(0)
-    .stderr([format!(
+    .no_stderr()
+    .stdout([format!(
         "Would move 5 messages from queue {from} to queue {to}"
     )]);
     assert_eq!(messages(broker(), &from), 30);
@@ -209,7 +211,8 @@ fn move_reaches_another_broker_named_by_to_url() {
 #[test]
 fn a_move_killed_at_random_moments_loses_nothing() {
     let (from, to) = queues("move-kill");
-    let total = 3000;
+    // Enough for a pipelined move to last past the first kill.
+    let total = 30000;
     fill(broker(), &from, total, "m{seq}");
     let mut kills = 0;
     for round in 0..40u64 {
@@ -282,5 +285,90 @@ fn a_move_stopped_by_a_signal_leaves_no_duplicates() {
         summary.contains(&format!("Moved {moved} of")),
         "{summary}: {moved} on the broker"
     );
+    delete_both(&from, &to);
+}
+
+/// A move into its own source would take the messages around forever: a
+/// usage error (exit 2), and nothing changes on the broker.
+#[test]
+fn a_move_into_its_own_source_is_a_usage_error() {
+    let (from, to) = queues("move-self");
+    fill(broker(), &from, 5, "m{seq}");
+    amqpctl(&["move", "-q", &from, "--to-queue", &from, "--until-empty"])
+        .code(2)
+        .stderr_has("[..]--to-queue[..]");
+    amqpctl(&["move", "-q", &from, "--to-exchange", "", "-k", &from])
+        .code(2)
+        .stderr_has("[..]routes back to the source queue[..]");
+    assert_eq!(messages(broker(), &from), 5);
+    delete_both(&from, &to);
+}
+
+/// A stream keeps its messages: move refuses it at once (exit 5) instead of
+/// waiting forever, and the stream still holds them.
+#[test]
+fn a_move_out_of_a_stream_is_refused_at_once() {
+    let (_, to) = queues("move-stream");
+    let stream = unique("move-stream-src");
+    amqpctl(&["declare", "queue", &stream, "--type", "stream"]).code(0);
+    for i in 0..5 {
+        amqpctl(&[
+            "pub",
+            "-k",
+            &stream,
+            "-m",
+            &format!("s{i}"),
+            "--confirm",
+            "--quiet",
+        ])
+        .code(0);
+    }
+    // A stream's count lags its publishes.
+    crate::support::wait_for_messages(broker(), &stream, 5);
+    let t0 = std::time::Instant::now();
+    amqpctl(&["move", "-q", &stream, "--to-queue", &to])
+        .code(5)
+        .stderr_has("[..]a stream keeps its messages[..]");
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    assert_eq!(messages(broker(), &to), 0);
+    delete_queue(broker(), &stream);
+    delete_queue(broker(), &to);
+}
+
+/// A missing destination queue is found before anything is taken, with a
+/// hint (not a bare 312 NO_ROUTE), also by --dry-run.
+#[test]
+fn a_missing_destination_queue_is_named_with_a_hint() {
+    let (from, to) = queues("move-nodst");
+    fill(broker(), &from, 3, "m{seq}");
+    let missing = unique("move-missing-dst");
+    for dry in [true, false] {
+        let mut argv = vec!["move", "-q", &from, "--to-queue", &missing];
+        if dry {
+            argv.push("--dry-run");
+        }
+        amqpctl(&argv).code(5).stderr_has(format!(
+            "[..]declare it first: amqpctl declare queue {missing}[..]"
+        ));
+    }
+    assert_eq!(messages(broker(), &from), 3);
+    delete_both(&from, &to);
+}
+
+/// `--to-profile` errors name `--to-profile`, not `--profile`.
+#[test]
+fn a_missing_to_profile_is_named_as_such() {
+    let (from, to) = queues("move-noprofile");
+    amqpctl(&[
+        "move",
+        "-q",
+        &from,
+        "--to-queue",
+        &to,
+        "--to-profile",
+        "nosuch",
+    ])
+    .code(2)
+    .stderr_has("[..]--to-profile[..]");
     delete_both(&from, &to);
 }

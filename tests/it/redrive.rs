@@ -117,9 +117,11 @@ fn messages_dead_lettered_three_ways_go_back_where_they_came_from() {
     amqpctl(&["pub", "-k", &s.ttl, "-m", "expired", "--quiet"]).code(0);
     s.overflow();
     wait_for_messages(broker(), &s.dlq, 4);
+    // The table goes to stdout, for scripts.
     amqpctl(&["redrive", "-q", &s.dlq, "--dry-run"])
         .code(0)
-        .stderr([
+        .no_stderr()
+        .stdout([
             "origin queue                     exchange                 reason       count"
                 .to_string(),
             format!(
@@ -216,15 +218,15 @@ fn filter_redrives_only_what_matches_and_leaves_the_rest_in_order() {
     let rejected = r#"headers["x-first-death-reason"] == "rejected" && text != "w2""#;
     amqpctl(&["redrive", "-q", &s.dlq, "--filter", rejected, "--dry-run"])
         .code(0)
-        .stderr([
+        .stdout([
             "origin queue                     exchange                 reason       count"
                 .to_string(),
             format!(
                 "{:<32} {:<24} {:<10} {:>7}",
                 s.work, "(default)", "rejected", 3
             ),
-            "2 messages did not match --filter".to_string(),
-        ]);
+        ])
+        .stderr(["2 messages did not match --filter".to_string()]);
     amqpctl(&[
         "redrive", "-q", &s.dlq, "--filter", rejected, "--count", "2",
     ])

@@ -7,11 +7,29 @@ pub mod declare;
 pub mod flow;
 pub mod reconnect;
 
-use amqpctl::amqp::{Channel, Closing, Connection, ConnectionSettings, Opening};
+use std::time::Duration;
+
+use amqpctl::amqp::{Channel, Closing, Connection, ConnectionSettings, Delivery, Opening};
 
 use super::io::{output, signals};
 use crate::error::Error;
 use flow::FlowWait;
+
+/// How long a consumer that reads a queue to its end waits without a
+/// delivery before asking the broker whether the queue is drained (`con
+/// --until-empty`, `move`, `redrive`).
+pub const DRAIN_GRACE: Duration = Duration::from_millis(300);
+
+/// Puts back, in their order, deliveries taken and not settled (skipped by
+/// `--filter`, left by `redrive`): one multiple nack with requeue of the
+/// last. Every unacked delivery with a lower tag goes back with it, so the
+/// caller settles all the others first.
+pub fn put_back(channel: &Channel, mut held: Vec<Delivery>) -> Result<(), Error> {
+    if let Some(last) = held.pop() {
+        channel.basic_nack(last, true, true)?;
+    }
+    Ok(())
+}
 
 /// Where and how to connect: the resolved connection flags, plus the
 /// warnings (`--insecure`, …) the user sees before each connect.

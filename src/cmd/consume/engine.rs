@@ -11,7 +11,7 @@ use super::poison::{AfterFailure, Poison};
 use super::{ConsumeSpec, ExecSpec, Mode};
 use crate::cmd::broker::declare::{self, Destination};
 use crate::cmd::broker::reconnect::{self, Reconnecting};
-use crate::cmd::broker::{ConnectSpec, with_channel};
+use crate::cmd::broker::{ConnectSpec, DRAIN_GRACE, with_channel};
 use crate::cmd::filter::Others;
 use crate::cmd::io::exec::{self, Verdict};
 use crate::cmd::io::format::Format;
@@ -20,10 +20,6 @@ use crate::cmd::io::saved::SaveDir;
 use crate::cmd::io::signals;
 use crate::error::Error;
 use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Table};
-
-/// How long `--until-empty` waits without a delivery before asking the
-/// broker whether the queue is drained.
-const DRAIN_GRACE: Duration = Duration::from_millis(300);
 
 /// The header a stream's deliveries carry their offset in.
 const STREAM_OFFSET: &str = "x-stream-offset";

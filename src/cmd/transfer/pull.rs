@@ -1,0 +1,140 @@
+//! Where a transfer takes its messages from: the first with basic.get (a
+//! stream refuses it at once, where a consumer would wait forever for
+//! messages after the stream's end), the rest from a consumer whose
+//! prefetch covers the window; with `--filter`, one basic.get each.
+
+use super::Plan;
+use crate::cmd::broker::DRAIN_GRACE;
+use crate::error::Error;
+use amqpctl::amqp::{AmqpError, Channel, Consumer, ConsumerSettings, Delivery, Next};
+
+/// Messages a transfer whose route leaves some in place may hold unacked,
+/// at most, beyond its window: the consumer's prefetch makes room for them.
+const HOLD_ALLOWANCE: u64 = 8192;
+
+/// What one pull gave.
+pub enum Pulled {
+    /// A message.
+    Message(Delivery),
+    /// Nothing yet: ask again.
+    Nothing,
+    /// The source is empty.
+    Drained,
+}
+
+enum State<'c> {
+    /// Nothing taken yet.
+    Start,
+    Consuming(Consumer<'c>),
+    /// One basic.get per message (`--filter`: skipped messages stay
+    /// unacked until the end, and would fill a consumer's prefetch).
+    Getting,
+}
+
+/// The source side of a transfer.
+pub struct Pull<'c> {
+    src: &'c Channel,
+    queue: String,
+    state: State<'c>,
+    /// The consumer's prefetch; `None` for one basic.get each.
+    prefetch: Option<u64>,
+    /// What the window and its unacked run take of the prefetch.
+    in_flight: u64,
+}
+
+impl<'c> Pull<'c> {
+    /// Nothing taken yet: the first [`Pull::next`] starts.
+    pub fn new(src: &'c Channel, plan: &Plan<'_>) -> Pull<'c> {
+        let window = plan.window as u64;
+        // The window, the run of confirmed messages not yet acked (half a
+        // window), and as much again so that the broker keeps sending
+        // while confirms are on their way.
+        let in_flight = window + window / 2 + 1;
+        let holds = if plan.leaves {
+            plan.limit.min(HOLD_ALLOWANCE)
+        } else {
+            0
+        };
+        let prefetch = (2 * window + holds).min(u64::from(u16::MAX));
+        Pull {
+            src,
+            queue: plan.queue.to_string(),
+            state: State::Start,
+            prefetch: plan.filter.is_none().then_some(prefetch),
+            in_flight,
+        }
+    }
+
+    /// Whether the consumer can deliver more with `held` messages held
+    /// unacked: a full prefetch would stall it.
+    pub fn room_for(&self, held: usize) -> bool {
+        match self.prefetch {
+            Some(prefetch) => held as u64 + self.in_flight < prefetch,
+            None => true,
+        }
+    }
+
+    /// The next message, or that there is none.
+    pub fn next(&mut self) -> Result<Pulled, Error> {
+        match &self.state {
+            State::Start => self.start(),
+            State::Getting => self.get(),
+            State::Consuming(consumer) => match consumer.next::<()>(Some(DRAIN_GRACE), None)? {
+                Next::Delivery(d) => Ok(Pulled::Message(d)),
+                Next::Idle if self.src.queue_inspect(&self.queue)?.messages == 0 => {
+                    Ok(Pulled::Drained)
+                }
+                Next::Idle | Next::Interrupted => Ok(Pulled::Nothing),
+            },
+        }
+    }
+
+    /// The first message, with basic.get; then the consumer starts.
+    fn start(&mut self) -> Result<Pulled, Error> {
+        let first = self.get().map_err(|e| not_a_stream(e, &self.queue))?;
+        self.state = match self.prefetch {
+            Some(prefetch) if matches!(first, Pulled::Message(_)) => {
+                self.src
+                    .basic_qos(u16::try_from(prefetch).unwrap_or(u16::MAX))?;
+                let consumer = self
+                    .src
+                    .basic_consume(&self.queue, &ConsumerSettings::default())?;
+                State::Consuming(consumer)
+            }
+            _ => State::Getting,
+        };
+        Ok(first)
+    }
+
+    fn get(&self) -> Result<Pulled, Error> {
+        Ok(match self.src.basic_get(&self.queue, false)? {
+            Some((d, _)) => Pulled::Message(d),
+            None => Pulled::Drained,
+        })
+    }
+
+    /// Cancels the consumer, if one started; what it delivered and the
+    /// transfer did not take goes back when the channel closes.
+    pub fn cancel(self) -> Result<(), Error> {
+        match self.state {
+            State::Consuming(consumer) => Ok(consumer.cancel()?),
+            State::Start | State::Getting => Ok(()),
+        }
+    }
+}
+
+/// RabbitMQ refuses basic.get on a stream (540, closing the connection):
+/// a stream keeps its messages, so there is nothing to move out of it.
+fn not_a_stream(e: Error, queue: &str) -> Error {
+    match e {
+        Error::Amqp(AmqpError::ConnectionClosed { code: 540, text }) if text.contains("stream") => {
+            Error::Unsupported {
+                error: AmqpError::ConnectionClosed { code: 540, text },
+                hint: format!(
+                    "a stream keeps its messages, so they cannot be moved out of it; read them with: amqpctl con -q {queue} --offset first"
+                ),
+            }
+        }
+        e => e,
+    }
+}
