@@ -34,6 +34,15 @@ pub fn broker() -> &'static Broker {
     Broker::shared()
 }
 
+/// The RabbitMQ version the shared node runs, e.g. `(3, 10)` or `(4, 0)`: for
+/// the tests whose expectations differ by version, which branch on it.
+pub fn rabbitmq_version() -> (u32, u32) {
+    static VERSION: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| broker().version())
+}
+
+pub use broker::defaults_4_3;
+
 /// A resource name (queue, exchange, ...) unique to this call in this process:
 /// `amqpctl.it.<name>.<counter>.<pid>`.
 pub fn unique(name: &str) -> String {
