@@ -256,6 +256,7 @@ impl Error {
     pub fn is_connection_lost(&self) -> bool {
         match self {
             Error::Hinted { error, .. } => error.is_connection_lost(),
+            Error::Amqp(e) if e.is_deprecated_feature() => false,
             _ => matches!(
                 self,
                 Error::Amqp(
@@ -408,6 +409,8 @@ fn amqp_exit_code(e: &AmqpError) -> u8 {
         AmqpError::Connect { .. } => 3,
         AmqpError::TimedOut { .. } => 3,
         AmqpError::NotAmqp { .. } => 3,
+        // A refusal of what was asked, though it closes the connection.
+        e if e.is_deprecated_feature() => 5,
         AmqpError::ConnectionClosed { .. } => 3,
         AmqpError::ConnectionLost { .. } => 3,
         AmqpError::Login { .. } => 4,
@@ -538,6 +541,17 @@ mod tests {
             .map(|(code, meaning)| format!("| {code} | {meaning} |"))
             .collect();
         assert_eq!(table, ours);
+    }
+
+    #[test]
+    fn a_deprecated_feature_refused_is_status_5_not_a_lost_connection() {
+        let refused = Error::Amqp(AmqpError::ConnectionClosed {
+            code: 541,
+            text: "INTERNAL_ERROR - Feature `transient_nonexcl_queues` is deprecated. Its use is not permitted".into(),
+        });
+        assert_eq!(refused.exit_code(), 5);
+        assert!(!refused.is_connection_lost());
+        assert!(!refused.is_worth_retrying());
     }
 
     #[test]

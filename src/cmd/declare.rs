@@ -254,7 +254,10 @@ pub fn run(connect: &ConnectSpec, args: DeclareArgs) -> Result<(), Error> {
 }
 
 /// Makes the declaration and prints it.
-pub fn declare(connect: &ConnectSpec, spec: DeclareSpec) -> Result<(), Error> {
+pub fn declare(connect: &ConnectSpec, mut spec: DeclareSpec) -> Result<(), Error> {
+    if let DeclareSpec::Queue { name, options } = &mut spec {
+        crate::cmd::broker::transient::settle(connect, name, options);
+    }
     with_channel(connect, |channel| match &spec {
         DeclareSpec::Queue { name, options } => {
             let info = channel.queue_declare(name, options)?;

@@ -5,9 +5,15 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Spawned, amqpctl, amqpctl_tls, broker, delete_queue, messages, spawn_amqpctl, unique,
-    wait_for_consumers,
+    Spawned, amqpctl, amqpctl_tls, broker, delete_queue, messages, spawn_amqpctl,
+    transient_warning, unique, wait_for_consumers,
 };
+
+/// The stderr lines of a declaration of the transient shared queue `q`:
+/// `lines`, after the WARNING of a broker that refuses such a queue.
+fn declaring(q: &str, lines: impl IntoIterator<Item = String>) -> Vec<String> {
+    transient_warning(q).into_iter().chain(lines).collect()
+}
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -50,7 +56,7 @@ fn step1_hello_world_both_sides_declare_the_queue() {
     wait_for_consumers(broker(), &q, 1);
     amqpctl(&["pub", "-q", &q, "-Q", "-k", &q, "-m", "Hello World!"])
         .code(0)
-        .stderr([format!("Created queue: {q}")])
+        .stderr(declaring(&q, [format!("Created queue: {q}")]))
         .stdout(["Sent: Hello World!"]);
     assert_eq!(con.next_stdout_line(WAIT), "Received: Hello World!");
     stop(con);
@@ -96,10 +102,13 @@ fn step2_alice_publishes_and_bob_reads_in_vhost_domain1() {
     args.extend(alice);
     amqpctl(&args)
         .code(0)
-        .stderr([
-            "WARNING: the connection is not secured.".to_string(),
-            format!("Created queue: {q}"),
-        ])
+        .stderr(declaring(
+            &q,
+            [
+                "WARNING: the connection is not secured.".to_string(),
+                format!("Created queue: {q}"),
+            ],
+        ))
         .stdout(["Sent: Hello World!"]);
 
     let mut args = vec!["con", "-q", &q, "--count", "1"];
@@ -157,7 +166,7 @@ fn step2_tls_with_cafile_and_subjectname_publishes_without_warning() {
         "domain1",
     ])
     .code(0)
-    .stderr([format!("Created queue: {q}")])
+    .stderr(declaring(&q, [format!("Created queue: {q}")]))
     .stdout(["Sent: Hello World!"]);
 }
 
@@ -174,10 +183,13 @@ fn step2_tls_insecure_warns_and_works() {
     let q = unique("hello");
     amqpctl_tls(&["pub", "-q", &q, "-Q", "-k", &q, "--insecure"])
         .code(0)
-        .stderr([
-            "WARNING: TLS certificate verification is disabled[..]".to_string(),
-            format!("Created queue: {q}"),
-        ])
+        .stderr(declaring(
+            &q,
+            [
+                "WARNING: TLS certificate verification is disabled[..]".to_string(),
+                format!("Created queue: {q}"),
+            ],
+        ))
         .stdout(["Sent: Hello World!"]);
 }
 

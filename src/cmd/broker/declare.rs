@@ -20,6 +20,15 @@ pub struct QueueSpec {
 }
 
 impl QueueSpec {
+    /// Before connecting: a transient non-exclusive queue the broker would
+    /// refuse is declared durable instead ([`super::transient`]).
+    pub fn settle(&mut self, connect: &super::ConnectSpec) {
+        if self.declare {
+            let name = self.name.as_deref().unwrap_or("");
+            super::transient::settle(connect, name, &mut self.options);
+        }
+    }
+
     /// Declares the queue if asked and returns its name (the broker's
     /// choice for an unnamed one); `None` when there is neither a name nor a
     /// declaration.

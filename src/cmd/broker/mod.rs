@@ -6,6 +6,7 @@
 pub mod declare;
 pub mod flow;
 pub mod reconnect;
+pub mod transient;
 
 use amqpctl::amqp::{Channel, Closing, Connection, ConnectionSettings, Opening};
 

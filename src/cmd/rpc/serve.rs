@@ -51,13 +51,17 @@ pub fn serve(
     prefetch: u16,
 ) -> Result<(), Error> {
     let interrupts = signals::interrupts()?;
+    let mut options = QueueOptions::default();
+    if declare {
+        crate::cmd::broker::transient::settle(connect, queue, &mut options);
+    }
     with_connection(connect, FlowWait::new(None), |connection, channel| {
         // Replies go out on a channel of their own, in confirm mode, while
         // the requests channel holds the consumer.
         let mut replies = connection.channel()?;
         let served = (|| {
             if declare {
-                let info = channel.queue_declare(queue, &QueueOptions::default())?;
+                let info = channel.queue_declare(queue, &options)?;
                 declare::announce_queue(&info, Detail::Name);
             }
             channel.basic_qos(prefetch)?;
