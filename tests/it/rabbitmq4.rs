@@ -102,3 +102,123 @@ fn a_refused_transient_queue_is_one_line_and_not_a_lost_connection() {
         let _ = conn.close();
     }
 }
+
+/// `x-delivery-count` of a delivery, 0 when absent (a first delivery).
+fn delivery_count(d: &amqpctl::amqp::Delivery) -> i64 {
+    use amqpctl::amqp::Value;
+    match d
+        .properties()
+        .headers
+        .and_then(|h| h.get("x-delivery-count").cloned())
+    {
+        Some(Value::I64(n)) => n,
+        Some(Value::I32(n)) => i64::from(n),
+        Some(Value::I16(n)) => i64::from(n),
+        Some(Value::I8(n)) => i64::from(n),
+        Some(other) => panic!("x-delivery-count {other:?}"),
+        None => 0,
+    }
+}
+
+/// The next message of `queue`, waiting for a requeue to land (a quorum
+/// queue takes a moment).
+fn get_soon(ch: &amqpctl::amqp::Channel, queue: &str, no_ack: bool) -> amqpctl::amqp::Delivery {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some((d, _)) = ch.basic_get(queue, no_ack).expect("basic.get") {
+            return d;
+        }
+        assert!(std::time::Instant::now() < deadline, "{queue} stayed empty");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Item 3's finding, on each broker: which requeue of a basic.get counts
+/// against a quorum queue's delivery limit.
+#[test]
+fn which_requeue_counts_a_delivery_of_a_quorum_queue() {
+    use amqpctl::amqp::{Properties, Publish, Table, Value};
+    let q = unique("qq-count");
+    let (conn, ch) = crate::support::open(&plain(broker()));
+    let mut args = Table::new();
+    args.insert("x-queue-type".into(), Value::Str("quorum".into()));
+    ch.queue_declare(
+        &q,
+        &QueueOptions {
+            durable: true,
+            arguments: args,
+            ..QueueOptions::default()
+        },
+    )
+    .expect("declare");
+    let props = Properties::default();
+    ch.publish_confirmed(&Publish {
+        exchange: "",
+        routing_key: &q,
+        body: b"peekme",
+        properties: &props,
+        mandatory: false,
+    })
+    .expect("publish");
+    let mut seen = Vec::new();
+    for how in ["nack", "nack", "reject", "reject", "nack"] {
+        let d = get_soon(&ch, &q, false);
+        seen.push((how, delivery_count(&d)));
+        if how == "nack" {
+            ch.basic_nack(d, false, true).expect("nack");
+        } else {
+            ch.basic_reject(d, true).expect("reject");
+        }
+    }
+    // Left unsettled, returned by the channel's close.
+    let d = get_soon(&ch, &q, false);
+    seen.push(("close", delivery_count(&d)));
+    ch.close().expect("close");
+    let ch = conn.channel().expect("channel");
+    let d = get_soon(&ch, &q, true);
+    seen.push(("end", delivery_count(&d)));
+    eprintln!(
+        "amqpctl-it: RabbitMQ {:?}: {seen:?}",
+        crate::support::rabbitmq_version()
+    );
+    let _ = ch.queue_delete(&q, false, false);
+    let _ = ch.close();
+    let _ = conn.close();
+}
+
+/// Item 3: peeking a quorum queue's message (`get --requeue`) says when it
+/// used one of the message's deliveries and refuses before the one that
+/// would leave none to spare; the message is still there. Old amqpctl
+/// peeked on until 4.0 dropped the message without a word.
+#[test]
+fn peeking_a_quorum_queue_warns_and_refuses_before_the_delivery_limit() {
+    let q = unique("peek");
+    amqpctl(&["declare", "queue", &q, "--type", "quorum"]).code(0);
+    amqpctl(&["pub", "-k", &q, "-m", "peekme", "--confirm"]).code(0);
+    let mut refused_at = None;
+    for peek in 1..=25 {
+        let run = amqpctl(&["get", "-q", &q, "--requeue"]);
+        let stderr = run.stderr_text();
+        if stderr.contains("insist with --peek-past-limit") {
+            run.code(2).no_stdout();
+            refused_at = Some(peek);
+            break;
+        }
+        let run = run.code(0).stdout(["Received: peekme"]);
+        if peek > 1 {
+            run.stderr([format!(
+                "WARNING: this peek used one of the message's deliveries (delivery count now {peek}; a quorum queue drops or dead-letters it past its delivery limit, 20 by default)"
+            )]);
+        }
+    }
+    assert_eq!(
+        refused_at,
+        Some(20),
+        "the peek that would leave no delivery to spare"
+    );
+    crate::support::wait_for_messages(broker(), &q, 1);
+    amqpctl(&["get", "-q", &q, "--requeue", "--peek-past-limit"])
+        .code(0)
+        .stdout(["Received: peekme"]);
+    delete_queue(broker(), &q);
+}
