@@ -308,6 +308,13 @@ impl Error {
             Error::Amqp(AmqpError::NotAmqp { .. }) => {
                 Some("TLS port without --enable-tls? add --enable-tls (or --cafile FILE)")
             }
+            Error::Amqp(AmqpError::ChannelClosed { code: 406, text })
+                if text.contains("larger than configured max size") =>
+            {
+                Some(
+                    "the broker's max_message_size caps a message (16 MiB by default on RabbitMQ 4, 128 MiB on 3.x)",
+                )
+            }
             Error::Amqp(AmqpError::Tls(TlsError::PlainAmqp { .. })) => Some(
                 "the port speaks plain AMQP: drop --enable-tls/--cafile, or use the broker's TLS port (5671 by default)",
             ),

@@ -222,3 +222,32 @@ fn peeking_a_quorum_queue_warns_and_refuses_before_the_delivery_limit() {
         .stdout(["Received: peekme"]);
     delete_queue(broker(), &q);
 }
+
+/// Item 4: a body over RabbitMQ 4's default 16 MiB is warned about before
+/// anything is sent; 4.x refuses it on one ERROR line with a hint naming
+/// `max_message_size`, 3.10 (128 MiB by default) takes it.
+#[test]
+fn a_body_over_16_mib_is_warned_about_and_the_refusal_is_hinted() {
+    let q = unique("big");
+    amqpctl(&["declare", "queue", &q, "--durable"]).code(0);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("big.bin");
+    let size = (16 << 20) + 1;
+    std::fs::write(&file, vec![b'x'; size]).expect("write the body");
+    let path = file.display().to_string();
+    let run = amqpctl(&["pub", "-k", &q, "--file", &path, "--confirm"]);
+    let warning = format!(
+        "WARNING: the message is {size} bytes, over RabbitMQ 4's default max_message_size of 16777216: the broker may refuse it"
+    );
+    if crate::support::rabbitmq_version().0 >= 4 {
+        run.code(5).stderr([
+            warning,
+            "ERROR: (406, \"PRECONDITION_FAILED - message size 16777217 is larger than configured max size 16777216\") — the broker's max_message_size caps a message (16 MiB by default on RabbitMQ 4, 128 MiB on 3.x)[..]".to_string(),
+        ]);
+        assert_eq!(crate::support::messages(broker(), &q), 0);
+    } else {
+        run.code(0).stderr([warning]);
+        crate::support::wait_for_messages(broker(), &q, 1);
+    }
+    delete_queue(broker(), &q);
+}
