@@ -287,7 +287,9 @@ impl Error {
             // A stream's replica on the node connected to is not running
             // (yet): it restarts after the cluster lost the stream's leader.
             Error::Amqp(AmqpError::ChannelClosed { code: 406, text }) => {
+                // 4.0: "does not have a running replica on the local node".
                 text.contains("does not have a replica on the local node")
+                    || text.contains("does not have a running replica on the local node")
             }
             _ => self.is_connection_lost(),
         }
