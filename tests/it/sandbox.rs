@@ -324,3 +324,44 @@ fn sandbox_refusals_leave_nothing_on_disk() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `sandbox up --rabbitmq-root DIR` boots that root's RabbitMQ beside the
+/// machine's: with `AMQPCTL_TEST_RABBITMQ` set (the root `.ci/run` caches),
+/// a node with 4.3's defaults that refuses transient shared queues, so `pub
+/// -Q` warns and declares durable; without it, a root with no RabbitMQ is
+/// refused, naming the script it looked for. Either way nothing is left.
+#[test]
+fn sandbox_up_runs_another_roots_rabbitmq() {
+    let place = Place::new("root");
+    let Some(root) = std::env::var_os("AMQPCTL_TEST_RABBITMQ").filter(|d| !d.is_empty()) else {
+        place
+            .sandbox(&["up", "--rabbitmq-root", "/nonexistent"])
+            .run()
+            .code(1)
+            .stderr(["ERROR: the RabbitMQ server is not installed: no /nonexistent/usr/lib/rabbitmq/bin/rabbitmq-server found[..]"]);
+        assert!(!place.dir().exists());
+        return;
+    };
+    let root = root.to_string_lossy().into_owned();
+    let up = place
+        .sandbox(&["up", "--rabbitmq-root", &root, "--rabbitmq-43-defaults"])
+        .run()
+        .code(0);
+    let exports = up.stdout_text();
+    place
+        .shell(&exports, "amqpctl pub -q hello -Q -k hello -m hi --userpass alice:alice123 --vhost domain1")
+        .code(0)
+        .stdout(["Sent: hi"])
+        .stderr([
+            "WARNING: the broker refuses transient non-exclusive queues (RabbitMQ 4.3's default): declaring queue 'hello' durable",
+            "WARNING: the connection is not secured.",
+            "Created queue: hello",
+        ]);
+    place.sandbox(&["down"]).run().code(0);
+    assert!(!place.dir().exists());
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("/proc/mounts");
+    assert!(
+        !mounts.contains(&root),
+        "mounts left on the machine:\n{mounts}"
+    );
+}
