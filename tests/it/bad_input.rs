@@ -251,7 +251,7 @@ fn pub_stops_on_sigint_and_reports_what_was_sent() {
 fn declare_auto_delete(queue: &str) {
     amqpctl(&["declare", "queue", queue, "--auto-delete"])
         .code(0)
-        .stderr([format!(
+        .stdout([format!(
             "Created queue: {queue} (messages: 0, consumers: 0)"
         )]);
 }

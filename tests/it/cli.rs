@@ -207,9 +207,12 @@ fn an_unreachable_broker_is_one_line_and_exit_3() {
     Cmd::amqpctl(&["--server", "127.0.0.1", "--port-number", &port, "pub"])
         .run()
         .code(3)
-        .stderr([format!(
-            "ERROR: could not connect to 127.0.0.1:{port}: Connection refused (os error 111) — no broker here? start a throwaway one: eval \"$(amqpctl sandbox up)\""
-        )]);
+        .stderr([
+            format!(
+                "ERROR: could not connect to 127.0.0.1:{port}: Connection refused (os error 111)"
+            ),
+            "hint: no broker here? start a throwaway one: eval \"$(amqpctl sandbox up)\"".into(),
+        ]);
     Cmd::amqpctl(&["--server", "no-such-host.invalid", "pub"])
         .run()
         .code(3)

@@ -58,7 +58,7 @@ fn a_call_nobody_answers_times_out_and_an_unroutable_one_returns() {
     let q = unique("rpc_idle");
     amqpctl(&["declare", "queue", &q, "--auto-delete"])
         .code(0)
-        .stderr([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+        .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
     amqpctl(&["rpc", "call", "-k", &q, "-m", "1", "--timeout", "0.5"])
         .code(9)
         .stderr(["ERROR: no reply within 0.5 s"]);
