@@ -269,3 +269,32 @@ fn a_profile_names_the_connection_and_the_flag_overrides_it() {
         con.exits_with(0, std::time::Duration::from_secs(15));
     }
 }
+
+#[test]
+fn a_chosen_profile_beats_amqp_url_from_the_environment_and_says_so() {
+    let cfg = config(&format!("[profiles.t]\nurl = \"{}\"\n", node_url()), 0o600);
+    let q = unique("profile-beats-env");
+    let elsewhere = format!("amqp://guest:guest@127.0.0.1:{}/%2f", closed_port());
+    Cmd::amqpctl(&["--profile", "t", "declare", "queue", &q])
+        .env("AMQPCTL_CONFIG", &cfg.path)
+        .env("AMQP_URL", &elsewhere)
+        .run()
+        .code(0)
+        .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")])
+        .stderr_has("WARNING: $AMQP_URL is ignored: the profile names the broker[..]");
+    // An explicit --url still beats the profile.
+    Cmd::amqpctl(&[
+        "--profile",
+        "t",
+        "--url",
+        &elsewhere,
+        "declare",
+        "queue",
+        &q,
+    ])
+    .env("AMQPCTL_CONFIG", &cfg.path)
+    .env_remove("AMQP_URL")
+    .run()
+    .code(3);
+    crate::support::delete_queue(broker(), &q);
+}
