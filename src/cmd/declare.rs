@@ -162,6 +162,9 @@ impl DeclareArgs {
                         "quorum queues and streams cannot be exclusive or auto-delete".to_string(),
                     ));
                 }
+                if let Some(given) = &queue_type {
+                    check_no_type_argument(given, &arguments)?;
+                }
                 let mut arguments = table(&arguments);
                 if let Some(kind) = queue_type {
                     let kind = match kind {
@@ -237,6 +240,20 @@ impl DeclareArgs {
                 }
             }
         })
+    }
+}
+
+/// `--type T` with an `--arg x-queue-type=…` as well: two answers to one
+/// question, so a usage error rather than one silently winning.
+fn check_no_type_argument(given: &QueueType, arguments: &[(String, Value)]) -> Result<(), Error> {
+    match arguments.iter().find(|(k, _)| k == "x-queue-type") {
+        Some(_) => Err(Error::Usage(format!(
+            "--type {} and --arg x-queue-type say the queue type twice: keep one",
+            given
+                .to_possible_value()
+                .map_or_else(|| "?".to_string(), |p| p.get_name().to_string())
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -255,3 +255,22 @@ fn declare_auto_delete(queue: &str) {
             "Created queue: {queue} (messages: 0, consumers: 0)"
         )]);
 }
+
+#[test]
+fn a_queue_type_given_twice_is_a_usage_error_and_declares_nothing() {
+    let q = unique("type-twice");
+    fails(
+        amqpctl(&[
+            "declare",
+            "queue",
+            &q,
+            "--type",
+            "quorum",
+            "--arg",
+            "x-queue-type=classic",
+        ]),
+        2,
+        ["ERROR: --type quorum and --arg x-queue-type say the queue type twice: keep one"],
+    );
+    assert!(!queue_exists(broker(), &q));
+}
