@@ -274,3 +274,24 @@ fn a_queue_type_given_twice_is_a_usage_error_and_declares_nothing() {
     );
     assert!(!queue_exists(broker(), &q));
 }
+
+#[test]
+fn a_body_may_start_with_a_dash_and_speed_0_says_what_speed_is() {
+    let q = unique("dash-body");
+    amqpctl(&["pub", "-q", &q, "-Q", "--nad-queue", "-k", &q, "-m", "-5"])
+        .code(0)
+        .stdout(["Sent: -5"]);
+    assert_eq!(messages(broker(), &q), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().to_str().unwrap();
+    fails(
+        amqpctl(&["pub", "--from-dir", dir, "--speed", "0"]),
+        2,
+        [
+            "error: invalid value '0' for '--speed <F>': '0' is not a speed: give a factor over the recorded spacing, more than 0 (2 is twice as fast, 0.5 half as fast)",
+            "",
+            "For more information, try '--help'.",
+        ],
+    );
+    amqpctl(&["delete", "queue", &q]).code(0);
+}
