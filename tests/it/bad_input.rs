@@ -295,3 +295,18 @@ fn a_body_may_start_with_a_dash_and_speed_0_says_what_speed_is() {
     );
     amqpctl(&["delete", "queue", &q]).code(0);
 }
+
+#[test]
+fn pub_names_a_queue_flag_that_a_routing_key_makes_unused() {
+    let (q, other) = (unique("unused-q"), unique("unused-k"));
+    crate::support::durable_queue(broker(), &other);
+    amqpctl(&["pub", "-q", &q, "-k", &other, "-m", "x"])
+        .code(0)
+        .stdout(["Sent: x"])
+        .stderr([format!(
+            "WARNING: -q {q} is unused: -k {other} routes the message (-q gives the default routing key, or names the queue -Q declares)"
+        )]);
+    assert_eq!(messages(broker(), &other), 1);
+    assert!(!queue_exists(broker(), &q));
+    crate::support::delete_queue(broker(), &other);
+}

@@ -235,6 +235,14 @@ impl PublishArgs {
                 "--speed replays saved messages: it goes with --from-dir DIR".to_string(),
             ));
         }
+        // Without -Q, -q only gives the default routing key.
+        if let (Some(q), Some(key), false) = (&queue.name, &self.routing_key, queue.declare)
+            && key != q
+        {
+            status(format_args!(
+                "WARNING: -q {q} is unused: -k {key} routes the message (-q gives the default routing key, or names the queue -Q declares)"
+            ));
+        }
         if self.confirm_window.is_some() && !self.confirm {
             status("WARNING: --confirm-window has no effect without --confirm");
         }
