@@ -61,7 +61,7 @@ fn declare(c: &Cluster, via: usize, queue: &str, queue_type: &str) {
     )
     .run()
     .code(0)
-    .stderr([format!(
+    .stdout([format!(
         "Created queue: {queue} (messages: 0, consumers: 0)"
     )]);
 }

@@ -249,9 +249,10 @@ fn a_three_node_tls_sandbox_clusters_survives_a_kill_and_goes_away_whole() {
         .sandbox(&["up"])
         .run()
         .code(2)
-        .stderr([format!(
-            "ERROR: a sandbox named '{name}' already exists in {d}: print its settings with amqpctl sandbox env, remove it with amqpctl sandbox down, or choose another --name"
-        )]);
+        .stderr([
+            format!("ERROR: a sandbox named '{name}' already exists in {d}"),
+            "hint: print its settings with amqpctl sandbox env, remove it with amqpctl sandbox down, or choose another --name".into(),
+        ]);
     let running = pids_now(&place);
     assert_eq!(running.len(), 2);
     place
@@ -263,9 +264,10 @@ fn a_three_node_tls_sandbox_clusters_survives_a_kill_and_goes_away_whole() {
     for pid in running {
         assert!(!alive(pid), "node pid {pid} still running");
     }
-    place.sandbox(&["status"]).run().code(2).stderr([format!(
-        "ERROR: no sandbox named '{name}' (no {d}): start one with amqpctl sandbox up"
-    )]);
+    place.sandbox(&["status"]).run().code(2).stderr([
+        format!("ERROR: no sandbox named '{name}' (no {d})"),
+        "hint: start one with amqpctl sandbox up".into(),
+    ]);
 }
 
 fn pids_now(place: &Place) -> Vec<i32> {
@@ -275,17 +277,23 @@ fn pids_now(place: &Place) -> Vec<i32> {
 #[test]
 fn sandbox_refusals_leave_nothing_on_disk() {
     let place = Place::new("refused");
-    place.sandbox(&["status"]).run().code(2).stderr([format!(
-        "ERROR: no sandbox named '{}' (no {}): start one with amqpctl sandbox up",
-        place.name,
-        place.dir().display()
-    )]);
+    place.sandbox(&["status"]).run().code(2).stderr([
+        format!(
+            "ERROR: no sandbox named '{}' (no {})",
+            place.name,
+            place.dir().display()
+        ),
+        "hint: start one with amqpctl sandbox up".into(),
+    ]);
     place
         .sandbox(&["up"])
         .env("AMQPCTL_RABBITMQ_BIN", "/nonexistent")
         .run()
         .code(1)
-        .stderr(["ERROR: the RabbitMQ server is not installed: no /nonexistent/rabbitmq-server found; install it (Debian, Ubuntu: apt-get install rabbitmq-server), or set AMQPCTL_RABBITMQ_BIN to the directory holding rabbitmq-server and rabbitmqctl"]);
+        .stderr([
+            "ERROR: the RabbitMQ server is not installed: no /nonexistent/rabbitmq-server found",
+            "hint: install it (Debian, Ubuntu: apt-get install rabbitmq-server), or set AMQPCTL_RABBITMQ_BIN to the directory holding rabbitmq-server and rabbitmqctl",
+        ]);
     place
         .sandbox(&["up", "--nodes", "0"])
         .run()

@@ -129,10 +129,10 @@ fn step2_alice_publishes_and_bob_reads_in_vhost_domain1() {
 
     let mut args = vec!["declare", "queue", &q, "--passive"];
     args.extend(alice);
-    amqpctl(&args).code(0).stderr([
-        "WARNING: the connection is not secured.".to_string(),
-        format!("Queue exists: {q} (messages: 0, consumers: 0)"),
-    ]);
+    amqpctl(&args)
+        .code(0)
+        .stdout([format!("Queue exists: {q} (messages: 0, consumers: 0)")])
+        .stderr(["WARNING: the connection is not secured.".to_string()]);
 }
 
 #[test]
@@ -140,7 +140,10 @@ fn step2_tls_enable_tls_refuses_the_test_ca_with_a_hint() {
     let q = unique("hello");
     amqpctl_tls(&["pub", "-q", &q, "-Q", "-k", &q, "--enable-tls"])
         .code(3)
-        .stderr(["ERROR: TLS handshake with localhost:[..]certificate signed by an unknown authority: use --cafile FILE or --insecure"])
+        .stderr([
+            "ERROR: TLS handshake with localhost:[..] failed: certificate signed by an unknown authority",
+            "hint: use --cafile FILE or --insecure",
+        ])
         .no_stdout();
 }
 
@@ -176,7 +179,10 @@ fn step2_tls_with_a_wrong_subjectname_exits_3() {
     let ca = broker().ca_pem().display().to_string();
     amqpctl_tls(&["pub", "--cafile", &ca, "--subjectname", "broker.example"])
         .code(3)
-        .stderr(["[..]not valid for the name 'broker.example'[..]"]);
+        .stderr([
+            "ERROR: [..]not valid for the name 'broker.example'",
+            "hint: use --subjectname NAME",
+        ]);
 }
 
 #[test]

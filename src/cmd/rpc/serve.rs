@@ -8,7 +8,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 
 use super::ERROR_HEADER;
-use crate::cmd::broker::declare::{self, Detail};
+use crate::cmd::broker::declare;
 use crate::cmd::broker::flow::FlowWait;
 use crate::cmd::broker::{ConnectSpec, with_connection};
 use crate::cmd::io::exec::{self, Verdict};
@@ -62,7 +62,7 @@ pub fn serve(
         let served = (|| {
             if declare {
                 let info = channel.queue_declare(queue, &options)?;
-                declare::announce_queue(&info, Detail::Name);
+                declare::announce_queue(&info);
             }
             channel.basic_qos(prefetch)?;
             replies.confirm_delivery()?;
