@@ -128,12 +128,9 @@ impl<'c> Pull<'c> {
 fn not_a_stream(e: Error, queue: &str) -> Error {
     match e {
         Error::Amqp(AmqpError::ConnectionClosed { code: 540, text }) if text.contains("stream") => {
-            Error::Unsupported {
-                error: AmqpError::ConnectionClosed { code: 540, text },
-                hint: format!(
-                    "a stream keeps its messages, so they cannot be moved out of it; read them with: amqpctl con -q {queue} --offset first"
-                ),
-            }
+            Error::Unsupported(AmqpError::ConnectionClosed { code: 540, text }).hinted(format!(
+                "a stream keeps its messages, so they cannot be moved out of it; read them with: amqpctl con -q {queue} --offset first"
+            ))
         }
         e => e,
     }
