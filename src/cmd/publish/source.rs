@@ -124,8 +124,9 @@ impl Source {
         }
     }
 
-    /// The messages saved in `dir`; an empty or missing directory is an
-    /// error, checked before connecting.
+    /// The messages saved in `dir`; an empty or missing directory, or any
+    /// file that does not read as a saved message, is an error, checked
+    /// before connecting.
     pub fn dir(dir: &Path) -> Result<Source, Error> {
         let sidecars = saved::list(dir)?;
         if sidecars.is_empty() {
@@ -133,6 +134,11 @@ impl Source {
                 "--from-dir {}: no saved messages (N.json with N.body) in it",
                 dir.display()
             )));
+        }
+        // Every envelope checked before the first publish: a corrupt file
+        // must not leave the ones before it published.
+        for sidecar in &sidecars {
+            saved::read(sidecar)?;
         }
         Ok(Source::Dir {
             sidecars: sidecars.into(),
