@@ -7,7 +7,6 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use signal_hook::consts::SIGINT;
 
 use super::PublishSpec;
 use super::outcome::Reporter;
@@ -50,7 +49,8 @@ pub fn run(connect: &ConnectSpec, spec: PublishSpec) -> Result<(), Error> {
         },
         spec,
         interrupts,
-        lines: Lines::new(),
+        // stdout is a report: a reader gone does not stop the publishing.
+        lines: Lines::report(),
         pending: VecDeque::new(),
         published: 0,
         interrupted: None,
@@ -243,6 +243,10 @@ impl Publisher<'_> {
         let Some(reason) = channel.blocked_reason() else {
             return Ok(());
         };
+        if self.interrupted.is_some() {
+            // Stopping already: only the confirms' grace is left to wait.
+            return Ok(());
+        }
         self.lines.flush()?;
         flow::announce_blocked(&reason);
         match channel.wait_unblocked(self.spec.blocked_timeout, Some(&self.interrupts)) {
@@ -251,8 +255,8 @@ impl Publisher<'_> {
                 Ok(())
             }
             Unblocked::TimedOut => Err(flow::blocked_too_long(self.spec.blocked_timeout, reason)),
-            Unblocked::Interrupted => {
-                self.interrupted.get_or_insert((SIGINT, Instant::now()));
+            Unblocked::Interrupted(signal) => {
+                self.interrupted.get_or_insert((signal, Instant::now()));
                 Ok(())
             }
         }
