@@ -10,7 +10,7 @@ use amqpctl::amqp::Value;
 
 use crate::support::{
     Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, filled_queue,
-    fresh_queue, messages, open, plain, spawn_amqpctl, unique,
+    fresh_queue, messages, open, plain, spawn_amqpctl, unique, wait_for_messages,
 };
 
 #[test]
@@ -217,6 +217,30 @@ fn count_takes_exactly_n_and_leaves_the_rest_queued() {
 }
 
 #[test]
+fn ack_auto_with_count_takes_exactly_n_even_with_prefetch_1() {
+    // The broker ignores prefetch for a no-ack consumer and pushes all 50.
+    let q = filled_queue("count-ack-auto", 50, "m");
+    amqpctl(&["con", "-q", &q, "--ack-auto", "--count", "1"])
+        .code(0)
+        .stdout(["Received: 1:m"]);
+    assert_eq!(messages(broker(), &q), 49);
+    amqpctl(&[
+        "con",
+        "-q",
+        &q,
+        "--ack-auto",
+        "--count",
+        "3",
+        "--prefetch",
+        "1",
+    ])
+    .code(0)
+    .stdout(["Received: 2:m", "Received: 3:m", "Received: 4:m"]);
+    assert_eq!(messages(broker(), &q), 46);
+    delete_queue(broker(), &q);
+}
+
+#[test]
 fn idle_timeout_ends_a_consumer_that_has_drained_the_queue() {
     let q = filled_queue("idle", 3, "Hello World!");
     let started = Instant::now();
@@ -260,6 +284,29 @@ fn a_closed_stdout_ends_con_quietly_without_acking_unwritten_messages() {
     let left = messages(broker(), &q);
     assert!(left > 0 && left < 2000, "{left} left");
     delete_queue(broker(), &q);
+}
+
+#[test]
+fn a_closed_stdout_does_not_stop_pub_half_way() {
+    // `amqpctl pub … | head -1`: stdout is a report, the job is publishing.
+    // More than a pipe holds, so that pub writes after the reader left.
+    for (n, extra) in [("20000", None), ("20000", Some("--confirm"))] {
+        let q = fresh_queue("pub-pipe");
+        let mut args = vec!["pub", "-k", &q, "--nb-messages", n, "--interval", "0"];
+        args.extend(extra);
+        args.extend(["-m", "x"]);
+        let mut publisher = Cmd::amqpctl_on(broker(), &args).spawn_piped();
+        let mut stdout = publisher.take_stdout();
+        let mut first = [0u8; 8];
+        stdout.read_exact(&mut first).unwrap();
+        drop(stdout);
+        publisher
+            .wait(Duration::from_secs(60))
+            .code(0)
+            .stderr(["WARNING: stdout was closed; the work goes on, its report lines are dropped"]);
+        wait_for_messages(broker(), &q, n.parse().unwrap());
+        delete_queue(broker(), &q);
+    }
 }
 
 #[test]
