@@ -593,3 +593,63 @@ fn long_runs_show_a_progress_line_only_on_a_terminal() {
     );
     delete_queue(broker(), &q);
 }
+
+/// Whether process `pid` is gone (or a zombie nobody reaps yet).
+fn is_gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command's name in parentheses.
+        Ok(stat) => stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+#[test]
+fn exec_commands_end_with_their_whole_process_group() {
+    const WAIT: Duration = Duration::from_secs(30);
+    // Its output elsewhere: a sleep left holding con's stdout would keep
+    // the test waiting for its end, and hide that it outlived con.
+    const SLEEP: &str = "sleep 31 >/dev/null 2>&1 & echo $! > \"$PIDS\"; wait";
+    // A SIGTERM to con, an --exec-timeout, and the SIGKILL that follows a
+    // command that ignores SIGTERM: its `sleep` must not outlive it.
+    let cases: [(&str, &[&str], bool); 3] = [
+        (SLEEP, &[], true),
+        (SLEEP, &["--exec-timeout", "0.5"], false),
+        (&format!("trap '' TERM; {SLEEP}"), &[], true),
+    ];
+    let mut outlived = Vec::new();
+    for (command, extra, signal) in cases {
+        let q = filled_queue("exec-group", 1, "job");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pids = dir.path().join("pid");
+        let mut args = vec!["con", "-q", &q, "--exec", command, "--exec-backoff", "60"];
+        args.extend_from_slice(extra);
+        let mut con = Cmd::amqpctl_on(broker(), &args)
+            .env("PIDS", pids.to_str().expect("a UTF-8 path"))
+            .spawn();
+        let deadline = std::time::Instant::now() + WAIT;
+        let pid = loop {
+            let read = std::fs::read_to_string(&pids).unwrap_or_default();
+            if read.ends_with('\n') {
+                break read.trim().to_string();
+            }
+            assert!(std::time::Instant::now() < deadline, "{command}: no pid");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if signal {
+            con.signal(libc::SIGTERM);
+            con.exits_with(0, Duration::from_secs(15));
+        } else {
+            con.await_stderr("timed out (--exec-timeout)", WAIT);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while !is_gone(&pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !is_gone(&pid) {
+            outlived.push(format!("{command} {extra:?}: its sleep {pid} still runs"));
+        }
+        drop(con);
+        delete_queue(broker(), &q);
+    }
+    assert!(outlived.is_empty(), "{outlived:#?}");
+}
