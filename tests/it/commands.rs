@@ -349,3 +349,79 @@ fn a_cluster_list_falls_through_to_the_live_node() {
     assert_eq!(drain(b, &q), vec![b"Hello World!".to_vec()]);
     delete_queue(b, &q);
 }
+
+#[test]
+fn pub_stops_at_a_signal_while_its_stdin_is_idle() {
+    // `tail -f log | amqpctl pub --lines`, and `pub -m -` waiting for its
+    // body: a FIFO whose writer has gone quiet. The signal comes once, or
+    // twice at once as `timeout` and process-group kills send it.
+    let cases: [(&[&str], &str, &str, usize); 3] = [
+        (
+            &["--lines"],
+            "one\n",
+            "Stopped by signal 15: 1 messages sent",
+            1,
+        ),
+        (
+            &["--lines"],
+            "one\n",
+            "Stopped by signal 15: 1 messages sent",
+            2,
+        ),
+        (
+            &["-m", "-"],
+            "part",
+            "Stopped by signal 15: 0 messages sent",
+            1,
+        ),
+    ];
+    for (extra, written, report, signals) in cases {
+        let q = fresh_queue("pub-idle-stdin");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("fifo");
+        let made = Cmd::new("mkfifo", &[fifo.to_str().expect("a UTF-8 path")]).run();
+        made.code(0);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let writer_fifo = fifo.clone();
+        let bytes = written.as_bytes().to_vec();
+        let writer = std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&writer_fifo)
+                .expect("the FIFO's write end");
+            std::io::Write::write_all(&mut w, &bytes).expect("written");
+            // Held open, idle, until the test is done.
+            let _ = done_rx.recv_timeout(Duration::from_secs(60));
+        });
+        let mut args = vec![
+            "-c".to_string(),
+            "exec \"$0\" \"$@\" < \"$FIFO\"".to_string(),
+            crate::support::run::AMQPCTL.to_string(),
+        ];
+        args.extend(crate::support::run::connection_flags(broker()));
+        args.extend(["pub", "-k", &q].map(str::to_string));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut publisher = Cmd::new("/bin/sh", &args).env("FIFO", &fifo).spawn();
+        if extra == ["--lines"] {
+            wait_for_messages(broker(), &q, 1);
+        } else {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let signalled = Instant::now();
+        for _ in 0..signals {
+            publisher.signal(libc::SIGTERM);
+        }
+        publisher.exits_with(143, Duration::from_secs(5));
+        let took = signalled.elapsed();
+        assert!(
+            took < Duration::from_millis(900),
+            "{extra:?}: took {took:?}"
+        );
+        let err = publisher.stderr_lines_so_far();
+        assert!(err.iter().any(|l| l == report), "{extra:?}: {err:?}");
+        let _ = done_tx.send(());
+        writer.join().expect("the writer");
+        delete_queue(broker(), &q);
+    }
+}

@@ -274,9 +274,13 @@ impl Publisher<'_> {
                 self.interrupted = Some((signal, Instant::now()));
                 break;
             }
-            let message = match self.spec.source.next() {
+            let message = match self.spec.source.next(&self.interrupts) {
                 Ok(Some(message)) => message,
                 Ok(None) => break,
+                Err(Error::Interrupted(signal)) => {
+                    self.interrupted = Some((signal, Instant::now()));
+                    break;
+                }
                 Err(bad_input) => {
                     // What went out before the bad input is still reported.
                     self.wait(channel, 0)?;

@@ -4,6 +4,7 @@
 //! flags and their resolution into a [`PublishSpec`]; `engine` publishes.
 
 mod engine;
+mod input;
 mod outcome;
 mod source;
 
