@@ -262,6 +262,33 @@ impl Publisher<'_> {
         }
     }
 
+    /// `message` as the next one to publish: routed by the flags, else by
+    /// its envelope, else by the default key.
+    fn routed(&self, message: super::source::Outgoing) -> Pending {
+        let (exchange, routing_key, properties) = match message.envelope {
+            Some(e) => (Some(e.exchange), Some(e.routing_key), Some(e.properties)),
+            None => (None, None, None),
+        };
+        Pending {
+            seq: self.published + 1,
+            nacks: 0,
+            exchange: self
+                .spec
+                .exchange_flag
+                .clone()
+                .or(exchange)
+                .unwrap_or_default(),
+            routing_key: self
+                .spec
+                .routing_key
+                .clone()
+                .or(routing_key)
+                .unwrap_or_else(|| self.spec.default_key.clone()),
+            body: message.body,
+            properties,
+        }
+    }
+
     /// One connection's publishing: first again what the broker had not
     /// confirmed, then the source until it ends, a signal, or an error.
     fn publish_all(&mut self, channel: &mut Channel) -> Result<(), Error> {
@@ -319,28 +346,7 @@ impl Publisher<'_> {
             if self.interrupted.is_some() {
                 break;
             }
-            let (exchange, routing_key, properties) = match message.envelope {
-                Some(e) => (Some(e.exchange), Some(e.routing_key), Some(e.properties)),
-                None => (None, None, None),
-            };
-            let m = Pending {
-                seq: self.published + 1,
-                nacks: 0,
-                exchange: self
-                    .spec
-                    .exchange_flag
-                    .clone()
-                    .or(exchange)
-                    .unwrap_or_default(),
-                routing_key: self
-                    .spec
-                    .routing_key
-                    .clone()
-                    .or(routing_key)
-                    .unwrap_or_else(|| self.spec.default_key.clone()),
-                body: message.body,
-                properties,
-            };
+            let m = self.routed(message);
             self.published += 1;
             self.progress.add(1);
             if self.spec.confirm {
