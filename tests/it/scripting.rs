@@ -212,6 +212,18 @@ fn malformed_json_input_names_the_line_and_exits_2() {
 }
 
 #[test]
+fn an_unknown_envelope_key_is_refused_not_ignored() {
+    let q = fresh_queue("bogus-key");
+    let input = format!("{{\"routing_key\":\"{q}\",\"body\":\"x\",\"bogus\":1}}\n");
+    amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes())
+        .code(2)
+        .no_stdout()
+        .stderr(["ERROR: stdin line 1: unknown key 'bogus' (an envelope has body, body_encoding, exchange, routing_key and the message properties)"]);
+    assert_eq!(messages(broker(), &q), 0);
+    delete_queue(broker(), &q);
+}
+
+#[test]
 fn templates_and_raw_bodies_format_consumed_messages() {
     let q = fresh_queue("tmpl");
     amqpctl(&[
