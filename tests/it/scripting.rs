@@ -428,6 +428,27 @@ fn the_publish_outcome_stream_reports_every_message() {
     delete_queue(broker(), &q);
 }
 
+#[test]
+fn json_outcomes_tell_a_returned_message_from_a_sent_one_without_confirm() {
+    let q = fresh_queue("json-returned");
+    let nowhere = unique("nowhere");
+    let input = format!(
+        "{{\"routing_key\":\"{q}\",\"body\":\"1\"}}\n{{\"routing_key\":\"{nowhere}\",\"body\":\"2\"}}\n"
+    );
+    // --mandatory without --confirm: the return is reported as such.
+    amqpctl_stdin(
+        &["pub", "--format", "json", "--mandatory"],
+        input.as_bytes(),
+    )
+    .code(6)
+    .stdout([
+        r#"{"seq":1,"status":"acked"}"#,
+        r#"{"code":312,"seq":2,"status":"returned","text":"NO_ROUTE"}"#,
+    ]);
+    assert_eq!(drain(broker(), &q), vec![b"1".to_vec()]);
+    delete_queue(broker(), &q);
+}
+
 /// How `shell`'s completion script names the top-level subcommand `sub`
 /// (a bare `contains("con")` would also match "connection").
 fn completion_entry(shell: &str, sub: &str) -> String {
