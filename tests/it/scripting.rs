@@ -449,6 +449,21 @@ fn json_outcomes_tell_a_returned_message_from_a_sent_one_without_confirm() {
     delete_queue(broker(), &q);
 }
 
+#[test]
+fn json_outcomes_report_messages_refused_with_a_404() {
+    let nowhere = unique("no-exchange");
+    let input = "{\"body\":\"a\"}\n";
+    let refused = format!(
+        r#"{{"code":404,"seq":1,"status":"refused","text":"NOT_FOUND - no exchange '{nowhere}' in vhost '/'"}}"#
+    );
+    amqpctl_stdin(
+        &["pub", "--format", "json", "--confirm", "-e", &nowhere],
+        input.as_bytes(),
+    )
+    .code(5)
+    .stdout([refused]);
+}
+
 /// How `shell`'s completion script names the top-level subcommand `sub`
 /// (a bare `contains("con")` would also match "connection").
 fn completion_entry(shell: &str, sub: &str) -> String {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use super::PublishSpec;
-use super::outcome::Reporter;
+use super::outcome::{self, Reporter};
 use crate::cmd::broker::flow::{self, FlowWait};
 use crate::cmd::broker::reconnect::{self, Reconnecting};
 use crate::cmd::broker::{ConnectSpec, with_connection};
@@ -61,6 +61,16 @@ pub fn run(connect: &ConnectSpec, spec: PublishSpec) -> Result<(), Error> {
     let reconnect = publisher.spec.reconnect;
     let interrupts = publisher.interrupts.clone();
     let result = reconnect::run(&mut publisher, reconnect, &interrupts);
+    if let Err(e) = &result
+        && let Some((code, text)) = outcome::channel_closed(e)
+    {
+        // Every message's fate is told: these were refused with the channel.
+        for m in &publisher.pending {
+            publisher
+                .reporter
+                .refused(&mut publisher.lines, m.seq, code, text)?;
+        }
+    }
     publisher.progress.finish();
     publisher.lines.flush()?;
     publisher.summarise(&result);
