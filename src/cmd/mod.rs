@@ -15,6 +15,7 @@ mod delete;
 mod get;
 mod manpage;
 mod move_messages;
+mod peek;
 mod perf;
 mod profiles;
 mod publish;

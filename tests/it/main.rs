@@ -19,6 +19,7 @@ mod moving;
 mod perf;
 mod profiles;
 mod progress;
+mod rabbitmq4;
 mod raw_amqp;
 mod readme;
 mod redrive;

@@ -103,14 +103,20 @@ impl Source {
                 ));
                 Err(Error::Interrupted(signal))
             }
+            Ok(body) => {
+                warn_if_over_default_limit(&body);
+                Ok(body)
+            }
             other => other,
         }
     }
 
     /// A file as one message body.
     pub fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-        std::fs::read(path)
-            .map_err(|e| Error::Usage(format!("cannot read --file {}: {e}", path.display())))
+        let body = std::fs::read(path)
+            .map_err(|e| Error::Usage(format!("cannot read --file {}: {e}", path.display())))?;
+        warn_if_over_default_limit(&body);
+        Ok(body)
     }
 
     /// Lines of stdin.
@@ -203,6 +209,21 @@ impl Source {
                 return Ok(Some(Outgoing::envelope(m, None)));
             },
         }
+    }
+}
+
+/// RabbitMQ 4's default `max_message_size`: bodies over it are refused
+/// (406). A broker may be configured for more, so it is only a warning.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+/// Warns, before anything is sent, about a body over RabbitMQ 4's default
+/// limit.
+fn warn_if_over_default_limit(body: &[u8]) {
+    if body.len() > DEFAULT_MAX_MESSAGE_SIZE {
+        crate::cmd::io::output::status(format_args!(
+            "WARNING: the message is {} bytes, over RabbitMQ 4's default max_message_size of {DEFAULT_MAX_MESSAGE_SIZE}: the broker may refuse it",
+            body.len()
+        ));
     }
 }
 
