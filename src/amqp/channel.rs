@@ -286,7 +286,7 @@ impl Channel {
         &self,
         timeout: Option<std::time::Duration>,
         interrupt: Option<&Receiver<T>>,
-    ) -> Unblocked {
+    ) -> Unblocked<T> {
         self.core.wait_unblocked(timeout, interrupt)
     }
 

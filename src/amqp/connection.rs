@@ -52,13 +52,14 @@ pub(crate) struct Core {
 
 /// How waiting for the broker to unblock publishing ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unblocked {
+pub enum Unblocked<T = ()> {
     /// The broker unblocked publishing.
     Yes,
     /// The wait timed out.
     TimedOut,
-    /// The interrupt channel fired.
-    Interrupted,
+    /// The interrupt channel fired, with this value (the caller's signal
+    /// number, say, so that it can report and exit with the real one).
+    Interrupted(T),
 }
 
 impl Core {
@@ -83,28 +84,36 @@ impl Core {
         &self,
         timeout: Option<Duration>,
         interrupt: Option<&Receiver<T>>,
-    ) -> Unblocked {
+    ) -> Unblocked<T> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let fallback = crossbeam_channel::never();
-        let interrupt = interrupt.unwrap_or(&fallback);
+        let mut interrupt = interrupt.unwrap_or(&fallback);
         while self.blocked_reason().is_some() {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let notification = match left {
                 Some(left) if left.is_zero() => return Unblocked::TimedOut,
                 Some(left) => crossbeam_channel::select! {
-                    recv(self.flow) -> n => n.ok(),
-                    recv(interrupt) -> _ => return Unblocked::Interrupted,
+                    recv(self.flow) -> n => Some(n.ok()),
+                    recv(interrupt) -> got => match got {
+                        Ok(value) => return Unblocked::Interrupted(value),
+                        Err(_) => None,
+                    },
                     default(left) => return Unblocked::TimedOut,
                 },
                 None => crossbeam_channel::select! {
-                    recv(self.flow) -> n => n.ok(),
-                    recv(interrupt) -> _ => return Unblocked::Interrupted,
+                    recv(self.flow) -> n => Some(n.ok()),
+                    recv(interrupt) -> got => match got {
+                        Ok(value) => return Unblocked::Interrupted(value),
+                        Err(_) => None,
+                    },
                 },
             };
             match notification {
-                Some(n) => self.note_flow(n),
+                Some(Some(n)) => self.note_flow(n),
                 // The connection is gone; the next call will say why.
-                None => return Unblocked::Yes,
+                Some(None) => return Unblocked::Yes,
+                // A closed interrupt channel interrupts nothing.
+                None => interrupt = &fallback,
             }
         }
         Unblocked::Yes

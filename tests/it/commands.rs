@@ -10,7 +10,7 @@ use amqpctl::amqp::Value;
 
 use crate::support::{
     Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, filled_queue,
-    fresh_queue, messages, open, plain, spawn_amqpctl, unique,
+    fresh_queue, messages, open, plain, spawn_amqpctl, unique, wait_for_messages,
 };
 
 #[test]
@@ -217,6 +217,30 @@ fn count_takes_exactly_n_and_leaves_the_rest_queued() {
 }
 
 #[test]
+fn ack_auto_with_count_takes_exactly_n_even_with_prefetch_1() {
+    // The broker ignores prefetch for a no-ack consumer and pushes all 50.
+    let q = filled_queue("count-ack-auto", 50, "m");
+    amqpctl(&["con", "-q", &q, "--ack-auto", "--count", "1"])
+        .code(0)
+        .stdout(["Received: 1:m"]);
+    assert_eq!(messages(broker(), &q), 49);
+    amqpctl(&[
+        "con",
+        "-q",
+        &q,
+        "--ack-auto",
+        "--count",
+        "3",
+        "--prefetch",
+        "1",
+    ])
+    .code(0)
+    .stdout(["Received: 2:m", "Received: 3:m", "Received: 4:m"]);
+    assert_eq!(messages(broker(), &q), 46);
+    delete_queue(broker(), &q);
+}
+
+#[test]
 fn idle_timeout_ends_a_consumer_that_has_drained_the_queue() {
     let q = filled_queue("idle", 3, "Hello World!");
     let started = Instant::now();
@@ -263,6 +287,29 @@ fn a_closed_stdout_ends_con_quietly_without_acking_unwritten_messages() {
 }
 
 #[test]
+fn a_closed_stdout_does_not_stop_pub_half_way() {
+    // `amqpctl pub … | head -1`: stdout is a report, the job is publishing.
+    // More than a pipe holds, so that pub writes after the reader left.
+    for (n, extra) in [("20000", None), ("20000", Some("--confirm"))] {
+        let q = fresh_queue("pub-pipe");
+        let mut args = vec!["pub", "-k", &q, "--nb-messages", n, "--interval", "0"];
+        args.extend(extra);
+        args.extend(["-m", "x"]);
+        let mut publisher = Cmd::amqpctl_on(broker(), &args).spawn_piped();
+        let mut stdout = publisher.take_stdout();
+        let mut first = [0u8; 8];
+        stdout.read_exact(&mut first).unwrap();
+        drop(stdout);
+        publisher
+            .wait(Duration::from_secs(60))
+            .code(0)
+            .stderr(["WARNING: stdout was closed; the work goes on, its report lines are dropped"]);
+        wait_for_messages(broker(), &q, n.parse().unwrap());
+        delete_queue(broker(), &q);
+    }
+}
+
+#[test]
 fn amqp_url_from_the_environment_is_used() {
     let q = unique("url-env");
     let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", broker().amqp_port());
@@ -301,6 +348,82 @@ fn a_cluster_list_falls_through_to_the_live_node() {
     .stdout(["Sent: Hello World!"]);
     assert_eq!(drain(b, &q), vec![b"Hello World!".to_vec()]);
     delete_queue(b, &q);
+}
+
+#[test]
+fn pub_stops_at_a_signal_while_its_stdin_is_idle() {
+    // `tail -f log | amqpctl pub --lines`, and `pub -m -` waiting for its
+    // body: a FIFO whose writer has gone quiet. The signal comes once, or
+    // twice at once as `timeout` and process-group kills send it.
+    let cases: [(&[&str], &str, &str, usize); 3] = [
+        (
+            &["--lines"],
+            "one\n",
+            "Stopped by signal 15: 1 messages sent",
+            1,
+        ),
+        (
+            &["--lines"],
+            "one\n",
+            "Stopped by signal 15: 1 messages sent",
+            2,
+        ),
+        (
+            &["-m", "-"],
+            "part",
+            "Stopped by signal 15: 0 messages sent",
+            1,
+        ),
+    ];
+    for (extra, written, report, signals) in cases {
+        let q = fresh_queue("pub-idle-stdin");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("fifo");
+        let made = Cmd::new("mkfifo", &[fifo.to_str().expect("a UTF-8 path")]).run();
+        made.code(0);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let writer_fifo = fifo.clone();
+        let bytes = written.as_bytes().to_vec();
+        let writer = std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&writer_fifo)
+                .expect("the FIFO's write end");
+            std::io::Write::write_all(&mut w, &bytes).expect("written");
+            // Held open, idle, until the test is done.
+            let _ = done_rx.recv_timeout(Duration::from_secs(60));
+        });
+        let mut args = vec![
+            "-c".to_string(),
+            "exec \"$0\" \"$@\" < \"$FIFO\"".to_string(),
+            crate::support::run::AMQPCTL.to_string(),
+        ];
+        args.extend(crate::support::run::connection_flags(broker()));
+        args.extend(["pub", "-k", &q].map(str::to_string));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut publisher = Cmd::new("/bin/sh", &args).env("FIFO", &fifo).spawn();
+        if extra == ["--lines"] {
+            wait_for_messages(broker(), &q, 1);
+        } else {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let signalled = Instant::now();
+        for _ in 0..signals {
+            publisher.signal(libc::SIGTERM);
+        }
+        publisher.exits_with(143, Duration::from_secs(5));
+        let took = signalled.elapsed();
+        assert!(
+            took < Duration::from_millis(900),
+            "{extra:?}: took {took:?}"
+        );
+        let err = publisher.stderr_lines_so_far();
+        assert!(err.iter().any(|l| l == report), "{extra:?}: {err:?}");
+        let _ = done_tx.send(());
+        writer.join().expect("the writer");
+        delete_queue(broker(), &q);
+    }
 }
 
 #[test]

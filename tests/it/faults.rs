@@ -350,6 +350,26 @@ fn a_one_message_pub_under_an_alarm_says_so_and_honours_blocked_timeout() {
 }
 
 #[test]
+fn a_sigterm_while_the_broker_blocks_publishing_is_reported_as_signal_15() {
+    let node = fault_node();
+    let q = unique("blocked-sigterm");
+    durable_queue(&node, &q);
+    node.ctl_ok(&["set_vm_memory_high_watermark", "0"]);
+    let mut publisher = spawn_amqpctl_on(&node, &["pub", "-k", &q, "-m", "x", "--confirm"]);
+    publisher.await_stderr("blocks publishing (low on memory)", Duration::from_secs(10));
+    publisher.signal(libc::SIGTERM);
+    // The real signal, not SIGINT's 2 and 130.
+    publisher.exits_with(143, Duration::from_secs(30));
+    node.ctl_ok(&["set_vm_memory_high_watermark", "0.4"]);
+    let err = publisher.stderr_lines_so_far();
+    assert!(
+        err.iter()
+            .any(|l| l == "Stopped by signal 15: 0 of 1 messages published were confirmed"),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn a_one_message_pub_under_an_alarm_completes_when_it_clears() {
     let node = fault_node();
     let q = unique("blocked-one-clears");

@@ -191,3 +191,41 @@ fn an_empty_directory_is_a_usage_error_before_anything_is_sent() {
         .no_stdout()
         .stderr(["ERROR: --speed replays saved messages: it goes with --from-dir DIR"]);
 }
+
+#[test]
+fn a_corrupt_file_is_found_before_anything_is_published() {
+    let (from, to) = (unique("save-corrupt"), unique("save-corrupt-to"));
+    durable_queue(broker(), &from);
+    durable_queue(broker(), &to);
+    for m in ["a", "b", "c"] {
+        amqpctl(&["pub", "-k", &from, "-m", m]).code(0);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().display().to_string();
+    save_all(&from, &path);
+    // The last of the three no longer reads as an envelope.
+    let mut sidecars: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("the saved messages")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    sidecars.sort();
+    assert_eq!(sidecars.len(), 3, "{sidecars:?}");
+    let third = sidecars[2].clone();
+    std::fs::write(&third, "{not json").expect("corrupt 3.json");
+    let run = amqpctl(&["pub", "--from-dir", &path, "-k", &to])
+        .code(2)
+        .no_stdout();
+    let err = run.stderr_lines();
+    assert!(
+        err.len() == 1 && err[0].starts_with(&format!("ERROR: {}: invalid JSON", third.display())),
+        "{err:?}"
+    );
+    assert_eq!(
+        messages(broker(), &to),
+        0,
+        "nothing published before the check"
+    );
+    delete_queue(broker(), &from);
+    delete_queue(broker(), &to);
+}

@@ -212,6 +212,18 @@ fn malformed_json_input_names_the_line_and_exits_2() {
 }
 
 #[test]
+fn an_unknown_envelope_key_is_refused_not_ignored() {
+    let q = fresh_queue("bogus-key");
+    let input = format!("{{\"routing_key\":\"{q}\",\"body\":\"x\",\"bogus\":1}}\n");
+    amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes())
+        .code(2)
+        .no_stdout()
+        .stderr(["ERROR: stdin line 1: unknown key 'bogus' (an envelope has body, body_encoding, exchange, routing_key and the message properties)"]);
+    assert_eq!(messages(broker(), &q), 0);
+    delete_queue(broker(), &q);
+}
+
+#[test]
 fn templates_and_raw_bodies_format_consumed_messages() {
     let q = fresh_queue("tmpl");
     amqpctl(&[
@@ -416,6 +428,42 @@ fn the_publish_outcome_stream_reports_every_message() {
     delete_queue(broker(), &q);
 }
 
+#[test]
+fn json_outcomes_tell_a_returned_message_from_a_sent_one_without_confirm() {
+    let q = fresh_queue("json-returned");
+    let nowhere = unique("nowhere");
+    let input = format!(
+        "{{\"routing_key\":\"{q}\",\"body\":\"1\"}}\n{{\"routing_key\":\"{nowhere}\",\"body\":\"2\"}}\n"
+    );
+    // --mandatory without --confirm: the return is reported as such.
+    amqpctl_stdin(
+        &["pub", "--format", "json", "--mandatory"],
+        input.as_bytes(),
+    )
+    .code(6)
+    .stdout([
+        r#"{"seq":1,"status":"acked"}"#,
+        r#"{"code":312,"seq":2,"status":"returned","text":"NO_ROUTE"}"#,
+    ]);
+    assert_eq!(drain(broker(), &q), vec![b"1".to_vec()]);
+    delete_queue(broker(), &q);
+}
+
+#[test]
+fn json_outcomes_report_messages_refused_with_a_404() {
+    let nowhere = unique("no-exchange");
+    let input = "{\"body\":\"a\"}\n";
+    let refused = format!(
+        r#"{{"code":404,"seq":1,"status":"refused","text":"NOT_FOUND - no exchange '{nowhere}' in vhost '/'"}}"#
+    );
+    amqpctl_stdin(
+        &["pub", "--format", "json", "--confirm", "-e", &nowhere],
+        input.as_bytes(),
+    )
+    .code(5)
+    .stdout([refused]);
+}
+
 /// How `shell`'s completion script names the top-level subcommand `sub`
 /// (a bare `contains("con")` would also match "connection").
 fn completion_entry(shell: &str, sub: &str) -> String {
@@ -592,4 +640,64 @@ fn long_runs_show_a_progress_line_only_on_a_terminal() {
         quiet.stdout_text()
     );
     delete_queue(broker(), &q);
+}
+
+/// Whether process `pid` is gone (or a zombie nobody reaps yet).
+fn is_gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command's name in parentheses.
+        Ok(stat) => stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+#[test]
+fn exec_commands_end_with_their_whole_process_group() {
+    const WAIT: Duration = Duration::from_secs(30);
+    // Its output elsewhere: a sleep left holding con's stdout would keep
+    // the test waiting for its end, and hide that it outlived con.
+    const SLEEP: &str = "sleep 31 >/dev/null 2>&1 & echo $! > \"$PIDS\"; wait";
+    // A SIGTERM to con, an --exec-timeout, and the SIGKILL that follows a
+    // command that ignores SIGTERM: its `sleep` must not outlive it.
+    let cases: [(&str, &[&str], bool); 3] = [
+        (SLEEP, &[], true),
+        (SLEEP, &["--exec-timeout", "0.5"], false),
+        (&format!("trap '' TERM; {SLEEP}"), &[], true),
+    ];
+    let mut outlived = Vec::new();
+    for (command, extra, signal) in cases {
+        let q = filled_queue("exec-group", 1, "job");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pids = dir.path().join("pid");
+        let mut args = vec!["con", "-q", &q, "--exec", command, "--exec-backoff", "60"];
+        args.extend_from_slice(extra);
+        let mut con = Cmd::amqpctl_on(broker(), &args)
+            .env("PIDS", pids.to_str().expect("a UTF-8 path"))
+            .spawn();
+        let deadline = std::time::Instant::now() + WAIT;
+        let pid = loop {
+            let read = std::fs::read_to_string(&pids).unwrap_or_default();
+            if read.ends_with('\n') {
+                break read.trim().to_string();
+            }
+            assert!(std::time::Instant::now() < deadline, "{command}: no pid");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if signal {
+            con.signal(libc::SIGTERM);
+            con.exits_with(0, Duration::from_secs(15));
+        } else {
+            con.await_stderr("timed out (--exec-timeout)", WAIT);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while !is_gone(&pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !is_gone(&pid) {
+            outlived.push(format!("{command} {extra:?}: its sleep {pid} still runs"));
+        }
+        drop(con);
+        delete_queue(broker(), &q);
+    }
+    assert!(outlived.is_empty(), "{outlived:#?}");
 }

@@ -116,7 +116,8 @@ impl Consuming<'_> {
             )?;
         }
         self.queue = queue.clone();
-        channel.basic_qos(self.spec.prefetch)?;
+        let prefetch = self.window();
+        channel.basic_qos(prefetch)?;
         let mut arguments = Table::new();
         if let Some(offset) = &self.spec.offset {
             arguments.insert(STREAM_OFFSET.to_string(), offset.clone());
@@ -129,7 +130,7 @@ impl Consuming<'_> {
                 ..ConsumerSettings::default()
             },
         )?;
-        let mut acks = Acks::new(self.spec.ack_auto, self.spec.prefetch);
+        let mut acks = Acks::new(self.spec.ack_auto, prefetch);
         let spec = self.spec;
         let consumed = match &spec.mode {
             Mode::Print {
@@ -147,6 +148,26 @@ impl Consuming<'_> {
         let cancelled = consumer.cancel();
         consumed?;
         cancelled.map_err(Error::from)
+    }
+
+    /// The prefetch to ask for: `--prefetch`, but with `--count` no more
+    /// than the messages still to take (unless --filter-requeue, whose
+    /// requeued message would come back alone, again and again), so that
+    /// none is delivered only to be requeued.
+    fn window(&self) -> u16 {
+        let requeues = self
+            .spec
+            .filter
+            .as_ref()
+            .is_some_and(|f| matches!(f.others, Others::Requeued));
+        if self.spec.count.is_none() || requeues {
+            return self.spec.prefetch;
+        }
+        let limit = u16::try_from(self.remaining).unwrap_or(u16::MAX);
+        match self.spec.prefetch {
+            0 => limit,
+            p => p.min(limit),
+        }
     }
 
     /// Prints deliveries in batches, each batch flushed before it is acked.

@@ -41,6 +41,10 @@ pub struct ConsumeArgs {
     bind_queue: bool,
 
     /// Automatic acknowledgement (the broker forgets a message once sent).
+    /// The broker then ignores --prefetch and pushes all it has: at a stop
+    /// (a signal, --idle-timeout, --until-empty, a closed stdout, the end
+    /// of --lazy) what it pushed but con had not printed is lost. With
+    /// --count N, con acks the N itself, so exactly N are taken.
     #[arg(long)]
     ack_auto: bool,
 
@@ -259,7 +263,9 @@ impl ConsumeArgs {
             queue,
             exchange,
             bindings,
-            ack_auto: self.ack_auto,
+            // --count N takes exactly N: a no-ack consumer would be pushed
+            // everything, and what came after the Nth would be dropped.
+            ack_auto: self.ack_auto && self.count.is_none(),
             prefetch: self.prefetch,
             count: self.count,
             idle_timeout: self.idle_timeout,
@@ -279,7 +285,10 @@ impl ConsumeArgs {
             return Ok(None);
         };
         let filter = Filter::compile(source)?;
-        let others = if self.ack_auto {
+        let others = if self.ack_auto && self.count.is_some() {
+            // Acked by con itself (see `resolve`): dropping is acking.
+            Others::Acked
+        } else if self.ack_auto {
             Others::Dropped
         } else if self.filter_requeue {
             if self.until_empty {

@@ -113,6 +113,12 @@ pub fn decode(line: &[u8]) -> Result<Incoming, String> {
     let Json::Object(m) = json else {
         return Err("an envelope must be a JSON object".into());
     };
+    // A misspelt key would otherwise be dropped without a word.
+    if let Some(unknown) = m.keys().find(|k| !is_envelope_key(k)) {
+        return Err(format!(
+            "unknown key '{unknown}' (an envelope has body, body_encoding, exchange, routing_key and the message properties)"
+        ));
+    }
     let text = |k: &str| -> Result<Option<String>, String> {
         match m.get(k) {
             None | Some(Json::Null) => Ok(None),
@@ -164,6 +170,20 @@ pub fn decode(line: &[u8]) -> Result<Incoming, String> {
         properties,
         body,
     })
+}
+
+/// Whether `key` belongs in an envelope: what [`encode`] writes (the
+/// delivery's tag and redelivered flag are read back and ignored).
+fn is_envelope_key(key: &str) -> bool {
+    const ROUTING: [&str; 6] = [
+        "body",
+        "body_encoding",
+        "exchange",
+        "routing_key",
+        "redelivered",
+        "delivery_tag",
+    ];
+    ROUTING.contains(&key) || PROPERTIES.iter().any(|p| p.name == key)
 }
 
 fn json_to_table(m: &Map<String, Json>) -> Result<Table, String> {

@@ -3,6 +3,7 @@
 //! its exit status decides the message's fate.
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -84,6 +85,10 @@ fn run_with(
     if capture {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
+    // A process group of its own, ended as a whole: what `sh` started
+    // must not outlive a stop or a timeout (a requeued message would then
+    // run twice at once).
+    cmd.process_group(0);
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::io("starting the --exec command", e))?;
@@ -101,6 +106,8 @@ fn run_with(
             .try_wait()
             .map_err(|e| Error::io("waiting for the --exec command", e))?
         {
+            // Whatever the command left running in its group goes with it.
+            signal_group(&child, libc::SIGKILL);
             let verdict = if status.success() {
                 Verdict::Done
             } else {
@@ -119,7 +126,7 @@ fn run_with(
             return Ok((verdict, output, stopped.map(|(signal, _)| signal)));
         }
         if timeout.is_some_and(|t| started.elapsed() >= t) {
-            let _ = child.kill();
+            signal_group(&child, libc::SIGKILL);
             let _ = child.wait();
             return Ok((
                 Verdict::Failed("timed out (--exec-timeout)".to_string()),
@@ -130,12 +137,13 @@ fn run_with(
         match stopped {
             None => {
                 if let Some(signal) = stop.and_then(|s| s.try_recv().ok()) {
-                    terminate(&child);
+                    // Asked to stop, as a supervisor would ask.
+                    signal_group(&child, libc::SIGTERM);
                     stopped = Some((signal, Instant::now()));
                 }
             }
             Some((_, when)) if when.elapsed() >= STOP_GRACE => {
-                let _ = child.kill();
+                signal_group(&child, libc::SIGKILL);
             }
             Some(_) => {}
         }
@@ -143,12 +151,14 @@ fn run_with(
     }
 }
 
-/// Asks the command to stop, as a supervisor would (SIGTERM).
-fn terminate(child: &std::process::Child) {
+/// Sends `signal` to the command's process group (its `sh` and all it
+/// started), whose id is the `sh`'s pid.
+fn signal_group(child: &std::process::Child, signal: i32) {
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) has no memory-safety preconditions; the child is
-        // not reaped yet, so its pid is still its own.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        // SAFETY: kill(2) has no memory-safety preconditions. The group is
+        // named by the child's pid, which stays reserved while the child is
+        // unreaped or any process of its group lives.
+        unsafe { libc::kill(-pid, signal) };
     }
 }
 

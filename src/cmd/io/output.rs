@@ -71,13 +71,46 @@ pub fn flush_for_exit() {
 /// Buffered data lines on stdout.
 pub struct Lines {
     flush_each: bool,
+    /// A report (`pub`'s `Sent:` lines): when its reader goes away, the
+    /// work goes on and the lines go nowhere.
+    report: bool,
+    /// The report's reader went away.
+    closed: bool,
 }
 
 impl Lines {
     /// Takes stdout; lines are flushed one by one when it is a terminal.
+    /// A closed stdout is an error ([`Error::BrokenPipe`]): the caller
+    /// stops.
     pub fn new() -> Lines {
         Lines {
             flush_each: io::stdout().is_terminal(),
+            report: false,
+            closed: false,
+        }
+    }
+
+    /// Like [`Lines::new`], for a report on work that must not stop half
+    /// done (`pub … | head -1`): once stdout's reader is gone, says so once
+    /// on stderr and drops the lines instead of failing.
+    pub fn report() -> Lines {
+        Lines {
+            report: true,
+            ..Lines::new()
+        }
+    }
+
+    /// `written`, unless it says the report's reader went away.
+    fn unless_closed(&mut self, written: io::Result<()>) -> Result<(), Error> {
+        match written {
+            Err(e) if self.report && e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                status(
+                    "WARNING: stdout was closed; the work goes on, its report lines are dropped",
+                );
+                Ok(())
+            }
+            other => other.map_err(|e| Error::io("writing to stdout", e)),
         }
     }
 
@@ -92,6 +125,9 @@ impl Lines {
     }
 
     fn write_now(&mut self, parts: &[&[u8]]) -> Result<(), Error> {
+        if self.closed {
+            return Ok(());
+        }
         let mut out = buffer()
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -102,7 +138,12 @@ impl Lines {
         if self.flush_each {
             written = written.and_then(|()| out.flush());
         }
-        written.map_err(|e| Error::io("writing to stdout", e))
+        if written.is_err() && self.report {
+            // What the buffer still holds has no reader either.
+            *out = BufWriter::with_capacity(64 * 1024, io::stdout());
+        }
+        drop(out);
+        self.unless_closed(written)
     }
 
     /// Writes `prefix`, `body` as raw bytes, and a newline.
@@ -117,11 +158,18 @@ impl Lines {
 
     /// Pushes buffered lines out; everything written so far is then on stdout.
     pub fn flush(&mut self) -> Result<(), Error> {
-        buffer()
+        if self.closed {
+            return Ok(());
+        }
+        let mut out = buffer()
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .flush()
-            .map_err(|e| Error::io("writing to stdout", e))
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let flushed = out.flush();
+        if flushed.is_err() && self.report {
+            *out = BufWriter::with_capacity(64 * 1024, io::stdout());
+        }
+        drop(out);
+        self.unless_closed(flushed)
     }
 }
 

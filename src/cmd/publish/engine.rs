@@ -7,10 +7,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use signal_hook::consts::SIGINT;
 
 use super::PublishSpec;
-use super::outcome::Reporter;
+use super::outcome::{self, Reporter};
 use crate::cmd::broker::flow::{self, FlowWait};
 use crate::cmd::broker::reconnect::{self, Reconnecting};
 use crate::cmd::broker::{ConnectSpec, with_connection};
@@ -51,7 +50,8 @@ pub fn run(connect: &ConnectSpec, mut spec: PublishSpec) -> Result<(), Error> {
         },
         spec,
         interrupts,
-        lines: Lines::new(),
+        // stdout is a report: a reader gone does not stop the publishing.
+        lines: Lines::report(),
         pending: VecDeque::new(),
         published: 0,
         interrupted: None,
@@ -62,6 +62,16 @@ pub fn run(connect: &ConnectSpec, mut spec: PublishSpec) -> Result<(), Error> {
     let reconnect = publisher.spec.reconnect;
     let interrupts = publisher.interrupts.clone();
     let result = reconnect::run(&mut publisher, reconnect, &interrupts);
+    if let Err(e) = &result
+        && let Some((code, text)) = outcome::channel_closed(e)
+    {
+        // Every message's fate is told: these were refused with the channel.
+        for m in &publisher.pending {
+            publisher
+                .reporter
+                .refused(&mut publisher.lines, m.seq, code, text)?;
+        }
+    }
     publisher.progress.finish();
     publisher.lines.flush()?;
     publisher.summarise(&result);
@@ -244,6 +254,10 @@ impl Publisher<'_> {
         let Some(reason) = channel.blocked_reason() else {
             return Ok(());
         };
+        if self.interrupted.is_some() {
+            // Stopping already: only the confirms' grace is left to wait.
+            return Ok(());
+        }
         self.lines.flush()?;
         flow::announce_blocked(&reason);
         match channel.wait_unblocked(self.spec.blocked_timeout, Some(&self.interrupts)) {
@@ -252,10 +266,37 @@ impl Publisher<'_> {
                 Ok(())
             }
             Unblocked::TimedOut => Err(flow::blocked_too_long(self.spec.blocked_timeout, reason)),
-            Unblocked::Interrupted => {
-                self.interrupted.get_or_insert((SIGINT, Instant::now()));
+            Unblocked::Interrupted(signal) => {
+                self.interrupted.get_or_insert((signal, Instant::now()));
                 Ok(())
             }
+        }
+    }
+
+    /// `message` as the next one to publish: routed by the flags, else by
+    /// its envelope, else by the default key.
+    fn routed(&self, message: super::source::Outgoing) -> Pending {
+        let (exchange, routing_key, properties) = match message.envelope {
+            Some(e) => (Some(e.exchange), Some(e.routing_key), Some(e.properties)),
+            None => (None, None, None),
+        };
+        Pending {
+            seq: self.published + 1,
+            nacks: 0,
+            exchange: self
+                .spec
+                .exchange_flag
+                .clone()
+                .or(exchange)
+                .unwrap_or_default(),
+            routing_key: self
+                .spec
+                .routing_key
+                .clone()
+                .or(routing_key)
+                .unwrap_or_else(|| self.spec.default_key.clone()),
+            body: message.body,
+            properties,
         }
     }
 
@@ -271,9 +312,13 @@ impl Publisher<'_> {
                 self.interrupted = Some((signal, Instant::now()));
                 break;
             }
-            let message = match self.spec.source.next() {
+            let message = match self.spec.source.next(&self.interrupts) {
                 Ok(Some(message)) => message,
                 Ok(None) => break,
+                Err(Error::Interrupted(signal)) => {
+                    self.interrupted = Some((signal, Instant::now()));
+                    break;
+                }
                 Err(bad_input) => {
                     // What went out before the bad input is still reported.
                     self.wait(channel, 0)?;
@@ -312,28 +357,7 @@ impl Publisher<'_> {
             if self.interrupted.is_some() {
                 break;
             }
-            let (exchange, routing_key, properties) = match message.envelope {
-                Some(e) => (Some(e.exchange), Some(e.routing_key), Some(e.properties)),
-                None => (None, None, None),
-            };
-            let m = Pending {
-                seq: self.published + 1,
-                nacks: 0,
-                exchange: self
-                    .spec
-                    .exchange_flag
-                    .clone()
-                    .or(exchange)
-                    .unwrap_or_default(),
-                routing_key: self
-                    .spec
-                    .routing_key
-                    .clone()
-                    .or(routing_key)
-                    .unwrap_or_else(|| self.spec.default_key.clone()),
-                body: message.body,
-                properties,
-            };
+            let m = self.routed(message);
             self.published += 1;
             self.progress.add(1);
             if self.spec.confirm {

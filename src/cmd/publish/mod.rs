@@ -4,6 +4,7 @@
 //! flags and their resolution into a [`PublishSpec`]; `engine` publishes.
 
 mod engine;
+mod input;
 mod outcome;
 mod source;
 
@@ -105,7 +106,9 @@ pub struct PublishArgs {
     #[arg(long)]
     persistent: bool,
 
-    /// An unroutable message is an error (exit 6).
+    /// An unroutable message is an error (exit 6). With --format json it
+    /// implies --confirm: only the broker's verdict tells a returned
+    /// message from one it took.
     #[arg(long)]
     mandatory: bool,
 
@@ -317,7 +320,9 @@ impl PublishArgs {
             rate: self.rate,
             speed: self.speed,
             mandatory: self.mandatory,
-            confirm: self.confirm,
+            // Without confirms a return cannot be matched to its message,
+            // and a JSON outcome line would say "sent" for it.
+            confirm: self.confirm || (self.mandatory && self.format == PubFormat::Json),
             confirm_window,
             reconnect: self.reconnect,
             blocked_timeout: self.blocked_timeout,

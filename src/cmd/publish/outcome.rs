@@ -113,6 +113,24 @@ impl Reporter {
         Ok(())
     }
 
+    /// Reports a message the broker never took because it closed the
+    /// channel (a 404 for a missing exchange, a 403, …) before its verdict.
+    pub fn refused(
+        &mut self,
+        lines: &mut Lines,
+        seq: u64,
+        code: u16,
+        text: &str,
+    ) -> Result<(), Error> {
+        if self.json && !self.quiet {
+            json_line(
+                lines,
+                json!({"seq": seq, "status": "refused", "code": code, "text": text}),
+            )?;
+        }
+        Ok(())
+    }
+
     /// In text mode the first failure stops the run; the JSON outcome
     /// stream reports every message and goes on.
     pub fn should_stop(&self) -> bool {
@@ -122,6 +140,15 @@ impl Reporter {
 
 fn json_line(lines: &mut Lines, value: serde_json::Value) -> Result<(), Error> {
     lines.line(b"", value.to_string().as_bytes())
+}
+
+/// The broker's code and text when `e` is its closing of the channel.
+pub fn channel_closed(e: &Error) -> Option<(u16, &str)> {
+    match e {
+        Error::Amqp(AmqpError::ChannelClosed { code, text }) => Some((*code, text)),
+        Error::Hinted { error, .. } => channel_closed(error),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

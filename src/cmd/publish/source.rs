@@ -3,11 +3,13 @@
 //! standard input whole, stdin split into lines (streaming, constant
 //! memory), or JSON envelopes from stdin.
 
-use std::io::{BufRead, BufReader, Read, Stdin};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use amqpctl::amqp::Properties;
+use crossbeam_channel::Receiver;
+
+use super::input::Input;
 
 use crate::cmd::io::{envelope, saved};
 use crate::error::Error;
@@ -67,12 +69,9 @@ pub enum Source {
         sent: u64,
     },
     /// stdin split on `delimiter`.
-    Lines {
-        input: BufReader<Stdin>,
-        delimiter: Vec<u8>,
-    },
+    Lines { input: Input, delimiter: Vec<u8> },
     /// stdin, one JSON envelope per line.
-    Json { input: BufReader<Stdin>, line: u64 },
+    Json { input: Input, line: u64 },
     /// The messages `con --save-dir` saved, oldest first.
     Dir {
         sidecars: std::collections::VecDeque<std::path::PathBuf>,
@@ -92,15 +91,24 @@ impl Source {
         }
     }
 
-    /// All of stdin as one message body.
+    /// All of stdin as one message body. A signal while stdin is still
+    /// open ends the wait, said as pub says it after publishing began.
     pub fn read_stdin() -> Result<Vec<u8>, Error> {
-        let mut body = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut body)
-            .map_err(|e| Error::io("reading the message from stdin", e))?;
-        warn_if_over_default_limit(&body);
-        Ok(body)
+        let interrupts = crate::cmd::io::signals::interrupts()?;
+        let mut input = Input::spawn(std::io::stdin());
+        match input.all(&interrupts) {
+            Err(Error::Interrupted(signal)) => {
+                crate::cmd::io::output::status(format_args!(
+                    "Stopped by signal {signal}: 0 messages sent"
+                ));
+                Err(Error::Interrupted(signal))
+            }
+            Ok(body) => {
+                warn_if_over_default_limit(&body);
+                Ok(body)
+            }
+            other => other,
+        }
     }
 
     /// A file as one message body.
@@ -114,7 +122,7 @@ impl Source {
     /// Lines of stdin.
     pub fn lines(delimiter: Vec<u8>) -> Source {
         Source::Lines {
-            input: BufReader::with_capacity(64 * 1024, std::io::stdin()),
+            input: Input::spawn(std::io::stdin()),
             delimiter,
         }
     }
@@ -122,13 +130,14 @@ impl Source {
     /// JSON envelopes from stdin.
     pub fn json() -> Source {
         Source::Json {
-            input: BufReader::with_capacity(64 * 1024, std::io::stdin()),
+            input: Input::spawn(std::io::stdin()),
             line: 0,
         }
     }
 
-    /// The messages saved in `dir`; an empty or missing directory is an
-    /// error, checked before connecting.
+    /// The messages saved in `dir`; an empty or missing directory, or any
+    /// file that does not read as a saved message, is an error, checked
+    /// before connecting.
     pub fn dir(dir: &Path) -> Result<Source, Error> {
         let sidecars = saved::list(dir)?;
         if sidecars.is_empty() {
@@ -137,13 +146,19 @@ impl Source {
                 dir.display()
             )));
         }
+        // Every envelope checked before the first publish: a corrupt file
+        // must not leave the ones before it published.
+        for sidecar in &sidecars {
+            saved::read(sidecar)?;
+        }
         Ok(Source::Dir {
             sidecars: sidecars.into(),
         })
     }
 
-    /// The next message, or `None` at the end.
-    pub fn next(&mut self) -> Result<Option<Outgoing>, Error> {
+    /// The next message, or `None` at the end; a signal on `interrupts`
+    /// while stdin has nothing to give is [`Error::Interrupted`].
+    pub fn next(&mut self, interrupts: &Receiver<i32>) -> Result<Option<Outgoing>, Error> {
         match self {
             Source::Repeat {
                 text,
@@ -169,7 +184,7 @@ impl Source {
                 Ok(Some(Outgoing::body(body)))
             }
             Source::Lines { input, delimiter } => {
-                Ok(read_record(input, delimiter)?.map(Outgoing::body))
+                Ok(input.record(delimiter, interrupts)?.map(Outgoing::body))
             }
             Source::Dir { sidecars } => {
                 let Some(sidecar) = sidecars.pop_front() else {
@@ -182,7 +197,7 @@ impl Source {
                 )))
             }
             Source::Json { input, line } => loop {
-                let Some(record) = read_record(input, b"\n")? else {
+                let Some(record) = input.record(b"\n", interrupts)? else {
                     return Ok(None);
                 };
                 *line += 1;
@@ -197,8 +212,6 @@ impl Source {
     }
 }
 
-/// Reads up to the next `delimiter` (which is dropped); the last record may
-/// lack it. `None` at end of input.
 /// RabbitMQ 4's default `max_message_size`: bodies over it are refused
 /// (406). A broker may be configured for more, so it is only a warning.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
@@ -211,23 +224,6 @@ fn warn_if_over_default_limit(body: &[u8]) {
             "WARNING: the message is {} bytes, over RabbitMQ 4's default max_message_size of {DEFAULT_MAX_MESSAGE_SIZE}: the broker may refuse it",
             body.len()
         ));
-    }
-}
-
-fn read_record(input: &mut impl BufRead, delimiter: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-    let last = *delimiter.last().unwrap_or(&b'\n');
-    let mut record = Vec::new();
-    loop {
-        let n = input
-            .read_until(last, &mut record)
-            .map_err(|e| Error::io("reading stdin", e))?;
-        if n == 0 {
-            return Ok((!record.is_empty()).then_some(record));
-        }
-        if record.ends_with(delimiter) {
-            record.truncate(record.len() - delimiter.len());
-            return Ok(Some(record));
-        }
     }
 }
 
@@ -264,7 +260,8 @@ mod tests {
 
     fn bodies(mut s: Source) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        while let Some(m) = s.next().unwrap() {
+        let never = crossbeam_channel::never();
+        while let Some(m) = s.next(&never).unwrap() {
             out.push(m.body);
         }
         out
@@ -291,24 +288,6 @@ mod tests {
             String::from_utf8(got[1].clone())
                 .unwrap()
                 .starts_with("n=2 ")
-        );
-    }
-
-    #[test]
-    fn records_split_on_multi_byte_delimiters() {
-        let mut input: &[u8] = b"a--b-c----last";
-        let mut got = Vec::new();
-        while let Some(r) = read_record(&mut input, b"--").unwrap() {
-            got.push(r);
-        }
-        assert_eq!(
-            got,
-            vec![
-                b"a".to_vec(),
-                b"b-c".to_vec(),
-                b"".to_vec(),
-                b"last".to_vec()
-            ]
         );
     }
 }
