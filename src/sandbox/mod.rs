@@ -15,4 +15,4 @@ mod process;
 pub use certs::{CLIENT_CN, Pki};
 pub use cluster::{Options, Sandbox, dir_for, join, provision};
 pub use error::{Result, SandboxError};
-pub use node::{Node, ServerTls, check_installed, rabbitmq_bin, write_cookie};
+pub use node::{Node, PLUGINS, ServerTls, check_installed, rabbitmq_bin, write_cookie};
