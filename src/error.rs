@@ -5,6 +5,7 @@ use std::io;
 use std::process::ExitCode;
 
 use amqpctl::amqp::AmqpError;
+use amqpctl::mgmt::MgmtError;
 use amqpctl::sandbox::SandboxError;
 use amqpctl::tls::{PemFile, TlsError};
 
@@ -169,6 +170,11 @@ pub enum Error {
     /// [`describe_sandbox`]).
     #[error("{}", describe_sandbox(.0))]
     Sandbox(#[from] SandboxError),
+
+    /// The management API (`list`, `info`, `unbind`, `close-connection`)
+    /// failed.
+    #[error("{0}")]
+    Mgmt(#[from] MgmtError),
 }
 
 impl Error {
@@ -198,6 +204,7 @@ impl Error {
             Error::Unsupported { .. } => 5,
             Error::Lost { .. } => 11,
             Error::Interrupted(signal) => 128u8.saturating_add(*signal as u8),
+            Error::Mgmt(e) => mgmt_exit_code(e),
             Error::Sandbox(e) => sandbox_exit_code(e),
         }
     }
@@ -398,6 +405,19 @@ fn sandbox_exit_code(e: &SandboxError) -> u8 {
         SandboxError::Boot { .. } => 1,
         SandboxError::Ctl { .. } => 1,
         SandboxError::Certificates(_) => 1,
+    }
+}
+
+/// Like AMQP's: unreachable 3, login 4, a refusal or a missing thing 5.
+fn mgmt_exit_code(e: &MgmtError) -> u8 {
+    match e {
+        MgmtError::Unreachable { .. } => 3,
+        MgmtError::NoApi { .. } => 3,
+        MgmtError::Login { .. } => 4,
+        MgmtError::Refused { .. } => 5,
+        MgmtError::NotFound { .. } => 5,
+        MgmtError::Http { .. } => 1,
+        MgmtError::BadAnswer { .. } => 1,
     }
 }
 

@@ -78,7 +78,10 @@ impl Client {
         };
         let whoami = match client.request("GET", "/api/whoami", None) {
             Ok(v) => v,
-            Err(MgmtError::Refused { status: 401, reason }) => {
+            Err(MgmtError::Refused {
+                status: 401,
+                reason,
+            }) => {
                 return Err(MgmtError::Login {
                     user: settings.username.clone(),
                     reason,
@@ -140,7 +143,11 @@ impl Client {
                 }
                 req.call()
             }
-            _ => self.agent.get(&url).header("Authorization", &self.auth).call(),
+            _ => self
+                .agent
+                .get(&url)
+                .header("Authorization", &self.auth)
+                .call(),
         };
         let mut answer = sent.map_err(|e| MgmtError::Unreachable {
             url: self.base.clone(),
@@ -243,7 +250,8 @@ mod tests {
 
     #[test]
     fn reasons_are_folded_onto_one_line() {
-        let body = serde_json::json!({"error": "not_authorised", "reason": "Not\nadministrator  user"});
+        let body =
+            serde_json::json!({"error": "not_authorised", "reason": "Not\nadministrator  user"});
         assert_eq!(reason_of(Some(body), "x"), "Not administrator user");
         assert_eq!(reason_of(None, "fallback"), "fallback");
     }

@@ -115,8 +115,7 @@ impl Sandbox {
         let cookie = format!("{:016X}", RandomState::new().hash_one(&self.dir));
         write_cookie(&self.dir, &cookie)?;
         let plugins = self.dir.join("enabled_plugins");
-        fs::write(&plugins, PLUGINS)
-            .map_err(io_error("write", &plugins))?;
+        fs::write(&plugins, PLUGINS).map_err(io_error("write", &plugins))?;
         if options.tls {
             self.pki = Some(certs::generate(&self.dir)?);
         }
