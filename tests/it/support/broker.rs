@@ -68,7 +68,10 @@ impl Broker {
 
     /// The management API's base URL, `http://127.0.0.1:PORT`.
     pub fn mgmt_url(&self) -> String {
-        let port = self.node.mgmt_port.expect("the test nodes run the management plugin");
+        let port = self
+            .node
+            .mgmt_port
+            .expect("the test nodes run the management plugin");
         format!("http://127.0.0.1:{port}")
     }
 
