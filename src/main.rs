@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".to_string());
         eprintln!("ERROR: internal error, please report it: {what}");
-        std::process::exit(1);
+        error::Exit::Failure.now();
     }));
     let cli = cmd::Cli::parse();
     init_logging(cli.verbose);

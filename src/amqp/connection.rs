@@ -13,7 +13,7 @@ use amiquip::{
 use crossbeam_channel::Receiver;
 
 use super::channel::Channel;
-use super::error::{AmqpError, Result, from_amiquip, is_io_loop_gone};
+use super::error::{AmqpError, Result, from_amiquip, is_io_loop_gone, one_line};
 use super::settings::{ConnectionSettings, Credentials, Endpoint};
 use crate::tls;
 
@@ -36,14 +36,14 @@ const BUFFERED_WRITES_HIGH_WATER: usize = 4 << 20;
 /// Close it with [`Connection::close`]: dropping it closes too, but loses the
 /// error a late broker close would report.
 pub struct Connection {
-    core: Rc<Core>,
+    pub(crate) core: Rc<Core>,
     endpoint: Endpoint,
 }
 
 /// State shared by a connection and its channels, so that a channel that sees
 /// the I/O loop die can fetch the reason from the connection.
 pub(crate) struct Core {
-    conn: RefCell<Option<amiquip::Connection>>,
+    pub(crate) conn: RefCell<Option<amiquip::Connection>>,
     /// connection.blocked / unblocked notifications from the broker.
     flow: Receiver<ConnectionBlockedNotification>,
     /// Why the broker blocks publishing, while it does.
@@ -378,7 +378,7 @@ fn handshake_error(
         // limit, is 530 NOT_ALLOWED).
         E::ServerClosedConnection { code: 403, message } => AmqpError::Login {
             addr,
-            reason: message,
+            reason: one_line(&message),
         },
         // A broker that ignores the capability just closes the socket after
         // our login; amiquip reports that as invalid credentials.
@@ -403,7 +403,7 @@ fn handshake_error(
         },
         E::ServerClosedConnection { code, message } => AmqpError::Refused {
             code,
-            text: message,
+            text: one_line(&message),
         },
         E::ConnectionTimeout => AmqpError::TimedOut {
             addr,

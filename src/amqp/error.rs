@@ -115,6 +115,17 @@ pub enum AmqpError {
     Protocol(String),
 }
 
+impl AmqpError {
+    /// Whether the broker closed the connection because the request used a
+    /// feature its configuration no longer permits (RabbitMQ 4's deprecated
+    /// features: 541 "Feature `…` is deprecated."): a refusal of what was
+    /// asked, not a lost connection.
+    pub fn is_deprecated_feature(&self) -> bool {
+        matches!(self, AmqpError::ConnectionClosed { code: 541, text }
+            if text.contains("is deprecated"))
+    }
+}
+
 /// Result of the AMQP layer.
 pub type Result<T, E = AmqpError> = std::result::Result<T, E>;
 
@@ -124,11 +135,11 @@ pub(crate) fn from_amiquip(e: amiquip::Error) -> AmqpError {
     match e {
         E::ServerClosedChannel { code, message, .. } => AmqpError::ChannelClosed {
             code,
-            text: message,
+            text: one_line(&message),
         },
         E::ServerClosedConnection { code, message } => AmqpError::ConnectionClosed {
             code,
-            text: message,
+            text: one_line(&message),
         },
         E::MissedServerHeartbeats => AmqpError::ConnectionLost {
             reason: "missed heartbeats from the broker".to_string(),
@@ -145,6 +156,30 @@ pub(crate) fn from_amiquip(e: amiquip::Error) -> AmqpError {
     }
 }
 
+/// A broker's reply text as one line: RabbitMQ 4's deprecated-feature
+/// closes carry newlines and indentation (and any control character could
+/// come), while every ERROR amqpctl prints is one line. Each run of
+/// whitespace holding a line break, and each other control character,
+/// becomes one space.
+pub(crate) fn one_line(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for c in text.chars() {
+        if c == '\n' || c == '\r' || (pending_space && c.is_whitespace()) || c.is_control() {
+            pending_space = true;
+            continue;
+        }
+        if pending_space {
+            line.truncate(line.trim_end().len());
+            line.push(' ');
+            pending_space = false;
+        }
+        line.push(c);
+    }
+    line.truncate(line.trim_end().len());
+    line
+}
+
 /// Whether the error only says that the I/O thread is gone; the real cause
 /// is then what closing the connection returns.
 pub(crate) fn is_io_loop_gone(e: &amiquip::Error) -> bool {
@@ -154,4 +189,23 @@ pub(crate) fn is_io_loop_gone(e: &amiquip::Error) -> bool {
             | amiquip::Error::EventLoopClientDropped
             | amiquip::Error::IoThreadPanic
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn reply_texts_become_one_line() {
+        let rabbitmq_4 = "INTERNAL_ERROR - Feature `transient_nonexcl_queues` is deprecated.\nIts use is not permitted per the configuration:\n    \"deprecated_features.permit.transient_nonexcl_queues = false\"\n";
+        assert_eq!(
+            one_line(rabbitmq_4),
+            "INTERNAL_ERROR - Feature `transient_nonexcl_queues` is deprecated. Its use is not permitted per the configuration: \"deprecated_features.permit.transient_nonexcl_queues = false\""
+        );
+        assert_eq!(one_line("a\r\n\tb\u{1b}c"), "a b c");
+        assert_eq!(
+            one_line("NOT_FOUND - no queue 'q'"),
+            "NOT_FOUND - no queue 'q'"
+        );
+    }
 }

@@ -8,6 +8,7 @@ mod connection;
 mod consumer;
 mod error;
 mod properties;
+mod server;
 mod settings;
 mod value;
 

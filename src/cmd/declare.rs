@@ -5,8 +5,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::args::values::{
     check_name, check_unique_keys, parse_exchange_type, parse_key_value, table,
 };
-use super::broker::declare::{self, Destination, Detail};
-use super::broker::{ConnectSpec, with_channel};
+use super::broker::declare::{self, Destination};
+use super::broker::flow::FlowWait;
+use super::broker::{ConnectSpec, with_connection};
+use super::io::output::result;
 use crate::error::Error;
 use amqpctl::amqp::{ExchangeOptions, QueueOptions, Table, Value};
 
@@ -160,6 +162,9 @@ impl DeclareArgs {
                         "quorum queues and streams cannot be exclusive or auto-delete".to_string(),
                     ));
                 }
+                if let Some(given) = &queue_type {
+                    check_no_type_argument(given, &arguments)?;
+                }
                 let mut arguments = table(&arguments);
                 if let Some(kind) = queue_type {
                     let kind = match kind {
@@ -238,6 +243,20 @@ impl DeclareArgs {
     }
 }
 
+/// `--type T` with an `--arg x-queue-type=…` as well: two answers to one
+/// question, so a usage error rather than one silently winning.
+fn check_no_type_argument(given: &QueueType, arguments: &[(String, Value)]) -> Result<(), Error> {
+    match arguments.iter().find(|(k, _)| k == "x-queue-type") {
+        Some(_) => Err(Error::Usage(format!(
+            "--type {} and --arg x-queue-type say the queue type twice: keep one",
+            given
+                .to_possible_value()
+                .map_or_else(|| "?".to_string(), |p| p.get_name().to_string())
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Refuses a name AMQP cannot carry and an `--arg` key given twice.
 fn check_name_and_arguments(
     what: &str,
@@ -253,41 +272,68 @@ pub fn run(connect: &ConnectSpec, args: DeclareArgs) -> Result<(), Error> {
     declare(connect, args.resolve()?)
 }
 
-/// Makes the declaration and prints it.
-pub fn declare(connect: &ConnectSpec, spec: DeclareSpec) -> Result<(), Error> {
-    with_channel(connect, |channel| match &spec {
-        DeclareSpec::Queue { name, options } => {
-            let info = channel.queue_declare(name, options)?;
-            declare::announce_queue(
-                &info,
-                Detail::Counts {
-                    passive: options.passive,
-                },
-            );
-            Ok(())
-        }
-        DeclareSpec::Exchange {
-            name,
-            kind,
-            options,
-        } => {
-            channel.exchange_declare(name, kind, options)?;
-            declare::announce_exchange(name, options.passive);
-            Ok(())
-        }
-        DeclareSpec::Binding {
-            exchange,
-            destination,
-            to_exchange,
-            key,
-            arguments,
-        } => {
-            let destination = if *to_exchange {
-                Destination::Exchange(destination)
-            } else {
-                Destination::Queue(destination)
-            };
-            declare::bind(channel, destination, exchange, key, arguments)
-        }
-    })
+/// Declares what `spec` says and prints the result on stdout, once the
+/// channel closed without a late broker error: `Created queue: …` when the
+/// broker made it, `Declared queue: …` when it was already there (same
+/// for exchanges), `Queue exists: …` for `--passive`.
+///
+/// Whether it was there comes from a passive declare on a channel of its
+/// own just before the real one. Another client creating the same name in
+/// between is reported as `Created`; nothing else can be misreported (a
+/// queue or exchange is never un-declared by declaring it).
+pub fn declare(connect: &ConnectSpec, mut spec: DeclareSpec) -> Result<(), Error> {
+    if let DeclareSpec::Queue { name, options } = &mut spec {
+        crate::cmd::broker::transient::settle(connect, name, options);
+    }
+    let mut line = String::new();
+    with_connection(connect, FlowWait::new(None), |connection, channel| {
+        line = match &spec {
+            DeclareSpec::Queue { name, options } => {
+                let existed = !options.passive
+                    && !name.is_empty()
+                    && connection.channel()?.queue_inspect(name).is_ok();
+                let info = channel.queue_declare(name, options)?;
+                let verb = match (options.passive, existed) {
+                    (true, _) => "Queue exists",
+                    (false, true) => "Declared queue",
+                    (false, false) => "Created queue",
+                };
+                format!(
+                    "{verb}: {} (messages: {}, consumers: {})",
+                    info.name, info.messages, info.consumers
+                )
+            }
+            DeclareSpec::Exchange {
+                name,
+                kind,
+                options,
+            } => {
+                let existed =
+                    !options.passive && connection.channel()?.exchange_check(name).is_ok();
+                channel.exchange_declare(name, kind, options)?;
+                let verb = match (options.passive, existed) {
+                    (true, _) => "Exchange exists",
+                    (false, true) => "Declared exchange",
+                    (false, false) => "Created exchange",
+                };
+                format!("{verb}: {name}")
+            }
+            DeclareSpec::Binding {
+                exchange,
+                destination,
+                to_exchange,
+                key,
+                arguments,
+            } => {
+                let destination = if *to_exchange {
+                    Destination::Exchange(destination)
+                } else {
+                    Destination::Queue(destination)
+                };
+                declare::bind_silently(channel, destination, exchange, key, arguments)?
+            }
+        };
+        Ok(())
+    })?;
+    result(line)
 }

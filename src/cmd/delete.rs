@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand};
 
 use super::broker::{ConnectSpec, with_channel};
-use super::io::output::status;
+use super::io::output::result;
 use crate::error::Error;
 use amqpctl::amqp::{AmqpError, Channel};
 
@@ -131,8 +131,7 @@ fn delete_queue(
     let declared = match channel.queue_inspect(name) {
         Ok(info) => info,
         Err(e) if if_exists && is_not_found(&e) => {
-            status(format_args!("Queue {name} did not exist: nothing deleted"));
-            return Ok(());
+            return result(format_args!("Queue {name} did not exist: nothing deleted"));
         }
         Err(e) => return Err(e.into()),
     };
@@ -146,8 +145,7 @@ fn delete_queue(
     } else {
         deleted
     };
-    status(format_args!("Deleted queue: {name} ({n} messages)"));
-    Ok(())
+    result(format_args!("Deleted queue: {name} ({n} messages)"))
 }
 
 fn delete_exchange(
@@ -159,16 +157,14 @@ fn delete_exchange(
     match channel.exchange_check(name) {
         Ok(()) => {}
         Err(e) if if_exists && is_not_found(&e) => {
-            status(format_args!(
+            return result(format_args!(
                 "Exchange {name} did not exist: nothing deleted"
             ));
-            return Ok(());
         }
         Err(e) => return Err(e.into()),
     }
     channel.exchange_delete(name, if_unused)?;
-    status(format_args!("Deleted exchange: {name}"));
-    Ok(())
+    result(format_args!("Deleted exchange: {name}"))
 }
 
 fn is_not_found(e: &AmqpError) -> bool {

@@ -5,10 +5,13 @@
 use clap::Args;
 
 use super::args::FormatArgs;
-use super::broker::{ConnectSpec, with_channel};
+use super::broker::flow::FlowWait;
+use super::broker::{ConnectSpec, with_connection};
 use super::filter::Filter;
 use super::io::format::Format;
 use super::io::output::Lines;
+use super::io::output::status;
+use super::peek;
 use crate::error::Error;
 use amqpctl::amqp::{Channel, Delivery};
 
@@ -32,6 +35,11 @@ pub struct GetArgs {
     #[arg(long)]
     requeue: bool,
 
+    /// With --requeue, peek even when the message would have no delivery
+    /// to spare afterwards (a quorum queue's delivery limit).
+    #[arg(long, requires = "requeue")]
+    peek_past_limit: bool,
+
     /// Take only the messages for which this CEL expression is true (see
     /// the README's Filters section); the others stay in the queue, each
     /// looked at once.
@@ -52,6 +60,8 @@ pub struct GetSpec {
     pub all: bool,
     /// Put them back instead of acking.
     pub requeue: bool,
+    /// `--peek-past-limit`.
+    pub peek_past_limit: bool,
     /// How to print them.
     pub format: Format,
     /// `--filter`.
@@ -72,6 +82,7 @@ impl GetArgs {
             },
             all: self.all,
             requeue: self.requeue,
+            peek_past_limit: self.peek_past_limit,
         })
     }
 }
@@ -86,7 +97,11 @@ pub fn run(connect: &ConnectSpec, args: GetArgs) -> Result<(), Error> {
 pub fn get(connect: &ConnectSpec, spec: GetSpec) -> Result<(), Error> {
     let mut lines = Lines::new();
     let mut taken = Taken::default();
-    let result = with_channel(connect, |channel| {
+    let mut warnings = Vec::new();
+    let mut refused = None;
+    let result = with_connection(connect, FlowWait::new(None), |connection, channel| {
+        // 4.3 no longer counts a basic.nack with requeue as a delivery.
+        let counts = connection.server_version().is_none_or(|v| v < (4, 3));
         let mut rendered = Vec::new();
         // Every delivery stays unacked until all are written: a message put
         // back at once would be the next basic.get's answer again.
@@ -98,6 +113,17 @@ pub fn get(connect: &ConnectSpec, spec: GetSpec) -> Result<(), Error> {
                 taken.skipped.push(delivery);
                 continue;
             }
+            if spec.requeue {
+                match peek::check(&delivery, &spec.queue, counts, spec.peek_past_limit) {
+                    Ok(warning) => warnings.extend(warning),
+                    Err(e) => {
+                        // Put back unprinted, with a delivery to spare.
+                        taken.skipped.push(delivery);
+                        refused = Some(e);
+                        break;
+                    }
+                }
+            }
             rendered.clear();
             spec.format.render(&delivery, &mut rendered);
             lines.raw(&rendered)?;
@@ -108,10 +134,16 @@ pub fn get(connect: &ConnectSpec, spec: GetSpec) -> Result<(), Error> {
         taken.settle(channel, spec.requeue)
     });
     lines.flush()?;
+    for warning in &warnings {
+        status(warning);
+    }
     if let Some(filter) = &spec.filter {
         filter.report();
     }
     result.map_err(|e| e.for_get(&spec.queue))?;
+    if let Some(refusal) = refused {
+        return Err(refusal);
+    }
     if taken.got == 0 && !spec.all {
         return Err(match spec.filter {
             Some(_) => Error::NoMatch {

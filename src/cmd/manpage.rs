@@ -5,7 +5,7 @@ use clap::{Command, CommandFactory};
 
 use super::Cli;
 use super::io::output::write_stdout;
-use crate::error::{EXIT_STATUSES, Error};
+use crate::error::{Error, Exit};
 
 // Rendered into memory first: a closed stdout must stay a quiet exit.
 
@@ -85,8 +85,9 @@ fn subcommand_section(page: &mut Vec<u8>, sub: &Command) -> Result<(), Error> {
 /// The README's exit-status table as a roff section.
 fn exit_status_section(page: &mut Vec<u8>) {
     page.extend_from_slice(b".SH \"EXIT STATUS\"\n");
-    for (code, meaning) in EXIT_STATUSES {
-        page.extend_from_slice(format!(".TP\n{}\n{}\n", roff(code), roff(meaning)).as_bytes());
+    for status in Exit::TABLE {
+        let (code, meaning) = (status.label(), status.meaning());
+        page.extend_from_slice(format!(".TP\n{}\n{}\n", roff(&code), roff(meaning)).as_bytes());
     }
 }
 

@@ -17,6 +17,7 @@ mod get;
 mod list;
 mod manpage;
 mod move_messages;
+mod peek;
 mod perf;
 mod profiles;
 mod publish;

@@ -4,7 +4,7 @@
 use clap::Args;
 
 use super::broker::{ConnectSpec, with_channel};
-use super::io::output::status;
+use super::io::output::result;
 use crate::error::Error;
 
 /// The flags of `amqpctl purge`.
@@ -21,9 +21,11 @@ pub fn run(connect: &ConnectSpec, args: PurgeArgs) -> Result<(), Error> {
 
 /// Purges `queue` and says how many messages it held.
 pub fn purge(connect: &ConnectSpec, queue: &str) -> Result<(), Error> {
+    let mut n = 0;
     with_channel(connect, |channel| {
-        let n = channel.queue_purge(queue)?;
-        status(format_args!("Purged queue: {queue} ({n} messages)"));
+        n = channel.queue_purge(queue)?;
         Ok(())
     })
+    .map_err(|e| e.for_purge(queue))?;
+    result(format_args!("Purged queue: {queue} ({n} messages)"))
 }

@@ -7,7 +7,9 @@ use clap::{Args, Subcommand};
 
 use super::io::output::{status, write_stdout};
 use crate::error::Error;
-use amqpctl::sandbox::{Options, Sandbox};
+use std::path::PathBuf;
+
+use amqpctl::sandbox::{Options, Sandbox, Server};
 
 /// The flags of `amqpctl sandbox`.
 #[derive(Debug, Args)]
@@ -43,6 +45,20 @@ enum Action {
         /// certificates generated for it.
         #[arg(long)]
         tls: bool,
+        /// Run the RabbitMQ installed in this root file system (e.g. a
+        /// debootstrapped Debian trixie, for RabbitMQ 4.0) instead of the
+        /// machine's, chrooted (needs root).
+        #[arg(
+            long,
+            value_name = "DIR",
+            env = "AMQPCTL_RABBITMQ_ROOT",
+            hide_env_values = true
+        )]
+        rabbitmq_root: Option<PathBuf>,
+        /// Configure RabbitMQ 4.3's defaults on a 4.x node: transient
+        /// non-exclusive queues and global QoS refused.
+        #[arg(long)]
+        rabbitmq_43_defaults: bool,
         #[command(flatten)]
         which: Which,
     },
@@ -89,10 +105,20 @@ enum Action {
 /// `amqpctl sandbox ACTION`.
 pub fn run(args: SandboxArgs) -> Result<(), Error> {
     match args.action {
-        Action::Up { nodes, tls, which } => {
+        Action::Up {
+            nodes,
+            tls,
+            rabbitmq_root,
+            rabbitmq_43_defaults,
+            which,
+        } => {
             let options = Options {
                 nodes: usize::from(nodes),
                 tls,
+                server: Server {
+                    root: rabbitmq_root,
+                    defaults_4_3: rabbitmq_43_defaults,
+                },
             };
             let sandbox = Sandbox::up(&which.name, options, &|line| status(line))?;
             print_exports(&sandbox)
@@ -188,9 +214,7 @@ fn print_status(sandbox: &Sandbox) -> Result<(), Error> {
         text.push_str(&format!(
             "rabbitmqctl: HOME={} {} -n {} cluster_status\n",
             shell_quote(&first.home.display().to_string()),
-            amqpctl::sandbox::rabbitmq_bin()
-                .join("rabbitmqctl")
-                .display(),
+            first.server.bin().join("rabbitmqctl").display(),
             first.name
         ));
     }

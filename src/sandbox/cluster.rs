@@ -11,18 +11,21 @@ use serde::{Deserialize, Serialize};
 
 use super::certs::{self, CLIENT_CN, Pki};
 use super::error::{Result, SandboxError, io_error};
-use super::node::{Node, PLUGINS, check_installed, write_cookie};
+use super::node::{Node, PLUGINS, write_cookie};
+use super::server::Server;
 
 /// The state file in a sandbox's directory.
 const STATE_FILE: &str = "sandbox.json";
 
 /// What `up` makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
     /// How many nodes (1 for a single node; more are joined into a cluster).
     pub nodes: usize,
     /// Whether each node gets a TLS listener (and the sandbox a PKI).
     pub tls: bool,
+    /// Which RabbitMQ the nodes run.
+    pub server: Server,
 }
 
 /// A sandbox: see the module docs. What its state file holds.
@@ -89,7 +92,7 @@ impl Sandbox {
         progress: &dyn Fn(&str),
     ) -> Result<Sandbox> {
         check_name(name)?;
-        check_installed()?;
+        options.server.check_installed()?;
         if options.nodes == 0 {
             return Err(SandboxError::Invalid(
                 "a sandbox needs at least 1 node".to_string(),
@@ -102,7 +105,7 @@ impl Sandbox {
             nodes: Vec::new(),
             pki: None,
         };
-        match sandbox.build(options, progress) {
+        match sandbox.build(&options, progress) {
             Ok(()) => Ok(sandbox),
             Err(e) => {
                 sandbox.remove();
@@ -111,7 +114,7 @@ impl Sandbox {
         }
     }
 
-    fn build(&mut self, options: Options, progress: &dyn Fn(&str)) -> Result<()> {
+    fn build(&mut self, options: &Options, progress: &dyn Fn(&str)) -> Result<()> {
         let cookie = format!("{:016X}", RandomState::new().hash_one(&self.dir));
         write_cookie(&self.dir, &cookie)?;
         let plugins = self.dir.join("enabled_plugins");
@@ -125,6 +128,7 @@ impl Sandbox {
                 let dir = self.dir.join(format!("node{i}"));
                 let name = format!("sbx-{}-{i}@localhost", self.name);
                 Node::new(&name, &self.dir, &dir, &plugins, tls.clone())
+                    .with_server(options.server.clone())
             })
             .collect();
         // Saved before booting, so that `down` finds the nodes of a half-made sandbox.

@@ -4,6 +4,7 @@
 //!
 //! - [`node`]: one node in a directory of its own: boot, stop, kill, `rabbitmqctl`.
 //! - [`cluster`]: a [`Sandbox`] of N joined nodes, its state file, provisioning.
+//! - [`server`]: which RabbitMQ a node runs: the machine's, or another root's.
 //! - [`certs`]: the CA and certificates of `--tls`.
 
 pub mod certs;
@@ -11,8 +12,10 @@ pub mod cluster;
 pub mod error;
 pub mod node;
 mod process;
+pub mod server;
 
 pub use certs::{CLIENT_CN, Pki};
 pub use cluster::{Options, Sandbox, dir_for, join, provision};
 pub use error::{Result, SandboxError};
-pub use node::{Node, PLUGINS, ServerTls, check_installed, rabbitmq_bin, write_cookie};
+pub use node::{Node, PLUGINS, ServerTls, write_cookie};
+pub use server::{Server, rabbitmq_bin};

@@ -14,10 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Result, SandboxError, io_error};
 use super::process::{self, free_ports, is_alive, output_within, wait_for_death};
-
-/// Where Debian's package puts the server scripts (the `/usr/sbin` wrappers
-/// switch to the `rabbitmq` user, these do not).
-pub const DEFAULT_RABBITMQ_BIN: &str = "/usr/lib/rabbitmq/bin";
+use super::server::{DEFAULTS_4_3, Server};
 
 /// How long a node may take to boot (per attempt).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -30,24 +27,6 @@ pub const PLUGINS: &str = "[rabbitmq_auth_mechanism_ssl,rabbitmq_management].\n"
 const BOOT_ATTEMPTS: usize = 3;
 /// How long one `rabbitmqctl` call may take.
 const CTL_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// The directory holding `rabbitmq-server` and `rabbitmqctl`:
-/// `$AMQPCTL_RABBITMQ_BIN`, else [`DEFAULT_RABBITMQ_BIN`].
-pub fn rabbitmq_bin() -> PathBuf {
-    std::env::var_os("AMQPCTL_RABBITMQ_BIN")
-        .map_or_else(|| PathBuf::from(DEFAULT_RABBITMQ_BIN), PathBuf::from)
-}
-
-/// Fails with [`SandboxError::NotInstalled`] unless the server scripts are there.
-pub fn check_installed() -> Result<()> {
-    for program in ["rabbitmq-server", "rabbitmqctl"] {
-        let path = rabbitmq_bin().join(program);
-        if !path.is_file() {
-            return Err(SandboxError::NotInstalled { path });
-        }
-    }
-    Ok(())
-}
 
 /// The files of a TLS listener: the CA it trusts for client certificates,
 /// and its own certificate and key (PEM).
@@ -85,6 +64,10 @@ pub struct Node {
     pub tls: Option<ServerTls>,
     /// The enabled-plugins file.
     pub plugins: PathBuf,
+    /// Which RabbitMQ it runs (state files from before this field: the
+    /// machine's).
+    #[serde(default)]
+    pub server: Server,
 }
 
 impl Node {
@@ -108,7 +91,14 @@ impl Node {
             mgmt_port: None,
             tls,
             plugins: plugins.to_path_buf(),
+            server: Server::default(),
         }
+    }
+
+    /// The same node, running `server`'s RabbitMQ.
+    pub fn with_server(mut self, server: Server) -> Node {
+        self.server = server;
+        self
     }
 
     /// Picks fresh ports for its listeners and distribution.
@@ -144,7 +134,7 @@ impl Node {
     /// has fully booted (ping answers, then `await_startup`). Data from an
     /// earlier run (durable queues, persistent messages) is kept.
     pub fn boot(&self) -> Result<()> {
-        check_installed()?;
+        self.server.check_installed()?;
         fs::create_dir_all(&self.dir).map_err(io_error("create", &self.dir))?;
         let conf = self.dir.join("rabbitmq.conf");
         fs::write(&conf, self.config()).map_err(io_error("write", &conf))?;
@@ -153,7 +143,7 @@ impl Node {
             let _ = fs::remove_file(path);
         }
         let deadline = Instant::now() + BOOT_TIMEOUT;
-        let mut server = self.command("rabbitmq-server");
+        let mut server = self.command("rabbitmq-server")?;
         server.arg("-detached");
         match output_within(server, BOOT_TIMEOUT)? {
             (Some(out), _) if out.status.success() => {}
@@ -259,7 +249,7 @@ impl Node {
     /// Runs one of RabbitMQ's scripts (`rabbitmq-queues`, …) with `-n NODE
     /// ARGS`, at most 90 s.
     pub fn script(&self, program: &str, args: &[&str]) -> Result<Output> {
-        let mut cmd = self.command(program);
+        let mut cmd = self.command(program)?;
         cmd.arg("-n").arg(&self.name).args(args);
         match output_within(cmd, CTL_TIMEOUT)? {
             (Some(out), _) => Ok(out),
@@ -325,6 +315,9 @@ ssl_cert_login_from = common_name
                 "management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {port}\ncollect_statistics_interval = 500\n"
             ));
         }
+        if self.server.defaults_4_3 {
+            conf.push_str(DEFAULTS_4_3);
+        }
         conf
     }
 
@@ -332,10 +325,17 @@ ssl_cert_login_from = common_name
     /// Inherited `RABBITMQ_*` variables are dropped, and the files the scripts
     /// would otherwise read from /etc/rabbitmq point into the node's
     /// directory (where most do not exist).
-    pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(rabbitmq_bin().join(program));
-        // Also where an early crash dump lands.
-        cmd.current_dir(&self.dir);
+    pub fn command(&self, program: &str) -> Result<Command> {
+        // The working directory is also where an early crash dump lands.
+        let mut binds = vec![
+            self.home.as_path(),
+            self.dir.as_path(),
+            self.plugins.as_path(),
+        ];
+        if let Some(tls) = &self.tls {
+            binds.extend([tls.ca.as_path(), tls.cert.as_path(), tls.key.as_path()]);
+        }
+        let mut cmd = self.server.command(program, &self.dir, &binds)?;
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("RABBITMQ_") {
                 cmd.env_remove(key);
@@ -357,7 +357,7 @@ ssl_cert_login_from = common_name
                 "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
                 "-kernel inet_dist_use_interface {127,0,0,1}",
             );
-        cmd
+        Ok(cmd)
     }
 
     /// Where the VM writes its crash dump: its working directory before

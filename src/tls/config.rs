@@ -49,7 +49,7 @@ pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsErr
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::BadClientIdentity {
+        .map_err(|e| TlsError::Setup {
             reason: e.to_string(),
         })?;
     let builder = match &settings.trust {

@@ -66,6 +66,14 @@ pub enum TlsError {
         reason: String,
     },
 
+    /// rustls could not be set up at all (its crypto provider supports none
+    /// of the protocol versions asked for): nothing the user gave is wrong.
+    #[error("TLS set-up failed: {reason}")]
+    Setup {
+        /// What rustls reported.
+        reason: String,
+    },
+
     /// The name to verify is not a valid DNS name or IP address.
     #[error("invalid TLS server name '{name}'")]
     InvalidServerName {

@@ -161,13 +161,25 @@ fn an_expired_server_certificate_is_exit_3() {
 fn a_body_over_the_brokers_maximum_is_a_406_and_exit_5() {
     let q = unique("too-big");
     declare_auto_delete(&q);
-    // RabbitMQ's default max_message_size is 128 MiB.
+    // RabbitMQ's default max_message_size is 128 MiB on 3.x, 16 MiB on 4.x.
     let body = vec![b'x'; 128 * 1024 * 1024 + 1];
+    let max = if crate::support::rabbitmq_version().0 >= 4 {
+        16 << 20
+    } else {
+        128 << 20
+    };
     // Nothing is reported sent.
+    let error = format!(
+        "ERROR: [..](406, \"PRECONDITION_FAILED - message size 134217729 is larger than configured max size {max}\")[..]"
+    );
     fails(
         amqpctl_stdin(&["pub", "-k", &q, "-m", "-", "--confirm"], &body),
         5,
-        ["ERROR: [..](406, \"PRECONDITION_FAILED - message size 134217729 is larger than configured max size 134217728\")[..]"],
+        [
+            "WARNING: the message is 134217729 bytes, over RabbitMQ 4's default max_message_size of 16777216: the broker may refuse it",
+            &error,
+            "hint: the broker's max_message_size caps a message (16 MiB by default on RabbitMQ 4, 128 MiB on 3.x)",
+        ],
     )
     .no_stdout();
 }
@@ -251,7 +263,63 @@ fn pub_stops_on_sigint_and_reports_what_was_sent() {
 fn declare_auto_delete(queue: &str) {
     amqpctl(&["declare", "queue", queue, "--auto-delete"])
         .code(0)
-        .stderr([format!(
+        .stdout([format!(
             "Created queue: {queue} (messages: 0, consumers: 0)"
+        )])
+        .stderr(crate::support::transient_warning(queue));
+}
+
+#[test]
+fn a_queue_type_given_twice_is_a_usage_error_and_declares_nothing() {
+    let q = unique("type-twice");
+    fails(
+        amqpctl(&[
+            "declare",
+            "queue",
+            &q,
+            "--type",
+            "quorum",
+            "--arg",
+            "x-queue-type=classic",
+        ]),
+        2,
+        ["ERROR: --type quorum and --arg x-queue-type say the queue type twice: keep one"],
+    );
+    assert!(!queue_exists(broker(), &q));
+}
+
+#[test]
+fn a_body_may_start_with_a_dash_and_speed_0_says_what_speed_is() {
+    let q = unique("dash-body");
+    amqpctl(&["pub", "-q", &q, "-Q", "--nad-queue", "-k", &q, "-m", "-5"])
+        .code(0)
+        .stdout(["Sent: -5"]);
+    assert_eq!(messages(broker(), &q), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().to_str().unwrap();
+    fails(
+        amqpctl(&["pub", "--from-dir", dir, "--speed", "0"]),
+        2,
+        [
+            "error: invalid value '0' for '--speed <F>': '0' is not a speed: give a factor over the recorded spacing, more than 0 (2 is twice as fast, 0.5 half as fast)",
+            "",
+            "For more information, try '--help'.",
+        ],
+    );
+    amqpctl(&["delete", "queue", &q]).code(0);
+}
+
+#[test]
+fn pub_names_a_queue_flag_that_a_routing_key_makes_unused() {
+    let (q, other) = (unique("unused-q"), unique("unused-k"));
+    crate::support::durable_queue(broker(), &other);
+    amqpctl(&["pub", "-q", &q, "-k", &other, "-m", "x"])
+        .code(0)
+        .stdout(["Sent: x"])
+        .stderr([format!(
+            "WARNING: -q {q} is unused: -k {other} routes the message (-q gives the default routing key, or names the queue -Q declares)"
         )]);
+    assert_eq!(messages(broker(), &other), 1);
+    assert!(!queue_exists(broker(), &q));
+    crate::support::delete_queue(broker(), &other);
 }

@@ -207,11 +207,42 @@ fn an_unreachable_broker_is_one_line_and_exit_3() {
     Cmd::amqpctl(&["--server", "127.0.0.1", "--port-number", &port, "pub"])
         .run()
         .code(3)
-        .stderr([format!(
-            "ERROR: could not connect to 127.0.0.1:{port}: Connection refused (os error 111) — no broker here? start a throwaway one: eval \"$(amqpctl sandbox up)\""
-        )]);
+        .stderr([
+            format!(
+                "ERROR: could not connect to 127.0.0.1:{port}: Connection refused (os error 111)"
+            ),
+            "hint: no broker here? start a throwaway one: eval \"$(amqpctl sandbox up)\"".into(),
+        ]);
     Cmd::amqpctl(&["--server", "no-such-host.invalid", "pub"])
         .run()
         .code(3)
         .stderr(["ERROR: could not connect to no-such-host.invalid:5672: cannot resolve host[..]"]);
+}
+
+#[test]
+fn move_says_the_plain_connection_warning_once_for_its_two_connections() {
+    use crate::support::{amqpctl, broker, delete_queue, durable_queue, fill, messages, unique};
+    let (from, to) = (unique("warn-once-from"), unique("warn-once-to"));
+    durable_queue(broker(), &from);
+    durable_queue(broker(), &to);
+    fill(broker(), &from, 2, "w{seq}");
+    let out = amqpctl(&[
+        "move",
+        "-q",
+        &from,
+        "--to-queue",
+        &to,
+        "--userpass",
+        "guest:guest",
+    ])
+    .code(0);
+    let warnings = out
+        .stderr_text()
+        .lines()
+        .filter(|l| *l == "WARNING: the connection is not secured.")
+        .count();
+    assert_eq!(warnings, 1, "stderr: {}", out.stderr_text());
+    assert_eq!(messages(broker(), &to), 2);
+    delete_queue(broker(), &from);
+    delete_queue(broker(), &to);
 }

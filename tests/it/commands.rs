@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use amqpctl::amqp::Value;
 
 use crate::support::{
-    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, filled_queue,
+    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, filled_queue,
     fresh_queue, messages, open, plain, spawn_amqpctl, unique,
 };
 
@@ -29,7 +29,7 @@ fn declare_queue_with_typed_arguments_prints_counts() {
         "x-overflow=reject-publish",
     ])
     .code(0)
-    .stderr([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+    .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
     let listed = broker().ctl_ok(&[
         "list_queues",
         "name",
@@ -53,7 +53,7 @@ fn declare_queue_with_typed_arguments_prints_counts() {
     );
     amqpctl(&["declare", "queue", &q, "--passive"])
         .code(0)
-        .stderr([format!("Queue exists: {q} (messages: 0, consumers: 0)")]);
+        .stdout([format!("Queue exists: {q} (messages: 0, consumers: 0)")]);
     delete_queue(broker(), &q);
 }
 
@@ -72,10 +72,10 @@ fn declare_exchange_and_bindings_route_messages() {
     let (x, y, q) = (unique("dx"), unique("dy"), unique("dq"));
     amqpctl(&["declare", "exchange", &x, "-t", "topic"])
         .code(0)
-        .stderr([format!("Created exchange: {x}")]);
+        .stdout([format!("Created exchange: {x}")]);
     amqpctl(&["declare", "exchange", &y, "-t", "fanout", "--auto-delete"])
         .code(0)
-        .stderr([format!("Created exchange: {y}")]);
+        .stdout([format!("Created exchange: {y}")]);
     durable_queue(broker(), &q);
     amqpctl(&[
         "declare",
@@ -88,10 +88,10 @@ fn declare_exchange_and_bindings_route_messages() {
         "a.*",
     ])
     .code(0)
-    .stderr([format!("Bound Exchange [{y}] to Exchange [{x}] a.*")]);
+    .stdout([format!("Bound Exchange [{y}] to Exchange [{x}] a.*")]);
     amqpctl(&["declare", "binding", "-e", &y, "-q", &q])
         .code(0)
-        .stderr([format!("Bound Queue [{q}] to Exchange [{y}]")]);
+        .stdout([format!("Bound Queue [{q}] to Exchange [{y}]")]);
     for key in ["a.b", "b.a"] {
         amqpctl(&["pub", "-e", &x, "-k", key, "--confirm"])
             .code(0)
@@ -100,7 +100,7 @@ fn declare_exchange_and_bindings_route_messages() {
     assert_eq!(messages(broker(), &q), 1);
     amqpctl(&["declare", "exchange", &x, "--passive"])
         .code(0)
-        .stderr([format!("Exchange exists: {x}")]);
+        .stdout([format!("Exchange exists: {x}")]);
     // Redeclared with another type.
     amqpctl(&["declare", "exchange", &x, "-t", "direct"])
         .code(5)
@@ -108,7 +108,7 @@ fn declare_exchange_and_bindings_route_messages() {
     delete_queue(broker(), &q);
     amqpctl(&["delete", "exchange", &x])
         .code(0)
-        .stderr([format!("Deleted exchange: {x}")]);
+        .stdout([format!("Deleted exchange: {x}")]);
 }
 
 #[test]
@@ -301,4 +301,35 @@ fn a_cluster_list_falls_through_to_the_live_node() {
     .stdout(["Sent: Hello World!"]);
     assert_eq!(drain(b, &q), vec![b"Hello World!".to_vec()]);
     delete_queue(b, &q);
+}
+
+#[test]
+fn declaring_what_exists_says_declared_and_results_go_to_stdout() {
+    let (q, x) = (unique("declared-twice"), unique("declared-twice-x"));
+    amqpctl(&["declare", "queue", &q])
+        .code(0)
+        .no_stderr()
+        .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+    fill(broker(), &q, 3, "m{seq}");
+    amqpctl(&["declare", "queue", &q])
+        .code(0)
+        .no_stderr()
+        .stdout([format!("Declared queue: {q} (messages: 3, consumers: 0)")]);
+    amqpctl(&["declare", "exchange", &x])
+        .code(0)
+        .stdout([format!("Created exchange: {x}")]);
+    amqpctl(&["declare", "exchange", &x])
+        .code(0)
+        .stdout([format!("Declared exchange: {x}")]);
+    amqpctl(&["purge", &q])
+        .code(0)
+        .no_stderr()
+        .stdout([format!("Purged queue: {q} (3 messages)")]);
+    amqpctl(&["delete", "queue", &q])
+        .code(0)
+        .no_stderr()
+        .stdout([format!("Deleted queue: {q} (0 messages)")]);
+    amqpctl(&["delete", "exchange", &x])
+        .code(0)
+        .stdout([format!("Deleted exchange: {x}")]);
 }

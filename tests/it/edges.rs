@@ -143,7 +143,7 @@ fn queue_with_dead_letters(name: &str, kind: &str) -> (String, String) {
         &dlk,
     ])
     .code(0)
-    .stderr([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+    .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
     (q, dlq)
 }
 

@@ -221,7 +221,7 @@ fn con_reconnect_goes_on_consuming_after_a_restart() {
     consumer.exits_with(0, Duration::from_secs(15));
     amqpctl_on(&node, &["delete", "queue", &q])
         .code(0)
-        .stderr([format!("Deleted queue: {q} (0 messages)")]);
+        .stdout([format!("Deleted queue: {q} (0 messages)")]);
 }
 
 #[test]

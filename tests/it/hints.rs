@@ -14,7 +14,7 @@ use crate::support::{
 fn declare_queue(queue: &str, extra: &[&str]) {
     let mut args = vec!["declare", "queue", queue];
     args.extend_from_slice(extra);
-    amqpctl(&args).code(0).stderr([format!(
+    amqpctl(&args).code(0).stdout([format!(
         "Created queue: {queue} (messages: 0, consumers: 0)"
     )]);
 }
@@ -41,7 +41,7 @@ fn get_count_requeue_shows_distinct_messages_and_keeps_them_in_order() {
     assert_eq!(drain(broker(), &q), vec![b"g-3".to_vec()]);
     amqpctl(&["delete", "queue", &q])
         .code(0)
-        .stderr([format!("Deleted queue: {q} (0 messages)")]);
+        .stdout([format!("Deleted queue: {q} (0 messages)")]);
 }
 
 #[test]
@@ -52,7 +52,7 @@ fn deleting_a_missing_queue_or_exchange_is_exit_5_unless_if_exists() {
         .stderr([not_found("queue", &q)]);
     amqpctl(&["delete", "queue", &q, "--if-exists"])
         .code(0)
-        .stderr([format!("Queue {q} did not exist: nothing deleted")]);
+        .stdout([format!("Queue {q} did not exist: nothing deleted")]);
     assert!(!queue_exists(broker(), &q));
 
     let x = unique("nosuch-x");
@@ -61,21 +61,21 @@ fn deleting_a_missing_queue_or_exchange_is_exit_5_unless_if_exists() {
         .stderr([not_found("exchange", &x)]);
     amqpctl(&["delete", "exchange", &x, "--if-exists"])
         .code(0)
-        .stderr([format!("Exchange {x} did not exist: nothing deleted")]);
+        .stdout([format!("Exchange {x} did not exist: nothing deleted")]);
 
     // What exists is still deleted, with or without the flag.
     declare_queue(&q, &[]);
     fill(broker(), &q, 2, "m{seq}");
     amqpctl(&["delete", "queue", &q, "--if-exists"])
         .code(0)
-        .stderr([format!("Deleted queue: {q} (2 messages)")]);
+        .stdout([format!("Deleted queue: {q} (2 messages)")]);
     assert!(!queue_exists(broker(), &q));
     amqpctl(&["declare", "exchange", &x])
         .code(0)
-        .stderr([format!("Created exchange: {x}")]);
+        .stdout([format!("Created exchange: {x}")]);
     amqpctl(&["delete", "exchange", &x])
         .code(0)
-        .stderr([format!("Deleted exchange: {x}")]);
+        .stdout([format!("Deleted exchange: {x}")]);
     amqpctl(&["declare", "exchange", &x, "--passive"])
         .code(5)
         .stderr([not_found("exchange", &x)]);
@@ -91,20 +91,21 @@ fn deleting_a_stream_reports_the_messages_it_held() {
     wait_for_messages(broker(), &s, 5);
     amqpctl(&["delete", "queue", &s])
         .code(0)
-        .stderr([format!("Deleted queue: {s} (5 messages)")]);
+        .stdout([format!("Deleted queue: {s} (5 messages)")]);
     assert!(!queue_exists(broker(), &s));
 }
 
 #[test]
 fn a_missing_queue_for_con_or_get_suggests_declaring_it() {
     let q = unique("nosuch-con");
+    // The seed's line exactly, then the hint on a line of its own.
     amqpctl(&["con", "-q", &q, "--count", "1"])
         .code(5)
-        .stderr([format!("{} — declare it with -Q", not_found("queue", &q))]);
-    amqpctl(&["get", "-q", &q]).code(5).stderr([format!(
-        "{} — declare it first: amqpctl declare queue {q}",
-        not_found("queue", &q)
-    )]);
+        .stderr([not_found("queue", &q), "hint: declare it with -Q".into()]);
+    amqpctl(&["get", "-q", &q]).code(5).stderr([
+        not_found("queue", &q),
+        format!("hint: declare it first: amqpctl declare queue {q}"),
+    ]);
     assert!(!queue_exists(broker(), &q));
 }
 
@@ -134,13 +135,14 @@ fn tls_against_the_plain_port_and_plain_against_the_tls_port_say_so() {
     for flags in cases {
         let mut args = flags.clone();
         args.extend_from_slice(&target);
-        Cmd::amqpctl(&args)
-            .run()
-            .code(3)
-            .stderr(["ERROR: [..]speaks plain AMQP[..]TLS port[..]"]);
+        Cmd::amqpctl(&args).run().code(3).stderr([
+            "ERROR: [..]answered in plain AMQP[..]",
+            "hint: the port speaks plain AMQP[..]TLS port[..]",
+        ]);
     }
     amqpctl_tls(&target).code(3).stderr([
-        "ERROR: could not connect to [..] — TLS port without --enable-tls? add --enable-tls (or --cafile FILE)",
+        "ERROR: could not connect to [..]",
+        "hint: TLS port without --enable-tls? add --enable-tls (or --cafile FILE)",
     ]);
 }
 
@@ -149,9 +151,10 @@ fn get_on_a_stream_suggests_con_offset_first() {
     let s = unique("stream-get");
     declare_queue(&s, &["--type", "stream"]);
     fill(broker(), &s, 1, "s{seq}");
-    amqpctl(&["get", "-q", &s]).code(5).stderr([format!(
-        "ERROR: ([..] — a stream is read with: amqpctl con -q {s} --offset first"
-    )]);
+    amqpctl(&["get", "-q", &s]).code(5).stderr([
+        "ERROR: (540, \"NOT_IMPLEMENTED - basic.get not supported by stream queues[..]".into(),
+        format!("hint: a stream is read with: amqpctl con -q {s} --offset first"),
+    ]);
     amqpctl(&["delete", "queue", &s]).code(0);
 }
 
@@ -197,7 +200,7 @@ fn an_abandoned_call_expires_from_the_queue() {
     );
     amqpctl(&["delete", "queue", &q])
         .code(0)
-        .stderr([format!("Deleted queue: {q} (0 messages)")]);
+        .stdout([format!("Deleted queue: {q} (0 messages)")]);
 }
 
 #[test]
@@ -257,4 +260,17 @@ fn the_manpage_covers_every_subcommand_and_the_exit_codes() {
     for needle in ["AMQPCTL RPC SERVE", "AMQPCTL DELETE QUEUE", "EXIT STATUS"] {
         assert!(text.contains(needle), "man -l output lacks {needle}");
     }
+}
+
+#[test]
+fn purging_a_stream_is_a_refusal_with_a_hint_not_a_lost_connection() {
+    let s = unique("stream-purge");
+    declare_queue(&s, &["--type", "stream"]);
+    fill(broker(), &s, 2, "s{seq}");
+    amqpctl(&["purge", &s]).code(5).no_stdout().stderr([
+        "ERROR: (540, \"NOT_IMPLEMENTED - queue.purge not supported by stream queues[..]".into(),
+        format!("hint: a stream keeps its messages: delete it (amqpctl delete queue {s})[..]"),
+    ]);
+    assert!(queue_exists(broker(), &s));
+    amqpctl(&["delete", "queue", &s]).code(0);
 }

@@ -20,6 +20,7 @@ mod moving;
 mod perf;
 mod profiles;
 mod progress;
+mod rabbitmq4;
 mod raw_amqp;
 mod readme;
 mod redrive;

@@ -58,7 +58,7 @@ fn a_call_nobody_answers_times_out_and_an_unroutable_one_returns() {
     let q = unique("rpc_idle");
     amqpctl(&["declare", "queue", &q, "--auto-delete"])
         .code(0)
-        .stderr([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+        .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
     amqpctl(&["rpc", "call", "-k", &q, "-m", "1", "--timeout", "0.5"])
         .code(9)
         .stderr(["ERROR: no reply within 0.5 s"]);
@@ -75,4 +75,66 @@ fn a_call_nobody_answers_times_out_and_an_unroutable_one_returns() {
     .code(6)
     .stderr(["ERROR: message returned by the broker: (312, \"NO_ROUTE\")"]);
     amqpctl(&["delete", "queue", &q]).code(0);
+}
+
+#[test]
+fn rpc_call_message_dash_reads_the_request_from_stdin() {
+    let q = unique("rpc-stdin");
+    let mut server = spawn_amqpctl(&[
+        "rpc",
+        "serve",
+        "-q",
+        &q,
+        "-Q",
+        "--exec",
+        "tr a-z A-Z",
+        "--count",
+        "1",
+    ]);
+    server.await_stderr("Created queue", Duration::from_secs(15));
+    crate::support::amqpctl_stdin(
+        &["rpc", "call", "-k", &q, "-m", "-", "--timeout", "20"],
+        b"from stdin",
+    )
+    .code(0)
+    .stdout(["FROM STDIN"]);
+    server.exits_with(0, Duration::from_secs(15));
+    amqpctl(&["delete", "queue", &q]).code(0);
+}
+
+#[test]
+fn timeouts_that_cannot_work_are_refused_before_connecting() {
+    // A closed port: reaching it would be exit 3, not 2.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port().to_string();
+    drop(free);
+    let at = |args: &[&str]| {
+        let mut all = vec!["--server", "127.0.0.1", "--port-number", &port];
+        all.extend_from_slice(args);
+        Cmd::amqpctl(&all).run()
+    };
+    for (args, message) in [
+        (
+            vec!["rpc", "call", "-k", "q", "--timeout", "0"],
+            "'0' is not a wait: give more than 0 seconds",
+        ),
+        (
+            vec!["rpc", "call", "-k", "q", "--timeout", "1e10"],
+            "'1e10' is longer than the 4294967 s a message may wait on RabbitMQ",
+        ),
+        (
+            vec!["rpc", "call", "-k", "q", "--timeout", "-1"],
+            "'-1' is not a valid number of seconds (must be 0 or more)",
+        ),
+        (
+            vec!["con", "-q", "q", "--idle-timeout", "0"],
+            "'0' is not a wait: give more than 0 seconds",
+        ),
+    ] {
+        at(&args)
+            .code(2)
+            .stderr_has(format!("error: invalid value [..]: {message}"));
+    }
+    // -m takes a leading dash as its value.
+    at(&["rpc", "call", "-k", "q", "-m", "-5", "--timeout", "1"]).code(3);
 }

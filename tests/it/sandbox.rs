@@ -250,9 +250,10 @@ fn a_three_node_tls_sandbox_clusters_survives_a_kill_and_goes_away_whole() {
         .sandbox(&["up"])
         .run()
         .code(2)
-        .stderr([format!(
-            "ERROR: a sandbox named '{name}' already exists in {d}: print its settings with amqpctl sandbox env, remove it with amqpctl sandbox down, or choose another --name"
-        )]);
+        .stderr([
+            format!("ERROR: a sandbox named '{name}' already exists in {d}"),
+            "hint: print its settings with amqpctl sandbox env, remove it with amqpctl sandbox down, or choose another --name".into(),
+        ]);
     let running = pids_now(&place);
     assert_eq!(running.len(), 2);
     place
@@ -264,9 +265,10 @@ fn a_three_node_tls_sandbox_clusters_survives_a_kill_and_goes_away_whole() {
     for pid in running {
         assert!(!alive(pid), "node pid {pid} still running");
     }
-    place.sandbox(&["status"]).run().code(2).stderr([format!(
-        "ERROR: no sandbox named '{name}' (no {d}): start one with amqpctl sandbox up"
-    )]);
+    place.sandbox(&["status"]).run().code(2).stderr([
+        format!("ERROR: no sandbox named '{name}' (no {d})"),
+        "hint: start one with amqpctl sandbox up".into(),
+    ]);
 }
 
 fn pids_now(place: &Place) -> Vec<i32> {
@@ -276,17 +278,23 @@ fn pids_now(place: &Place) -> Vec<i32> {
 #[test]
 fn sandbox_refusals_leave_nothing_on_disk() {
     let place = Place::new("refused");
-    place.sandbox(&["status"]).run().code(2).stderr([format!(
-        "ERROR: no sandbox named '{}' (no {}): start one with amqpctl sandbox up",
-        place.name,
-        place.dir().display()
-    )]);
+    place.sandbox(&["status"]).run().code(2).stderr([
+        format!(
+            "ERROR: no sandbox named '{}' (no {})",
+            place.name,
+            place.dir().display()
+        ),
+        "hint: start one with amqpctl sandbox up".into(),
+    ]);
     place
         .sandbox(&["up"])
         .env("AMQPCTL_RABBITMQ_BIN", "/nonexistent")
         .run()
         .code(1)
-        .stderr(["ERROR: the RabbitMQ server is not installed: no /nonexistent/rabbitmq-server found; install it (Debian, Ubuntu: apt-get install rabbitmq-server), or set AMQPCTL_RABBITMQ_BIN to the directory holding rabbitmq-server and rabbitmqctl"]);
+        .stderr([
+            "ERROR: the RabbitMQ server is not installed: no /nonexistent/rabbitmq-server found",
+            "hint: install it (Debian, Ubuntu: apt-get install rabbitmq-server), or set AMQPCTL_RABBITMQ_BIN to the directory holding rabbitmq-server and rabbitmqctl",
+        ]);
     place
         .sandbox(&["up", "--nodes", "0"])
         .run()
@@ -324,4 +332,45 @@ fn sandbox_refusals_leave_nothing_on_disk() {
         .expect("the runtime directory")
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// `sandbox up --rabbitmq-root DIR` boots that root's RabbitMQ beside the
+/// machine's: with `AMQPCTL_TEST_RABBITMQ` set (the root `.ci/run` caches),
+/// a node with 4.3's defaults that refuses transient shared queues, so `pub
+/// -Q` warns and declares durable; without it, a root with no RabbitMQ is
+/// refused, naming the script it looked for. Either way nothing is left.
+#[test]
+fn sandbox_up_runs_another_roots_rabbitmq() {
+    let place = Place::new("root");
+    let Some(root) = std::env::var_os("AMQPCTL_TEST_RABBITMQ").filter(|d| !d.is_empty()) else {
+        place
+            .sandbox(&["up", "--rabbitmq-root", "/nonexistent"])
+            .run()
+            .code(1)
+            .stderr(["ERROR: the RabbitMQ server is not installed: no /nonexistent/usr/lib/rabbitmq/bin/rabbitmq-server found[..]"]);
+        assert!(!place.dir().exists());
+        return;
+    };
+    let root = root.to_string_lossy().into_owned();
+    let up = place
+        .sandbox(&["up", "--rabbitmq-root", &root, "--rabbitmq-43-defaults"])
+        .run()
+        .code(0);
+    let exports = up.stdout_text();
+    place
+        .shell(&exports, "amqpctl pub -q hello -Q -k hello -m hi --userpass alice:alice123 --vhost domain1")
+        .code(0)
+        .stdout(["Sent: hi"])
+        .stderr([
+            "WARNING: the broker refuses transient non-exclusive queues (RabbitMQ 4.3's default): declaring queue 'hello' durable",
+            "WARNING: the connection is not secured.",
+            "Created queue: hello",
+        ]);
+    place.sandbox(&["down"]).run().code(0);
+    assert!(!place.dir().exists());
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("/proc/mounts");
+    assert!(
+        !mounts.contains(&root),
+        "mounts left on the machine:\n{mounts}"
+    );
 }

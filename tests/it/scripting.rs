@@ -275,11 +275,11 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
     let (q, dlx, dlq) = (unique("exec"), unique("exec-dlx"), unique("exec-dlq"));
     amqpctl(&["declare", "exchange", &dlx, "-t", "fanout"])
         .code(0)
-        .stderr([format!("Created exchange: {dlx}")]);
+        .stdout([format!("Created exchange: {dlx}")]);
     durable_queue(broker(), &dlq);
     amqpctl(&["declare", "binding", "-e", &dlx, "-q", &dlq])
         .code(0)
-        .stderr([format!("Bound Queue [{dlq}] to Exchange [{dlx}]")]);
+        .stdout([format!("Bound Queue [{dlq}] to Exchange [{dlx}]")]);
     amqpctl(&[
         "declare",
         "queue",
@@ -289,7 +289,7 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
         &format!("x-dead-letter-exchange={dlx}"),
     ])
     .code(0)
-    .stderr([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+    .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     amqpctl(&[
@@ -350,7 +350,7 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
     delete_queue(broker(), &dlq);
     amqpctl(&["delete", "exchange", &dlx])
         .code(0)
-        .stderr([format!("Deleted exchange: {dlx}")]);
+        .stdout([format!("Deleted exchange: {dlx}")]);
 }
 
 #[test]
@@ -366,7 +366,7 @@ fn get_purge_and_delete_report_what_they_did() {
     assert_eq!(messages(broker(), &q), 1);
     amqpctl(&["purge", &q])
         .code(0)
-        .stderr([format!("Purged queue: {q} (1 messages)")]);
+        .stdout([format!("Purged queue: {q} (1 messages)")]);
     amqpctl(&["get", "-q", &q])
         .code(8)
         .stderr([format!("ERROR: queue '{q}' is empty")]);
@@ -380,7 +380,7 @@ fn get_purge_and_delete_report_what_they_did() {
         )]);
     amqpctl(&["delete", "queue", &q])
         .code(0)
-        .stderr([format!("Deleted queue: {q} (1 messages)")]);
+        .stdout([format!("Deleted queue: {q} (1 messages)")]);
 }
 
 #[test]
@@ -396,7 +396,7 @@ fn the_publish_outcome_stream_reports_every_message() {
         "x-overflow=reject-publish",
     ])
     .code(0)
-    .stderr([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+    .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
     let nowhere = unique("nowhere");
     let input = format!(
         "{{\"routing_key\":\"{q}\",\"body\":\"1\"}}\n{{\"routing_key\":\"{q}\",\"body\":\"2\"}}\n{{\"routing_key\":\"{nowhere}\",\"body\":\"3\"}}\n{{\"routing_key\":\"{q}\",\"body\":\"4\"}}\n"
@@ -453,7 +453,7 @@ fn quorum_queues_and_stream_offsets() {
     let q = unique("quorum");
     amqpctl(&["declare", "queue", &q, "--type", "quorum"])
         .code(0)
-        .stderr([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+        .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
     let listed = broker().ctl_ok(&[
         "list_queues",
         "name",
@@ -476,7 +476,7 @@ fn quorum_queues_and_stream_offsets() {
     let s = unique("stream");
     amqpctl(&["declare", "queue", &s, "--type", "stream"])
         .code(0)
-        .stderr([format!("Created queue: {s} (messages: 0, consumers: 0)")]);
+        .stdout([format!("Created queue: {s} (messages: 0, consumers: 0)")]);
     fill(broker(), &s, 5, "s{seq}");
     amqpctl(&[
         "con",

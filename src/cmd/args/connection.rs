@@ -111,15 +111,35 @@ pub struct ConnectionArgs {
     pub connection_name: Option<String>,
 }
 
+/// Said when a profile that names a broker overrides `$AMQP_URL`.
+const AMQP_URL_IGNORED: &str =
+    "WARNING: $AMQP_URL is ignored: the profile names the broker (--url would override it)";
+
 impl ConnectionArgs {
     /// Merges the profile (if any), the URLs and the explicit flags into
     /// connection settings.
     pub fn resolve(&self) -> Result<ConnectSpec, Error> {
         match &self.profile {
-            Some(name) => self
-                .with_profile(name, &profile::load(name)?)?
-                .resolve_flags(),
+            Some(name) => {
+                let profile = profile::load(name)?;
+                let mut spec = self.with_profile(name, &profile)?.resolve_flags()?;
+                if self.url_from_env() && (profile.url.is_some() || profile.host.is_some()) {
+                    spec.warnings.push(AMQP_URL_IGNORED);
+                }
+                Ok(spec)
+            }
             None => self.resolve_flags(),
+        }
+    }
+
+    /// Whether `--url` holds only what `$AMQP_URL` put there (clap fills it
+    /// from the environment when no `--url` is given): a profile then
+    /// names the broker, since a flag or a chosen profile beats the
+    /// environment.
+    fn url_from_env(&self) -> bool {
+        match std::env::var("AMQP_URL") {
+            Ok(env) if !env.is_empty() => self.url == [env],
+            _ => false,
         }
     }
 
@@ -128,7 +148,11 @@ impl ConnectionArgs {
     /// port, vhost and credentials then stay unused.
     fn with_profile(&self, name: &str, profile: &Profile) -> Result<ConnectionArgs, Error> {
         let mut args = self.clone();
-        let own_url = self.url.iter().any(|u| !u.is_empty());
+        let names_broker = profile.url.is_some() || profile.host.is_some();
+        if self.url_from_env() && names_broker {
+            args.url.clear();
+        }
+        let own_url = args.url.iter().any(|u| !u.is_empty());
         if !own_url {
             if let Some(url) = &profile.url {
                 args.url = vec![url.clone()];

@@ -42,6 +42,32 @@ pub fn parse_seconds(s: &str) -> Result<Duration, String> {
         .map_err(|_| format!("'{s}' is not a valid number of seconds (must be 0 or more)"))
 }
 
+/// Parses a wait that must be longer than nothing (`--idle-timeout`): 0
+/// would end before the first message could arrive.
+pub fn parse_positive_seconds(s: &str) -> Result<Duration, String> {
+    match parse_seconds(s)? {
+        d if d.is_zero() => Err(format!("'{s}' is not a wait: give more than 0 seconds")),
+        d => Ok(d),
+    }
+}
+
+/// The longest per-message expiration RabbitMQ takes: 2^32-1 milliseconds
+/// (about 49 days); a longer one is refused with 406.
+pub const MAX_EXPIRATION_SECS: u64 = 4_294_967;
+
+/// Parses `rpc call --timeout`: more than 0 (the request would expire
+/// before a server could take it) and at most [`MAX_EXPIRATION_SECS`]
+/// (the request carries it as its expiration).
+pub fn parse_rpc_timeout(s: &str) -> Result<Duration, String> {
+    match parse_positive_seconds(s)? {
+        d if d.as_millis() < 1 => Err(format!("'{s}' is below the 1 ms a request can wait")),
+        d if d.as_secs() > MAX_EXPIRATION_SECS => Err(format!(
+            "'{s}' is longer than the {MAX_EXPIRATION_SECS} s a message may wait on RabbitMQ"
+        )),
+        d => Ok(d),
+    }
+}
+
 /// Accepts the four standard exchange types and plugin types (`x-…`).
 pub fn parse_exchange_type(s: &str) -> Result<String, String> {
     match s {

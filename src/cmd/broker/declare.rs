@@ -20,6 +20,15 @@ pub struct QueueSpec {
 }
 
 impl QueueSpec {
+    /// Before connecting: a transient non-exclusive queue the broker would
+    /// refuse is declared durable instead ([`super::transient`]).
+    pub fn settle(&mut self, connect: &super::ConnectSpec) {
+        if self.declare {
+            let name = self.name.as_deref().unwrap_or("");
+            super::transient::settle(connect, name, &mut self.options);
+        }
+    }
+
     /// Declares the queue if asked and returns its name (the broker's
     /// choice for an unnamed one); `None` when there is neither a name nor a
     /// declaration.
@@ -27,7 +36,7 @@ impl QueueSpec {
         if self.declare {
             let name = self.name.as_deref().unwrap_or("");
             let info = channel.queue_declare(name, &self.options)?;
-            announce_queue(&info, Detail::Name);
+            announce_queue(&info);
             return Ok(Some(info.name));
         }
         Ok(self.name.clone())
@@ -56,35 +65,9 @@ impl ExchangeSpec {
     }
 }
 
-/// How much a queue announcement says.
-#[derive(Debug, Clone, Copy)]
-pub enum Detail {
-    /// `Created queue: NAME` (declared on the way, by `pub`, `con`, `rpc`).
-    Name,
-    /// `Created queue: NAME (messages: N, consumers: M)` (`declare queue`),
-    /// or `Queue exists: …` for a passive declaration.
-    Counts {
-        /// Whether the declaration was passive.
-        passive: bool,
-    },
-}
-
-/// Prints that a queue was declared.
-pub fn announce_queue(info: &QueueInfo, detail: Detail) {
-    match detail {
-        Detail::Name => status(format_args!("Created queue: {}", info.name)),
-        Detail::Counts { passive } => {
-            let verb = if passive {
-                "Queue exists"
-            } else {
-                "Created queue"
-            };
-            status(format_args!(
-                "{verb}: {} (messages: {}, consumers: {})",
-                info.name, info.messages, info.consumers
-            ));
-        }
-    }
+/// Prints that a queue was declared on the way (`Created queue: NAME`).
+pub fn announce_queue(info: &QueueInfo) {
+    status(format_args!("Created queue: {}", info.name));
 }
 
 /// Prints that an exchange was declared (`passive`: checked to exist).
@@ -106,7 +89,8 @@ pub enum Destination<'a> {
     Exchange(&'a str),
 }
 
-/// Binds `destination` to `exchange` with `key`, and says so.
+/// Binds `destination` to `exchange` with `key`, and says so on stderr
+/// (on the way, for `pub` and `con`).
 pub fn bind(
     channel: &Channel,
     destination: Destination<'_>,
@@ -114,6 +98,21 @@ pub fn bind(
     key: &str,
     arguments: &Table,
 ) -> Result<(), Error> {
+    let line = bind_silently(channel, destination, exchange, key, arguments)?;
+    status(line);
+    Ok(())
+}
+
+/// Binds `destination` to `exchange` with `key` and returns the line that
+/// says so (`Bound Queue [Q] to Exchange [E] KEY`), for the caller to print
+/// where its results go.
+pub fn bind_silently(
+    channel: &Channel,
+    destination: Destination<'_>,
+    exchange: &str,
+    key: &str,
+    arguments: &Table,
+) -> Result<String, Error> {
     let (kind, name) = match destination {
         Destination::Queue(queue) => {
             channel.queue_bind(queue, exchange, key, arguments)?;
@@ -129,8 +128,7 @@ pub fn bind(
     } else {
         format!(" {key}")
     };
-    status(format_args!(
+    Ok(format!(
         "Bound {kind} [{name}] to Exchange [{exchange}]{key}"
-    ));
-    Ok(())
+    ))
 }

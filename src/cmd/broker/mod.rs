@@ -7,6 +7,7 @@ pub mod declare;
 pub mod flow;
 pub mod management;
 pub mod reconnect;
+pub mod transient;
 
 use amqpctl::amqp::{Channel, Closing, Connection, ConnectionSettings, Opening};
 
@@ -28,7 +29,7 @@ pub struct ConnectSpec {
 /// TLS or AMQP handshake) with [`Error::Interrupted`].
 pub fn connect(spec: &ConnectSpec) -> Result<(Connection, Channel), Error> {
     for w in &spec.warnings {
-        output::status(w);
+        warn_once(w);
     }
     let connection = match signals::installed() {
         Some(stop) => match Connection::open_interruptible(&spec.settings, &stop)? {
@@ -43,6 +44,25 @@ pub fn connect(spec: &ConnectSpec) -> Result<(Connection, Channel), Error> {
             let _ = connection.close();
             Err(e.into())
         }
+    }
+}
+
+/// Prints a connection warning the first time this process meets it: a
+/// command that connects twice (`move`'s source and destination) or again
+/// (`--reconnect`) says it once.
+fn warn_once(warning: &'static str) {
+    static SAID: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let first = match SAID.lock() {
+        Ok(mut said) if !said.contains(&warning) => {
+            said.push(warning);
+            true
+        }
+        Ok(_) => false,
+        // A thread panicked while holding it: saying it again is harmless.
+        Err(_) => true,
+    };
+    if first {
+        output::status(warning);
     }
 }
 

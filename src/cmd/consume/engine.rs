@@ -37,7 +37,8 @@ const MAX_BATCH: usize = 256;
 const ACK_DELAY: Duration = Duration::from_millis(2);
 
 /// Consumes as `spec` says until done, a signal (a clean stop), or an error.
-pub fn run(connect: &ConnectSpec, spec: ConsumeSpec) -> Result<(), Error> {
+pub fn run(connect: &ConnectSpec, mut spec: ConsumeSpec) -> Result<(), Error> {
+    spec.queue.settle(connect);
     let interrupts = signals::interrupts()?;
     // `amqpctl con | head -1`: stop as soon as the reader goes away, even
     // while no message comes.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::args::values::{check_name, parse_offset, parse_seconds};
+use super::args::values::{check_name, parse_offset, parse_positive_seconds, parse_seconds};
 use super::args::{ExchangeArgs, FormatArgs, QueueArgs};
 use super::broker::ConnectSpec;
 use super::broker::declare::{ExchangeSpec, QueueSpec};
@@ -58,7 +58,7 @@ pub struct ConsumeArgs {
     count: Option<u64>,
 
     /// Exit 0 when no message came for SECS.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_hyphen_values = true)]
+    #[arg(long, value_name = "SECS", value_parser = parse_positive_seconds, allow_hyphen_values = true)]
     idle_timeout: Option<Duration>,
 
     /// Exit 0 once the queue is drained: nothing came for a moment and the

@@ -22,6 +22,13 @@ pub fn status(line: impl Display) {
     }
 }
 
+/// Prints a command's result line (`Purged queue: Q (3 messages)`,
+/// `Declared queue: …`) on stdout, where a script reads it: the result of
+/// `declare`, `purge` and `delete` is their data, not a diagnostic.
+pub fn result(line: impl Display) -> Result<(), Error> {
+    write_stdout(format!("{line}\n").as_bytes())
+}
+
 /// Writes a whole generated text (completion script, manual page) to
 /// stdout. Generators write into memory first: clap_complete panics when its
 /// writer fails, and a closed stdout must stay a quiet exit.

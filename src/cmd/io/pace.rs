@@ -57,6 +57,17 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Parses `--speed`: a factor over the recorded spacing, more than 0 (0
+/// would never send the next message).
+pub fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!(
+            "'{s}' is not a speed: give a factor over the recorded spacing, more than 0 (2 is twice as fast, 0.5 half as fast)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,7 +77,9 @@ mod tests {
         assert_eq!(parse_rate("2.5"), Ok(2.5));
         for bad in ["0", "-1", "NaN", "inf", "fast"] {
             assert!(parse_rate(bad).is_err(), "{bad}");
+            assert!(parse_speed(bad).is_err(), "{bad}");
         }
+        assert_eq!(parse_speed("0.5"), Ok(0.5));
     }
 
     #[test]

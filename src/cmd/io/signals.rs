@@ -107,7 +107,7 @@ impl Decision {
 fn force_exit(signal: i32) -> ! {
     eprintln!("WARNING: signal {signal} again: exiting at once (unacked messages are redelivered)");
     output::flush_for_exit();
-    std::process::exit(128 + signal);
+    crate::error::Exit::Signal(signal).now();
 }
 
 #[cfg(test)]

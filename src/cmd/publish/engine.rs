@@ -35,7 +35,8 @@ const NACK_RETRIES: u32 = 5;
 
 /// Publishes everything `spec` describes; reports how far it got when a
 /// signal or a lost connection ends it early.
-pub fn run(connect: &ConnectSpec, spec: PublishSpec) -> Result<(), Error> {
+pub fn run(connect: &ConnectSpec, mut spec: PublishSpec) -> Result<(), Error> {
+    spec.queue.settle(connect);
     let interrupts = signals::interrupts()?;
     let pacer = spec.rate.map(Pacer::new);
     let quiet = spec.quiet;

@@ -18,7 +18,7 @@ use super::broker::ConnectSpec;
 use super::broker::declare::{ExchangeSpec, QueueSpec};
 use super::io::format::{Delimiter, parse_delimiter};
 use super::io::output::status;
-use super::io::pace::parse_rate;
+use super::io::pace::{parse_rate, parse_speed};
 use crate::error::Error;
 use amqpctl::amqp::{Properties, Value};
 use outcome::BodyDisplay;
@@ -56,7 +56,8 @@ pub struct PublishArgs {
         short = 'm',
         long = "message",
         value_name = "TEXT",
-        default_value = "Hello World!"
+        default_value = "Hello World!",
+        allow_hyphen_values = true
     )]
     message: String,
 
@@ -71,7 +72,7 @@ pub struct PublishArgs {
 
     /// With --from-dir: keep the messages' original spacing, F times as
     /// fast (2 is twice as fast) [default: as fast as possible].
-    #[arg(long, value_name = "F", value_parser = parse_rate, conflicts_with_all = ["interval", "rate"])]
+    #[arg(long, value_name = "F", value_parser = parse_speed, allow_hyphen_values = true, conflicts_with_all = ["interval", "rate"])]
     speed: Option<f64>,
 
     /// Publish each line of stdin as a message (streaming).
@@ -232,6 +233,14 @@ impl PublishArgs {
         if self.speed.is_some() && self.from_dir.is_none() {
             return Err(Error::Usage(
                 "--speed replays saved messages: it goes with --from-dir DIR".to_string(),
+            ));
+        }
+        // Without -Q, -q only gives the default routing key.
+        if let (Some(q), Some(key), false) = (&queue.name, &self.routing_key, queue.declare)
+            && key != q
+        {
+            status(format_args!(
+                "WARNING: -q {q} is unused: -k {key} routes the message (-q gives the default routing key, or names the queue -Q declares)"
             ));
         }
         if self.confirm_window.is_some() && !self.confirm {

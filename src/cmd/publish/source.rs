@@ -99,13 +99,16 @@ impl Source {
             .lock()
             .read_to_end(&mut body)
             .map_err(|e| Error::io("reading the message from stdin", e))?;
+        warn_if_over_default_limit(&body);
         Ok(body)
     }
 
     /// A file as one message body.
     pub fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-        std::fs::read(path)
-            .map_err(|e| Error::Usage(format!("cannot read --file {}: {e}", path.display())))
+        let body = std::fs::read(path)
+            .map_err(|e| Error::Usage(format!("cannot read --file {}: {e}", path.display())))?;
+        warn_if_over_default_limit(&body);
+        Ok(body)
     }
 
     /// Lines of stdin.
@@ -196,6 +199,21 @@ impl Source {
 
 /// Reads up to the next `delimiter` (which is dropped); the last record may
 /// lack it. `None` at end of input.
+/// RabbitMQ 4's default `max_message_size`: bodies over it are refused
+/// (406). A broker may be configured for more, so it is only a warning.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+/// Warns, before anything is sent, about a body over RabbitMQ 4's default
+/// limit.
+fn warn_if_over_default_limit(body: &[u8]) {
+    if body.len() > DEFAULT_MAX_MESSAGE_SIZE {
+        crate::cmd::io::output::status(format_args!(
+            "WARNING: the message is {} bytes, over RabbitMQ 4's default max_message_size of {DEFAULT_MAX_MESSAGE_SIZE}: the broker may refuse it",
+            body.len()
+        ));
+    }
+}
+
 fn read_record(input: &mut impl BufRead, delimiter: &[u8]) -> Result<Option<Vec<u8>>, Error> {
     let last = *delimiter.last().unwrap_or(&b'\n');
     let mut record = Vec::new();

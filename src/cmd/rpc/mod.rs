@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::args::values::parse_seconds;
+use super::args::values::{parse_rpc_timeout, parse_seconds};
 use super::broker::ConnectSpec;
 use crate::error::Error;
 use call::call;
@@ -42,11 +42,16 @@ enum Role {
         /// Routing key of the server's queue.
         #[arg(short = 'k', long = "routing-key", value_name = "KEY")]
         routing_key: String,
-        /// Request body.
-        #[arg(short = 'm', long = "message", value_name = "TEXT")]
+        /// Request body; - reads it from standard input.
+        #[arg(
+            short = 'm',
+            long = "message",
+            value_name = "TEXT",
+            allow_hyphen_values = true
+        )]
         message: String,
         /// Seconds to wait for the reply.
-        #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+        #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_rpc_timeout, allow_hyphen_values = true)]
         timeout: Duration,
     },
     /// Answer requests from a queue with CMD's stdout (CMD runs with sh -c,
@@ -92,13 +97,19 @@ pub fn run(connect: &ConnectSpec, args: RpcArgs) -> Result<(), Error> {
             routing_key,
             message,
             timeout,
-        } => call(
-            connect,
-            &exchange,
-            &routing_key,
-            message.as_bytes(),
-            timeout,
-        ),
+        } => {
+            // `-m -` reads the body from stdin, as `pub -m -` does; read
+            // before connecting, so a failing stdin changes nothing.
+            let body = if message == "-" {
+                let mut body = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut body)
+                    .map_err(|e| Error::io("reading the request from stdin", e))?;
+                body
+            } else {
+                message.into_bytes()
+            };
+            call(connect, &exchange, &routing_key, &body, timeout)
+        }
         Role::Serve {
             queue,
             declare,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 
 use super::ERROR_HEADER;
-use crate::cmd::broker::declare::{self, Detail};
+use crate::cmd::broker::declare;
 use crate::cmd::broker::flow::FlowWait;
 use crate::cmd::broker::{ConnectSpec, with_connection};
 use crate::cmd::io::exec::{self, Verdict};
@@ -51,14 +51,18 @@ pub fn serve(
     prefetch: u16,
 ) -> Result<(), Error> {
     let interrupts = signals::interrupts()?;
+    let mut options = QueueOptions::default();
+    if declare {
+        crate::cmd::broker::transient::settle(connect, queue, &mut options);
+    }
     with_connection(connect, FlowWait::new(None), |connection, channel| {
         // Replies go out on a channel of their own, in confirm mode, while
         // the requests channel holds the consumer.
         let mut replies = connection.channel()?;
         let served = (|| {
             if declare {
-                let info = channel.queue_declare(queue, &QueueOptions::default())?;
-                declare::announce_queue(&info, Detail::Name);
+                let info = channel.queue_declare(queue, &options)?;
+                declare::announce_queue(&info);
             }
             channel.basic_qos(prefetch)?;
             replies.confirm_delivery()?;

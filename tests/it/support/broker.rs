@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Instant;
 
-use amqpctl::sandbox::{self, Node, ServerTls};
+use amqpctl::sandbox::{self, Node, Server, ServerTls};
 
 use super::certs::{self, CLIENT_CN, CertFiles};
 
@@ -216,7 +216,7 @@ impl Broker {
         };
         // From here on, dropping `broker` cleans up.
         let mut broker = Broker {
-            node: Node::new(&name, &dir, &dir, &plugins, Some(tls)),
+            node: Node::new(&name, &dir, &dir, &plugins, Some(tls)).with_server(server()),
             certs,
             dir,
         };
@@ -239,6 +239,12 @@ impl Broker {
         Ok(broker)
     }
 
+    /// The RabbitMQ version the node runs (`rabbitmqctl version`), e.g. `(4, 0)`.
+    pub fn version(&self) -> (u32, u32) {
+        let printed = self.ctl_ok(&["version"]);
+        parse_version(&printed).unwrap_or_else(|| panic!("rabbitmqctl version said {printed:?}"))
+    }
+
     fn signal_beam(&self, sig: i32) {
         self.node
             .signal(sig)
@@ -256,6 +262,32 @@ impl Drop for Broker {
         self.halt();
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Which RabbitMQ the test nodes run: the machine's, or with
+/// `AMQPCTL_TEST_RABBITMQ=DIR` the one in root file system `DIR` (e.g. the
+/// debootstrapped trixie holding 4.0 that `.ci/run` caches), and with
+/// `AMQPCTL_TEST_RABBITMQ_43_DEFAULTS=1` configured with RabbitMQ 4.3's
+/// defaults for deprecated features.
+pub fn server() -> Server {
+    Server {
+        root: std::env::var_os("AMQPCTL_TEST_RABBITMQ")
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from),
+        defaults_4_3: defaults_4_3(),
+    }
+}
+
+/// Whether the test nodes run with RabbitMQ 4.3's defaults
+/// (`AMQPCTL_TEST_RABBITMQ_43_DEFAULTS=1`).
+pub fn defaults_4_3() -> bool {
+    std::env::var("AMQPCTL_TEST_RABBITMQ_43_DEFAULTS").is_ok_and(|v| v == "1")
+}
+
+/// `(major, minor)` from what `rabbitmqctl version` prints (`4.0.5`).
+fn parse_version(printed: &str) -> Option<(u32, u32)> {
+    let mut parts = printed.trim().split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 /// Registered with `atexit`: libtest leaves `main` through `std::process::exit`, so statics

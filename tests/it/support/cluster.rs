@@ -46,6 +46,7 @@ impl Cluster {
             Options {
                 nodes: n,
                 tls: false,
+                server: super::broker::server(),
             },
             &|line| eprintln!("amqpctl-it: {line}"),
         )

@@ -34,6 +34,34 @@ pub fn broker() -> &'static Broker {
     Broker::shared()
 }
 
+/// The RabbitMQ version the shared node runs, e.g. `(3, 10)` or `(4, 0)`: for
+/// the tests whose expectations differ by version, which branch on it.
+pub fn rabbitmq_version() -> (u32, u32) {
+    static VERSION: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| broker().version())
+}
+
+pub use broker::defaults_4_3;
+
+/// Whether the shared node refuses transient non-exclusive queues: a 4.x
+/// node with 4.3's defaults (3.x never does).
+pub fn refuses_transient_queues() -> bool {
+    defaults_4_3() && rabbitmq_version().0 >= 4
+}
+
+/// The WARNING amqpctl prints before it declares `queue` durable, on a
+/// broker that refuses transient non-exclusive queues; no line elsewhere.
+/// For the tests that list every stderr line of such a declaration.
+pub fn transient_warning(queue: &str) -> Vec<String> {
+    if refuses_transient_queues() {
+        vec![format!(
+            "WARNING: the broker refuses transient non-exclusive queues (RabbitMQ 4.3's default): declaring queue '{queue}' durable"
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
 /// A resource name (queue, exchange, ...) unique to this call in this process:
 /// `amqpctl.it.<name>.<counter>.<pid>`.
 pub fn unique(name: &str) -> String {

@@ -95,7 +95,7 @@ pub fn wait_for_consumers(b: &Broker, queue: &str, n: u32) {
 pub fn durable_queue(b: &Broker, queue: &str) {
     amqpctl_on(b, &["declare", "queue", queue, "--durable"])
         .code(0)
-        .stderr([format!(
+        .stdout([format!(
             "Created queue: {queue} (messages: 0, consumers: 0)"
         )]);
 }

@@ -1,0 +1,459 @@
+//! The command line's errors, the one place that maps each to its exit
+//! status ([`exit`]), and the one place that prints them, with their advice
+//! ([`hint`]) on lines of their own.
+
+mod exit;
+mod hint;
+
+use std::io;
+use std::process::ExitCode;
+
+use amqpctl::amqp::AmqpError;
+use amqpctl::mgmt::MgmtError;
+use amqpctl::sandbox::SandboxError;
+use amqpctl::tls::{PemFile, TlsError};
+
+pub use exit::Exit;
+
+/// Everything a subcommand can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Flags that parse but make no sense together, or bad values.
+    #[error("{0}")]
+    Usage(String),
+
+    /// Whatever the AMQP layer reported, worded for the command line (see
+    /// [`describe_amqp`]).
+    #[error("{}", describe_amqp(.0))]
+    Amqp(#[from] AmqpError),
+
+    /// The broker nacked a message published with `--confirm`.
+    #[error("message {seq} was nacked by the broker (not stored)")]
+    Nacked {
+        /// Its position in this run, from 1.
+        seq: u64,
+    },
+
+    /// With `--reconnect`, the broker nacked message `seq`: it is published
+    /// again after the reconnect backoff (a cluster nacks while a quorum
+    /// queue has no leader). Never the final error of a run.
+    #[error("the broker nacked message {seq} (not stored); publishing it again")]
+    NackedRetrying {
+        /// Its position in this run, from 1.
+        seq: u64,
+    },
+
+    /// Reading input or writing output failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being read or written.
+        what: &'static str,
+        /// The I/O error.
+        source: io::Error,
+    },
+
+    /// stdout was closed by its reader (`amqpctl con | head -1`): a quiet end.
+    #[error("broken pipe")]
+    BrokenPipe,
+
+    /// `get` found the queue empty.
+    #[error("queue '{0}' is empty")]
+    QueueEmpty(String),
+
+    /// `get --filter` found no message it keeps.
+    #[error("no message in queue '{queue}' matched --filter ({looked} looked at, left in place)")]
+    NoMatch {
+        /// The queue.
+        queue: String,
+        /// How many messages the filter skipped.
+        looked: usize,
+    },
+
+    /// `rpc call` got no reply in time.
+    #[error("no reply within {0} s")]
+    NoReply(f64),
+
+    /// `rpc call`: the server answered that its command failed (the reply's
+    /// `amqpctl-error` header: what failed, and the command's stderr).
+    #[error("the server's {0}")]
+    ServerFailed(String),
+
+    /// The broker kept publishing blocked longer than `--blocked-timeout`.
+    #[error("the broker blocked publishing for more than {secs} s: {reason}")]
+    Blocked {
+        /// The timeout, in seconds.
+        secs: f64,
+        /// The broker's reason (e.g. "low on memory").
+        reason: String,
+    },
+
+    /// An error with advice in command-line words (the layers below do not
+    /// know the command line), printed as `hint: …` on the line after the
+    /// error's (see [`Error::hinted`]).
+    #[error("{error}")]
+    Hinted {
+        /// The error itself.
+        error: Box<Error>,
+        /// What to do about it.
+        hint: String,
+    },
+
+    /// The broker refused an operation that the queue's type does not
+    /// support (basic.get or queue.purge on a stream). RabbitMQ closes the
+    /// whole connection for it (540 NOT_IMPLEMENTED), but nothing is wrong
+    /// with the connection: like a channel error, this is exit 5.
+    #[error("{}", describe_amqp(.0))]
+    Unsupported(AmqpError),
+
+    /// `perf` ended (not by a signal) with fewer (or more) messages
+    /// received than sent.
+    #[error("messages lost: {sent} sent, {received} received, {expected} expected")]
+    Lost {
+        /// Messages published.
+        sent: u64,
+        /// Deliveries of the run's messages received.
+        received: u64,
+        /// Deliveries expected (a stream delivers each message to every
+        /// consumer).
+        expected: u64,
+    },
+
+    /// A signal stopped a command before it finished.
+    #[error("interrupted by signal {0}")]
+    Interrupted(i32),
+
+    /// `amqpctl sandbox` failed (what to do is its hint).
+    #[error("{0}")]
+    Sandbox(#[from] SandboxError),
+
+    /// The management API (`list`, `close-connection`) failed.
+    #[error("{0}")]
+    Mgmt(#[from] MgmtError),
+}
+
+impl Error {
+    /// Wraps an I/O error, singling out a closed stdout.
+    pub fn io(what: &'static str, source: io::Error) -> Error {
+        if source.kind() == io::ErrorKind::BrokenPipe {
+            Error::BrokenPipe
+        } else {
+            Error::Io { what, source }
+        }
+    }
+
+    /// The exit status documented in the README for this error.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Usage(_) => Exit::Usage,
+            Error::Amqp(e) => amqp_exit(e),
+            Error::Nacked { .. } | Error::NackedRetrying { .. } => Exit::Nacked,
+            Error::Io { .. } => Exit::Failure,
+            Error::BrokenPipe => Exit::Success,
+            Error::QueueEmpty(_) | Error::NoMatch { .. } => Exit::Empty,
+            Error::NoReply(_) => Exit::NoReply,
+            Error::ServerFailed(_) => Exit::ServerFailed,
+            Error::Blocked { .. } => Exit::Connect,
+            Error::Hinted { error, .. } => error.exit(),
+            Error::Unsupported(_) => Exit::Broker,
+            Error::Lost { .. } => Exit::Lost,
+            Error::Interrupted(signal) => Exit::Signal(*signal),
+            Error::Sandbox(e) => sandbox_exit(e),
+            Error::Mgmt(e) => mgmt_exit(e),
+        }
+    }
+
+    /// The number [`Error::exit`] stands for (for the unit tests).
+    #[cfg(test)]
+    pub fn exit_code(&self) -> u8 {
+        self.exit().code()
+    }
+
+    /// Whether the broker said that a queue does not exist (404 NOT_FOUND
+    /// "no queue …").
+    pub fn is_missing_queue(&self) -> bool {
+        match self {
+            Error::Amqp(AmqpError::ChannelClosed { code: 404, text }) => {
+                text.starts_with("NOT_FOUND - no queue ")
+            }
+            Error::Hinted { error, .. } => error.is_missing_queue(),
+            _ => false,
+        }
+    }
+
+    /// Whether the connection broke (as opposed to a refusal or a mistake), so
+    /// that connecting again may help.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            Error::Hinted { error, .. } => error.is_connection_lost(),
+            Error::Amqp(e) if e.is_deprecated_feature() => false,
+            _ => matches!(
+                self,
+                Error::Amqp(
+                    AmqpError::Connect { .. }
+                        | AmqpError::TimedOut { .. }
+                        | AmqpError::NotAmqp { .. }
+                        | AmqpError::ConnectionClosed { .. }
+                        | AmqpError::ConnectionLost { .. }
+                        | AmqpError::Tls(TlsError::Handshake { .. } | TlsError::TimedOut { .. })
+                )
+            ),
+        }
+    }
+
+    /// Whether `--reconnect` should try again: the connection broke, or a
+    /// cluster lost the node of the queue in use, so that the broker
+    /// cancelled our consumer, says the queue's home node is down, or that
+    /// a stream has no replica running on this node (all pass once the node
+    /// is back, or a new leader has taken over).
+    pub fn is_worth_retrying(&self) -> bool {
+        match self {
+            Error::Hinted { error, .. } => error.is_worth_retrying(),
+            Error::Amqp(AmqpError::ConsumerCancelled { .. }) => true,
+            Error::NackedRetrying { .. } => true,
+            Error::Amqp(AmqpError::ChannelClosed { code: 404, text }) => {
+                text.contains("is down or inaccessible")
+            }
+            // A stream's replica on the node connected to is not running
+            // (yet): it restarts after the cluster lost the stream's leader.
+            Error::Amqp(AmqpError::ChannelClosed { code: 406, text }) => {
+                // 4.0: "does not have a running replica on the local node".
+                text.contains("does not have a replica on the local node")
+                    || text.contains("does not have a running replica on the local node")
+            }
+            _ => self.is_connection_lost(),
+        }
+    }
+
+    /// Whether the error is reported on stderr (a closed pipe is not).
+    pub fn is_reported(&self) -> bool {
+        match self {
+            Error::Hinted { error, .. } => error.is_reported(),
+            _ => !matches!(self, Error::BrokenPipe),
+        }
+    }
+}
+
+/// An error of the AMQP or TLS layer in the command line's words: the
+/// layers say what happened, this adds the flag to change.
+fn describe_amqp(e: &AmqpError) -> String {
+    match e {
+        AmqpError::Tls(t) => describe_tls(t),
+        _ => e.to_string(),
+    }
+}
+
+fn describe_tls(e: &TlsError) -> String {
+    let flag = |file: &PemFile| match file {
+        PemFile::CaBundle => "--cafile",
+        PemFile::ClientCertificate => "--certfile",
+        PemFile::ClientKey => "--keyfile",
+    };
+    match e {
+        TlsError::FileUnreadable { what, path, source } => {
+            format!("cannot read {} {}: {source}", flag(what), path.display())
+        }
+        TlsError::FileEmpty { what, path, kind } => {
+            format!(
+                "{} {} holds no {kind} in PEM format",
+                flag(what),
+                path.display()
+            )
+        }
+        TlsError::BadCaCertificate { path, reason } => {
+            format!(
+                "--cafile {}: unusable CA certificate: {reason}",
+                path.display()
+            )
+        }
+        TlsError::BadClientIdentity { reason } => format!("--certfile/--keyfile: {reason}"),
+        TlsError::UnknownAuthority { .. }
+        | TlsError::NameMismatch { .. }
+        | TlsError::TimedOut { .. }
+        | TlsError::Setup { .. }
+        | TlsError::InvalidServerName { .. }
+        | TlsError::CertificateNotValidNow { .. }
+        | TlsError::PlainAmqp { .. }
+        | TlsError::Handshake { .. } => e.to_string(),
+    }
+}
+
+/// Mistakes in naming a sandbox are usage errors; the rest are failures.
+/// Like AMQP's: unreachable 3, login 4, a refusal or a missing thing 5.
+fn mgmt_exit(e: &MgmtError) -> Exit {
+    match e {
+        MgmtError::Unreachable { .. } => Exit::Connect,
+        MgmtError::NoApi { .. } => Exit::Connect,
+        MgmtError::Login { .. } => Exit::Login,
+        MgmtError::Refused { .. } => Exit::Broker,
+        MgmtError::NotFound { .. } => Exit::Broker,
+        MgmtError::Http { .. } => Exit::Failure,
+        MgmtError::BadAnswer { .. } => Exit::Failure,
+    }
+}
+
+fn sandbox_exit(e: &SandboxError) -> Exit {
+    match e {
+        SandboxError::Exists { .. } => Exit::Usage,
+        SandboxError::NotFound { .. } => Exit::Usage,
+        SandboxError::NoSuchNode { .. } => Exit::Usage,
+        SandboxError::Invalid(_) => Exit::Usage,
+        SandboxError::NotInstalled { .. } => Exit::Failure,
+        SandboxError::Io { .. } => Exit::Failure,
+        SandboxError::Spawn { .. } => Exit::Failure,
+        SandboxError::BadState { .. } => Exit::Failure,
+        SandboxError::Boot { .. } => Exit::Failure,
+        SandboxError::Ctl { .. } => Exit::Failure,
+        SandboxError::Certificates(_) => Exit::Failure,
+    }
+}
+
+fn amqp_exit(e: &AmqpError) -> Exit {
+    match e {
+        AmqpError::Invalid(_) => Exit::Usage,
+        AmqpError::Tls(t) => tls_exit(t),
+        AmqpError::Connect { .. } => Exit::Connect,
+        AmqpError::TimedOut { .. } => Exit::Connect,
+        AmqpError::NotAmqp { .. } => Exit::Connect,
+        // A refusal of what was asked, though it closes the connection.
+        e if e.is_deprecated_feature() => Exit::Broker,
+        AmqpError::ConnectionClosed { .. } => Exit::Connect,
+        AmqpError::ConnectionLost { .. } => Exit::Connect,
+        AmqpError::Login { .. } => Exit::Login,
+        AmqpError::Refused { .. } => Exit::Login,
+        AmqpError::ChannelClosed { .. } => Exit::Broker,
+        AmqpError::ConsumerCancelled { .. } => Exit::Broker,
+        AmqpError::Returned { .. } => Exit::Returned,
+        AmqpError::Protocol(_) => Exit::Failure,
+    }
+}
+
+/// A file or name the user gave is a usage error; a handshake that fails
+/// is a connection failure; rustls failing to start is a failure.
+fn tls_exit(e: &TlsError) -> Exit {
+    match e {
+        TlsError::FileUnreadable { .. } => Exit::Usage,
+        TlsError::FileEmpty { .. } => Exit::Usage,
+        TlsError::BadCaCertificate { .. } => Exit::Usage,
+        TlsError::BadClientIdentity { .. } => Exit::Usage,
+        TlsError::InvalidServerName { .. } => Exit::Usage,
+        TlsError::Setup { .. } => Exit::Failure,
+        TlsError::UnknownAuthority { .. } => Exit::Connect,
+        TlsError::NameMismatch { .. } => Exit::Connect,
+        TlsError::CertificateNotValidNow { .. } => Exit::Connect,
+        TlsError::PlainAmqp { .. } => Exit::Connect,
+        TlsError::TimedOut { .. } => Exit::Connect,
+        TlsError::Handshake { .. } => Exit::Connect,
+    }
+}
+
+/// Prints the error once, as `ERROR: …`, then each of its hints as
+/// `hint: …` on a line of its own, and turns it into the exit status.
+pub fn report(e: &Error) -> ExitCode {
+    if e.is_reported() {
+        eprintln!("ERROR: {e}");
+        for hint in e.hints() {
+            eprintln!("hint: {hint}");
+        }
+    }
+    e.exit().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deprecated_feature_refused_is_status_5_not_a_lost_connection() {
+        let refused = Error::Amqp(AmqpError::ConnectionClosed {
+            code: 541,
+            text: "INTERNAL_ERROR - Feature `transient_nonexcl_queues` is deprecated. Its use is not permitted".into(),
+        });
+        assert_eq!(refused.exit_code(), 5);
+        assert!(!refused.is_connection_lost());
+        assert!(!refused.is_worth_retrying());
+    }
+
+    #[test]
+    fn broker_errors_map_to_the_documented_codes() {
+        let channel = Error::Amqp(AmqpError::ChannelClosed {
+            code: 404,
+            text: "NOT_FOUND - no exchange 'logs' in vhost '/'".into(),
+        });
+        assert_eq!(channel.exit_code(), 5);
+        assert_eq!(
+            channel.to_string(),
+            "(404, \"NOT_FOUND - no exchange 'logs' in vhost '/'\")"
+        );
+        let refused = Error::Amqp(AmqpError::Refused {
+            code: 530,
+            text: "NOT_ALLOWED".into(),
+        });
+        assert_eq!(refused.exit_code(), 4);
+        let returned = Error::Amqp(AmqpError::Returned {
+            code: 312,
+            text: "NO_ROUTE".into(),
+        });
+        assert_eq!(returned.exit_code(), 6);
+        assert_eq!(Error::Nacked { seq: 1 }.exit_code(), 7);
+        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+        let connect = Error::Amqp(AmqpError::Connect {
+            addr: "h:1".into(),
+            reason: "refused".into(),
+        });
+        assert_eq!(connect.exit_code(), 3);
+        let login = Error::Amqp(AmqpError::Login {
+            addr: "h:1".into(),
+            reason: "no".into(),
+        });
+        assert_eq!(login.exit_code(), 4);
+    }
+
+    #[test]
+    fn a_lost_queue_node_is_worth_retrying_a_missing_queue_is_not() {
+        let cancelled = Error::Amqp(AmqpError::ConsumerCancelled { queue: "q".into() });
+        assert!(cancelled.is_worth_retrying());
+        assert!(!cancelled.is_connection_lost());
+        let node_down = Error::Amqp(AmqpError::ChannelClosed {
+            code: 404,
+            text: "NOT_FOUND - home node 'n2@localhost' of durable queue 'q' in vhost '/' is down or inaccessible".into(),
+        });
+        assert!(node_down.is_worth_retrying());
+        let no_replica = Error::Amqp(AmqpError::ChannelClosed {
+            code: 406,
+            text: "PRECONDITION_FAILED - queue 'queue 's' in vhost '/'' does not have a replica on the local node".into(),
+        });
+        assert!(no_replica.is_worth_retrying());
+        let redeclared = Error::Amqp(AmqpError::ChannelClosed {
+            code: 406,
+            text: "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q'".into(),
+        });
+        assert!(!redeclared.is_worth_retrying());
+        let missing = Error::Amqp(AmqpError::ChannelClosed {
+            code: 404,
+            text: "NOT_FOUND - no queue 'q' in vhost '/'".into(),
+        })
+        .hinted("declare it with -Q");
+        assert!(!missing.is_worth_retrying());
+    }
+
+    #[test]
+    fn a_closed_stdout_is_a_quiet_success() {
+        let e = Error::io("writing", io::Error::from(io::ErrorKind::BrokenPipe));
+        assert_eq!(e.exit_code(), 0);
+        assert!(!e.is_reported());
+    }
+
+    #[test]
+    fn tls_set_up_is_a_failure_not_a_usage_error() {
+        let setup = Error::Amqp(AmqpError::Tls(TlsError::Setup {
+            reason: "no protocol versions".into(),
+        }));
+        assert_eq!(setup.exit(), Exit::Failure);
+        assert!(!setup.to_string().contains("--certfile"));
+        let identity = Error::Amqp(AmqpError::Tls(TlsError::BadClientIdentity {
+            reason: "key does not match".into(),
+        }));
+        assert_eq!(identity.exit(), Exit::Usage);
+        assert_eq!(Error::Interrupted(15).exit_code(), 143);
+    }
+}
