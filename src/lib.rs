@@ -1,7 +1,9 @@
-//! amqpctl's library: the blocking AMQP layer and its TLS support, and the
+//! amqpctl's library: the blocking AMQP layer and its TLS support, the
+//! management HTTP API (`mgmt`), and the
 //! throwaway local nodes of `amqpctl sandbox` (`sandbox`), shared by
 //! the `amqpctl` binary, the examples and the integration tests.
 
 pub mod amqp;
+pub mod mgmt;
 pub mod sandbox;
 pub mod tls;

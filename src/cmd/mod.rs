@@ -8,11 +8,13 @@ mod broker;
 mod filter;
 mod io;
 
+mod close_connection;
 mod completions;
 mod consume;
 mod declare;
 mod delete;
 mod get;
+mod list;
 mod manpage;
 mod move_messages;
 mod peek;
@@ -67,6 +69,11 @@ pub enum Command {
     Purge(purge::PurgeArgs),
     /// Delete a queue or an exchange.
     Delete(delete::DeleteArgs),
+    /// List queues, exchanges, bindings, connections, consumers or vhosts
+    /// (management API).
+    List(list::ListArgs),
+    /// Close a client's connection by its name (management API).
+    CloseConnection(close_connection::CloseConnectionArgs),
     /// Move messages to another queue or exchange, acking each only once the
     /// destination confirmed it.
     Move(move_messages::MoveArgs),
@@ -107,6 +114,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Get(args) => get::run(&connect("get")?, args),
         Command::Purge(args) => purge::run(&connect("purge")?, args),
         Command::Delete(args) => delete::run(&connect("delete")?, args),
+        Command::List(args) => list::run(&connect("list")?, &cli.connection, args),
+        Command::CloseConnection(args) => {
+            close_connection::run(&connect("close-connection")?, &cli.connection, args)
+        }
         Command::Move(args) => move_messages::run(&cli.connection, &connect("move")?, args),
         Command::Redrive(args) => redrive::run(&connect("redrive")?, args),
         Command::Rpc(args) => rpc::run(&connect(args.name())?, args),

@@ -9,6 +9,7 @@ use std::io;
 use std::process::ExitCode;
 
 use amqpctl::amqp::AmqpError;
+use amqpctl::mgmt::MgmtError;
 use amqpctl::sandbox::SandboxError;
 use amqpctl::tls::{PemFile, TlsError};
 
@@ -124,6 +125,10 @@ pub enum Error {
     /// `amqpctl sandbox` failed (what to do is its hint).
     #[error("{0}")]
     Sandbox(#[from] SandboxError),
+
+    /// The management API (`list`, `close-connection`) failed.
+    #[error("{0}")]
+    Mgmt(#[from] MgmtError),
 }
 
 impl Error {
@@ -153,6 +158,7 @@ impl Error {
             Error::Lost { .. } => Exit::Lost,
             Error::Interrupted(signal) => Exit::Signal(*signal),
             Error::Sandbox(e) => sandbox_exit(e),
+            Error::Mgmt(e) => mgmt_exit(e),
         }
     }
 
@@ -272,6 +278,19 @@ fn describe_tls(e: &TlsError) -> String {
 }
 
 /// Mistakes in naming a sandbox are usage errors; the rest are failures.
+/// Like AMQP's: unreachable 3, login 4, a refusal or a missing thing 5.
+fn mgmt_exit(e: &MgmtError) -> Exit {
+    match e {
+        MgmtError::Unreachable { .. } => Exit::Connect,
+        MgmtError::NoApi { .. } => Exit::Connect,
+        MgmtError::Login { .. } => Exit::Login,
+        MgmtError::Refused { .. } => Exit::Broker,
+        MgmtError::NotFound { .. } => Exit::Broker,
+        MgmtError::Http { .. } => Exit::Failure,
+        MgmtError::BadAnswer { .. } => Exit::Failure,
+    }
+}
+
 fn sandbox_exit(e: &SandboxError) -> Exit {
     match e {
         SandboxError::Exists { .. } => Exit::Usage,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::certs::{self, CLIENT_CN, Pki};
 use super::error::{Result, SandboxError, io_error};
-use super::node::{Node, write_cookie};
+use super::node::{Node, PLUGINS, write_cookie};
 use super::server::Server;
 
 /// The state file in a sandbox's directory.
@@ -118,8 +118,7 @@ impl Sandbox {
         let cookie = format!("{:016X}", RandomState::new().hash_one(&self.dir));
         write_cookie(&self.dir, &cookie)?;
         let plugins = self.dir.join("enabled_plugins");
-        fs::write(&plugins, "[rabbitmq_auth_mechanism_ssl].\n")
-            .map_err(io_error("write", &plugins))?;
+        fs::write(&plugins, PLUGINS).map_err(io_error("write", &plugins))?;
         if options.tls {
             self.pki = Some(certs::generate(&self.dir)?);
         }
@@ -264,6 +263,10 @@ impl Sandbox {
         let mut vars = vec![("AMQPCTL_SANDBOX", self.name.clone())];
         if let Some(first) = self.nodes.first() {
             vars.push(("AMQP_URL", url(first)));
+            // rabbitmqadmin's variable for the management API, which amqpctl reads too.
+            if let Some(port) = first.mgmt_port {
+                vars.push(("RABBITMQADMIN_BASE_URI", format!("http://127.0.0.1:{port}")));
+            }
         }
         vars.push((
             "AMQPCTL_SANDBOX_URLS",

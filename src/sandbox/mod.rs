@@ -17,5 +17,5 @@ pub mod server;
 pub use certs::{CLIENT_CN, Pki};
 pub use cluster::{Options, Sandbox, dir_for, join, provision};
 pub use error::{Result, SandboxError};
-pub use node::{Node, ServerTls, write_cookie};
+pub use node::{Node, PLUGINS, ServerTls, write_cookie};
 pub use server::{Server, rabbitmq_bin};

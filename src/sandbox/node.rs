@@ -18,6 +18,10 @@ use super::server::{DEFAULTS_4_3, Server};
 
 /// How long a node may take to boot (per attempt).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+/// The enabled-plugins file every node is given: SASL EXTERNAL for client
+/// certificates, and the management API that `list` and `info` read.
+pub const PLUGINS: &str = "[rabbitmq_auth_mechanism_ssl,rabbitmq_management].\n";
+
 /// First-boot attempts, each on fresh ports: a port picked free may be taken
 /// by someone else before the node binds it.
 const BOOT_ATTEMPTS: usize = 3;
@@ -52,6 +56,10 @@ pub struct Node {
     pub amqps_port: Option<u16>,
     /// The Erlang distribution port (clustering, `rabbitmqctl`).
     pub dist_port: u16,
+    /// The management plugin's HTTP listener on 127.0.0.1 (`list`, `info`,
+    /// `close-connection`); none in a state file written before it existed.
+    #[serde(default)]
+    pub mgmt_port: Option<u16>,
     /// The TLS listener's files.
     pub tls: Option<ServerTls>,
     /// The enabled-plugins file.
@@ -80,6 +88,7 @@ impl Node {
             amqp_port: 0,
             amqps_port: None,
             dist_port: 0,
+            mgmt_port: None,
             tls,
             plugins: plugins.to_path_buf(),
             server: Server::default(),
@@ -94,10 +103,11 @@ impl Node {
 
     /// Picks fresh ports for its listeners and distribution.
     pub fn pick_ports(&mut self) -> Result<()> {
-        let ports = free_ports(3)?;
+        let ports = free_ports(4)?;
         self.amqp_port = ports[0];
         self.dist_port = ports[1];
         self.amqps_port = self.tls.as_ref().map(|_| ports[2]);
+        self.mgmt_port = Some(ports[3]);
         Ok(())
     }
 
@@ -298,6 +308,13 @@ ssl_cert_login_from = common_name
             _ => conf.push_str("listeners.ssl = none\n"),
         }
         conf.push_str("loopback_users = none\n");
+        // The plugin is in every node's enabled-plugins file ([`PLUGINS`]);
+        // stats collected every 500 ms rather than 5 s, so listings catch up fast.
+        if let Some(port) = self.mgmt_port {
+            conf.push_str(&format!(
+                "management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {port}\ncollect_statistics_interval = 500\n"
+            ));
+        }
         if self.server.defaults_4_3 {
             conf.push_str(DEFAULTS_4_3);
         }

@@ -15,6 +15,7 @@ mod hints;
 mod identity;
 mod layer;
 mod layout;
+mod listing;
 mod moving;
 mod perf;
 mod profiles;

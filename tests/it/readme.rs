@@ -132,6 +132,7 @@ fn shell(line: &str, dir: &Path) -> Command {
         .current_dir(dir)
         .env("PATH", path)
         .env("AMQPCTL_CONFIG", dir.join("config.toml"))
+        .env("RABBITMQADMIN_BASE_URI", broker().mgmt_url())
         .env(
             "AMQP_URL",
             format!("amqp://127.0.0.1:{}/{VHOST}", broker().amqp_port()),

@@ -161,6 +161,7 @@ fn a_three_node_tls_sandbox_clusters_survives_a_kill_and_goes_away_whole() {
     .stdout([
         format!("export AMQPCTL_SANDBOX={name}"),
         "export AMQP_URL=amqp://127.0.0.1:[..]".to_string(),
+        "export RABBITMQADMIN_BASE_URI=http://127.0.0.1:[..]".to_string(),
         "export AMQPCTL_SANDBOX_URLS='--url amqp://127.0.0.1:[..] --url amqp://127.0.0.1:[..] --url amqp://127.0.0.1:[..]'".to_string(),
         "export AMQPCTL_SANDBOX_TLS_URL=amqps://127.0.0.1:[..]".to_string(),
         "export AMQPCTL_SANDBOX_TLS_URLS='--url amqps://127.0.0.1:[..] --url amqps://127.0.0.1:[..] --url amqps://127.0.0.1:[..]'".to_string(),

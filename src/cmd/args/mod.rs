@@ -5,6 +5,7 @@
 pub mod connection;
 pub mod exchange;
 pub mod format;
+pub mod management;
 pub mod profile;
 pub mod queue;
 pub mod rfc3339;
@@ -14,4 +15,5 @@ pub mod values;
 pub use connection::ConnectionArgs;
 pub use exchange::ExchangeArgs;
 pub use format::FormatArgs;
+pub use management::ManagementArgs;
 pub use queue::QueueArgs;

@@ -73,6 +73,10 @@ pub struct Profile {
     /// `--connection-name`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_name: Option<String>,
+    /// `--management-url`: the management API (`list`, `info`, `unbind`,
+    /// `close-connection`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub management_url: Option<String>,
 }
 
 impl Profile {

@@ -120,7 +120,8 @@ fn raw_path(raw: &str) -> &str {
     &after_authority[..end]
 }
 
-fn percent_encoding_decode(s: &str) -> Option<String> {
+/// `s` percent-decoded; `None` for a bad escape or bytes that are not UTF-8.
+pub fn percent_encoding_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -5,6 +5,7 @@
 
 pub mod declare;
 pub mod flow;
+pub mod management;
 pub mod reconnect;
 pub mod transient;
 

@@ -66,6 +66,15 @@ impl Broker {
         self.node.amqp_port
     }
 
+    /// The management API's base URL, `http://127.0.0.1:PORT`.
+    pub fn mgmt_url(&self) -> String {
+        let port = self
+            .node
+            .mgmt_port
+            .expect("the test nodes run the management plugin");
+        format!("http://127.0.0.1:{port}")
+    }
+
     pub fn amqps_port(&self) -> u16 {
         self.node
             .amqps_port
@@ -214,17 +223,18 @@ impl Broker {
         // Written by us rather than by whichever of node and rabbitmqctl starts first.
         let cookie = format!("{:016X}", RandomState::new().hash_one(&broker.dir));
         sandbox::write_cookie(&broker.dir, &cookie).map_err(|e| e.to_string())?;
-        fs::write(&plugins, "[rabbitmq_auth_mechanism_ssl].\n")
+        fs::write(&plugins, sandbox::PLUGINS)
             .map_err(|e| format!("write {}: {e}", plugins.display()))?;
         let started = Instant::now();
         broker.node.first_boot().map_err(|e| e.to_string())?;
         sandbox::provision(&broker.node).map_err(|e| e.to_string())?;
         eprintln!(
-            "amqpctl-it: {} up and provisioned in {:.1?} (amqp {}, amqps {})",
+            "amqpctl-it: {} up and provisioned in {:.1?} (amqp {}, amqps {}, {})",
             broker.node.name,
             started.elapsed(),
             broker.amqp_port(),
             broker.amqps_port(),
+            broker.mgmt_url(),
         );
         Ok(broker)
     }

@@ -1,0 +1,36 @@
+//! The commands' side of the management API: resolve where it is, print the
+//! connection warnings, log in. `list`, `info`, `unbind` and
+//! `close-connection` start here.
+
+use amqpctl::mgmt::Client;
+
+use super::ConnectSpec;
+use crate::cmd::args::{ConnectionArgs, ManagementArgs};
+use crate::cmd::io::output::status;
+use crate::error::Error;
+
+/// A logged-in management client for the broker the flags name, and the
+/// vhost they name.
+pub struct Mgmt {
+    /// The client.
+    pub client: Client,
+    /// The vhost of `--vhost` (or the URL's, or `/`).
+    pub vhost: String,
+}
+
+/// Opens the management API of the broker `spec` connects to.
+pub fn open(
+    connection: &ConnectionArgs,
+    args: &ManagementArgs,
+    spec: &ConnectSpec,
+) -> Result<Mgmt, Error> {
+    let settings = args.resolve(connection, spec)?;
+    for warning in &spec.warnings {
+        status(warning);
+    }
+    log::info!("management API at {}", settings.base);
+    Ok(Mgmt {
+        client: Client::open(&settings)?,
+        vhost: spec.settings.vhost.clone(),
+    })
+}
