@@ -7,7 +7,7 @@
 //! command, add a case to [`Error::general_hint`].
 
 use amqpctl::amqp::AmqpError;
-use amqpctl::sandbox::SandboxError;
+use amqpctl::sandbox::{SandboxError, rabbitmq_bin};
 use amqpctl::tls::TlsError;
 
 use super::Error;
@@ -116,6 +116,10 @@ fn is_stream_refusal(e: &AmqpError) -> bool {
 
 fn sandbox_hint(e: &SandboxError) -> Option<String> {
     let hint = match e {
+        // Under another root (`--rabbitmq-root`), the script is missing there.
+        SandboxError::NotInstalled { path } if !path.starts_with(rabbitmq_bin()) => {
+            "a root needs RabbitMQ inside it, e.g. debootstrap --variant=minbase --include=rabbitmq-server trixie DIR"
+        }
         SandboxError::NotInstalled { .. } => {
             "install it (Debian, Ubuntu: apt-get install rabbitmq-server), or set AMQPCTL_RABBITMQ_BIN to the directory holding rabbitmq-server and rabbitmqctl"
         }

@@ -347,7 +347,10 @@ fn sandbox_up_runs_another_roots_rabbitmq() {
             .sandbox(&["up", "--rabbitmq-root", "/nonexistent"])
             .run()
             .code(1)
-            .stderr(["ERROR: the RabbitMQ server is not installed: no /nonexistent/usr/lib/rabbitmq/bin/rabbitmq-server found[..]"]);
+            .stderr([
+                "ERROR: the RabbitMQ server is not installed: no /nonexistent/usr/lib/rabbitmq/bin/rabbitmq-server found",
+                "hint: a root needs RabbitMQ inside it, e.g. debootstrap --variant=minbase --include=rabbitmq-server trixie DIR",
+            ]);
         assert!(!place.dir().exists());
         return;
     };
