@@ -350,7 +350,10 @@ fn pub_with_a_queue_and_no_key_routes_to_that_queue() {
     // An explicit empty key is kept: nothing takes it.
     amqpctl(&["pub", "-q", &q, "-k", "", "-m", "y", "--mandatory"])
         .code(6)
-        .stderr(["ERROR: message returned by the broker: (312, \"NO_ROUTE\")"]);
+        .stderr([
+            format!("WARNING: -q {q} is unused: -k '' routes the message (-q gives the default routing key, or names the queue -Q declares)"),
+            "ERROR: message returned by the broker: (312, \"NO_ROUTE\")".to_string(),
+        ]);
     // With an exchange, -q names no route.
     amqpctl(&[
         "pub",

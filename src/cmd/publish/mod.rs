@@ -242,6 +242,7 @@ impl PublishArgs {
         if let (Some(q), Some(key), false) = (&queue.name, &self.routing_key, queue.declare)
             && key != q
         {
+            let key = if key.is_empty() { "''" } else { key.as_str() };
             status(format_args!(
                 "WARNING: -q {q} is unused: -k {key} routes the message (-q gives the default routing key, or names the queue -Q declares)"
             ));
