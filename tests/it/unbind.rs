@@ -17,17 +17,7 @@ fn on(v: &str, args: &[&str]) -> crate::support::Run {
 fn publish(v: &str, x: &str, k: &str) {
     on(
         v,
-        &[
-            "pub",
-            "-e",
-            x,
-            "-k",
-            k,
-            "--confirm",
-            "--quiet",
-            "-m",
-            "m",
-        ],
+        &["pub", "-e", x, "-k", k, "--confirm", "--quiet", "-m", "m"],
     )
     .code(0);
 }
