@@ -15,7 +15,7 @@ use super::args::{ConnectionArgs, ManagementArgs};
 use super::broker::ConnectSpec;
 use super::broker::management;
 use super::io::output::result;
-use super::list::{cell, lookup, missing_vhost};
+use super::list::{cell, lookup};
 use crate::error::Error;
 use amqpctl::amqp::Value;
 use amqpctl::mgmt::MgmtError;
@@ -122,10 +122,6 @@ pub fn run(spec: &ConnectSpec, connection: &ConnectionArgs, args: UnbindArgs) ->
         unbind.kind,
         unbind.destination.as_str(),
     ];
-    let between = mgmt
-        .client
-        .list(&ends)
-        .map_err(|e| missing_vhost(e, vhost))?;
     let (kind, name) = match unbind.kind {
         "q" => ("Queue", &unbind.destination),
         _ => ("Exchange", &unbind.destination),
@@ -134,6 +130,19 @@ pub fn run(spec: &ConnectSpec, connection: &ConnectionArgs, args: UnbindArgs) ->
         true => String::new(),
         false => format!(" {}", unbind.key),
     };
+    // A 404 here is the exchange, the destination or the vhost missing:
+    // no such binding either way.
+    let no_such = Error::Mgmt(MgmtError::NotFound {
+        what: format!(
+            "binding of {kind} [{name}] to Exchange [{}]{key}",
+            unbind.exchange
+        ),
+    })
+    .hinted("amqpctl list bindings shows what is bound");
+    let between = match mgmt.client.list(&ends) {
+        Err(MgmtError::NotFound { .. }) => return Err(no_such),
+        listed => listed?,
+    };
     let found = between.iter().find(|b| {
         cell(lookup(b, "routing_key")) == unbind.key
             && b.get("arguments")
@@ -141,13 +150,7 @@ pub fn run(spec: &ConnectSpec, connection: &ConnectionArgs, args: UnbindArgs) ->
                 .map_or(unbind.arguments.is_empty(), |a| *a == unbind.arguments)
     });
     let Some(binding) = found else {
-        return Err(Error::Mgmt(MgmtError::NotFound {
-            what: format!(
-                "binding of {kind} [{name}] to Exchange [{}]{key}",
-                unbind.exchange
-            ),
-        })
-        .hinted("amqpctl list bindings shows what is bound"));
+        return Err(no_such);
     };
     let props = cell(lookup(binding, "properties_key"));
     let mut path = ends.to_vec();

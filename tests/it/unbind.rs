@@ -56,7 +56,13 @@ fn unbind_removes_a_queue_binding_and_routing_stops() {
             "ERROR: binding of Queue [work] to Exchange [jobs] new not found",
             "hint: amqpctl list bindings shows what is bound",
         ]);
-    on(&v, &["unbind", "-e", "nowhere", "-q", "work"]).code(5);
+    // A missing exchange is the same: no such binding, not a vhost's 404.
+    on(&v, &["unbind", "-e", "nowhere", "-q", "work"])
+        .code(5)
+        .stderr([
+            "ERROR: binding of Queue [work] to Exchange [nowhere] not found",
+            "hint: amqpctl list bindings shows what is bound",
+        ]);
     broker().ctl_ok(&["delete_vhost", &v]);
 }
 
