@@ -14,6 +14,7 @@ mod consume;
 mod declare;
 mod delete;
 mod get;
+mod info;
 mod list;
 mod manpage;
 mod move_messages;
@@ -26,6 +27,7 @@ mod redrive;
 mod rpc;
 mod sandbox;
 mod transfer;
+mod unbind;
 
 #[cfg(test)]
 mod proptest_kit;
@@ -72,6 +74,11 @@ pub enum Command {
     /// List queues, exchanges, bindings, connections, consumers or vhosts
     /// (management API).
     List(list::ListArgs),
+    /// The broker as a tree: exchanges, their bindings, queues, consumers
+    /// and connections (management API; --format dot for graphviz).
+    Info(info::InfoArgs),
+    /// Remove a binding of a queue or an exchange (management API).
+    Unbind(unbind::UnbindArgs),
     /// Close a client's connection by its name (management API).
     CloseConnection(close_connection::CloseConnectionArgs),
     /// Move messages to another queue or exchange, acking each only once the
@@ -115,6 +122,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Purge(args) => purge::run(&connect("purge")?, args),
         Command::Delete(args) => delete::run(&connect("delete")?, args),
         Command::List(args) => list::run(&connect("list")?, &cli.connection, args),
+        Command::Info(args) => info::run(&connect("info")?, &cli.connection, args),
+        Command::Unbind(args) => unbind::run(&connect("unbind")?, &cli.connection, args),
         Command::CloseConnection(args) => {
             close_connection::run(&connect("close-connection")?, &cli.connection, args)
         }

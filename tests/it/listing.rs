@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use crate::support::{Cmd, Run, Spawned, broker, unique};
 
 /// `amqpctl ARGS` on the shared node's AMQP listener and management API.
-fn mgmt(args: &[&str]) -> Cmd {
+pub(crate) fn mgmt(args: &[&str]) -> Cmd {
     Cmd::amqpctl_on(broker(), args).env("RABBITMQADMIN_BASE_URI", broker().mgmt_url())
 }
 
 /// Runs `args` until its stdout is `expected` (within 20 s), then returns that run.
 #[track_caller]
-fn until_listed(args: &[&str], expected: &[&str]) -> Run {
+pub(crate) fn until_listed(args: &[&str], expected: &[&str]) -> Run {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let run = mgmt(args).run().code(0);
@@ -32,7 +32,7 @@ fn until_listed(args: &[&str], expected: &[&str]) -> Run {
 }
 
 /// A vhost of the test's own, so that listings hold only what it made.
-fn own_vhost(test: &str) -> String {
+pub(crate) fn own_vhost(test: &str) -> String {
     let vhost = unique(test);
     broker().add_vhost_for_guest(&vhost);
     vhost
@@ -146,7 +146,7 @@ fn list_exchanges_and_bindings_show_what_was_declared_and_bound() {
 }
 
 /// A consumer under a name of the test's own, once the broker lists it.
-fn named_consumer(v: &str, name: &str, queue: &str) -> Spawned {
+pub(crate) fn named_consumer(v: &str, name: &str, queue: &str) -> Spawned {
     mgmt(&["--vhost", v, "declare", "queue", queue])
         .run()
         .code(0);
