@@ -143,9 +143,22 @@ class Broker:
 class Done:
     """What a client's run left: its CPU seconds (user + sys) and peak RSS (KiB)."""
 
-    def __init__(self, cpu, rss_kib):
+    def __init__(self, cpu, rss_kib, broker_cpu=None):
         self.cpu = cpu
         self.rss_kib = rss_kib
+        self.broker_cpu = broker_cpu
+
+
+def broker_cpu():
+    """The node's CPU seconds so far (utime + stime of beam.smp), or None."""
+    try:
+        with open(os.environ["BROKER_PID_FILE"]) as f:
+            pid = int(f.read().split()[0])
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (KeyError, OSError, ValueError, IndexError):
+        return None
 
 
 def run(cmd, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, rss=True):
@@ -156,6 +169,7 @@ def run(cmd, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, rss=True):
     err = tempfile.TemporaryFile(dir=TMP)
     rss_file = os.path.join(TMP, "rss")
     argv = ["/usr/bin/time", "-f", "%M", "-o", rss_file, *cmd] if rss else cmd
+    b0 = broker_cpu()
     try:
         p = subprocess.Popen(argv, stdout=stdout, stdin=stdin, stderr=err)
     except OSError as e:
@@ -181,7 +195,8 @@ def run(cmd, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, rss=True):
         except (OSError, ValueError, IndexError):
             raise CaseError(f"{short(cmd)}: no peak RSS from /usr/bin/time")
     # CPU: the client's (and /usr/bin/time's, about a millisecond) user + sys.
-    return Done(ru.ru_utime + ru.ru_stime, peak)
+    b1 = broker_cpu()
+    return Done(ru.ru_utime + ru.ru_stime, peak, None if None in (b0, b1) else b1 - b0)
 
 
 def short(cmd):
@@ -206,6 +221,7 @@ class Sample:
         self.rate = rate
         self.cpu = done.cpu
         self.rss = done.rss_kib
+        self.broker_cpu = done.broker_cpu
         self.tail = tail
 
 
@@ -267,6 +283,11 @@ class Series:
     def cpu_per_100k(self):
         """Median CPU seconds per 100,000 messages."""
         return statistics.median(s.cpu / self.n * 100_000 for s in self.samples) if self.ok() else None
+
+    def broker_cpu_per_100k(self):
+        """Median CPU seconds of the node, while the client ran, per 100,000 messages."""
+        xs = [s.broker_cpu / self.n * 100_000 for s in self.samples if s.broker_cpu is not None]
+        return statistics.median(xs) if self.ok() and xs else None
 
     def rss_mib(self):
         return max(s.rss for s in self.samples) / 1024 if self.ok() else None
@@ -577,8 +598,10 @@ def show(v, kind):
 
 def transfer_table(series):
     print("== move and redrive (msg/s, median of the runs; timed from spawn to exit; the")
-    print("   parts: con --count N to stdout, pub --confirm of N; CPU per 100,000 messages)")
-    print(f"  {'client':<42} {'msgs':>8} {'median':>9} {'min':>9} {'max':>9} {'CPU/100k':>9} {'RSS MiB':>8}")
+    print("   parts: con --count N to stdout, pub --confirm of N; CPU per 100,000 messages,")
+    print("   the client's and the node's while the client ran)")
+    print(f"  {'client':<42} {'msgs':>8} {'median':>9} {'min':>9} {'max':>9} {'CPU/100k':>9} "
+          f"{'node CPU':>9} {'RSS MiB':>8}")
     for s in series:
         if not s.ok():
             print(f"  {s.name:<42} {s.n:>8,} {'FAILED':>9}")
@@ -586,8 +609,8 @@ def transfer_table(series):
         rates = [x.rate for x in s.samples]
         secs = s.n / s.median()
         print(f"  {s.name:<42} {s.n:>8,} {fmt_rate(s.median()):>9} {fmt_rate(min(rates)):>9} "
-              f"{fmt_rate(max(rates)):>9} {fmt_cpu(s.cpu_per_100k()):>9} {s.rss_mib():>8.1f}"
-              f"   ({secs:.2f} s)")
+              f"{fmt_rate(max(rates)):>9} {fmt_cpu(s.cpu_per_100k()):>9} "
+              f"{fmt_cpu(s.broker_cpu_per_100k()):>9} {s.rss_mib():>8.1f}   ({secs:.2f} s)")
     print()
 
 
