@@ -52,6 +52,13 @@ ONESHOT_RUNS = int(os.environ.get("ONESHOT_RUNS", "20" if QUICK else "50"))
 N_MEM = int(os.environ.get("N_MEM", "1000000"))
 N_LARGE = int(os.environ.get("N_LARGE", "300" if QUICK else "1000"))
 WINDOW = int(os.environ.get("CONFIRM_WINDOW", "1000"))
+# scripts/bench's arguments: the cases to run alone ("transfer": move and redrive
+# against their parts, move's window sweep, move --filter); none: everything.
+KNOWN_CASES = {"transfer"}
+CASES = set(sys.argv[1:])
+if CASES - KNOWN_CASES:
+    sys.exit(f"bench: unknown case(s) {' '.join(sorted(CASES - KNOWN_CASES))}; known: "
+             f"{' '.join(sorted(KNOWN_CASES))}")
 HERE = os.path.dirname(os.path.abspath(__file__))
 PIKA_PEER = os.path.join(HERE, "pika_peer.py")
 NODE_SCRIPT = os.path.join(HERE, "amqplib_peer.js")
@@ -136,9 +143,22 @@ class Broker:
 class Done:
     """What a client's run left: its CPU seconds (user + sys) and peak RSS (KiB)."""
 
-    def __init__(self, cpu, rss_kib):
+    def __init__(self, cpu, rss_kib, broker_cpu=None):
         self.cpu = cpu
         self.rss_kib = rss_kib
+        self.broker_cpu = broker_cpu
+
+
+def broker_cpu():
+    """The node's CPU seconds so far (utime + stime of beam.smp), or None."""
+    try:
+        with open(os.environ["BROKER_PID_FILE"]) as f:
+            pid = int(f.read().split()[0])
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (KeyError, OSError, ValueError, IndexError):
+        return None
 
 
 def run(cmd, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, rss=True):
@@ -149,6 +169,7 @@ def run(cmd, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, rss=True):
     err = tempfile.TemporaryFile(dir=TMP)
     rss_file = os.path.join(TMP, "rss")
     argv = ["/usr/bin/time", "-f", "%M", "-o", rss_file, *cmd] if rss else cmd
+    b0 = broker_cpu()
     try:
         p = subprocess.Popen(argv, stdout=stdout, stdin=stdin, stderr=err)
     except OSError as e:
@@ -174,7 +195,8 @@ def run(cmd, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, rss=True):
         except (OSError, ValueError, IndexError):
             raise CaseError(f"{short(cmd)}: no peak RSS from /usr/bin/time")
     # CPU: the client's (and /usr/bin/time's, about a millisecond) user + sys.
-    return Done(ru.ru_utime + ru.ru_stime, peak)
+    b1 = broker_cpu()
+    return Done(ru.ru_utime + ru.ru_stime, peak, None if None in (b0, b1) else b1 - b0)
 
 
 def short(cmd):
@@ -199,6 +221,7 @@ class Sample:
         self.rate = rate
         self.cpu = done.cpu
         self.rss = done.rss_kib
+        self.broker_cpu = done.broker_cpu
         self.tail = tail
 
 
@@ -260,6 +283,11 @@ class Series:
     def cpu_per_100k(self):
         """Median CPU seconds per 100,000 messages."""
         return statistics.median(s.cpu / self.n * 100_000 for s in self.samples) if self.ok() else None
+
+    def broker_cpu_per_100k(self):
+        """Median CPU seconds of the node, while the client ran, per 100,000 messages."""
+        xs = [s.broker_cpu / self.n * 100_000 for s in self.samples if s.broker_cpu is not None]
+        return statistics.median(xs) if self.ok() and xs else None
 
     def rss_mib(self):
         return max(s.rss for s in self.samples) / 1024 if self.ok() else None
@@ -427,6 +455,85 @@ def perf_case(broker, n):
 # ---------------------------------------------------------------- report
 
 
+def transfer_once(broker, cmd, n, src, dst):
+    """`move`/`redrive` of the n messages `src` holds (preloaded by the caller) into
+    `dst`: timed from spawn to exit; then `dst` must hold n and `src` none."""
+    t0 = time.perf_counter()
+    done = run(cmd)
+    t1 = time.perf_counter()
+    broker.wait_count(dst, n, timeout=30)
+    time.sleep(0.2)
+    left = broker.count(src)
+    if left != 0:
+        raise CaseError(f"{short(cmd)} left {left} messages in {src}")
+    return Sample(n / (t1 - t0), done)
+
+
+def move_once(broker, n, extra=()):
+    preload(broker, "xfer-src", n)
+    broker.reset("xfer-dst")
+    cmd = [AMQPCTL, "move", *CONN, "-q", "xfer-src", "--to-queue", "xfer-dst", *extra]
+    return transfer_once(broker, cmd, n, "xfer-src", "xfer-dst")
+
+
+def dead_letters(broker, n):
+    """n dead letters in `xfer-dlq`, from `xfer-work` (x-message-ttl 0, so each
+    expires at once); then `xfer-work` is declared again without the TTL, so that
+    `redrive` puts them back there and no further."""
+    broker.call(lambda ch: ch.queue_delete("xfer-work"))
+    broker.reset("xfer-dlq")
+    args = {"x-message-ttl": 0, "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": "xfer-dlq"}
+    broker.call(lambda ch: ch.queue_declare("xfer-work", arguments=args))
+    run([CEILING, "publish", "127.0.0.1", str(PORT), "xfer-work", str(n), str(BODY_SIZE)])
+    broker.wait_count("xfer-dlq", n, timeout=300)
+    broker.reset("xfer-work")
+
+
+def redrive_once(broker, n):
+    dead_letters(broker, n)
+    cmd = [AMQPCTL, "redrive", *CONN, "-q", "xfer-dlq"]
+    return transfer_once(broker, cmd, n, "xfer-dlq", "xfer-work")
+
+
+def transfers(broker, windows):
+    """move of N against its parts (con --count N, pub --confirm of N), redrive of
+    N/2 against move of N/2, and with `windows` move of N at each of those windows.
+    Returns the rows for the targets and the series for the table."""
+    n2 = N // 2
+    con_cmd = [AMQPCTL, "con", *CONN, "-q", QUEUE, "--count", str(N)]
+    pub_cmd = [AMQPCTL, "pub", *CONN, "-k", QUEUE, "--nb-messages", str(N), "--interval", "0",
+               "--quiet", "-m", TEXT, "--confirm"]
+    out_path = os.path.join(TMP, "consumed")
+    mv = Series("amqpctl move (default window)", N)
+    con = Series("amqpctl con --count (default flags)", N)
+    conf = Series("amqpctl pub --confirm", N)
+    throughput("move", [
+        (mv, lambda: move_once(broker, N)),
+        (con, lambda: consume_once(broker, con_cmd, N, out_path)),
+        (conf, lambda: publish_once(broker, pub_cmd, N)),
+    ])
+    rd = Series("amqpctl redrive", n2)
+    mv2 = Series("amqpctl move", n2)
+    throughput("redrive", [
+        (rd, lambda: redrive_once(broker, n2)),
+        (mv2, lambda: move_once(broker, n2)),
+    ])
+    sweep = [Series(f"amqpctl move --window {w}", N) for w in windows]
+    throughput("window", [
+        (s, lambda w=w: move_once(broker, N, ["--window", str(w)])) for s, w in zip(sweep, windows)
+    ])
+    flt = Series("amqpctl move --filter true (basic.get)", n2)
+    throughput("filter", [(flt, lambda: move_once(broker, n2, ["--filter", "true"]))])
+    slower = None if None in (con.median(), conf.median()) else min(con.median(), conf.median())
+    rows = [
+        ("move / slower of con --count, pub --confirm", ratio(mv.median(), slower), "%", 0.80, True),
+        ("redrive / move (50,000)" if n2 == 50000 else f"redrive / move ({n2:,})",
+         ratio(rd.median(), mv2.median()), "%", 0.90, True),
+    ]
+    return rows, [mv, con, conf, rd, mv2, *sweep, flt]
+
+
 def cpu_model():
     try:
         for line in open("/proc/cpuinfo"):
@@ -479,6 +586,68 @@ def ratio(a, b):
     return a / b if a is not None and b else None
 
 
+def show(v, kind):
+    if v is None:
+        return "-"
+    if kind == "%":
+        return f"{v * 100:.0f} %"
+    if kind == "MiB":
+        return f"{v:.1f} MiB"
+    return f"{v:.2f}x"
+
+
+def transfer_table(series):
+    print("== move and redrive (msg/s, median of the runs; timed from spawn to exit; the")
+    print("   parts: con --count N to stdout, pub --confirm of N; CPU per 100,000 messages,")
+    print("   the client's and the node's while the client ran)")
+    print(f"  {'client':<42} {'msgs':>8} {'median':>9} {'min':>9} {'max':>9} {'CPU/100k':>9} "
+          f"{'node CPU':>9} {'RSS MiB':>8}")
+    for s in series:
+        if not s.ok():
+            print(f"  {s.name:<42} {s.n:>8,} {'FAILED':>9}")
+            continue
+        rates = [x.rate for x in s.samples]
+        secs = s.n / s.median()
+        print(f"  {s.name:<42} {s.n:>8,} {fmt_rate(s.median()):>9} {fmt_rate(min(rates)):>9} "
+              f"{fmt_rate(max(rates)):>9} {fmt_cpu(s.cpu_per_100k()):>9} "
+              f"{fmt_cpu(s.broker_cpu_per_100k()):>9} {s.rss_mib():>8.1f}   ({secs:.2f} s)")
+    print()
+
+
+def report_targets(rows):
+    """Prints each target met or missed; returns whether all were met."""
+    print("== targets (ratios of medians from this run)")
+    met_all = True
+    counts = {"met": 0, "missed": 0, "other": 0}
+    for label, v, kind, target, higher in rows:
+        want = f"{'>=' if higher else '<='} {show(target, kind.split()[-1])}"
+        if kind.endswith("MiB"):
+            want = f"< {target:.0f} MiB"
+        if kind.startswith("skipped"):
+            verdict = "skipped (QUICK=1)" if "RSS" in label else "skipped (no amqpctl perf)"
+            counts["other"] += 1
+        elif v is None:
+            verdict, met_all = "not measured", False
+            counts["other"] += 1
+        elif (v >= target) if higher else (v < target if kind == "MiB" else v <= target):
+            verdict = "met"
+            counts["met"] += 1
+        else:
+            met_all = False
+            counts["missed"] += 1
+            if kind == "%":
+                verdict = f"MISSED by {(target - v) * 100:.0f} points"
+            elif kind == "MiB":
+                verdict = f"MISSED by {v - target:.1f} MiB"
+            elif higher:
+                verdict = f"MISSED: needs {target / v:.2f}x"
+            else:
+                verdict = f"MISSED by {(v - target) / target * 100:.0f} %"
+        print(f"  {label:<42} {show(v, kind):>10}  (target {want:<9}) {verdict}")
+    print(f"  {counts['met']} met, {counts['missed']} missed, {counts['other']} not measured or skipped")
+    return met_all
+
+
 def main():
     t_start = time.perf_counter()
     broker = Broker()
@@ -505,6 +674,14 @@ def main():
     for k, v in header:
         print(f"  {k:<14} {v}")
     print(flush=True)
+
+    windows = [int(w) for w in os.environ.get("MOVE_WINDOWS", "10 50 100 500 1000").split()]
+    if CASES:
+        log(f"cases: {' '.join(sorted(CASES))} only")
+        rows, xfer = transfers(broker, windows)
+        transfer_table(xfer)
+        met_all = report_targets(rows)
+        finish(t_start, met_all)
 
     body_cmd = [AMQPCTL, "pub", *CONN, "-k", QUEUE, "--nb-messages", str(N), "--interval", "0",
                 "--quiet", "-m", TEXT]
@@ -577,6 +754,10 @@ def main():
     else:
         log(f"memory: {N_MEM:,} messages each way")
         mem = memory(broker)
+
+    # 8. move and redrive
+    log("move and redrive")
+    xfer_rows, xfer = transfers(broker, windows)
 
     # ------------------------------------------------------------ tables
     print("== throughput (msg/s, median of the runs; each client a process of its own, timed")
@@ -700,44 +881,12 @@ def main():
         else:
             rows.append((label, None if isinstance(v, str) else v[0] / 1024, "MiB", 30.0, False))
 
-    def show(v, kind):
-        if v is None:
-            return "-"
-        if kind == "%":
-            return f"{v * 100:.0f} %"
-        if kind == "MiB":
-            return f"{v:.1f} MiB"
-        return f"{v:.2f}x"
+    transfer_table(xfer)
+    met_all = report_targets(rows + xfer_rows)
+    finish(t_start, met_all)
 
-    print("== targets (ratios of medians from this run)")
-    met_all = True
-    counts = {"met": 0, "missed": 0, "other": 0}
-    for label, v, kind, target, higher in rows:
-        want = f"{'>=' if higher else '<='} {show(target, kind.split()[-1])}"
-        if kind.endswith("MiB"):
-            want = f"< {target:.0f} MiB"
-        if kind.startswith("skipped"):
-            verdict = "skipped (QUICK=1)" if "RSS" in label else "skipped (no amqpctl perf)"
-            counts["other"] += 1
-        elif v is None:
-            verdict, met_all = "not measured", False
-            counts["other"] += 1
-        elif (v >= target) if higher else (v < target if kind == "MiB" else v <= target):
-            verdict = "met"
-            counts["met"] += 1
-        else:
-            met_all = False
-            counts["missed"] += 1
-            if kind == "%":
-                verdict = f"MISSED by {(target - v) * 100:.0f} points"
-            elif kind == "MiB":
-                verdict = f"MISSED by {v - target:.1f} MiB"
-            elif higher:
-                verdict = f"MISSED: needs {target / v:.2f}x"
-            else:
-                verdict = f"MISSED by {(v - target) / target * 100:.0f} %"
-        print(f"  {label:<42} {show(v, kind):>10}  (target {want:<9}) {verdict}")
-    print(f"  {counts['met']} met, {counts['missed']} missed, {counts['other']} not measured or skipped")
+
+def finish(t_start, met_all):
     print()
     if errors:
         print("== errors")
