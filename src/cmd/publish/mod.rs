@@ -144,8 +144,10 @@ pub struct PublishArgs {
     #[arg(long, value_name = "ENC", help_heading = "Message properties")]
     content_encoding: Option<String>,
 
-    /// Header KEY=VALUE (integers and true/false are typed); repeatable.
-    #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_key_value, help_heading = "Message properties")]
+    /// Header KEY=VALUE; repeatable. Integers and true/false are typed by
+    /// their look; KEY:TYPE=VALUE forces the type (string, int, float, bool),
+    /// e.g. zip:string=01234.
+    #[arg(long = "header", value_name = "KEY[:TYPE]=VALUE", value_parser = parse_key_value, help_heading = "Message properties")]
     headers: Vec<(String, Value)>,
 
     /// correlation_id property.
