@@ -70,6 +70,32 @@ fn every_help_page_matches_its_snapshot() {
     assert!(pages >= 16, "only {pages} help pages found");
 }
 
+/// Issue 20 item 19: the commands that never connect leave the connection
+/// options off their help pages (the others keep them), and the --filter
+/// pages carry the filter reference instead of pointing to a README the
+/// bare binary does not have.
+#[test]
+fn help_pages_show_what_their_command_uses() {
+    for offline in [
+        &["profiles"][..],
+        &["completions"],
+        &["manpage"],
+        &["sandbox"],
+        &["sandbox", "up"],
+    ] {
+        let page = help(&[offline, &["--help"]].concat());
+        assert!(!page.contains("--url"), "{offline:?}:\n{page}");
+        assert!(!page.contains("Connection options"), "{offline:?}:\n{page}");
+        assert!(page.contains("--verbose"), "{offline:?}:\n{page}");
+    }
+    assert!(help(&["purge", "--help"]).contains("--url <URL>"));
+    for filtering in ["con", "get", "move", "redrive"] {
+        let page = help(&[filtering, "--help"]);
+        assert!(!page.contains("README"), "{filtering}:\n{page}");
+        assert!(page.contains("\n  headers "), "{filtering}:\n{page}");
+    }
+}
+
 #[test]
 fn version_prints_the_package_version() {
     Cmd::amqpctl(&["--version"])

@@ -25,6 +25,7 @@ use amqpctl::amqp::Value;
 
 /// The flags of `amqpctl con`.
 #[derive(Debug, Args)]
+#[command(after_help = crate::cmd::filter::HELP)]
 pub struct ConsumeArgs {
     #[command(flatten)]
     queue: QueueArgs,
@@ -122,7 +123,7 @@ pub struct ConsumeArgs {
 
     /// Take only the messages for which this CEL expression is true, e.g.
     /// 'headers.region == "eu" && json.level == "error"' (the names are in
-    /// the README's Filters section). With manual acks on a named queue,
+    /// Filters below). With manual acks on a named queue,
     /// add --filter-requeue.
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
