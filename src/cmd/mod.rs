@@ -143,8 +143,16 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Ok(spec)
     };
     match cli.command {
-        Command::Publish(args) => publish::run(&connect("pub")?, *args),
-        Command::Consume(args) => consume::run(&connect("con")?, args),
+        Command::Publish(args) => {
+            let spec = connect("pub")?;
+            let spec = if args.quiet() { spec.quiet() } else { spec };
+            publish::run(&spec, *args)
+        }
+        Command::Consume(args) => {
+            let spec = connect("con")?;
+            let spec = if args.quiet() { spec.quiet() } else { spec };
+            consume::run(&spec, args)
+        }
         Command::Declare(args) => declare::run(&connect("declare")?, args),
         Command::Get(args) => get::run(&connect("get")?, args),
         Command::Purge(args) => purge::run(&connect("purge")?, args),

@@ -272,3 +272,52 @@ fn move_says_the_plain_connection_warning_once_for_its_two_connections() {
     delete_queue(broker(), &from);
     delete_queue(broker(), &to);
 }
+
+/// Issue 20 item 15: the plain-connection warning stays on loopback (the
+/// seed shows it there), but `--quiet` (pub, con) or
+/// AMQPCTL_NO_PLAIN_WARNING=1 (any command) silences it; "0" does not.
+#[test]
+fn the_plain_connection_warning_can_be_silenced() {
+    use crate::support::{broker, delete_queue, durable_queue, messages, unique};
+    const NOT_SECURED: &str = "WARNING: the connection is not secured.";
+    let q = unique("quiet-plain");
+    durable_queue(broker(), &q);
+    let creds = ["--userpass", "guest:guest"];
+    let pub_q = |extra: &[&'static str]| -> Vec<String> {
+        let base = ["pub", "-k", q.as_str(), "-m", "x"];
+        base.iter()
+            .chain(&creds)
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    Cmd::amqpctl_on(broker(), &refs(&pub_q(&[])))
+        .run()
+        .code(0)
+        .stderr([NOT_SECURED]);
+    Cmd::amqpctl_on(broker(), &refs(&pub_q(&["--quiet"])))
+        .run()
+        .code(0)
+        .stderr(Vec::<String>::new());
+    let con = [&["con", "-q", &q, "--count", "1", "--quiet"][..], &creds].concat();
+    Cmd::amqpctl_on(broker(), &con)
+        .run()
+        .code(0)
+        .stderr(Vec::<String>::new());
+    let purge = [&["purge", &q][..], &creds].concat();
+    Cmd::amqpctl_on(broker(), &purge)
+        .env("AMQPCTL_NO_PLAIN_WARNING", "1")
+        .run()
+        .code(0)
+        .stderr(Vec::<String>::new());
+    Cmd::amqpctl_on(broker(), &refs(&pub_q(&[])))
+        .env("AMQPCTL_NO_PLAIN_WARNING", "0")
+        .run()
+        .code(0)
+        .stderr([NOT_SECURED]);
+    assert_eq!(messages(broker(), &q), 1);
+    delete_queue(broker(), &q);
+}

@@ -80,7 +80,9 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["exec", "lazy"])]
     save_dir: Option<std::path::PathBuf>,
 
-    /// Print no per-message lines (messages are still acked).
+    /// Print no per-message lines (messages are still acked), nor the
+    /// plain-connection warning (AMQPCTL_NO_PLAIN_WARNING=1 silences that
+    /// one for every command).
     #[arg(long)]
     quiet: bool,
 
@@ -200,6 +202,12 @@ pub struct ExecSpec {
 }
 
 impl ConsumeArgs {
+    /// `--quiet`, which also drops the plain-connection warning before the
+    /// connection is opened.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Checks everything that can be checked before connecting: a usage
     /// error must change nothing on the broker.
     pub fn resolve(self) -> Result<ConsumeSpec, Error> {
