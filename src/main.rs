@@ -5,8 +5,6 @@ mod error;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // A bug must still end in one line and a documented status, never a
     // backtrace.
@@ -20,7 +18,7 @@ fn main() -> ExitCode {
         eprintln!("ERROR: internal error, please report it: {what}");
         error::Exit::Failure.now();
     }));
-    let cli = cmd::Cli::parse();
+    let cli = cmd::parse();
     init_logging(cli.verbose);
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

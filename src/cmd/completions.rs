@@ -1,10 +1,9 @@
 //! `amqpctl completions SHELL`: a completion script generated from the clap
 //! definitions, so it never drifts from the real flags.
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
 
-use super::Cli;
 use super::io::output::write_stdout;
 use crate::error::Error;
 
@@ -18,6 +17,6 @@ pub struct CompletionsArgs {
 /// `amqpctl completions SHELL`.
 pub fn run(args: CompletionsArgs) -> Result<(), Error> {
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), "amqpctl", &mut script);
+    clap_complete::generate(args.shell, &mut super::command(), "amqpctl", &mut script);
     write_stdout(&script)
 }

@@ -45,9 +45,10 @@ enum Declaration {
         /// Only check that it exists (exit 5 if not).
         #[arg(long)]
         passive: bool,
-        /// Queue argument KEY=VALUE (x-message-ttl=60000); integers and
-        /// true/false are typed; repeatable.
-        #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        /// Queue argument KEY=VALUE (x-message-ttl=60000); repeatable.
+        /// Integers and true/false are typed by their look; KEY:TYPE=VALUE
+        /// forces the type (string, int, float, bool).
+        #[arg(long = "arg", value_name = "KEY[:TYPE]=VALUE", value_parser = parse_key_value)]
         arguments: Vec<(String, Value)>,
         /// Queue type (x-queue-type); quorum queues and streams are always
         /// durable.
@@ -74,7 +75,9 @@ enum Declaration {
         #[arg(long)]
         passive: bool,
         /// Exchange argument KEY=VALUE (alternate-exchange=ae); repeatable.
-        #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        /// Integers and true/false are typed by their look; KEY:TYPE=VALUE
+        /// forces the type (string, int, float, bool).
+        #[arg(long = "arg", value_name = "KEY[:TYPE]=VALUE", value_parser = parse_key_value)]
         arguments: Vec<(String, Value)>,
     },
     /// Bind a queue or an exchange to an exchange.
@@ -103,7 +106,9 @@ enum Declaration {
         )]
         routing_key: String,
         /// Binding argument KEY=VALUE (for headers exchanges); repeatable.
-        #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        /// Integers and true/false are typed by their look; KEY:TYPE=VALUE
+        /// forces the type (string, int, float, bool).
+        #[arg(long = "arg", value_name = "KEY[:TYPE]=VALUE", value_parser = parse_key_value)]
         arguments: Vec<(String, Value)>,
     },
 }

@@ -44,6 +44,23 @@ const MESSAGE_VARIABLES: [&str; 6] = [
     "json",
 ];
 
+/// The reference `--help` gives for `--filter` (con, get, move, redrive):
+/// the bare binary has no README to point to.
+pub const HELP: &str = "\
+Filters: --filter EXPR takes the messages for which the CEL expression is true.
+  routing_key, exchange  strings; redelivered, a bool
+  content_type, delivery_mode, priority, message_id, timestamp, type, app_id, …
+                         every property by its name: a string or an int, null
+                         when unset
+  headers                a map: headers.region, headers[\"x-first-death-reason\"]
+                         (floats as doubles, arrays as lists, tables as maps)
+  body, text, json       the body as bytes, as a string (null when not UTF-8),
+                         parsed as JSON (null when not JSON)
+  e.g. 'json.level == \"error\" && headers.region == \"eu\"',
+       'text.contains(\"error\")', 'priority > 4 || type == \"urgent\"'
+A syntax error or an unknown name is exit 2 before anything is sent; an
+expression that fails on a message, or gives no bool, does not match it.";
+
 /// A compiled `--filter`, and the count of messages it failed on.
 pub struct Filter {
     program: Program,

@@ -17,6 +17,7 @@ use amqpctl::amqp::{Channel, Delivery};
 
 /// The flags of `amqpctl get`.
 #[derive(Debug, Args)]
+#[command(after_help = crate::cmd::filter::HELP)]
 pub struct GetArgs {
     /// Queue to read from.
     #[arg(short = 'q', long = "queue", value_name = "NAME")]
@@ -41,7 +42,7 @@ pub struct GetArgs {
     peek_past_limit: bool,
 
     /// Take only the messages for which this CEL expression is true (see
-    /// the README's Filters section); the others stay in the queue, each
+    /// Filters below); the others stay in the queue, each
     /// looked at once.
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,

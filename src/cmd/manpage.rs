@@ -1,9 +1,8 @@
 //! `amqpctl manpage`: the manual page in roff, generated from the clap
 //! definitions (one section per subcommand) and the exit-status table.
 
-use clap::{Command, CommandFactory};
+use clap::Command;
 
-use super::Cli;
 use super::io::output::write_stdout;
 use crate::error::{Error, Exit};
 
@@ -17,7 +16,7 @@ const MAN_ABOUT: &str = "publish, consume and declare on a RabbitMQ (AMQP 0-9-1)
 /// (nested ones too, such as `declare queue`) with its synopsis,
 /// description and options, and the exit statuses: `amqpctl manpage`.
 pub fn run() -> Result<(), Error> {
-    let mut cmd = Cli::command().about(MAN_ABOUT);
+    let mut cmd = super::command().about(MAN_ABOUT);
     cmd.build();
     let mut page = Vec::new();
     clap_mangen::Man::new(cmd.clone())

@@ -32,7 +32,7 @@ mod unbind;
 #[cfg(test)]
 mod proptest_kit;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::error::Error;
 use args::ConnectionArgs;
@@ -103,6 +103,41 @@ pub enum Command {
     Profiles,
 }
 
+/// The subcommands that never connect: their help pages leave out the
+/// connection options (still accepted there, as global flags are).
+const OFFLINE: [&str; 4] = ["profiles", "completions", "manpage", "sandbox"];
+
+/// The command line's definition as parsing, help, the manual page and the
+/// completions see it: [`Cli`]'s, with the connection options hidden on the
+/// [`OFFLINE`] subcommands, where twenty lines of them said nothing.
+pub fn command() -> clap::Command {
+    let cmd = Cli::command();
+    // A subcommand that defines a global flag itself keeps its own copy
+    // when clap hands the globals down; sandbox's subcommands inherit it.
+    let connection: Vec<clap::Id> = ConnectionArgs::augment_args(clap::Command::new("c"))
+        .get_arguments()
+        .map(|a| a.get_id().clone())
+        .collect();
+    let copies: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter_map(|a| match a.get_id() {
+            id if connection.contains(id) => Some(a.clone().hide(true)),
+            id if id == "verbose" => Some(a.clone().help_heading(None::<&str>)),
+            _ => None,
+        })
+        .collect();
+    OFFLINE.iter().fold(cmd, |cmd, name| {
+        cmd.mut_subcommand(name, |sub| sub.args(copies.clone()))
+    })
+}
+
+/// Parses the process's arguments against [`command`], exiting as clap does
+/// (status 2, or 0 for --help) when they do not parse.
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
     // Resolved only by the subcommands that connect, each giving its name
@@ -115,8 +150,16 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Ok(spec)
     };
     match cli.command {
-        Command::Publish(args) => publish::run(&connect("pub")?, *args),
-        Command::Consume(args) => consume::run(&connect("con")?, args),
+        Command::Publish(args) => {
+            let spec = connect("pub")?;
+            let spec = if args.quiet() { spec.quiet() } else { spec };
+            publish::run(&spec, *args)
+        }
+        Command::Consume(args) => {
+            let spec = connect("con")?;
+            let spec = if args.quiet() { spec.quiet() } else { spec };
+            consume::run(&spec, args)
+        }
         Command::Declare(args) => declare::run(&connect("declare")?, args),
         Command::Get(args) => get::run(&connect("get")?, args),
         Command::Purge(args) => purge::run(&connect("purge")?, args),
@@ -141,11 +184,22 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn offline_subcommands_still_take_the_global_flags() {
+        let parse = |argv: &[&str]| {
+            let matches = command().try_get_matches_from(argv).expect("parses");
+            Cli::from_arg_matches(&matches).expect("a Cli")
+        };
+        assert_eq!(parse(&["amqpctl", "sandbox", "status", "-vv"]).verbose, 2);
+        let cli = parse(&["amqpctl", "profiles", "--vhost", "v"]);
+        assert_eq!(cli.connection.vhost.as_deref(), Some("v"));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub const REDRIVES_HEADER: &str = "amqpctl-redrives";
 
 /// The flags of `amqpctl redrive`.
 #[derive(Debug, Args)]
+#[command(after_help = crate::cmd::filter::HELP)]
 pub struct RedriveArgs {
     /// The dead-letter queue to take the messages from.
     #[arg(short = 'q', long = "queue", value_name = "NAME")]
@@ -46,7 +47,7 @@ pub struct RedriveArgs {
     dry_run: bool,
 
     /// Redrive only the messages for which this CEL expression is true (see
-    /// the README's Filters section); the others stay, each looked at once.
+    /// Filters below); the others stay, each looked at once.
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
 }

@@ -323,3 +323,28 @@ fn pub_names_a_queue_flag_that_a_routing_key_makes_unused() {
     assert!(!queue_exists(broker(), &q));
     crate::support::delete_queue(broker(), &other);
 }
+
+#[test]
+fn a_value_that_is_not_its_forced_type_is_exit_2_and_nothing_is_sent() {
+    let q = unique("forced-type");
+    fails(
+        amqpctl(&["pub", "-q", &q, "-Q", "-m", "x", "--header", "n:int=abc"]),
+        2,
+        [
+            "error: invalid value 'n:int=abc' for '--header <KEY[:TYPE]=VALUE>': 'n:int=abc': 'abc' is not an int (a whole number in 64 bits)",
+            "",
+            "For more information, try '--help'.",
+        ],
+    );
+    assert!(!queue_exists(broker(), &q));
+    fails(
+        amqpctl(&["declare", "queue", &q, "--arg", "x-max-length:int=ten"]),
+        2,
+        [
+            "error: invalid value 'x-max-length:int=ten' for '--arg <KEY[:TYPE]=VALUE>': 'x-max-length:int=ten': 'ten' is not an int (a whole number in 64 bits)",
+            "",
+            "For more information, try '--help'.",
+        ],
+    );
+    assert!(!queue_exists(broker(), &q));
+}

@@ -70,6 +70,32 @@ fn every_help_page_matches_its_snapshot() {
     assert!(pages >= 16, "only {pages} help pages found");
 }
 
+/// Issue 20 item 19: the commands that never connect leave the connection
+/// options off their help pages (the others keep them), and the --filter
+/// pages carry the filter reference instead of pointing to a README the
+/// bare binary does not have.
+#[test]
+fn help_pages_show_what_their_command_uses() {
+    for offline in [
+        &["profiles"][..],
+        &["completions"],
+        &["manpage"],
+        &["sandbox"],
+        &["sandbox", "up"],
+    ] {
+        let page = help(&[offline, &["--help"]].concat());
+        assert!(!page.contains("--url"), "{offline:?}:\n{page}");
+        assert!(!page.contains("Connection options"), "{offline:?}:\n{page}");
+        assert!(page.contains("--verbose"), "{offline:?}:\n{page}");
+    }
+    assert!(help(&["purge", "--help"]).contains("--url <URL>"));
+    for filtering in ["con", "get", "move", "redrive"] {
+        let page = help(&[filtering, "--help"]);
+        assert!(!page.contains("README"), "{filtering}:\n{page}");
+        assert!(page.contains("\n  headers "), "{filtering}:\n{page}");
+    }
+}
+
 #[test]
 fn version_prints_the_package_version() {
     Cmd::amqpctl(&["--version"])
@@ -245,4 +271,53 @@ fn move_says_the_plain_connection_warning_once_for_its_two_connections() {
     assert_eq!(messages(broker(), &to), 2);
     delete_queue(broker(), &from);
     delete_queue(broker(), &to);
+}
+
+/// Issue 20 item 15: the plain-connection warning stays on loopback (the
+/// seed shows it there), but `--quiet` (pub, con) or
+/// AMQPCTL_NO_PLAIN_WARNING=1 (any command) silences it; "0" does not.
+#[test]
+fn the_plain_connection_warning_can_be_silenced() {
+    use crate::support::{broker, delete_queue, durable_queue, messages, unique};
+    const NOT_SECURED: &str = "WARNING: the connection is not secured.";
+    let q = unique("quiet-plain");
+    durable_queue(broker(), &q);
+    let creds = ["--userpass", "guest:guest"];
+    let pub_q = |extra: &[&'static str]| -> Vec<String> {
+        let base = ["pub", "-k", q.as_str(), "-m", "x"];
+        base.iter()
+            .chain(&creds)
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    Cmd::amqpctl_on(broker(), &refs(&pub_q(&[])))
+        .run()
+        .code(0)
+        .stderr([NOT_SECURED]);
+    Cmd::amqpctl_on(broker(), &refs(&pub_q(&["--quiet"])))
+        .run()
+        .code(0)
+        .stderr(Vec::<String>::new());
+    let con = [&["con", "-q", &q, "--count", "1", "--quiet"][..], &creds].concat();
+    Cmd::amqpctl_on(broker(), &con)
+        .run()
+        .code(0)
+        .stderr(Vec::<String>::new());
+    let purge = [&["purge", &q][..], &creds].concat();
+    Cmd::amqpctl_on(broker(), &purge)
+        .env("AMQPCTL_NO_PLAIN_WARNING", "1")
+        .run()
+        .code(0)
+        .stderr(Vec::<String>::new());
+    Cmd::amqpctl_on(broker(), &refs(&pub_q(&[])))
+        .env("AMQPCTL_NO_PLAIN_WARNING", "0")
+        .run()
+        .code(0)
+        .stderr([NOT_SECURED]);
+    assert_eq!(messages(broker(), &q), 1);
+    delete_queue(broker(), &q);
 }

@@ -77,3 +77,44 @@ fn a_string_that_is_not_utf8_survives_con_and_pub_byte_for_byte() {
         amqpctl(&["delete", "queue", q]).code(0);
     }
 }
+
+/// Issue 20 item 18: `KEY:TYPE=VALUE` forces the type a look would guess
+/// wrong. `zip=01234` goes out as the integer 1234; `zip:string=01234`
+/// must arrive as the long string `S` "01234", seen here on the wire.
+#[test]
+fn a_forced_type_reaches_the_broker_as_that_type() {
+    let b = broker();
+    let q = unique("headers.typed");
+    amqpctl(&["declare", "queue", &q]).code(0);
+    amqpctl(&[
+        "pub",
+        "-k",
+        &q,
+        "-m",
+        "x",
+        "--header",
+        "zip:string=01234",
+        "--header",
+        "flag:string=true",
+        "--header",
+        "n:int=7",
+        "--header",
+        "guessed=01234",
+    ])
+    .code(0)
+    .stdout(["Sent: x"]);
+    let mut peer = Peer::connect(b.amqp_port());
+    let (received, _) = peer.get(&q);
+    peer.close();
+    let long_long = |n: i64| n.to_be_bytes().to_vec();
+    assert_eq!(
+        received,
+        vec![
+            ("flag".into(), 'S', long_str(b"true")),
+            ("guessed".into(), 'l', long_long(1234)),
+            ("n".into(), 'l', long_long(7)),
+            ("zip".into(), 'S', long_str(b"01234")),
+        ]
+    );
+    amqpctl(&["delete", "queue", &q]).code(0);
+}

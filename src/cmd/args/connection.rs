@@ -9,7 +9,7 @@ use clap::Args;
 use super::profile::{self, Profile};
 use super::url::{UrlParts, parse_url};
 use super::values::parse_seconds;
-use crate::cmd::broker::ConnectSpec;
+use crate::cmd::broker::{ConnectSpec, plain};
 use crate::error::Error;
 use amqpctl::amqp::{ConnectionSettings, Credentials, Endpoint};
 use amqpctl::tls::{ClientIdentity, TlsSettings, Trust};
@@ -266,8 +266,8 @@ impl ConnectionArgs {
         });
 
         let mut warnings = Vec::new();
-        if credentials_given && tls.is_none() {
-            warnings.push("WARNING: the connection is not secured.");
+        if credentials_given && tls.is_none() && !plain::silenced() {
+            warnings.push(plain::NOT_SECURED);
         }
         if self.insecure {
             warnings.push(

@@ -79,12 +79,49 @@ pub fn parse_exchange_type(s: &str) -> Result<String, String> {
     }
 }
 
-/// Parses `KEY=VALUE`, typing VALUE as the CLI contract says.
+/// Parses `KEY=VALUE`, typing VALUE by its look as the CLI contract says,
+/// or `KEY:TYPE=VALUE`, typing it as TYPE: `zip:string=01234` must reach
+/// the broker as the text 01234, not the integer 1234. A key whose part
+/// after its last `:` names no type is taken whole (`a:b=c` is key `a:b`).
 pub fn parse_key_value(s: &str) -> Result<(String, Value), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), Value::from_cli(v))),
-        _ => Err(format!("'{s}' is not KEY=VALUE")),
+    let Some((key, text)) = s.split_once('=') else {
+        return Err(format!("'{s}' is not KEY=VALUE"));
+    };
+    let (key, value) = match key.rsplit_once(':') {
+        Some((name, kind)) if forced(kind, "").is_some() => (name, forced(kind, text)),
+        _ => (key, Some(Ok(Value::from_cli(text)))),
+    };
+    if key.is_empty() {
+        return Err(format!("'{s}' is not KEY=VALUE"));
     }
+    match value {
+        Some(Ok(value)) => Ok((key.to_string(), value)),
+        Some(Err(e)) => Err(format!("'{s}': {e}")),
+        None => Err(format!("'{s}' is not KEY=VALUE")),
+    }
+}
+
+/// `text` as the type `kind` names, or None when `kind` names none of
+/// string, int, float and bool.
+fn forced(kind: &str, text: &str) -> Option<Result<Value, String>> {
+    let value = match kind {
+        "string" => Ok(Value::Str(text.to_string())),
+        "int" => text
+            .parse::<i64>()
+            .map(Value::I64)
+            .map_err(|_| format!("'{text}' is not an int (a whole number in 64 bits)")),
+        "float" => match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Value::F64(f)),
+            _ => Err(format!("'{text}' is not a float (a finite number)")),
+        },
+        "bool" => match text {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(format!("'{text}' is not a bool (true or false)")),
+        },
+        _ => return None,
+    };
+    Some(value)
 }
 
 /// Collects `KEY=VALUE` pairs into a table.
@@ -137,6 +174,27 @@ mod tests {
         );
         assert!(parse_key_value("novalue").is_err());
         assert!(parse_key_value("=v").is_err());
+    }
+
+    #[test]
+    fn a_type_after_the_key_forces_the_value_s_type() {
+        let kv = |k: &str, v: Value| Ok((k.to_string(), v));
+        assert_eq!(
+            parse_key_value("zip:string=01234"),
+            kv("zip", Value::Str("01234".into()))
+        );
+        assert_eq!(
+            parse_key_value("t:string=true"),
+            kv("t", Value::Str("true".into()))
+        );
+        assert_eq!(parse_key_value("n:int=-7"), kv("n", Value::I64(-7)));
+        assert_eq!(parse_key_value("f:float=1.5"), kv("f", Value::F64(1.5)));
+        assert_eq!(parse_key_value("b:bool=false"), kv("b", Value::Bool(false)));
+        assert_eq!(parse_key_value("a:b=c"), kv("a:b", Value::Str("c".into())));
+        assert_eq!(parse_key_value("a:b:int=1"), kv("a:b", Value::I64(1)));
+        for bad in ["n:int=abc", "f:float=NaN", "b:bool=yes", ":string=x"] {
+            assert!(parse_key_value(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod declare;
 pub mod flow;
 pub mod management;
+pub mod plain;
 pub mod reconnect;
 pub mod transient;
 

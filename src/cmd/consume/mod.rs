@@ -25,6 +25,7 @@ use amqpctl::amqp::Value;
 
 /// The flags of `amqpctl con`.
 #[derive(Debug, Args)]
+#[command(after_help = crate::cmd::filter::HELP)]
 pub struct ConsumeArgs {
     #[command(flatten)]
     queue: QueueArgs,
@@ -79,7 +80,9 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["exec", "lazy"])]
     save_dir: Option<std::path::PathBuf>,
 
-    /// Print no per-message lines (messages are still acked).
+    /// Print no per-message lines (messages are still acked), nor the
+    /// plain-connection warning (AMQPCTL_NO_PLAIN_WARNING=1 silences that
+    /// one for every command).
     #[arg(long)]
     quiet: bool,
 
@@ -122,7 +125,7 @@ pub struct ConsumeArgs {
 
     /// Take only the messages for which this CEL expression is true, e.g.
     /// 'headers.region == "eu" && json.level == "error"' (the names are in
-    /// the README's Filters section). With manual acks on a named queue,
+    /// Filters below). With manual acks on a named queue,
     /// add --filter-requeue.
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
@@ -199,6 +202,12 @@ pub struct ExecSpec {
 }
 
 impl ConsumeArgs {
+    /// `--quiet`, which also drops the plain-connection warning before the
+    /// connection is opened.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Checks everything that can be checked before connecting: a usage
     /// error must change nothing on the broker.
     pub fn resolve(self) -> Result<ConsumeSpec, Error> {

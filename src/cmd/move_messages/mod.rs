@@ -25,6 +25,7 @@ use destination::{ToFlags, destination_error};
 
 /// The flags of `amqpctl move`.
 #[derive(Debug, Args)]
+#[command(after_help = crate::cmd::filter::HELP)]
 pub struct MoveArgs {
     /// Queue to take the messages from.
     #[arg(short = 'q', long = "queue", value_name = "NAME")]
@@ -61,7 +62,7 @@ pub struct MoveArgs {
     until_empty: bool,
 
     /// Move only the messages for which this CEL expression is true (see
-    /// the README's Filters section); the others stay, each looked at once.
+    /// Filters below); the others stay, each looked at once.
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
 

@@ -121,7 +121,8 @@ pub struct PublishArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     confirm_window: Option<u64>,
 
-    /// Print no per-message lines.
+    /// Print no per-message lines, nor the plain-connection warning
+    /// (AMQPCTL_NO_PLAIN_WARNING=1 silences that one for every command).
     #[arg(long)]
     quiet: bool,
 
@@ -144,8 +145,10 @@ pub struct PublishArgs {
     #[arg(long, value_name = "ENC", help_heading = "Message properties")]
     content_encoding: Option<String>,
 
-    /// Header KEY=VALUE (integers and true/false are typed); repeatable.
-    #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_key_value, help_heading = "Message properties")]
+    /// Header KEY=VALUE; repeatable. Integers and true/false are typed by
+    /// their look; KEY:TYPE=VALUE forces the type (string, int, float, bool),
+    /// e.g. zip:string=01234.
+    #[arg(long = "header", value_name = "KEY[:TYPE]=VALUE", value_parser = parse_key_value, help_heading = "Message properties")]
     headers: Vec<(String, Value)>,
 
     /// correlation_id property.
@@ -220,6 +223,12 @@ pub struct PublishSpec {
 }
 
 impl PublishArgs {
+    /// `--quiet`, which also drops the plain-connection warning before the
+    /// connection is opened.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Checks everything that can be checked before connecting (a usage
     /// error must change nothing on the broker), reads a `--file` or `-m -`
     /// body, and settles every default.
