@@ -348,3 +348,14 @@ fn a_value_that_is_not_its_forced_type_is_exit_2_and_nothing_is_sent() {
     );
     assert!(!queue_exists(broker(), &q));
 }
+
+#[test]
+fn a_delimiter_without_lines_is_exit_2_and_nothing_is_sent() {
+    let q = unique("delimiter-alone");
+    fails(
+        amqpctl(&["pub", "-q", &q, "-Q", "--delimiter", "x", "-m", "y"]),
+        2,
+        ["ERROR: --delimiter separates the messages of --lines: give --lines, or drop --delimiter"],
+    );
+    assert!(!queue_exists(broker(), &q));
+}

@@ -80,9 +80,10 @@ pub struct PublishArgs {
     #[arg(long, conflicts_with_all = ["message", "nb_messages"])]
     lines: bool,
 
-    /// What separates messages with --lines (escapes: \n \t \0 \xNN).
-    #[arg(long, value_name = "D", default_value = "\\n", value_parser = parse_delimiter)]
-    delimiter: Delimiter,
+    /// What separates messages with --lines (escapes: \n \t \0 \xNN)
+    /// [default: \n]
+    #[arg(long, value_name = "D", value_parser = parse_delimiter)]
+    delimiter: Option<Delimiter>,
 
     /// Input and output format.
     #[arg(long, value_enum, default_value_t = PubFormat::Text, conflicts_with_all = ["message", "file", "lines", "nb_messages"])]
@@ -256,6 +257,14 @@ impl PublishArgs {
                 "WARNING: -q {q} is unused: -k {key} routes the message (-q gives the default routing key, or names the queue -Q declares)"
             ));
         }
+        // A delimiter separates stdin lines: with -m, --file or --format
+        // json it would silently do nothing.
+        if self.delimiter.is_some() && !self.lines {
+            return Err(Error::Usage(
+                "--delimiter separates the messages of --lines: give --lines, or drop --delimiter"
+                    .to_string(),
+            ));
+        }
         if self.confirm_window.is_some() && !self.confirm {
             status("WARNING: --confirm-window has no effect without --confirm");
         }
@@ -287,7 +296,11 @@ impl PublishArgs {
         } else if self.format == PubFormat::Json {
             Source::json()
         } else if self.lines {
-            Source::lines(self.delimiter.0.clone())
+            Source::lines(
+                self.delimiter
+                    .clone()
+                    .map_or_else(|| b"\n".to_vec(), |d| d.0),
+            )
         } else if let Some(path) = &self.file {
             Source::repeat(Source::read_file(path)?, self.nb_messages)
         } else if self.message == "-" {
