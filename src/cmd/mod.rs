@@ -134,8 +134,46 @@ pub fn command() -> clap::Command {
 /// Parses the process's arguments against [`command`], exiting as clap does
 /// (status 2, or 0 for --help) when they do not parse.
 pub fn parse() -> Cli {
-    let matches = command().get_matches();
+    let matches = command()
+        .try_get_matches()
+        .unwrap_or_else(|e| usage_without_environment(e).exit());
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The same parse error, its usage line written as if no environment
+/// variable were set. clap counts a value from `$AMQP_URL` (or any `env =`
+/// of ours) as given, so every usage line showed `--url <URL>` as if it
+/// were required; none of those options is, and the variables cannot cause
+/// a usage error themselves, so parsing again without them finds the
+/// user's mistake with a usage line of what the user typed. Help and
+/// version "errors" go out unchanged.
+fn usage_without_environment(error: clap::Error) -> clap::Error {
+    if !error.use_stderr() {
+        return error;
+    }
+    without_environment(command())
+        .try_get_matches()
+        .err()
+        .unwrap_or(error)
+}
+
+/// `cmd` with no argument anywhere in it reading an environment variable.
+fn without_environment(cmd: clap::Command) -> clap::Command {
+    let from_env: Vec<clap::Id> = cmd
+        .get_arguments()
+        .filter(|a| a.get_env().is_some())
+        .map(|a| a.get_id().clone())
+        .collect();
+    let cmd = from_env
+        .iter()
+        .fold(cmd, |cmd, id| cmd.mut_arg(id, |a| a.env(None::<&str>)));
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    names.iter().fold(cmd, |cmd, name| {
+        cmd.mut_subcommand(name, without_environment)
+    })
 }
 
 /// Runs the parsed command line.

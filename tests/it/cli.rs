@@ -114,6 +114,39 @@ fn help_never_shows_the_password_of_amqp_url() {
         .never_shows("hunter2");
 }
 
+#[test]
+fn usage_lines_leave_out_what_the_environment_set() {
+    // clap counted $AMQP_URL as a given --url, so the usage line of every
+    // usage error listed `--url <URL>` as if it were required.
+    for (args, usage) in [
+        (&["get"][..], "Usage: amqpctl get --queue <NAME>"),
+        (
+            &["declare", "queue"][..],
+            "Usage: amqpctl declare queue <NAME>",
+        ),
+        (
+            &["move", "-q", "a"][..],
+            "Usage: amqpctl move --queue <NAME> <--to-queue <NAME>|--to-exchange <NAME>>",
+        ),
+    ] {
+        Cmd::amqpctl(args)
+            .env("AMQP_URL", "amqp://user:hunter2@somewhere/")
+            .env("AMQPCTL_CONNECTION_NAME", "named")
+            .env(
+                "RABBITMQADMIN_BASE_URI",
+                "http://user:hunter2@somewhere:15672/",
+            )
+            .run()
+            .code(2)
+            .no_stdout()
+            .stderr_has(usage)
+            .never_shows("--url")
+            .never_shows("--connection-name")
+            .never_shows("hunter2")
+            .no_panic();
+    }
+}
+
 /// Runs amqpctl and checks it fails with a usage error: exit 2, an error
 /// line (clap's or ours) containing `needle`, nothing on stdout, no panic.
 fn usage_error(args: &[&str], needle: &str) {
