@@ -325,6 +325,22 @@ fn pub_names_a_queue_flag_that_a_routing_key_makes_unused() {
 }
 
 #[test]
+fn pub_says_a_declared_queue_is_not_bound_to_its_exchange() {
+    // -Q declared the queue but never bound it to -e, so the message came
+    // back unroutable without a word.
+    let q = unique("unbound-q");
+    amqpctl(&["pub", "-e", "amq.direct", "-q", &q, "-Q", "-m", "x"])
+        .code(0)
+        .stdout(["Sent: x"])
+        .stderr([
+            format!("WARNING: -Q declares {q} but pub does not bind it to -e amq.direct: bind it first (amqpctl declare binding -e amq.direct -q {q} -k KEY), or the message may be unroutable"),
+            format!("Created queue: {q}"),
+        ]);
+    assert_eq!(messages(broker(), &q), 0);
+    amqpctl(&["delete", "queue", &q]).code(0);
+}
+
+#[test]
 fn a_value_that_is_not_its_forced_type_is_exit_2_and_nothing_is_sent() {
     let q = unique("forced-type");
     fails(

@@ -257,6 +257,15 @@ impl PublishArgs {
                 "WARNING: -q {q} is unused: -k {key} routes the message (-q gives the default routing key, or names the queue -Q declares)"
             ));
         }
+        // -Q declares the queue; only `con --bind-queue` binds one, so a
+        // message for another exchange reaches the new queue only through
+        // a binding made beforehand.
+        if let (Some(q), true, false) = (&queue.name, queue.declare, exchange.name.is_empty()) {
+            let x = &exchange.name;
+            status(format_args!(
+                "WARNING: -Q declares {q} but pub does not bind it to -e {x}: bind it first (amqpctl declare binding -e {x} -q {q} -k KEY), or the message may be unroutable"
+            ));
+        }
         // A delimiter separates stdin lines: with -m, --file or --format
         // json it would silently do nothing.
         if self.delimiter.is_some() && !self.lines {
