@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::support::{
-    amqpctl, broker, delete_queue, drain, durable_queue, fill, messages, spawn_amqpctl, unique,
+    amqpctl, amqpctl_tls, broker, delete_queue, drain, durable_queue, fill, messages,
+    spawn_amqpctl, unique,
 };
 
 /// Deletes both queues of a test.
@@ -370,5 +371,46 @@ fn a_missing_to_profile_is_named_as_such() {
     ])
     .code(2)
     .stderr_has("[..]--to-profile[..]");
+    delete_both(&from, &to);
+}
+
+/// `--to-insecure` without `--to-url` changes only how the destination is
+/// reached: it is still the source broker, here over the source's TLS port,
+/// not localhost or `$AMQP_URL`.
+#[test]
+fn to_insecure_without_to_url_reaches_the_source_broker() {
+    let (from, to) = queues("move-to-insecure");
+    fill(broker(), &from, 7, "m{seq}");
+    amqpctl_tls(&[
+        "--insecure",
+        "move",
+        "-q",
+        &from,
+        "--to-queue",
+        &to,
+        "--to-insecure",
+    ])
+    .code(0)
+    .stderr_has(format!(
+        "Moved 7 of 7 messages from queue {from} to queue {to}"
+    ));
+    assert_eq!(messages(broker(), &from), 0);
+    assert_eq!(messages(broker(), &to), 7);
+    delete_both(&from, &to);
+}
+
+/// A login the destination refuses says it was the destination's, and
+/// leaves every message in the source.
+#[test]
+fn a_refused_destination_login_names_the_destination() {
+    let (from, to) = queues("move-bad-login");
+    fill(broker(), &from, 3, "m{seq}");
+    let url = format!("amqp://nobody:wrong@127.0.0.1:{}/", broker().amqp_port());
+    amqpctl(&["move", "-q", &from, "--to-queue", &to, "--to-url", &url])
+        .code_one_of(&[3, 4, 5])
+        .stderr_has("[..]destination[..]")
+        .never_shows("wrong@");
+    assert_eq!(messages(broker(), &from), 3);
+    assert_eq!(messages(broker(), &to), 0);
     delete_both(&from, &to);
 }
