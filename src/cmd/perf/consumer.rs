@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
-use super::stamp::{Stamp, now_nanos, run_id};
+use super::stamp::{Stamp, now_nanos, run_id, wall};
 use super::stats::Shared;
 use super::{Control, PerfSpec};
 use crate::cmd::broker::{ConnectSpec, with_channel};
@@ -90,7 +90,7 @@ impl Worker<'_> {
                 tally.last_nanos = now;
                 match Stamp::read(delivery.body()) {
                     Some(stamp) if stamp.run == me => {
-                        tally.record(now.saturating_sub(stamp.nanos));
+                        tally.record(wall(now).saturating_sub(stamp.nanos));
                     }
                     _ => tally.foreign += 1,
                 }

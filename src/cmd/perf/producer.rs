@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use super::stamp::{Stamp, now_nanos, run_id};
+use super::stamp::{Stamp, now_nanos, run_id, wall};
 use super::stats::Shared;
 use super::{Control, PerfSpec};
 use crate::cmd::broker::{ConnectSpec, with_channel};
@@ -78,7 +78,7 @@ impl Producer<'_> {
             seq += 1;
             let nanos = now_nanos();
             Stamp {
-                nanos,
+                nanos: wall(nanos),
                 seq,
                 producer: self.id,
                 run: run_id(),

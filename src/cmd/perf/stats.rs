@@ -35,7 +35,16 @@ pub struct Tally {
     pub interval: Histogram<u64>,
     /// Latencies of the whole run.
     pub total: Histogram<u64>,
+    /// Every latency as recorded (µs), kept only for the test suite's
+    /// check of merged percentiles: see [`RAW_ENV`].
+    pub raw: Option<Vec<u64>>,
 }
+
+/// A debugging and test aid, not a feature: with this variable set to a
+/// directory, a `--run-id` instance writes every latency it recorded there
+/// (one file per instance and kind, one µs value a line), so that a test
+/// can compute the percentiles of all of them without histograms.
+pub const RAW_ENV: &str = "AMQPCTL_PERF_RAW_LATENCIES";
 
 impl Tally {
     fn new() -> Tally {
@@ -47,6 +56,7 @@ impl Tally {
             last_nanos: 0,
             interval: histogram(),
             total: histogram(),
+            raw: std::env::var_os(RAW_ENV).map(|_| Vec::new()),
         }
     }
 
@@ -55,6 +65,9 @@ impl Tally {
         let us = nanos.div_ceil(1000).max(1);
         self.interval.saturating_record(us);
         self.total.saturating_record(us);
+        if let Some(raw) = &mut self.raw {
+            raw.push(us);
+        }
     }
 }
 
