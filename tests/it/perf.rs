@@ -325,7 +325,7 @@ fn chromium() -> Option<&'static str> {
 
 /// Runs headless Chromium on `page` with `args`; `None` (and a printed
 /// note) if it cannot run here.
-fn headless(args: &[&str], page: &std::path::Path) -> Option<std::process::Output> {
+pub(crate) fn headless(args: &[&str], page: &std::path::Path) -> Option<std::process::Output> {
     let Some(chromium) = chromium() else {
         eprintln!("skipped: no /usr/bin/chromium (Debian's chromium package) to render the report");
         return None;
@@ -359,7 +359,7 @@ fn headless(args: &[&str], page: &std::path::Path) -> Option<std::process::Outpu
 }
 
 /// The pixels of a PNG as RGB triples.
-fn rgb_pixels(png_file: &std::path::Path) -> Vec<[u8; 3]> {
+pub(crate) fn rgb_pixels(png_file: &std::path::Path) -> Vec<[u8; 3]> {
     let file = std::fs::File::open(png_file).expect("screenshot");
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
