@@ -95,6 +95,8 @@ fn perf_prints_a_text_summary_by_default() {
             "Sent: 550 ([..]/s)",
             "Received: 550 ([..]/s)",
             "End-to-end latency: min [..] ms, p50 [..] ms, p75 [..] ms, p95 [..] ms, p99 [..] ms, p99.9 [..] ms, max [..] ms",
+            "Self-check: client CPU [..] µs/message, [..] % of [..] cores; busiest thread [..] % of wall time; confirm wait [..] %; deliveries waiting [..]",
+            "Bottleneck: [..] ([..])",
         ])
         .stderr(["Created queue: amqpctl-perf-[..]"]);
 }
@@ -281,7 +283,7 @@ fn sigint_stops_a_consumer_only_run_on_a_named_queue() {
     run.signal(libc::SIGINT);
     run.exits_with(0, Duration::from_secs(20));
     let out = run.stdout_lines_so_far();
-    assert_eq!(out.len(), 5, "{out:?}");
+    assert_eq!(out.len(), 7, "{out:?}");
     let head = format!("Perf: 0 producers, 3 consumers, classic queue {queue}, 24-byte messages, ");
     assert!(
         out[0].starts_with(&head) && out[0].ends_with(" s, interrupted"),
@@ -292,6 +294,8 @@ fn sigint_stops_a_consumer_only_run_on_a_named_queue() {
     // pub's bodies carry no stamp: counted, not timed.
     assert_eq!(out[3], "Not from this run: 30 (not timed)", "{out:?}");
     assert_eq!(out[4], "End-to-end latency: none", "{out:?}");
+    assert!(out[5].starts_with("Self-check: client CPU "), "{out:?}");
+    assert!(out[6].starts_with("Bottleneck: "), "{out:?}");
     assert_eq!(messages(broker(), &queue), 0);
     delete_queue(broker(), &queue);
 }

@@ -276,3 +276,104 @@ fn an_instance_alone_gives_up_at_the_barrier_with_one_line() {
     )]);
     assert!(!queue_exists(broker(), &format!("amqpctl-perf-{id}")));
 }
+
+#[test]
+fn a_collector_runs_no_workers_and_merges_the_two_that_do() {
+    let id = run_id("perf_dist_collect");
+    let raw_dir = tempfile::tempdir().expect("tempdir");
+    let mut a = instance(&id, raw_dir.path(), &["--producers", "2"]);
+    let mut b = instance(&id, raw_dir.path(), &["--consumers", "2"]);
+    let mut collector = instance(&id, raw_dir.path(), &["--collect", "--json"]);
+    a.exits_with(0, WAIT);
+    b.exits_with(0, WAIT);
+    let s = ended(&mut collector, 0);
+    assert_eq!((n(&s, "producers"), n(&s, "consumers")), (3, 3), "{s}");
+    assert_eq!(
+        s["run"]["instances"].as_array().map(Vec::len),
+        Some(2),
+        "{s}"
+    );
+    assert_eq!(n(&s, "sent"), n(&s, "received"), "{s}");
+    assert_eq!(n(&s["e2e_latency_us"], "count"), n(&s, "received"), "{s}");
+    // The collector declared nothing, and nothing is left behind.
+    assert!(!queue_exists(broker(), &format!("amqpctl-perf-{id}")));
+}
+
+#[test]
+fn latency_confirm_times_publish_to_confirm_on_the_publishers_clock() {
+    let run = amqpctl(&["perf", "--latency", "confirm", "--count", "300", "--json"]).code(0);
+    let s = json(run.stdout_text().trim());
+    assert_eq!(s["latency"], "confirm", "{s}");
+    assert_eq!(n(&s, "confirmed"), 300, "{s}");
+    assert_eq!(n(&s["confirm_latency_us"], "count"), 300, "{s}");
+    // End-to-end stays beside it; in one process both read one clock.
+    assert_eq!(n(&s["e2e_latency_us"], "count"), 300, "{s}");
+    assert_eq!(s["clocks"]["confirm"], "one", "{s}");
+    assert_eq!(s["clocks"]["end_to_end"], "one", "{s}");
+}
+
+/// The self-check's JSON object of a run with `args`, its lines checked.
+fn self_check(args: &[&str]) -> Value {
+    let mut all = vec!["perf"];
+    all.extend_from_slice(args);
+    let run = amqpctl(&all).code(0);
+    let text = amqpctl(&[all.as_slice(), &["--json"]].concat()).code(0);
+    let lines = run.stdout_lines();
+    let verdict = lines
+        .iter()
+        .find(|l| l.starts_with("Bottleneck: "))
+        .unwrap_or_else(|| panic!("no verdict: {lines:?}"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Self-check: client CPU ")),
+        "{lines:?}"
+    );
+    let s = json(text.stdout_text().trim());
+    let check = s["self_check"].clone();
+    let word = check["bottleneck"].as_str().expect("bottleneck");
+    assert!(["client", "broker", "none"].contains(&word), "{check}");
+    let cpu = check["cpu_secs"].as_f64().expect("cpu");
+    let per = check["cpu_us_per_message"].as_f64().expect("per message");
+    let messages = (n(&s, "sent") + n(&s, "received")) as f64;
+    assert!(
+        (per * messages / 1e6 - cpu).abs() <= cpu * 0.01 + 1e-6,
+        "{check}"
+    );
+    assert!(
+        verdict.starts_with("Bottleneck: client (")
+            || verdict.starts_with("Bottleneck: broker (")
+            || verdict.starts_with("Bottleneck: none ("),
+        "{verdict}"
+    );
+    check
+}
+
+#[test]
+fn the_self_check_blames_the_broker_when_producers_wait_on_quorum_confirms() {
+    // One message in flight, each confirmed after a quorum write: the
+    // producer waits on the broker nearly all the time, using little CPU.
+    let check = self_check(&[
+        "--queue-type",
+        "quorum",
+        "--persistent",
+        "--confirm",
+        "--confirm-window",
+        "1",
+        "--count",
+        "200",
+    ]);
+    assert_eq!(check["bottleneck"], "broker", "{check}");
+    assert!(
+        check["confirm_wait"].as_f64().is_some_and(|w| w >= 0.5),
+        "{check}"
+    );
+}
+
+#[test]
+fn the_self_check_finds_no_bottleneck_in_a_run_that_kept_its_rate() {
+    let check = self_check(&["--rate", "50", "--duration", "1.5"]);
+    assert_eq!(check["bottleneck"], "none", "{check}");
+    let busiest = check["busiest_thread"].as_f64().expect("busiest");
+    assert!((0.0..0.85).contains(&busiest), "{check}");
+}

@@ -38,7 +38,9 @@ impl Worker<'_> {
     /// Connects, consumes until told to stop, acks what it holds, and
     /// closes.
     pub fn run(self) -> Result<(), Error> {
-        with_channel(self.connect, |channel| self.consume(channel))
+        let ran = with_channel(self.connect, |channel| self.consume(channel));
+        self.tally.lock().cpu = super::check::thread_cpu();
+        ran
     }
 
     fn consume(&self, channel: &Channel) -> Result<(), Error> {
@@ -87,6 +89,8 @@ impl Worker<'_> {
             {
                 let mut tally = self.tally.lock();
                 tally.count += 1;
+                tally.waiting_sum += consumer.waiting() as u64;
+                tally.waiting_samples += 1;
                 tally.last_nanos = now;
                 match Stamp::read(delivery.body()) {
                     Some(stamp) if stamp.run == me => {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use super::check::SelfCheck;
 use super::consumer::Worker;
 use super::producer::Producer;
 use super::report::{Interval, Reporter};
@@ -56,6 +57,7 @@ pub fn execute(
     let interrupts = signals::interrupts()?;
     epoch();
     let (connection, channel) = connect(connect_spec)?;
+    let start = super::check::Start::now();
     let queue = QueueSpec {
         name: Some(spec.queue.clone()),
         declare: true,
@@ -74,11 +76,12 @@ pub fn execute(
     };
     let closed = channel.close();
     let disconnected = connection.close();
-    let ran = ran?;
+    let (mut summary, reporter) = ran?;
+    summary.self_check = Some(SelfCheck::of(&start, &reporter, spec));
     deleted?;
     closed?;
     disconnected?;
-    Ok(ran)
+    Ok((summary, reporter))
 }
 
 /// Every queue is durable (a quorum queue or stream must be; a classic one

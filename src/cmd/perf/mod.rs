@@ -6,6 +6,7 @@
 //! [`PerfSpec`]; `engine` runs the workers, `report` prints a line a
 //! second, `summary` the end, and `html` draws it all.
 
+mod check;
 mod consumer;
 mod dist;
 mod engine;

@@ -61,6 +61,8 @@ pub struct Reporter {
     pub seconds: Vec<Second>,
     /// Where every interval goes too (a `--run-id` instance's courier).
     pub tap: Option<Sender<Interval>>,
+    /// Every thread's CPU, sampled once a second, for the self-check.
+    pub threads: super::check::Threads,
     /// In a merged report, the instances whose rates `seconds` hold (one
     /// series each); empty in a run of one process (a series per worker).
     pub instances: Vec<String>,
@@ -84,6 +86,7 @@ impl Reporter {
             last: started,
             seconds: Vec::new(),
             tap: None,
+            threads: super::check::Threads::default(),
             instances: Vec::new(),
         }
     }
@@ -115,11 +118,7 @@ impl Reporter {
     /// Every latency the producers (`producers`) or consumers recorded, when
     /// the test aid [`super::stats::RAW_ENV`] kept them.
     pub fn raw(&self, producers: bool) -> Vec<u64> {
-        let workers = if producers {
-            &self.producers
-        } else {
-            &self.consumers
-        };
+        let workers = self.workers(producers);
         let mut all = Vec::new();
         for w in workers {
             all.extend(w.lock().raw.iter().flatten());
@@ -130,6 +129,7 @@ impl Reporter {
     /// Prints a line if a second has passed since the last.
     pub fn tick(&mut self) {
         if self.last.elapsed() >= EVERY {
+            self.threads.sample();
             self.sample(true);
         }
     }
@@ -234,22 +234,44 @@ impl Reporter {
 
     /// A count summed over the producers (`producers`) or the consumers.
     pub fn sum(&self, producers: bool, field: impl Fn(&Tally) -> u64) -> u64 {
-        let workers = if producers {
+        let workers = self.workers(producers);
+        workers.iter().map(|w| field(&w.lock())).sum()
+    }
+
+    /// A float summed over the producers (`producers`) or the consumers.
+    pub fn sum_f(&self, producers: bool, field: impl Fn(&Tally) -> f64) -> f64 {
+        self.workers(producers)
+            .iter()
+            .map(|w| field(&w.lock()))
+            .sum()
+    }
+
+    /// The largest value of `field` over every worker.
+    pub fn max(&self, field: impl Fn(&Tally) -> f64) -> f64 {
+        self.producers
+            .iter()
+            .chain(&self.consumers)
+            .map(|w| field(&w.lock()))
+            .fold(0.0, f64::max)
+    }
+
+    /// How many producers (`producers`) or consumers.
+    pub fn count(&self, producers: bool) -> usize {
+        self.workers(producers).len()
+    }
+
+    fn workers(&self, producers: bool) -> &[Shared] {
+        if producers {
             &self.producers
         } else {
             &self.consumers
-        };
-        workers.iter().map(|w| field(&w.lock())).sum()
+        }
     }
 
     /// When the last producer finished, or the last consumer received
     /// (ns on the stamp clock).
     pub fn latest(&self, producers: bool) -> u64 {
-        let workers = if producers {
-            &self.producers
-        } else {
-            &self.consumers
-        };
+        let workers = self.workers(producers);
         workers
             .iter()
             .map(|w| w.lock().last_nanos)

@@ -35,6 +35,14 @@ pub struct Tally {
     pub interval: Histogram<u64>,
     /// Latencies of the whole run.
     pub total: Histogram<u64>,
+    /// The worker thread's CPU time, at its end.
+    pub cpu: std::time::Duration,
+    /// How long the producer waited for confirms with a full window.
+    pub confirm_wait: std::time::Duration,
+    /// Deliveries waiting in the client, summed over every delivery taken.
+    pub waiting_sum: u64,
+    /// How many deliveries `waiting_sum` sampled.
+    pub waiting_samples: u64,
     /// Every latency as recorded (µs), kept only for the test suite's
     /// check of merged percentiles: see [`RAW_ENV`].
     pub raw: Option<Vec<u64>>,
@@ -56,6 +64,10 @@ impl Tally {
             last_nanos: 0,
             interval: histogram(),
             total: histogram(),
+            cpu: std::time::Duration::ZERO,
+            confirm_wait: std::time::Duration::ZERO,
+            waiting_sum: 0,
+            waiting_samples: 0,
             raw: std::env::var_os(RAW_ENV).map(|_| Vec::new()),
         }
     }

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::check::SelfCheck;
 use super::report::{Reporter, ms};
 use super::stats::Percentiles;
 use super::{Latency, PerfSpec};
@@ -60,6 +61,10 @@ pub struct Summary {
     pub latency: Latency,
     /// Which latencies compare two clocks.
     pub clocks: Clocks,
+    /// Whether the client or the broker held the run back (not in a
+    /// merged summary: each instance checks itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_check: Option<SelfCheck>,
     /// `--run-id`: the run of several instances this summary is of.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<RunPart>,
@@ -157,6 +162,7 @@ impl Summary {
             deliveries_per_message: spec.deliveries_per_message(),
             latency: spec.latency,
             clocks: Clocks::of(spec.dist.as_ref().map_or(1, |d| d.instances)),
+            self_check: None,
             run: None,
         }
     }
@@ -221,6 +227,9 @@ impl Summary {
                 latency(self.e2e_latency_us)
             ));
         }
+        if let Some(check) = &self.self_check {
+            lines.extend(check.lines());
+        }
         if let Some(run) = &self.run {
             lines.extend(run_lines(run, self.clocks));
         }
@@ -238,10 +247,15 @@ fn run_lines(run: &RunPart, clocks: Clocks) -> Vec<String> {
             run.id, run.expected
         )),
         None => lines.push(format!(
-            "Run: {}, {} of {} instances merged",
+            "Run: {}, {} of {} instances merged{}",
             run.id,
             run.instances.len(),
-            run.expected
+            run.expected,
+            if run.instances.len() < run.expected as usize {
+                ", the others collecting"
+            } else {
+                ""
+            }
         )),
     }
     for i in &run.instances {

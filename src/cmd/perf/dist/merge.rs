@@ -62,6 +62,7 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         },
         latency: spec.latency,
         clocks: Clocks::of(d.instances),
+        self_check: None,
         run: Some(RunPart {
             id: d.run_id.clone(),
             expected: d.instances,
