@@ -151,7 +151,79 @@ fn three_perf_processes_form_one_run_and_the_report_merges_them_exactly() {
         "the report deletes the run's queue"
     );
 
+    // Every field of both kinds of summary is in the README's schema
+    // table, and every field there is in one of them.
+    let mut seen = fields(&merged);
+    for part in &parts {
+        seen.extend(fields(part));
+    }
+    let documented = documented_fields();
+    let undocumented: Vec<_> = seen.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in the README's table: {undocumented:?}"
+    );
+    let unseen: Vec<_> = documented.difference(&seen).collect();
+    assert!(
+        unseen.is_empty(),
+        "in the README's table, not in --json: {unseen:?}"
+    );
+    for s in parts.iter().chain([&merged]) {
+        assert_eq!(s["schema"], "amqpctl.perf.summary/1", "{s}");
+    }
+
     merged_page_renders(&page, &merged, &id);
+}
+
+/// The dotted names of a summary's fields (`run.instances[].name`); a
+/// latency's percentiles are one field.
+fn fields(v: &Value) -> std::collections::BTreeSet<String> {
+    fn walk(prefix: &str, v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        for (k, value) in v.as_object().into_iter().flatten() {
+            let name = format!("{prefix}{k}");
+            match value {
+                Value::Object(_) if !k.ends_with("_latency_us") => {
+                    walk(&format!("{name}."), value, out)
+                }
+                Value::Array(items) if items.iter().any(Value::is_object) => {
+                    for item in items {
+                        walk(&format!("{name}[]."), item, out);
+                    }
+                }
+                _ => {
+                    out.insert(name);
+                }
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk("", v, &mut out);
+    out
+}
+
+/// The fields the README's "perf --json" table names (its first column).
+fn documented_fields() -> std::collections::BTreeSet<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let table = readme
+        .split_once("**`perf --json`, schema ")
+        .expect("the README documents perf --json")
+        .1;
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with("| field |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .flat_map(|row| {
+            let first = row.split('|').nth(1).unwrap_or_default();
+            first
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// The merged report's page in headless Chromium: the merged summary, the

@@ -11,10 +11,17 @@ use super::{Latency, PerfSpec};
 use crate::cmd::io::output::Lines;
 use crate::error::Error;
 
+/// The version of `--json`'s object, its `schema` field: the README's
+/// "perf --json" table documents it; a field that changes meaning or goes
+/// away takes a new number, a new field does not.
+pub const SCHEMA: &str = "amqpctl.perf.summary/1";
+
 /// The summary of a run: what `--json` prints, and the text and the report
 /// show.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
     /// `--producers`.
     pub producers: u32,
     /// `--consumers`.
@@ -141,6 +148,7 @@ impl Summary {
         };
         let send_end = reporter.latest(true);
         Summary {
+            schema: SCHEMA,
             producers: spec.producers,
             consumers: spec.consumers,
             queue: spec.queue.clone(),

@@ -11,7 +11,7 @@ use super::courier::Heard;
 use super::wire::{Counts, Wire, decode};
 use crate::cmd::perf::report::{Reporter, Second};
 use crate::cmd::perf::stats::{Percentiles, histogram, merge};
-use crate::cmd::perf::summary::{Clocks, InstancePart, RunPart, Summary};
+use crate::cmd::perf::summary::{Clocks, InstancePart, RunPart, SCHEMA, Summary};
 use crate::cmd::perf::{PerfSpec, QueueType};
 use crate::error::Error;
 
@@ -38,6 +38,7 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         .find(|t| first.is_some_and(|c| c.queue_type == t.name()))
         .unwrap_or(spec.queue_type);
     let summary = Summary {
+        schema: SCHEMA,
         producers: total.workers[0],
         consumers: total.workers[1],
         queue: spec.queue.clone(),
