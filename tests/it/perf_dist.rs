@@ -137,6 +137,23 @@ fn three_perf_processes_form_one_run_and_the_report_merges_them_exactly() {
     assert_eq!(n(&merged, "sent"), n(&merged, "received"), "{merged}");
     assert!(n(&merged, "sent") >= 3 * 60, "{merged}");
     assert_eq!(merged["run"]["died"], Value::Array(Vec::new()));
+    // Rates over time per instance and combined.
+    let timeline = merged["run"]["timeline"].as_array().expect("timeline");
+    assert!(timeline.len() >= 2, "{merged}");
+    for second in timeline {
+        let per = second["sent_per_sec"].as_array().expect("per instance");
+        assert_eq!(per.len(), 3, "{second}");
+        let sum: f64 = per.iter().filter_map(Value::as_f64).sum();
+        let all = second["all_sent_per_sec"].as_f64().expect("combined");
+        assert!((sum - all).abs() < 1e-6, "{second}");
+    }
+    let busy = timeline
+        .iter()
+        .filter_map(|s| s["all_sent_per_sec"].as_f64());
+    assert!(
+        busy.fold(0.0, f64::max) > 60.0,
+        "three instances at 60/s: {merged}"
+    );
     assert_eq!(merged["clocks"]["end_to_end"], "two", "{merged}");
     assert_eq!(merged["clocks"]["confirm"], "one", "{merged}");
 

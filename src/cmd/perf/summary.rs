@@ -114,6 +114,25 @@ pub struct RunPart {
     /// Instances that stopped reporting before their end: their counts
     /// are the last they sent.
     pub died: Vec<String>,
+    /// In the merged summary, the rates of each second, per instance (in
+    /// `instances`' order) and combined.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<RunSecond>,
+}
+
+/// One second of a merged run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSecond {
+    /// Seconds since the start, at the second's end.
+    pub at: f64,
+    /// Messages a second sent, per instance.
+    pub sent_per_sec: Vec<f64>,
+    /// Messages a second received, per instance.
+    pub received_per_sec: Vec<f64>,
+    /// Messages a second sent by all of them.
+    pub all_sent_per_sec: f64,
+    /// Messages a second received by all of them.
+    pub all_received_per_sec: f64,
 }
 
 /// One instance's counts in the merged summary.

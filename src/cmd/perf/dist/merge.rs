@@ -11,7 +11,7 @@ use super::courier::Heard;
 use super::wire::{Counts, Wire, decode};
 use crate::cmd::perf::report::{Reporter, Second};
 use crate::cmd::perf::stats::{Percentiles, histogram, merge};
-use crate::cmd::perf::summary::{Clocks, InstancePart, RunPart, SCHEMA, Summary};
+use crate::cmd::perf::summary::{Clocks, InstancePart, RunPart, RunSecond, SCHEMA, Summary};
 use crate::cmd::perf::{PerfSpec, QueueType};
 use crate::error::Error;
 
@@ -31,6 +31,7 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         .map(|name| part(name, heard))
         .collect::<Result<Vec<Part>, Error>>()?;
     let (total, confirm, e2e) = add_up(&parts);
+    let seconds = timeline(heard);
     let first = parts.first().map(|p| &p.counts);
     let size = first.map_or(spec.size, |c| c.size);
     let queue_type = [QueueType::Classic, QueueType::Quorum, QueueType::Stream]
@@ -83,11 +84,23 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
                 .filter(|p| !p.finished)
                 .map(|p| p.name.clone())
                 .collect(),
+            timeline: seconds.iter().map(run_second).collect(),
         }),
     };
     let names = parts.iter().map(|p| p.name.clone()).collect();
-    let reporter = Reporter::replay(timeline(heard), names, &confirm, &e2e);
+    let reporter = Reporter::replay(seconds, names, &confirm, &e2e);
     Ok((summary, reporter))
+}
+
+/// A second of the timeline as `--json` shows it.
+fn run_second(s: &Second) -> RunSecond {
+    RunSecond {
+        at: s.at,
+        sent_per_sec: s.sent.clone(),
+        received_per_sec: s.received.clone(),
+        all_sent_per_sec: s.sent.iter().sum(),
+        all_received_per_sec: s.received.iter().sum(),
+    }
 }
 
 /// The instances' counts added up, and their histograms merged.

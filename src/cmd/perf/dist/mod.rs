@@ -161,6 +161,7 @@ pub fn run(connect_spec: &ConnectSpec, spec: &PerfSpec, d: &DistSpec) -> Result<
             instance: Some(me),
             instances: Vec::new(),
             died: Vec::new(),
+            timeline: Vec::new(),
         });
         return show(spec, &summary, &reporter);
     }
