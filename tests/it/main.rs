@@ -19,6 +19,7 @@ mod layout;
 mod listing;
 mod moving;
 mod perf;
+mod perf_dist;
 mod profiles;
 mod progress;
 mod rabbitmq4;
