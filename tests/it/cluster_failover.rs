@@ -10,7 +10,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cluster::{
-    WAIT, amqpctl_via, bodies, cluster, counts, declare, wait_for_more_lines, wait_until_received,
+    Tally, WAIT, amqpctl_via, bodies, cluster, counts, declare, stop_once_received,
+    wait_for_more_lines,
 };
 use crate::support::{Cluster, Spawned, unique, wait_for_consumers};
 
@@ -89,7 +90,7 @@ fn publisher(c: &Cluster, order: &[usize], q: &str, n: usize, prefix: &str) -> S
 }
 
 /// While node `roles.frozen` is still frozen: a new `pub --confirm` whose first --url is
-/// it gets through another node within [`PAST_A_FROZEN_NODE`]; how long it took.
+/// it gets through another node; how long it took (at most [`PAST_A_FROZEN_NODE`]).
 #[track_caller]
 fn connect_past_the_frozen_node(c: &Cluster, roles: &Roles, q: &str) -> Duration {
     let started = Instant::now();
@@ -98,12 +99,18 @@ fn connect_past_the_frozen_node(c: &Cluster, roles: &Roles, q: &str) -> Duration
         .run()
         .code(0)
         .stdout(["Sent: probe"]);
-    let took = started.elapsed();
-    assert!(
-        took < PAST_A_FROZEN_NODE,
-        "a connect past a frozen first node took {took:.1?} (at most {PAST_A_FROZEN_NODE:?})"
-    );
-    took
+    started.elapsed()
+}
+
+/// After a freeze at `at`: waits until `p` says it missed heartbeats, then until it prints
+/// a line again; how long after the freeze each came.
+#[track_caller]
+fn notices_and_resumes(p: &Spawned, at: Instant) -> (Duration, Duration) {
+    p.await_stderr("missed heartbeats", WAIT);
+    let noticed = at.elapsed();
+    let printed = p.stdout_lines_so_far().len();
+    wait_for_more_lines(p, printed, Duration::from_secs(60));
+    (noticed, at.elapsed())
 }
 
 /// Keeps `frozen` frozen until [`FROZEN_AT_LEAST`] after `since`.
@@ -123,11 +130,7 @@ fn a_frozen_node_costs_a_reconnecting_publisher_at_most_two_heartbeats_and_two_s
     p.next_stdout_lines(200, WAIT);
     let frozen = c.freeze(roles.frozen);
     let at = Instant::now();
-    p.await_stderr("missed heartbeats", WAIT);
-    let noticed = at.elapsed();
-    let printed = p.stdout_lines_so_far().len();
-    wait_for_more_lines(&p, printed, Duration::from_secs(60));
-    let resumed = at.elapsed();
+    let (noticed, resumed) = notices_and_resumes(&p, at);
     let probe = connect_past_the_frozen_node(&c, &roles, &q);
     hold_frozen(at);
     let frozen_for = at.elapsed();
@@ -159,6 +162,10 @@ fn a_frozen_node_costs_a_reconnecting_publisher_at_most_two_heartbeats_and_two_s
     assert!(
         resumed <= TARGET + MARGIN,
         "resumed {resumed:.1?} after the freeze"
+    );
+    assert!(
+        probe < PAST_A_FROZEN_NODE,
+        "a connect past a frozen first node took {probe:.1?}"
     );
     assert_eq!(sent.len(), total, "every message confirmed");
     let missing: Vec<_> = sent
@@ -198,38 +205,31 @@ fn a_frozen_node_costs_a_reconnecting_consumer_at_most_two_heartbeats_and_two_se
     consumer.next_stdout_lines(200, WAIT);
     let frozen = c.freeze(roles.frozen);
     let at = Instant::now();
-    consumer.await_stderr("missed heartbeats", WAIT);
-    let noticed = at.elapsed();
-    let printed = consumer.stdout_lines_so_far().len();
-    wait_for_more_lines(&consumer, printed, Duration::from_secs(60));
-    let resumed = at.elapsed();
+    let (noticed, resumed) = notices_and_resumes(&consumer, at);
     hold_frozen(at);
     let frozen_for = at.elapsed();
     frozen.thaw();
     p.exits_with(0, Duration::from_secs(120));
     let expected: BTreeSet<String> = (1..=total).map(|i| format!("g{i}")).collect();
     // What the frozen node's consumer held comes back once it is thawed.
-    wait_until_received(&consumer, &expected, Duration::from_secs(60));
-    consumer.signal(libc::SIGINT);
-    consumer.exits_with(0, Duration::from_secs(15));
-    let lines = consumer.stdout_lines_so_far();
-    let received = counts(bodies(&lines, "Received: "));
-    let duplicates: usize = received.values().map(|n| n - 1).sum();
+    let Tally {
+        printed,
+        distinct,
+        duplicates,
+    } = stop_once_received(&mut consumer, &expected);
     eprintln!(
         "figures: consumer on frozen node {} (leader node {}), --heartbeat {HEARTBEAT}: \
          missed heartbeats noticed {noticed:.1?} after the freeze, consuming resumed \
          {resumed:.1?} after it (target {TARGET:?}, margin {MARGIN:?}); frozen \
-         {frozen_for:.1?}; {total} sent, {} printed, {} distinct, {duplicates} duplicates",
-        roles.frozen,
-        roles.leader,
-        lines.len(),
-        received.len(),
+         {frozen_for:.1?}; {total} sent, {printed} printed, {distinct} distinct, {duplicates} \
+         duplicates",
+        roles.frozen, roles.leader,
     );
     assert!(
         resumed <= TARGET + MARGIN,
         "resumed {resumed:.1?} after the freeze"
     );
-    assert_eq!(received.len(), total, "every message printed at least once");
+    assert_eq!(distinct, total, "every message printed at least once");
     c.wait_all_running();
 }
 
@@ -301,6 +301,51 @@ impl Random {
     }
 }
 
+/// SIGKILLs every node once, in a random order (so each client loses its node at least
+/// once), then one more at random; 2 to 5 s before each, and each booted and rejoined
+/// before the next. The seed, and the nodes killed (`2 (leader)` when it held `q`'s
+/// leader).
+fn kill_each_node_then_one_more(c: &Cluster, q: &str) -> (u64, Vec<String>) {
+    let mut random = Random::new();
+    let seed = random.0;
+    let mut nodes = vec![1, 2, 3];
+    for i in (1..nodes.len()).rev() {
+        nodes.swap(i, random.below(i as u64 + 1) as usize);
+    }
+    nodes.push(1 + random.below(3) as usize);
+    let mut kills = Vec::new();
+    for node in nodes {
+        std::thread::sleep(Duration::from_millis(2000 + random.below(3000)));
+        let leader = c.leader_of(q);
+        c.kill(node);
+        kills.push(if node == leader {
+            format!("{node} (leader)")
+        } else {
+            node.to_string()
+        });
+        c.boot_again(node);
+    }
+    (seed, kills)
+}
+
+/// How many of `sent` `consumer` has not printed once `timeout` passed, or none once it
+/// printed them all.
+fn never_printed(consumer: &Timed, sent: &BTreeSet<String>, timeout: Duration) -> usize {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = consumer.lines();
+        let seen: BTreeSet<&str> = got
+            .iter()
+            .filter_map(|(_, l)| l.strip_prefix("Received: "))
+            .collect();
+        let missing = sent.iter().filter(|b| !seen.contains(b.as_str())).count();
+        if missing == 0 || Instant::now() > deadline {
+            return missing;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn random_sigkills_one_node_at_a_time_lose_no_confirmed_message() {
     let c = cluster();
@@ -317,24 +362,11 @@ fn random_sigkills_one_node_at_a_time_lose_no_confirmed_message() {
     );
     wait_for_consumers(&*c, &q, 1);
     let publisher = Timed::start(publisher(&c, &all, &q, 1_000_000, "k"));
-    let mut random = Random::new();
-    let seed = random.0;
-    let mut kills = Vec::new();
     let started = Instant::now();
-    for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(2000 + random.below(3000)));
-        let node = 1 + random.below(3) as usize;
-        let leader = c.leader_of(&q);
-        c.kill(node);
-        kills.push(if node == leader {
-            format!("{node} (leader)")
-        } else {
-            node.to_string()
-        });
-        c.boot_again(node);
-    }
+    let (seed, kills) = kill_each_node_then_one_more(&c, &q);
     std::thread::sleep(Duration::from_secs(3));
     let looped = started.elapsed();
+    let (pub_pause, _) = longest_pause(&publisher.lines());
     let mut p = publisher.finish();
     p.signal(libc::SIGINT);
     p.exits_with(130, Duration::from_secs(30));
@@ -343,19 +375,7 @@ fn random_sigkills_one_node_at_a_time_lose_no_confirmed_message() {
         .iter()
         .map(|b| b.to_string())
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let missing = loop {
-        let got = consumer.lines();
-        let seen: BTreeSet<&str> = got
-            .iter()
-            .filter_map(|(_, l)| l.strip_prefix("Received: "))
-            .collect();
-        let missing: Vec<&String> = sent.iter().filter(|b| !seen.contains(b.as_str())).collect();
-        if missing.is_empty() || Instant::now() > deadline {
-            break missing.len();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let missing = never_printed(&consumer, &sent, Duration::from_secs(90));
     let timed = consumer.lines();
     let mut con = consumer.finish();
     con.signal(libc::SIGINT);
@@ -377,8 +397,8 @@ fn random_sigkills_one_node_at_a_time_lose_no_confirmed_message() {
         "figures: kill loop (seed {seed:#x}), {} SIGKILLs of nodes {} in {looped:.1?}, each \
          rebooted and rejoined before the next: {} messages confirmed, {} printed, {} \
          distinct, {duplicates} duplicates, {missing} confirmed but never printed; longest \
-         pause between two Received lines {pause:.1?} ({:.1?} into the loop); reconnects: \
-         pub {}, con {}",
+         pause between two Received lines {pause:.1?} ({:.1?} into the loop), between two \
+         Sent lines {pub_pause:.1?}; reconnects: pub {}, con {}",
         kills.len(),
         kills.join(", "),
         sent.len(),
@@ -389,5 +409,9 @@ fn random_sigkills_one_node_at_a_time_lose_no_confirmed_message() {
         reconnects(&con),
     );
     assert!(sent.len() > 1000, "the publisher got going");
+    assert!(
+        reconnects(&p) > 0 && reconnects(&con) > 0,
+        "both lost their node"
+    );
     assert_eq!(missing, 0, "every confirmed message printed at least once");
 }
