@@ -8,13 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::support::{Cluster, Cmd, Spawned, unique};
+use crate::support::{Cluster, Cmd, Spawned, unique, wait_for_consumers};
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 /// The cluster, booted on first use, and the lock that keeps these tests from
 /// overlapping. Its watchdog removes it when the tests end.
-fn cluster() -> MutexGuard<'static, Cluster> {
+pub(crate) fn cluster() -> MutexGuard<'static, Cluster> {
     static CLUSTER: OnceLock<Mutex<Cluster>> = OnceLock::new();
     let guard = CLUSTER
         .get_or_init(|| Mutex::new(Cluster::start_private(3)))
@@ -26,7 +26,7 @@ fn cluster() -> MutexGuard<'static, Cluster> {
 }
 
 /// `amqpctl --url … ARGS` with the nodes `order` as its URLs.
-fn amqpctl_via(c: &Cluster, order: &[usize], args: &[&str]) -> Cmd {
+pub(crate) fn amqpctl_via(c: &Cluster, order: &[usize], args: &[&str]) -> Cmd {
     let mut all: Vec<String> = c.url_flags(order);
     all.extend(args.iter().map(|a| a.to_string()));
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
@@ -34,7 +34,7 @@ fn amqpctl_via(c: &Cluster, order: &[usize], args: &[&str]) -> Cmd {
 }
 
 /// The bodies of `prefix BODY` lines.
-fn bodies<'a>(lines: &'a [String], prefix: &str) -> Vec<&'a str> {
+pub(crate) fn bodies<'a>(lines: &'a [String], prefix: &str) -> Vec<&'a str> {
     lines
         .iter()
         .filter_map(|l| l.strip_prefix(prefix))
@@ -42,7 +42,7 @@ fn bodies<'a>(lines: &'a [String], prefix: &str) -> Vec<&'a str> {
 }
 
 /// How many times each body occurs.
-fn counts<'a>(bodies: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {
+pub(crate) fn counts<'a>(bodies: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {
     let mut counts = BTreeMap::new();
     for b in bodies {
         *counts.entry(b).or_default() += 1;
@@ -53,7 +53,7 @@ fn counts<'a>(bodies: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, us
 /// Declares a durable queue of `queue_type` (`classic`, `quorum`, `stream`) through node
 /// `via`, whose leader (or home) it then is.
 #[track_caller]
-fn declare(c: &Cluster, via: usize, queue: &str, queue_type: &str) {
+pub(crate) fn declare(c: &Cluster, via: usize, queue: &str, queue_type: &str) {
     amqpctl_via(
         c,
         &[via],
@@ -68,7 +68,7 @@ fn declare(c: &Cluster, via: usize, queue: &str, queue_type: &str) {
 
 /// Waits until `p` has printed `n` more stdout lines than `before`; the time it took.
 #[track_caller]
-fn wait_for_more_lines(p: &Spawned, before: usize, timeout: Duration) -> Duration {
+pub(crate) fn wait_for_more_lines(p: &Spawned, before: usize, timeout: Duration) -> Duration {
     let started = Instant::now();
     while p.stdout_lines_so_far().len() <= before {
         assert!(
@@ -187,7 +187,11 @@ fn slow_publisher(c: &Cluster, order: &[usize], queue: &str, n: usize, prefix: &
 
 /// Waits until every body in `expected` has been printed by `consumer` as `Received: …`.
 #[track_caller]
-fn wait_until_received(consumer: &Spawned, expected: &BTreeSet<String>, timeout: Duration) {
+pub(crate) fn wait_until_received(
+    consumer: &Spawned,
+    expected: &BTreeSet<String>,
+    timeout: Duration,
+) {
     let deadline = Instant::now() + timeout;
     loop {
         let lines = consumer.stdout_lines_so_far();
@@ -209,13 +213,29 @@ fn wait_until_received(consumer: &Spawned, expected: &BTreeSet<String>, timeout:
     }
 }
 
-/// Waits until `queue` has `n` consumers.
+/// What a consumer printed.
+pub(crate) struct Tally {
+    /// `Received:` lines.
+    pub printed: usize,
+    /// Different bodies among them.
+    pub distinct: usize,
+    /// Bodies printed again.
+    pub duplicates: usize,
+}
+
+/// Waits (up to 60 s) until `consumer` has printed every body in `expected`, stops it with
+/// SIGINT (exit 0), and counts what it printed.
 #[track_caller]
-fn wait_for_consumers(c: &Cluster, queue: &str, n: u32) {
-    let deadline = Instant::now() + WAIT;
-    while c.queue_info(queue).is_none_or(|q| q.consumers != n) {
-        assert!(Instant::now() < deadline, "{queue} never had {n} consumers");
-        std::thread::sleep(Duration::from_millis(100));
+pub(crate) fn stop_once_received(consumer: &mut Spawned, expected: &BTreeSet<String>) -> Tally {
+    wait_until_received(consumer, expected, Duration::from_secs(60));
+    consumer.signal(libc::SIGINT);
+    consumer.exits_with(0, Duration::from_secs(15));
+    let lines = consumer.stdout_lines_so_far();
+    let received = counts(bodies(&lines, "Received: "));
+    Tally {
+        printed: received.values().sum(),
+        distinct: received.len(),
+        duplicates: received.values().map(|n| n - 1).sum(),
     }
 }
 
@@ -235,7 +255,7 @@ fn con_reconnect_goes_on_through_another_node_when_its_node_is_killed() {
         &["con", "-q", &q, "--reconnect", "--prefetch", "100"],
     )
     .spawn();
-    wait_for_consumers(&c, &q, 1);
+    wait_for_consumers(&*c, &q, 1);
     let total = 3000;
     let mut publisher = slow_publisher(&c, &others, &q, total, "c");
     consumer.next_stdout_lines(300, WAIT);
@@ -247,21 +267,18 @@ fn con_reconnect_goes_on_through_another_node_when_its_node_is_killed() {
     let resumed = killed.elapsed();
     publisher.exits_with(0, Duration::from_secs(180));
     let expected: BTreeSet<String> = (1..=total).map(|i| format!("c{i}")).collect();
-    wait_until_received(&consumer, &expected, Duration::from_secs(60));
-    consumer.signal(libc::SIGINT);
-    consumer.exits_with(0, Duration::from_secs(15));
-    let lines = consumer.stdout_lines_so_far();
-    let received = counts(bodies(&lines, "Received: "));
-    let duplicates: usize = received.values().map(|n| n - 1).sum();
+    let Tally {
+        printed: lines,
+        distinct,
+        duplicates,
+    } = stop_once_received(&mut consumer, &expected);
     let left = c.queue_info(&q).map_or(0, |q| q.messages);
     eprintln!(
         "figures: quorum consumer, its node (node {leader}, the leader) SIGKILLed after 300 \
-         Received: {total} sent and confirmed, {} printed, {} distinct, {duplicates} \
+         Received: {total} sent and confirmed, {lines} printed, {distinct} distinct, {duplicates} \
          duplicates, consuming resumed {resumed:.1?} after the kill, {left} left in the queue",
-        lines.len(),
-        received.len(),
     );
-    assert_eq!(received.len(), total, "every message printed at least once");
+    assert_eq!(distinct, total, "every message printed at least once");
     // Nothing acked unprinted: all printed, and nothing printed is still queued.
     assert_eq!(left, 0);
     c.boot_again(leader);
@@ -276,7 +293,7 @@ fn a_consumer_cancelled_because_its_queues_node_died_says_so_and_resubscribes() 
     declare(&c, 2, &q, "classic");
     let mut resubscribing = amqpctl_via(&c, &[1, 3], &["con", "-q", &q, "--reconnect"]).spawn();
     let mut plain = amqpctl_via(&c, &[1, 3], &["con", "-q", &q]).spawn();
-    wait_for_consumers(&c, &q, 2);
+    wait_for_consumers(&*c, &q, 2);
     c.kill(2);
     let killed = Instant::now();
     let why = "the broker cancelled the consumer on queue";
@@ -295,7 +312,7 @@ fn a_consumer_cancelled_because_its_queues_node_died_says_so_and_resubscribes() 
         resubscribing.await_stderr("is down or inaccessible", WAIT);
     }
     c.boot_again(2);
-    wait_for_consumers(&c, &q, 1);
+    wait_for_consumers(&*c, &q, 1);
     let resubscribed = killed.elapsed();
     amqpctl_via(&c, &[1], &["pub", "-k", &q, "--confirm", "-m", "after"])
         .run()

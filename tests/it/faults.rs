@@ -244,7 +244,7 @@ fn heartbeats_notice_a_frozen_broker_for_an_idle_consumer_and_a_busy_publisher()
     let q = unique("frozen");
     durable_queue(&node, &q);
     let mut consumer = spawn_amqpctl_on(&node, &["con", "-q", &q, "--heartbeat", "2"]);
-    wait_for_consumers(&node, &q, 1);
+    wait_for_consumers(&*node, &q, 1);
     let mut publisher = confirmed_pub(
         &node,
         &unique("frozen-pub"),

@@ -43,26 +43,64 @@ pub struct ConnectSpec {
     pub warnings: Vec<&'static str>,
 }
 
+/// How long a handshake may go unanswered before the next `--url` is tried
+/// first: a frozen node (a stalled VM, a partition) accepts TCP but never
+/// answers, and a node that answers at all completes a handshake in
+/// milliseconds. The full `--connect-timeout` is still waited for every
+/// node, in a second round, when no node answered this fast.
+const QUICK_HANDSHAKE: Duration = Duration::from_secs(2);
+
 /// Prints the connection warnings, then connects and opens a channel. When
 /// the command listens for signals, a signal ends the connect at once (TCP,
-/// TLS or AMQP handshake) with [`Error::Interrupted`].
+/// TLS or AMQP handshake) with [`Error::Interrupted`]. The `--url`s are
+/// tried in order, but the node whose connection `--reconnect` just lost
+/// goes last ([`reconnect::order`]); with several, see [`QUICK_HANDSHAKE`].
 pub fn connect(spec: &ConnectSpec) -> Result<(Connection, Channel), Error> {
     for w in &spec.warnings {
         warn_once(w);
     }
-    let connection = match signals::installed() {
-        Some(stop) => match Connection::open_interruptible(&spec.settings, &stop)? {
-            Opening::Open(c) => c,
-            Opening::Interrupted(signal) => return Err(Error::Interrupted(signal)),
-        },
-        None => Connection::open(&spec.settings)?,
-    };
+    let connection = open_in_order(&spec.settings)?;
+    reconnect::reached(connection.endpoint());
     match connection.channel() {
         Ok(channel) => Ok((connection, channel)),
         Err(e) => {
             let _ = connection.close();
             Err(e.into())
         }
+    }
+}
+
+/// Opens a connection to the first node in [`reconnect::order`] that
+/// completes a handshake within [`QUICK_HANDSHAKE`]; failing that, to the
+/// first that completes one within `--connect-timeout`.
+fn open_in_order(settings: &ConnectionSettings) -> Result<Connection, Error> {
+    let ordered = ConnectionSettings {
+        endpoints: reconnect::order(&settings.endpoints),
+        ..settings.clone()
+    };
+    if ordered.endpoints.len() < 2 || ordered.connect_timeout <= QUICK_HANDSHAKE {
+        return open(&ordered);
+    }
+    let quick = ConnectionSettings {
+        connect_timeout: QUICK_HANDSHAKE,
+        ..ordered.clone()
+    };
+    match open(&quick) {
+        // Some node may only have been slow: every node again, with the
+        // whole timeout (a refused one is refused again at once).
+        Err(e) if e.is_connection_lost() => open(&ordered),
+        other => other,
+    }
+}
+
+/// One connect over `settings`' endpoints in their order.
+fn open(settings: &ConnectionSettings) -> Result<Connection, Error> {
+    match signals::installed() {
+        Some(stop) => match Connection::open_interruptible(settings, &stop)? {
+            Opening::Open(c) => Ok(c),
+            Opening::Interrupted(signal) => Err(Error::Interrupted(signal)),
+        },
+        None => Ok(Connection::open(settings)?),
     }
 }
 

@@ -2,12 +2,16 @@
 //! connection (or a consumer the broker cancelled because a cluster lost its
 //! queue's node), with exponential backoff and jitter between attempts, said
 //! on stderr, interruptible by SIGINT/SIGTERM. Each attempt connects afresh,
-//! trying the `--url`s in order from the first, so a node that is down is
-//! skipped and a node that is back is used again.
+//! trying the `--url`s in order from the first, except the node (or nodes)
+//! the failed attempt was connected to, which go last: a node that is down
+//! or frozen is not tried first again, and one that is back is used again.
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Receiver;
+
+use amqpctl::amqp::Endpoint;
 
 use crate::cmd::io::output::status;
 use crate::error::Error;
@@ -43,8 +47,13 @@ pub fn run(
     let mut backoff = Backoff::new();
     loop {
         let before = work.progress();
+        locked(&REACHED).clear();
         match work.attempt() {
             Err(e) if reconnect && e.is_worth_retrying() => {
+                let reached = std::mem::take(&mut *locked(&REACHED));
+                if !reached.is_empty() {
+                    *locked(&LOST) = reached;
+                }
                 work.before_wait()?;
                 if work.progress() != before {
                     backoff.reset();
@@ -55,6 +64,39 @@ pub fn run(
             other => return other,
         }
     }
+}
+
+/// The nodes the current attempt connected to ([`reached`]).
+static REACHED: Mutex<Vec<Endpoint>> = Mutex::new(Vec::new());
+
+/// The nodes the last failed attempt had connected to: the next connects
+/// try them last ([`order`]).
+static LOST: Mutex<Vec<Endpoint>> = Mutex::new(Vec::new());
+
+/// A lock on one of the lists; a thread that panicked holding it left a
+/// list that is still a list.
+fn locked(list: &'static Mutex<Vec<Endpoint>>) -> MutexGuard<'static, Vec<Endpoint>> {
+    list.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Notes that the current attempt connected to `endpoint` (called by
+/// `broker::connect`): if the attempt ends in a lost connection, it is the
+/// node that failed.
+pub fn reached(endpoint: &Endpoint) {
+    let mut reached = locked(&REACHED);
+    if !reached.contains(endpoint) {
+        reached.push(endpoint.clone());
+    }
+}
+
+/// `endpoints` in the order to try them: as given, but the nodes of the
+/// last lost connection after the others.
+pub fn order(endpoints: &[Endpoint]) -> Vec<Endpoint> {
+    let lost = locked(&LOST);
+    let (mut first, last): (Vec<Endpoint>, Vec<Endpoint>) =
+        endpoints.iter().cloned().partition(|e| !lost.contains(e));
+    first.extend(last);
+    first
 }
 
 /// The delay before the next attempt.
@@ -102,6 +144,27 @@ fn jitter(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn node(port: u16) -> Endpoint {
+        Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn the_nodes_of_the_lost_connection_go_last() {
+        let all = [node(1), node(2), node(3)];
+        assert_eq!(order(&all), all);
+        *locked(&LOST) = vec![node(1)];
+        assert_eq!(order(&all), [node(2), node(3), node(1)]);
+        *locked(&LOST) = vec![node(2)];
+        assert_eq!(order(&all), [node(1), node(3), node(2)]);
+        // A node of another list (move's destination) changes nothing here.
+        *locked(&LOST) = vec![node(9)];
+        assert_eq!(order(&all), all);
+        locked(&LOST).clear();
+    }
 
     #[test]
     fn jitter_stays_within_a_quarter() {

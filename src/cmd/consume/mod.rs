@@ -114,7 +114,8 @@ pub struct ConsumeArgs {
 
     /// After a lost connection, or a consumer the broker cancelled (its
     /// queue's node went away), connect again (backoff with jitter; the
-    /// --urls in order), re-declare and go on consuming.
+    /// --urls in order, the node just lost last), re-declare and go on
+    /// consuming.
     #[arg(long)]
     reconnect: bool,
 

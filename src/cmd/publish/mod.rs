@@ -128,8 +128,9 @@ pub struct PublishArgs {
     quiet: bool,
 
     /// After a lost connection, connect again (backoff with jitter; the
-    /// --urls in order), re-declare, and publish again what was not
-    /// confirmed, or was nacked (up to 5 times a message).
+    /// --urls in order, the node just lost last), re-declare, and publish
+    /// again what was not confirmed, or was nacked (up to 5 times a
+    /// message).
     #[arg(long, requires = "confirm")]
     reconnect: bool,
 

@@ -5,6 +5,8 @@
 //! Nodes are numbered from 1, as `amqpctl sandbox kill N` numbers them. Its users and vhost
 //! are the shared node's (guest on `/`); it has no TLS listener.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use amqpctl::sandbox::{Node, Options, Sandbox};
 
 use super::broker::spawn_watchdog;
 use super::connect::{guest, open};
-use super::queues::passive_declare;
+use super::queues::{QueueCounts, passive_declare};
 
 /// How long a cluster may take to count all its nodes running again.
 const REJOIN: Duration = Duration::from_secs(90);
@@ -22,6 +24,9 @@ const REJOIN: Duration = Duration::from_secs(90);
 /// A cluster of our own; see the module docs.
 pub struct Cluster {
     sandbox: Sandbox,
+    /// The nodes (from 1) frozen by [`Cluster::freeze`] now: the helpers that talk to the
+    /// cluster leave them out, since a frozen node answers nothing.
+    frozen: Mutex<BTreeSet<usize>>,
 }
 
 impl Cluster {
@@ -55,7 +60,10 @@ impl Cluster {
             "amqpctl-it: cluster {name} of {n} nodes up in {:.1?}",
             started.elapsed()
         );
-        Cluster { sandbox }
+        Cluster {
+            sandbox,
+            frozen: Mutex::default(),
+        }
     }
 
     /// Node `i` (from 1).
@@ -81,30 +89,57 @@ impl Cluster {
             .collect()
     }
 
-    /// guest on `/`, trying every node in order.
+    /// Whether node `i` is frozen by [`Cluster::freeze`] now.
+    fn is_frozen(&self, i: usize) -> bool {
+        self.frozen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&i)
+    }
+
+    /// guest on `/`, trying every node that is not frozen, in order.
     pub fn settings(&self) -> ConnectionSettings {
         guest(
-            self.sandbox
-                .nodes
-                .iter()
-                .map(|n| Endpoint {
+            (1..=self.len())
+                .filter(|&i| !self.is_frozen(i))
+                .map(|i| Endpoint {
                     host: "127.0.0.1".into(),
-                    port: n.amqp_port,
+                    port: self.node(i).amqp_port,
                 })
                 .collect(),
         )
     }
 
-    /// `rabbitmqctl ARGS` on the first running node; asserts success, returns stdout.
+    /// The first node (from 1) that runs and is not frozen.
     #[track_caller]
-    pub fn ctl_ok(&self, args: &[&str]) -> String {
-        let node = self
-            .sandbox
-            .nodes
-            .iter()
-            .find(|n| n.running_pid().is_some())
-            .expect("a running node");
-        node.ctl_ok(args).unwrap_or_else(|e| panic!("{e}"))
+    fn answering(&self) -> usize {
+        (1..=self.len())
+            .find(|&i| !self.is_frozen(i) && self.node(i).running_pid().is_some())
+            .expect("a running node")
+    }
+
+    /// `rabbitmqctl ARGS` on node `i`; asserts success, returns stdout.
+    #[track_caller]
+    pub fn ctl_ok_on(&self, i: usize, args: &[&str]) -> String {
+        self.node(i).ctl_ok(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Suspends node `i`'s VM (SIGSTOP): it still accepts TCP connections, but answers
+    /// nothing, as a stalled VM or a partition looks to a client. Thawed (SIGCONT) when the
+    /// guard is dropped, so a failing test does not leave it frozen.
+    #[track_caller]
+    pub fn freeze(&self, i: usize) -> Frozen<'_> {
+        self.frozen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(i);
+        self.node(i)
+            .signal(libc::SIGSTOP)
+            .unwrap_or_else(|e| panic!("freezing node {i}: {e}"));
+        Frozen {
+            cluster: self,
+            node: i,
+        }
     }
 
     /// SIGKILLs node `i`'s VM.
@@ -156,13 +191,22 @@ impl Cluster {
     /// The node (from 1) that holds the leader of quorum queue or stream `queue`.
     #[track_caller]
     pub fn leader_of(&self, queue: &str) -> usize {
-        let listed = self.ctl_ok(&[
-            "list_queues",
-            "name",
-            "leader",
-            "--no-table-headers",
-            "--quiet",
-        ]);
+        self.leader_seen_by(self.answering(), queue)
+    }
+
+    /// The node (from 1) that node `via` says holds the leader of `queue`.
+    #[track_caller]
+    pub fn leader_seen_by(&self, via: usize, queue: &str) -> usize {
+        let listed = self.ctl_ok_on(
+            via,
+            &[
+                "list_queues",
+                "name",
+                "leader",
+                "--no-table-headers",
+                "--quiet",
+            ],
+        );
         let leader = listed
             .lines()
             .filter_map(|l| l.split_once('\t'))
@@ -203,6 +247,37 @@ impl Cluster {
         ch.close().expect("close the channel");
         conn.close().expect("close the connection");
         bodies
+    }
+}
+
+impl QueueCounts for Cluster {
+    fn queue_info(&self, queue: &str) -> Option<QueueInfo> {
+        Cluster::queue_info(self, queue)
+    }
+}
+
+/// A node frozen by [`Cluster::freeze`]; thawed when dropped.
+pub struct Frozen<'a> {
+    cluster: &'a Cluster,
+    node: usize,
+}
+
+impl Frozen<'_> {
+    /// Thaws the node now (SIGCONT).
+    pub fn thaw(self) {}
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        let thawed = self.cluster.node(self.node).signal(libc::SIGCONT);
+        self.cluster
+            .frozen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.node);
+        if let Err(e) = thawed {
+            eprintln!("amqpctl-it: thawing node {}: {e}", self.node);
+        }
     }
 }
 

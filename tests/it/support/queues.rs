@@ -52,18 +52,37 @@ pub fn messages(b: &Broker, queue: &str) -> u32 {
         .messages
 }
 
+/// Where the `wait_for_*` helpers look: a node (the shared one or a private one), or a
+/// cluster (`support::cluster`), so that one copy of them serves every test.
+pub trait QueueCounts {
+    /// `queue`'s counts; `None` if there is no such queue.
+    fn queue_info(&self, queue: &str) -> Option<QueueInfo>;
+}
+
+impl QueueCounts for Broker {
+    fn queue_info(&self, queue: &str) -> Option<QueueInfo> {
+        queue_info(self, queue)
+    }
+}
+
+impl<T: QueueCounts> QueueCounts for &T {
+    fn queue_info(&self, queue: &str) -> Option<QueueInfo> {
+        (**self).queue_info(queue)
+    }
+}
+
 /// Polls `queue` on `b` until it exists and `ok` holds for its counts; panics after
 /// [`WAIT`], saying `what` was expected. Returns the counts that passed.
 #[track_caller]
 pub fn wait_until(
-    b: &Broker,
+    b: &impl QueueCounts,
     queue: &str,
     what: &str,
     ok: impl Fn(&QueueInfo) -> bool,
 ) -> QueueInfo {
     let deadline = Instant::now() + WAIT;
     loop {
-        match queue_info(b, queue) {
+        match b.queue_info(queue) {
             Some(info) if ok(&info) => return info,
             info => assert!(
                 Instant::now() < deadline,
@@ -80,13 +99,13 @@ pub fn wait_until(
 
 /// Waits until `queue` on `b` holds `n` ready messages.
 #[track_caller]
-pub fn wait_for_messages(b: &Broker, queue: &str, n: u32) {
+pub fn wait_for_messages(b: &impl QueueCounts, queue: &str, n: u32) {
     wait_until(b, queue, &format!("{n} messages"), |q| q.messages == n);
 }
 
 /// Waits until `queue` on `b` has `n` consumers.
 #[track_caller]
-pub fn wait_for_consumers(b: &Broker, queue: &str, n: u32) {
+pub fn wait_for_consumers(b: &impl QueueCounts, queue: &str, n: u32) {
     wait_until(b, queue, &format!("{n} consumers"), |q| q.consumers == n);
 }
 
