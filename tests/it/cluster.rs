@@ -1,25 +1,22 @@
-//! Faults on a real three-node cluster (a private one, see `support::cluster`), one test at
-//! a time: a node SIGKILLed under a quorum-queue publisher, under a consumer, under a stream
+//! Faults on a real three-node cluster (a private one, see `support::cluster`; each test
+//! leases one of two): a node SIGKILLed under a quorum-queue publisher, under a consumer, under a stream
 //! reader, and under a consumer of a classic queue whose node it was. Each test prints its
 //! figures (`figures: …` on stderr, shown with `--nocapture`), and boots the killed node
 //! again so the next test has three.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::support::pool::{Lease, Pool};
 use crate::support::{Cluster, Cmd, Spawned, unique, wait_for_consumers};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
-/// The cluster, booted on first use, and the lock that keeps these tests from
-/// overlapping. Its watchdog removes it when the tests end.
-pub(crate) fn cluster() -> MutexGuard<'static, Cluster> {
-    static CLUSTER: OnceLock<Mutex<Cluster>> = OnceLock::new();
-    let guard = CLUSTER
-        .get_or_init(|| Mutex::new(Cluster::start_private(3)))
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+/// A cluster of this test's own: one of two, booted on first use and leased
+/// until dropped. Their watchdogs remove them when the tests end.
+pub(crate) fn cluster() -> Lease<Cluster> {
+    static CLUSTERS: Pool<Cluster, 2> = Pool::new();
+    let guard = CLUSTERS.lease(|| Cluster::start_private(3));
     // A previous test may have failed with a node down.
     guard.heal();
     guard
