@@ -1,7 +1,8 @@
 //! `amqpctl declare queue|exchange|binding`: one declaration, printed.
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 
+use super::args::queue::QueueType;
 use super::args::values::{
     check_name, check_unique_keys, parse_exchange_type, parse_key_value, table,
 };
@@ -17,14 +18,6 @@ use amqpctl::amqp::{ExchangeOptions, QueueOptions, Table, Value};
 pub struct DeclareArgs {
     #[command(subcommand)]
     what: Declaration,
-}
-
-/// `declare queue --type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum QueueType {
-    Classic,
-    Quorum,
-    Stream,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,7 +45,7 @@ enum Declaration {
         arguments: Vec<(String, Value)>,
         /// Queue type (x-queue-type); quorum queues and streams are always
         /// durable.
-        #[arg(long = "type", value_enum)]
+        #[arg(long = "type", value_parser = QueueType::names_only())]
         queue_type: Option<QueueType>,
     },
     /// Declare an exchange.
@@ -161,23 +154,18 @@ impl DeclareArgs {
                 queue_type,
             } => {
                 check_name_and_arguments("the queue name", &name, &arguments)?;
-                let replicated = matches!(queue_type, Some(QueueType::Quorum | QueueType::Stream));
+                let replicated = queue_type.is_some_and(QueueType::is_replicated);
                 if replicated && (exclusive || auto_delete) {
                     return Err(Error::Usage(
                         "quorum queues and streams cannot be exclusive or auto-delete".to_string(),
                     ));
                 }
-                if let Some(given) = &queue_type {
+                if let Some(given) = queue_type {
                     check_no_type_argument(given, &arguments)?;
                 }
                 let mut arguments = table(&arguments);
                 if let Some(kind) = queue_type {
-                    let kind = match kind {
-                        QueueType::Classic => "classic",
-                        QueueType::Quorum => "quorum",
-                        QueueType::Stream => "stream",
-                    };
-                    arguments.insert("x-queue-type".to_string(), Value::Str(kind.to_string()));
+                    kind.insert_into(&mut arguments);
                 }
                 DeclareSpec::Queue {
                     name,
@@ -250,13 +238,12 @@ impl DeclareArgs {
 
 /// `--type T` with an `--arg x-queue-type=…` as well: two answers to one
 /// question, so a usage error rather than one silently winning.
-fn check_no_type_argument(given: &QueueType, arguments: &[(String, Value)]) -> Result<(), Error> {
-    match arguments.iter().find(|(k, _)| k == "x-queue-type") {
+fn check_no_type_argument(given: QueueType, arguments: &[(String, Value)]) -> Result<(), Error> {
+    match arguments.iter().find(|(k, _)| k == QueueType::ARGUMENT) {
         Some(_) => Err(Error::Usage(format!(
-            "--type {} and --arg x-queue-type say the queue type twice: keep one",
-            given
-                .to_possible_value()
-                .map_or_else(|| "?".to_string(), |p| p.get_name().to_string())
+            "--type {} and --arg {} say the queue type twice: keep one",
+            given.name(),
+            QueueType::ARGUMENT
         ))),
         None => Ok(()),
     }
