@@ -8,6 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::eventually_within;
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
     Broker, Cmd, Run, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill,
@@ -231,17 +232,12 @@ fn con_notices_that_the_reader_of_its_stdout_went_away_while_idle() {
 /// The connection `listener` accepts within [`WAIT`], held open by the caller.
 fn accept_within(listener: &TcpListener) -> TcpStream {
     listener.set_nonblocking(true).expect("non-blocking");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => return stream,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "nothing connected");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
+    let every = Duration::from_millis(10);
+    eventually_within(WAIT, every, "a connection", || match listener.accept() {
+        Ok((stream, _)) => Some(stream),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => None,
+        Err(e) => panic!("accept: {e}"),
+    })
 }
 
 #[test]

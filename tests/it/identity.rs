@@ -4,10 +4,11 @@
 //! broker's own words (amqpctl announces `authentication_failure_close`).
 //! Both rest on the vendored amiquip patch (vendor/amiquip/PATCHES.md).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 
+use crate::support::eventually;
 use crate::support::process::Spawned;
 use crate::support::unique;
 use crate::support::{Cmd, amqpctl, broker};
@@ -49,8 +50,7 @@ fn properties(list: &Json) -> Map<String, Json> {
 /// The client properties of the connection named `name`, as the broker
 /// lists them.
 fn seen_by_the_broker(name: &str) -> Map<String, Json> {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually(&format!("a connection named {name:?}"), || {
         let listed = broker().ctl_ok(&[
             "list_connections",
             "client_properties",
@@ -58,21 +58,13 @@ fn seen_by_the_broker(name: &str) -> Map<String, Json> {
             "json",
         ]);
         let rows: Json = serde_json::from_str(&listed).expect("rabbitmqctl prints JSON");
-        let found = rows
-            .as_array()
+        rows.as_array()
             .expect("a list of connections")
             .iter()
             .map(|row| properties(&row["client_properties"]))
-            .find(|p| p.get("connection_name") == Some(&Json::from(name)));
-        if let Some(found) = found {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no connection named {name:?}:\n{listed}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            .find(|p| p.get("connection_name") == Some(&Json::from(name)))
+            .ok_or(listed)
+    })
 }
 
 fn stop(mut con: Spawned) {
