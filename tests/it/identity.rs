@@ -142,26 +142,6 @@ fn refused(args: &[&str], error: &str) {
 }
 
 #[test]
-fn a_wrong_password_prints_the_brokers_refusal_and_exits_4() {
-    refused(
-        &["--userpass", "guest:not-the-password"],
-        &format!(
-            "ERROR: login refused by 127.0.0.1:{}: ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.",
-            broker().amqp_port()
-        ),
-    );
-}
-
-#[test]
-fn an_unknown_vhost_prints_the_brokers_refusal_and_exits_4() {
-    let vhost = unique("nowhere");
-    refused(
-        &["--vhost", &vhost],
-        &format!("ERROR: (530, \"NOT_ALLOWED - vhost {vhost} not found\")"),
-    );
-}
-
-#[test]
 fn a_connection_limit_of_0_prints_the_brokers_refusal_and_exits_4() {
     let b = broker();
     let vhost = unique("closed");
