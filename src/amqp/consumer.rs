@@ -171,6 +171,12 @@ impl<'a> Consumer<'a> {
         self.channel.closed_reason()
     }
 
+    /// How many deliveries have arrived and wait to be taken: a consumer
+    /// that falls behind the broker lets them pile up.
+    pub fn waiting(&self) -> usize {
+        self.inner.receiver().len()
+    }
+
     /// The channel this consumer delivers on, for acknowledgements.
     pub fn channel(&self) -> &Channel {
         self.channel

@@ -118,6 +118,39 @@ pub enum Error {
         expected: u64,
     },
 
+    /// `perf --run-id`: not every instance joined before the barrier's
+    /// timeout.
+    #[error(
+        "perf run '{run}': {met} of {expected} instances met within {secs} s{}; start the others with the same --run-id and --instances, or raise --barrier-timeout",
+        if names.is_empty() { String::new() } else { format!(" ({names})") }
+    )]
+    PerfBarrier {
+        /// `--run-id`.
+        run: String,
+        /// How many met.
+        met: usize,
+        /// `--instances`.
+        expected: u32,
+        /// `--barrier-timeout`.
+        secs: f64,
+        /// Those that met.
+        names: String,
+    },
+
+    /// `perf --run-id --report`: an instance stopped reporting before its
+    /// end (and `--allow-partial` was not given).
+    #[error(
+        "perf run '{run}': instance {names} died mid-run (nothing heard for {secs} s, no end reported); --allow-partial accepts a partial run"
+    )]
+    PerfDied {
+        /// `--run-id`.
+        run: String,
+        /// The dead, `host:pid`.
+        names: String,
+        /// How long silence means death.
+        secs: f64,
+    },
+
     /// A signal stopped a command before it finished.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
@@ -155,7 +188,8 @@ impl Error {
             Error::Blocked { .. } => Exit::Connect,
             Error::Hinted { error, .. } => error.exit(),
             Error::Unsupported(_) => Exit::Broker,
-            Error::Lost { .. } => Exit::Lost,
+            Error::Lost { .. } | Error::PerfDied { .. } => Exit::Lost,
+            Error::PerfBarrier { .. } => Exit::Failure,
             Error::Interrupted(signal) => Exit::Signal(*signal),
             Error::Sandbox(e) => sandbox_exit(e),
             Error::Mgmt(e) => mgmt_exit(e),

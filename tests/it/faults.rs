@@ -1,14 +1,14 @@
-//! Reliability under faults, on a private node of their own that they stop,
-//! start and freeze (so they run one at a time): at-least-once across a
+//! Reliability under faults, on private nodes that they stop, start and
+//! freeze (each test leases one of two, so at most two run at once): at-least-once across a
 //! broker restart, --reconnect, heartbeats noticing a frozen broker, flow
 //! control, failover to a second node, and consumers killed at random.
 
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
-use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::support::eventually;
+use crate::support::pool::{Lease, Pool};
 use crate::support::{
     Broker, Cmd, Spawned, amqpctl, amqpctl_on, broker, delete_queue, drain, durable_queue, fill,
     fresh_queue, messages, spawn_amqpctl, spawn_amqpctl_on, unique, wait_for_consumers,
@@ -16,14 +16,12 @@ use crate::support::{
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The fault node, and the lock that keeps fault tests from overlapping.
-/// The node is removed by its watchdog (see `support::broker`) when the tests end.
-fn fault_node() -> MutexGuard<'static, Broker> {
-    static NODE: OnceLock<Mutex<Broker>> = OnceLock::new();
-    let guard = NODE
-        .get_or_init(|| Mutex::new(Broker::start_private()))
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+/// A fault node of this test's own: one of two, leased until dropped. The
+/// nodes are removed by their watchdogs (see `support::broker`) when the
+/// tests end.
+fn fault_node() -> Lease<Broker> {
+    static NODES: Pool<Broker, 2> = Pool::new();
+    let guard = NODES.lease(Broker::start_private);
     // A previous test may have failed with the node crashed, stopped or frozen.
     if !guard.is_running() {
         guard.boot_again();

@@ -49,7 +49,7 @@ fn properties(list: &Json) -> Map<String, Json> {
 
 /// The client properties of the connection named `name`, as the broker
 /// lists them.
-fn seen_by_the_broker(name: &str) -> Map<String, Json> {
+pub fn seen_by_the_broker(name: &str) -> Map<String, Json> {
     eventually(&format!("a connection named {name:?}"), || {
         let listed = broker().ctl_ok(&[
             "list_connections",

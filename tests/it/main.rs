@@ -20,6 +20,7 @@ mod listing;
 mod moving;
 mod patches;
 mod perf;
+mod perf_dist;
 mod profiles;
 mod progress;
 mod rabbitmq4;

@@ -414,3 +414,108 @@ fn a_refused_destination_login_names_the_destination() {
     assert_eq!(messages(broker(), &to), 0);
     delete_both(&from, &to);
 }
+
+/// The destination's connection carries the source's name with
+/// ` (destination)`: two connections a broker admin can tell apart.
+#[test]
+fn the_destination_connection_is_named_after_the_source() {
+    let (from, to) = queues("move-named");
+    fill(broker(), &from, 40, "m{seq}");
+    let name = unique("mover");
+    let mut mover = crate::support::Cmd::amqpctl_on(
+        broker(),
+        &[
+            "--connection-name",
+            &name,
+            "move",
+            "-q",
+            &from,
+            "--to-queue",
+            &to,
+            "--rate",
+            "10",
+        ],
+    )
+    .spawn();
+    let source = crate::identity::seen_by_the_broker(&name);
+    let destination = crate::identity::seen_by_the_broker(&format!("{name} (destination)"));
+    mover.signal(libc::SIGTERM);
+    mover.exits_with(143, Duration::from_secs(15));
+    assert_eq!(source["product"], "amqpctl");
+    assert_eq!(destination["product"], "amqpctl");
+    assert_eq!(messages(broker(), &from) + messages(broker(), &to), 40);
+    delete_both(&from, &to);
+}
+
+/// `AMQPCTL_PROFILE` is the source's: with `--to-url` nothing of it reaches
+/// the destination. The profile says TLS without verification; the source
+/// takes it to the TLS port, and the destination's plain `amqp://` URL must
+/// not inherit it (TLS to a plain port would fail).
+#[test]
+fn amqpctl_profile_does_not_leak_into_a_to_url_destination() {
+    let (from, to) = queues("move-profile-leak");
+    fill(broker(), &from, 5, "m{seq}");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[profiles.tls]\ninsecure = true\n").expect("the config file");
+    let source = format!("amqps://guest:guest@localhost:{}/", broker().amqps_port());
+    let destination = format!("amqp://guest:guest@127.0.0.1:{}/", broker().amqp_port());
+    let args = [
+        "--url",
+        &source,
+        "move",
+        "-q",
+        &from,
+        "--to-queue",
+        &to,
+        "--to-url",
+        &destination,
+    ];
+    crate::support::Cmd::amqpctl(&args)
+        .env("AMQPCTL_CONFIG", config.to_str().expect("a UTF-8 path"))
+        .env("AMQPCTL_PROFILE", "tls")
+        .run()
+        .code(0)
+        .stderr_has(format!(
+            "Moved 5 of 5 messages from queue {from} to queue {to}"
+        ));
+    assert_eq!(messages(broker(), &to), 5);
+    delete_both(&from, &to);
+}
+
+/// `--to-cafile` without `--to-url` verifies the source broker with that CA
+/// (here the source itself went `--insecure`): a trusted CA moves, an
+/// untrusted one is refused before anything is taken.
+#[test]
+fn to_cafile_without_to_url_verifies_the_source_broker() {
+    let (from, to) = queues("move-to-cafile");
+    fill(broker(), &from, 4, "m{seq}");
+    let untrusted = broker().untrusted_ca_pem().to_str().expect("a UTF-8 path");
+    let move_with = |ca: &str| {
+        amqpctl_tls(&[
+            "--insecure",
+            "move",
+            "-q",
+            &from,
+            "--to-queue",
+            &to,
+            "--to-cafile",
+            ca,
+        ])
+    };
+    move_with(untrusted)
+        .code(3)
+        .stderr_has("[..]destination[..]");
+    assert_eq!(
+        messages(broker(), &from),
+        4,
+        "an untrusted destination takes nothing"
+    );
+    move_with(broker().ca_pem().to_str().expect("a UTF-8 path"))
+        .code(0)
+        .stderr_has(format!(
+            "Moved 4 of 4 messages from queue {from} to queue {to}"
+        ));
+    assert_eq!(messages(broker(), &to), 4);
+    delete_both(&from, &to);
+}

@@ -95,6 +95,8 @@ fn perf_prints_a_text_summary_by_default() {
             "Sent: 550 ([..]/s)",
             "Received: 550 ([..]/s)",
             "End-to-end latency: min [..] ms, p50 [..] ms, p75 [..] ms, p95 [..] ms, p99 [..] ms, p99.9 [..] ms, max [..] ms",
+            "Self-check: client CPU [..] µs/message, [..] % of [..] cores; busiest thread [..] % of wall time; confirm wait [..] %; deliveries waiting [..]",
+            "Bottleneck: [..] ([..])",
         ])
         .stderr(["Created queue: amqpctl-perf-[..]"]);
 }
@@ -281,7 +283,7 @@ fn sigint_stops_a_consumer_only_run_on_a_named_queue() {
     run.signal(libc::SIGINT);
     run.exits_with(0, Duration::from_secs(20));
     let out = run.stdout_lines_so_far();
-    assert_eq!(out.len(), 5, "{out:?}");
+    assert_eq!(out.len(), 7, "{out:?}");
     let head = format!("Perf: 0 producers, 3 consumers, classic queue {queue}, 24-byte messages, ");
     assert!(
         out[0].starts_with(&head) && out[0].ends_with(" s, interrupted"),
@@ -292,6 +294,8 @@ fn sigint_stops_a_consumer_only_run_on_a_named_queue() {
     // pub's bodies carry no stamp: counted, not timed.
     assert_eq!(out[3], "Not from this run: 30 (not timed)", "{out:?}");
     assert_eq!(out[4], "End-to-end latency: none", "{out:?}");
+    assert!(out[5].starts_with("Self-check: client CPU "), "{out:?}");
+    assert!(out[6].starts_with("Bottleneck: "), "{out:?}");
     assert_eq!(messages(broker(), &queue), 0);
     delete_queue(broker(), &queue);
 }
@@ -325,7 +329,7 @@ fn chromium() -> Option<&'static str> {
 
 /// Runs headless Chromium on `page` with `args`; `None` (and a printed
 /// note) if it cannot run here.
-fn headless(args: &[&str], page: &std::path::Path) -> Option<std::process::Output> {
+pub(crate) fn headless(args: &[&str], page: &std::path::Path) -> Option<std::process::Output> {
     let Some(chromium) = chromium() else {
         eprintln!("skipped: no /usr/bin/chromium (Debian's chromium package) to render the report");
         return None;
@@ -359,7 +363,7 @@ fn headless(args: &[&str], page: &std::path::Path) -> Option<std::process::Outpu
 }
 
 /// The pixels of a PNG as RGB triples.
-fn rgb_pixels(png_file: &std::path::Path) -> Vec<[u8; 3]> {
+pub(crate) fn rgb_pixels(png_file: &std::path::Path) -> Vec<[u8; 3]> {
     let file = std::fs::File::open(png_file).expect("screenshot");
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);

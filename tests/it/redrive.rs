@@ -239,3 +239,39 @@ fn filter_redrives_only_what_matches_and_leaves_the_rest_in_order() {
     // Left in place, in their order: w2 (skipped), w4 (over --count), m1.
     assert_eq!(bodies(&s.dlq), ["w2", "w4", "m1"]);
 }
+
+/// A dead letter whose exchange was deleted: the broker closes the channel
+/// on the publish (404), so no confirm ever comes back for it. With no
+/// verdict, the DLQ copy must stay: acked only once confirmed home.
+#[test]
+fn a_dead_letter_that_got_no_confirm_stays_in_the_dlq() {
+    let s = setup();
+    let gone = unique("rd-gone");
+    amqpctl(&["declare", "exchange", &gone, "-t", "fanout"]).code(0);
+    amqpctl(&["declare", "binding", "-e", &gone, "-q", &s.work]).code(0);
+    let publish = ["pub", "-e", &gone, "--nb-messages", "3", "--interval", "0"];
+    amqpctl(&[&publish[..], &["-m", "g{seq}", "--quiet", "--confirm"]].concat()).code(0);
+    amqpctl(&[
+        "con",
+        "-q",
+        &s.work,
+        "--count",
+        "3",
+        "--exec",
+        "exit 1",
+        "--no-requeue",
+    ])
+    .code(0);
+    wait_for_messages(broker(), &s.dlq, 3);
+    amqpctl(&["delete", "exchange", &gone]).code(0);
+    amqpctl(&["redrive", "-q", &s.dlq]).code(5).stderr([
+        format!("Redrove 0 of 3 messages from queue {}", s.dlq),
+        format!("ERROR: (404, \"NOT_FOUND - no exchange '{gone}' in vhost '/'\")"),
+    ]);
+    assert_eq!(messages(broker(), &s.work), 0, "nothing reached home");
+    assert_eq!(
+        bodies(&s.dlq),
+        ["g1", "g2", "g3"],
+        "all three stay, in order"
+    );
+}

@@ -182,7 +182,9 @@ impl ConnectionArgs {
         Ok(args)
     }
 
-    /// Merges the URLs and the explicit flags into connection settings.
+    /// Merges the URLs and the explicit flags into connection settings:
+    /// endpoints, then credentials, then TLS, each from the flags first and
+    /// the first URL after.
     fn resolve_flags(&self) -> Result<ConnectSpec, Error> {
         let urls = self
             .url
@@ -191,79 +193,15 @@ impl ConnectionArgs {
             .map(|u| parse_url(u))
             .collect::<Result<Vec<_>, _>>()?;
         let first = urls.first();
-
-        let explicit_userpass = match (&self.userpass, &self.userpass_file) {
-            (Some(up), _) => Some(split_userpass(up)?),
-            (None, Some(path)) => Some(read_userpass_file(path)?),
-            (None, None) => None,
-        };
-        let url_credentials = first.and_then(|u| u.credentials.clone());
-        let credentials_given = explicit_userpass.is_some() || url_credentials.is_some();
-
         let tls_wanted = self.enable_tls
             || self.cafile.is_some()
             || self.subjectname.is_some()
             || self.certfile.is_some()
             || self.insecure
             || urls.iter().any(|u| u.tls);
-        let default_port = if tls_wanted { 5671 } else { 5672 };
-        let (server_host, server_port) = match &self.server {
-            Some(s) => {
-                let (host, port) = split_server(s)?;
-                (Some(host), port)
-            }
-            None => (None, None),
-        };
-        if let (Some(a), Some(b)) = (server_port, self.port_number)
-            && a != b
-        {
-            return Err(Error::Usage(format!(
-                "-s gives port {a} but --port-number gives {b}: give the port once"
-            )));
-        }
-        let explicit_port = self.port_number.or(server_port);
-
-        let endpoint_of = |u: Option<&UrlParts>| Endpoint {
-            host: server_host
-                .clone()
-                .or_else(|| u.and_then(|u| u.host.clone()))
-                .unwrap_or_else(|| "localhost".to_string()),
-            port: explicit_port
-                .or_else(|| u.and_then(|u| u.port))
-                .unwrap_or(default_port),
-        };
-        let endpoints = if urls.is_empty() {
-            vec![endpoint_of(None)]
-        } else {
-            urls.iter().map(|u| endpoint_of(Some(u))).collect()
-        };
-
-        let credentials = match (explicit_userpass.or(url_credentials), &self.certfile) {
-            (Some((username, password)), _) => Credentials::Plain { username, password },
-            (None, Some(_)) => Credentials::External,
-            (None, None) => Credentials::Plain {
-                username: "guest".to_string(),
-                password: "guest".to_string(),
-            },
-        };
-
-        let tls = tls_wanted.then(|| TlsSettings {
-            trust: if self.insecure {
-                Trust::Insecure
-            } else if let Some(ca) = &self.cafile {
-                Trust::CaFile(ca.clone())
-            } else {
-                Trust::WebPki
-            },
-            server_name: self.subjectname.clone(),
-            identity: match (&self.certfile, &self.keyfile) {
-                (Some(cert), Some(key)) => Some(ClientIdentity {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                }),
-                _ => None,
-            },
-        });
+        let endpoints = self.endpoints(&urls, tls_wanted)?;
+        let (credentials, credentials_given) = self.credentials(first)?;
+        let tls = tls_wanted.then(|| self.tls_settings());
 
         let mut warnings = Vec::new();
         if credentials_given && tls.is_none() && !plain::silenced() {
@@ -294,6 +232,83 @@ impl ConnectionArgs {
             },
             warnings,
         })
+    }
+
+    /// One endpoint per URL (or one without): `-s` and `--port-number`
+    /// override each URL's host and port.
+    fn endpoints(&self, urls: &[UrlParts], tls_wanted: bool) -> Result<Vec<Endpoint>, Error> {
+        let default_port = if tls_wanted { 5671 } else { 5672 };
+        let (server_host, server_port) = match &self.server {
+            Some(s) => {
+                let (host, port) = split_server(s)?;
+                (Some(host), port)
+            }
+            None => (None, None),
+        };
+        if let (Some(a), Some(b)) = (server_port, self.port_number)
+            && a != b
+        {
+            return Err(Error::Usage(format!(
+                "-s gives port {a} but --port-number gives {b}: give the port once"
+            )));
+        }
+        let explicit_port = self.port_number.or(server_port);
+        let endpoint_of = |u: Option<&UrlParts>| Endpoint {
+            host: server_host
+                .clone()
+                .or_else(|| u.and_then(|u| u.host.clone()))
+                .unwrap_or_else(|| "localhost".to_string()),
+            port: explicit_port
+                .or_else(|| u.and_then(|u| u.port))
+                .unwrap_or(default_port),
+        };
+        Ok(match urls {
+            [] => vec![endpoint_of(None)],
+            _ => urls.iter().map(|u| endpoint_of(Some(u))).collect(),
+        })
+    }
+
+    /// The login: `--userpass`/`--userpass-file`, else the first URL's,
+    /// else EXTERNAL with a client certificate, else guest; and whether
+    /// credentials were given at all (then a plain connection warns).
+    fn credentials(&self, first: Option<&UrlParts>) -> Result<(Credentials, bool), Error> {
+        let explicit_userpass = match (&self.userpass, &self.userpass_file) {
+            (Some(up), _) => Some(split_userpass(up)?),
+            (None, Some(path)) => Some(read_userpass_file(path)?),
+            (None, None) => None,
+        };
+        let url_credentials = first.and_then(|u| u.credentials.clone());
+        let given = explicit_userpass.is_some() || url_credentials.is_some();
+        let credentials = match (explicit_userpass.or(url_credentials), &self.certfile) {
+            (Some((username, password)), _) => Credentials::Plain { username, password },
+            (None, Some(_)) => Credentials::External,
+            (None, None) => Credentials::Plain {
+                username: "guest".to_string(),
+                password: "guest".to_string(),
+            },
+        };
+        Ok((credentials, given))
+    }
+
+    /// How the broker is verified and who the client is, once TLS is on.
+    fn tls_settings(&self) -> TlsSettings {
+        TlsSettings {
+            trust: if self.insecure {
+                Trust::Insecure
+            } else if let Some(ca) = &self.cafile {
+                Trust::CaFile(ca.clone())
+            } else {
+                Trust::WebPki
+            },
+            server_name: self.subjectname.clone(),
+            identity: match (&self.certfile, &self.keyfile) {
+                (Some(cert), Some(key)) => Some(ClientIdentity {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
+        }
     }
 }
 
@@ -372,188 +387,4 @@ fn split_userpass(up: &str) -> Result<(String, String), Error> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct T {
-        #[command(flatten)]
-        c: ConnectionArgs,
-    }
-
-    fn resolve(args: &[&str]) -> Result<ConnectSpec, Error> {
-        let mut all = vec!["t"];
-        all.extend_from_slice(args);
-        T::try_parse_from(all).expect("flags parse").c.resolve()
-    }
-
-    #[test]
-    fn defaults_are_guest_on_localhost_5672_root_vhost() {
-        let r = resolve(&[]).unwrap();
-        assert_eq!(
-            r.settings.endpoints,
-            vec![Endpoint {
-                host: "localhost".into(),
-                port: 5672
-            }]
-        );
-        assert_eq!(r.settings.vhost, "/");
-        assert!(
-            matches!(&r.settings.credentials, Credentials::Plain { username, .. } if username == "guest")
-        );
-        assert!(r.settings.tls.is_none());
-        assert!(r.warnings.is_empty());
-    }
-
-    #[test]
-    fn url_parts_are_percent_decoded_and_flags_override_them() {
-        let r = resolve(&[
-            "--url",
-            "amqp://al%40ice:p%3Ass@broker:5673/dom%2fain",
-            "--port-number",
-            "6000",
-        ])
-        .unwrap();
-        assert_eq!(
-            r.settings.endpoints,
-            vec![Endpoint {
-                host: "broker".into(),
-                port: 6000
-            }]
-        );
-        assert_eq!(r.settings.vhost, "dom/ain");
-        assert_eq!(
-            r.settings.credentials,
-            Credentials::Plain {
-                username: "al@ice".into(),
-                password: "p:ss".into()
-            }
-        );
-        assert_eq!(r.warnings, vec!["WARNING: the connection is not secured."]);
-    }
-
-    #[test]
-    fn repeated_urls_list_nodes_in_order() {
-        let r = resolve(&["--url", "amqp://a", "--url", "amqp://b:5999"]).unwrap();
-        let hosts: Vec<_> = r.settings.endpoints.iter().map(|e| e.to_string()).collect();
-        assert_eq!(hosts, vec!["a:5672", "b:5999"]);
-    }
-
-    #[test]
-    fn tls_flags_switch_the_default_port_and_trust() {
-        let r = resolve(&["--cafile", "ca.pem"]).unwrap();
-        assert_eq!(r.settings.endpoints[0].port, 5671);
-        assert_eq!(
-            r.settings.tls.unwrap().trust,
-            Trust::CaFile("ca.pem".into())
-        );
-        let r = resolve(&["--url", "amqps://h"]).unwrap();
-        assert_eq!(r.settings.tls.unwrap().trust, Trust::WebPki);
-    }
-
-    #[test]
-    fn client_certificate_without_credentials_logs_in_with_external() {
-        let r = resolve(&[
-            "--cafile",
-            "ca.pem",
-            "--certfile",
-            "c.pem",
-            "--keyfile",
-            "k.pem",
-        ])
-        .unwrap();
-        assert_eq!(r.settings.credentials, Credentials::External);
-    }
-
-    #[test]
-    fn insecure_always_warns() {
-        let r = resolve(&["--insecure"]).unwrap();
-        assert_eq!(r.settings.tls.unwrap().trust, Trust::Insecure);
-        assert!(r.warnings.iter().any(|w| w.contains("--insecure")));
-    }
-
-    #[test]
-    fn bad_urls_are_usage_errors_that_never_show_the_password() {
-        for url in [
-            "http://u:hunter2@h/",
-            "amqp://u:hunter2@h/a/b",
-            "amqp://u:hunter2@h/?foo=1",
-        ] {
-            let Err(Error::Usage(msg)) = resolve(&["--url", url]) else {
-                panic!("{url} should be a usage error");
-            };
-            assert!(!msg.contains("hunter2"), "{msg}");
-        }
-    }
-
-    #[test]
-    fn userpass_file_keeps_the_password_off_the_command_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("creds");
-        std::fs::write(&file, "alice:s3cr:et\nignored\n").unwrap();
-        let r = resolve(&["--userpass-file", file.to_str().unwrap()]).unwrap();
-        assert_eq!(
-            r.settings.credentials,
-            Credentials::Plain {
-                username: "alice".into(),
-                password: "s3cr:et".into()
-            }
-        );
-        std::fs::write(&file, "no colon\n").unwrap();
-        let Err(Error::Usage(msg)) = resolve(&["--userpass-file", file.to_str().unwrap()]) else {
-            panic!("a line without a colon is refused");
-        };
-        assert!(msg.ends_with("the first line must be USER:PASS"), "{msg}");
-    }
-
-    #[test]
-    fn server_takes_an_optional_port_as_amqp_tools_spells_it() {
-        let endpoint = |args: &[&str]| resolve(args).map(|r| r.settings.endpoints[0].to_string());
-        assert_eq!(
-            endpoint(&["-s", "localhost:5673"]).unwrap(),
-            "localhost:5673"
-        );
-        assert_eq!(endpoint(&["-s", "broker"]).unwrap(), "broker:5672");
-        assert_eq!(endpoint(&["-s", "[::1]:5999"]).unwrap(), "[::1]:5999");
-        assert_eq!(endpoint(&["-s", "::1"]).unwrap(), "[::1]:5672");
-        assert_eq!(
-            endpoint(&["-s", "h:5673", "--port", "5673"]).unwrap(),
-            "h:5673"
-        );
-        assert_eq!(endpoint(&["--port", "6000"]).unwrap(), "localhost:6000");
-        for bad in [
-            &["-s", "h:0"][..],
-            &["-s", "h:x"],
-            &["-s", ":5672"],
-            &["-s", "[::1"],
-            &["-s", "h:5673", "--port-number", "5674"],
-        ] {
-            assert!(matches!(resolve(bad), Err(Error::Usage(_))), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn the_connection_name_is_the_flag_or_command_host_and_pid() {
-        let r = resolve(&["--connection-name", "nightly export"]).unwrap();
-        assert_eq!(
-            r.settings.connection_name.as_deref(),
-            Some("nightly export")
-        );
-        let name = default_connection_name("con");
-        let pid = format!(":{}", std::process::id());
-        assert!(
-            name.starts_with("amqpctl con ") && name.ends_with(&pid),
-            "{name}"
-        );
-        assert!(name.len() > "amqpctl con ".len() + pid.len(), "{name}");
-    }
-
-    #[test]
-    fn userpass_needs_a_colon() {
-        assert!(matches!(
-            resolve(&["--userpass", "alice"]),
-            Err(Error::Usage(_))
-        ));
-    }
-}
+mod tests;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
-use super::stamp::{Stamp, now_nanos, run_id};
+use super::stamp::{Stamp, now_nanos, run_id, wall};
 use super::stats::Shared;
 use super::{Control, PerfSpec};
 use crate::cmd::broker::{ConnectSpec, with_channel};
@@ -38,7 +38,9 @@ impl Worker<'_> {
     /// Connects, consumes until told to stop, acks what it holds, and
     /// closes.
     pub fn run(self) -> Result<(), Error> {
-        with_channel(self.connect, |channel| self.consume(channel))
+        let ran = with_channel(self.connect, |channel| self.consume(channel));
+        self.tally.lock().cpu = super::check::thread_cpu();
+        ran
     }
 
     fn consume(&self, channel: &Channel) -> Result<(), Error> {
@@ -87,10 +89,12 @@ impl Worker<'_> {
             {
                 let mut tally = self.tally.lock();
                 tally.count += 1;
+                tally.waiting_sum += consumer.waiting() as u64;
+                tally.waiting_samples += 1;
                 tally.last_nanos = now;
                 match Stamp::read(delivery.body()) {
                     Some(stamp) if stamp.run == me => {
-                        tally.record(now.saturating_sub(stamp.nanos));
+                        tally.record(wall(now).saturating_sub(stamp.nanos));
                     }
                     _ => tally.foreign += 1,
                 }

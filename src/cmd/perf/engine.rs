@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use super::check::SelfCheck;
 use super::consumer::Worker;
 use super::producer::Producer;
-use super::report::Reporter;
+use super::report::{Interval, Reporter};
 use super::stamp::{epoch, now_nanos};
 use super::stats::Shared;
 use super::summary::Summary;
@@ -35,9 +36,28 @@ const READY_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs `perf` as `spec` says, on connections made as `connect` says.
 pub fn run(connect_spec: &ConnectSpec, spec: &PerfSpec) -> Result<(), Error> {
+    let (summary, reporter) = execute(connect_spec, spec, None)?;
+    super::summary::print(&summary, spec.json)?;
+    if let Some(file) = &spec.html {
+        super::html::write(file, &summary, &reporter)?;
+    }
+    if let Some(lost) = summary.loss() {
+        return Err(lost);
+    }
+    Ok(())
+}
+
+/// The run itself: declare the queue, run the workers (every interval also
+/// sent to `tap`), delete the queue unless it is kept; what they counted.
+pub fn execute(
+    connect_spec: &ConnectSpec,
+    spec: &PerfSpec,
+    tap: Option<Sender<Interval>>,
+) -> Result<(Summary, Reporter), Error> {
     let interrupts = signals::interrupts()?;
     epoch();
     let (connection, channel) = connect(connect_spec)?;
+    let start = super::check::Start::now();
     let queue = QueueSpec {
         name: Some(spec.queue.clone()),
         declare: true,
@@ -45,7 +65,7 @@ pub fn run(connect_spec: &ConnectSpec, spec: &PerfSpec) -> Result<(), Error> {
     };
     let ran = queue
         .prepare(&channel)
-        .and_then(|_| workers(connect_spec, spec, &interrupts));
+        .and_then(|_| workers(connect_spec, spec, &interrupts, tap));
     let deleted = if spec.keep_queue {
         Ok(())
     } else {
@@ -56,19 +76,12 @@ pub fn run(connect_spec: &ConnectSpec, spec: &PerfSpec) -> Result<(), Error> {
     };
     let closed = channel.close();
     let disconnected = connection.close();
-    let (summary, reporter) = ran?;
+    let (mut summary, reporter) = ran?;
+    summary.self_check = Some(SelfCheck::of(&start, &reporter, spec));
     deleted?;
     closed?;
     disconnected?;
-    super::summary::print(&summary, spec.json)?;
-    if let Some(file) = &spec.html {
-        let page = super::html::page(&summary, &reporter);
-        std::fs::write(file, page).map_err(|e| Error::io("writing the --html report", e))?;
-    }
-    if let Some(lost) = summary.loss() {
-        return Err(lost);
-    }
-    Ok(())
+    Ok((summary, reporter))
 }
 
 /// Every queue is durable (a quorum queue or stream must be; a classic one
@@ -86,7 +99,7 @@ fn queue_options(kind: QueueType) -> QueueOptions {
 }
 
 /// A worker's connection: the run's, named after the worker.
-fn worker_connect(spec: &ConnectSpec, who: &str) -> ConnectSpec {
+pub(super) fn worker_connect(spec: &ConnectSpec, who: &str) -> ConnectSpec {
     let mut settings = spec.settings.clone();
     settings.connection_name = Some(match settings.connection_name.take() {
         Some(name) => format!("{name} {who}"),
@@ -109,6 +122,7 @@ fn workers(
     connect_spec: &ConnectSpec,
     spec: &PerfSpec,
     interrupts: &Receiver<i32>,
+    tap: Option<Sender<Interval>>,
 ) -> Result<(Summary, Reporter), Error> {
     let control = Control::new(spec);
     let producer_specs: Vec<ConnectSpec> = (1..=spec.producers)
@@ -170,6 +184,7 @@ fn workers(
             spec.confirm.is_some(),
             started,
         );
+        reporter.tap = tap;
         watch.until_done(&mut reporter, started);
         reporter.finish();
         let interrupted = watch.interrupted;
@@ -336,14 +351,19 @@ impl Watch<'_, '_> {
             if !producers_done {
                 continue;
             }
-            if received >= sent {
+            // Instances of one --run-id share the queue: what this one
+            // sent may reach the others, so only a quiet queue ends it.
+            let shared = self.spec.dist.is_some();
+            if received >= sent && !shared {
                 self.stop_all();
                 continue;
             }
             // Draining: stop once nothing came for a while.
             match drained_since {
                 Some((seen, since)) if seen == received => {
-                    if since.elapsed() >= DRAIN_IDLE {
+                    if since.elapsed() >= DRAIN_IDLE && shared {
+                        self.stop_all();
+                    } else if since.elapsed() >= DRAIN_IDLE {
                         status(format_args!(
                             "WARNING: nothing received for {} s: {} of {sent} messages missing",
                             DRAIN_IDLE.as_secs(),

@@ -12,6 +12,16 @@ use super::stats::Percentiles;
 use super::summary::Summary;
 use super::svg::{Series, bar_chart, escape, line_chart};
 
+/// Writes the page to `file` (`--html`).
+pub fn write(
+    file: &std::path::Path,
+    summary: &Summary,
+    reporter: &Reporter,
+) -> Result<(), crate::error::Error> {
+    std::fs::write(file, page(summary, reporter))
+        .map_err(|e| crate::error::Error::io("writing the --html report", e))
+}
+
 /// The whole page.
 pub fn page(summary: &Summary, reporter: &Reporter) -> String {
     let mut html = String::from(
@@ -34,7 +44,7 @@ pub fn page(summary: &Summary, reporter: &Reporter) -> String {
         "messages a second, per producer and consumer",
         "seconds",
         "messages/s",
-        &rate_series(seconds, summary.confirm),
+        &rate_series(seconds, summary.confirm, &reporter.instances),
     ));
     if summary.consumers > 0 {
         html.push_str("<h2>End-to-end latency over time</h2>\n");
@@ -84,7 +94,9 @@ fn latency_table(summary: &Summary) -> String {
     t
 }
 
-fn rate_series(seconds: &[Second], confirm: bool) -> Vec<Series> {
+/// A series per producer and consumer; in a merged report, per instance
+/// and all of them combined.
+fn rate_series(seconds: &[Second], confirm: bool, instances: &[String]) -> Vec<Series> {
     let per = |name: String, pick: &dyn Fn(&Second) -> Option<f64>| Series {
         name,
         points: seconds
@@ -92,9 +104,30 @@ fn rate_series(seconds: &[Second], confirm: bool) -> Vec<Series> {
             .filter_map(|s| Some((s.at, pick(s)?)))
             .collect(),
     };
+    let mut series = Vec::new();
+    if !instances.is_empty() {
+        let sum = |v: &[f64]| v.iter().sum::<f64>();
+        series.push(per("all instances sent".to_string(), &|s| {
+            Some(sum(&s.sent))
+        }));
+        series.push(per("all instances received".to_string(), &|s| {
+            Some(sum(&s.received))
+        }));
+        for (i, name) in instances.iter().enumerate() {
+            series.push(per(format!("{name} sent"), &|s| s.sent.get(i).copied()));
+            if confirm {
+                series.push(per(format!("{name} confirmed"), &|s| {
+                    s.confirmed.get(i).copied()
+                }));
+            }
+            series.push(per(format!("{name} received"), &|s| {
+                s.received.get(i).copied()
+            }));
+        }
+        return series;
+    }
     let producers = seconds.first().map_or(0, |s| s.sent.len());
     let consumers = seconds.first().map_or(0, |s| s.received.len());
-    let mut series = Vec::new();
     for i in 0..producers {
         series.push(per(format!("producer {} sent", i + 1), &|s| {
             s.sent.get(i).copied()

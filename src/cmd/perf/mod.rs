@@ -6,7 +6,9 @@
 //! [`PerfSpec`]; `engine` runs the workers, `report` prints a line a
 //! second, `summary` the end, and `html` draws it all.
 
+mod check;
 mod consumer;
+mod dist;
 mod engine;
 mod html;
 mod producer;
@@ -20,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::args::values::{check_name, parse_seconds};
 use super::broker::ConnectSpec;
@@ -106,6 +108,26 @@ pub struct PerfArgs {
     /// over time, latency histograms) to FILE.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+
+    /// The latency the run is about: end-to-end (publish to delivery, on
+    /// two clocks when instances run on several hosts) or confirm (publish
+    /// to the broker's ack, on the publisher's clock alone; turns on
+    /// --confirm).
+    #[arg(long, value_name = "KIND", value_enum, default_value_t = Latency::EndToEnd)]
+    latency: Latency,
+
+    #[command(flatten)]
+    dist: dist::DistArgs,
+}
+
+/// `--latency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Latency {
+    /// Publish to delivery: the publisher's clock against the consumer's.
+    EndToEnd,
+    /// Publish to confirm: the publisher's clock alone.
+    Confirm,
 }
 
 /// `--queue-type`: the one list of queue types.
@@ -147,6 +169,10 @@ pub struct PerfSpec {
     pub json: bool,
     /// `--html`.
     pub html: Option<PathBuf>,
+    /// `--latency`.
+    pub latency: Latency,
+    /// `--run-id` and the flags of a run of several instances.
+    pub dist: Option<dist::DistSpec>,
 }
 
 impl PerfSpec {
@@ -165,7 +191,9 @@ impl PerfArgs {
     /// error must change nothing on the broker.
     pub fn resolve(self) -> Result<PerfSpec, Error> {
         let usage = |text: String| Err(Error::Usage(text));
-        if self.producers == 0 && self.consumers == 0 {
+        let dist = self.dist.resolve(self.queue.is_none())?;
+        let collect = dist.as_ref().is_some_and(|d| d.collect);
+        if self.producers == 0 && self.consumers == 0 && !collect {
             return usage(
                 "perf needs a producer or a consumer: --producers and --consumers are both 0"
                     .to_string(),
@@ -217,25 +245,36 @@ impl PerfArgs {
             }
         }
         Ok(PerfSpec {
-            producers: self.producers,
-            consumers: self.consumers,
+            producers: if collect { 0 } else { self.producers },
+            consumers: if collect { 0 } else { self.consumers },
             size: self.size,
             rate: self.rate,
-            confirm: self.confirm.then_some(self.confirm_window as usize),
+            confirm: (self.confirm || self.latency == Latency::Confirm)
+                .then_some(self.confirm_window as usize),
             persistent: self.persistent,
             prefetch: self.prefetch,
             ack_auto: self.ack_auto,
             ack_every: self.ack_every,
-            keep_queue: self.queue.is_some(),
-            queue: self
-                .queue
-                .unwrap_or_else(|| format!("amqpctl-perf-{}", std::process::id())),
+            // The instances of a run share its queue: the report deletes it.
+            keep_queue: self.queue.is_some() || dist.is_some(),
+            queue: self.queue.unwrap_or_else(|| run_queue(dist.as_ref())),
             queue_type: self.queue_type,
             duration: self.duration,
             count: self.count,
             json: self.json,
             html: self.html,
+            latency: self.latency,
+            dist,
         })
+    }
+}
+
+/// The queue of a run without `-q`: the process's, or the `--run-id`'s
+/// that its instances share.
+fn run_queue(dist: Option<&dist::DistSpec>) -> String {
+    match dist {
+        Some(d) => format!("amqpctl-perf-{}", d.run_id),
+        None => format!("amqpctl-perf-{}", std::process::id()),
     }
 }
 
@@ -307,5 +346,8 @@ impl Control {
 /// Runs `amqpctl perf`.
 pub fn run(connect: &ConnectSpec, args: PerfArgs) -> Result<(), Error> {
     let spec = args.resolve()?;
-    engine::run(connect, &spec)
+    match &spec.dist {
+        Some(d) => dist::run(connect, &spec, d),
+        None => engine::run(connect, &spec),
+    }
 }

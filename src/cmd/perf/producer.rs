@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use super::stamp::{Stamp, now_nanos, run_id};
+use super::stamp::{Stamp, now_nanos, run_id, wall};
 use super::stats::Shared;
 use super::{Control, PerfSpec};
 use crate::cmd::broker::{ConnectSpec, with_channel};
@@ -45,7 +45,9 @@ impl Producer<'_> {
     /// Connects, publishes until done or told to stop, waits for the last
     /// confirms, and closes.
     pub fn run(self) -> Result<(), Error> {
-        with_channel(self.connect, |channel| self.publish_all(channel))
+        let ran = with_channel(self.connect, |channel| self.publish_all(channel));
+        self.tally.lock().cpu = super::check::thread_cpu();
+        ran
     }
 
     fn publish_all(&self, channel: &Channel) -> Result<(), Error> {
@@ -78,7 +80,7 @@ impl Producer<'_> {
             seq += 1;
             let nanos = now_nanos();
             Stamp {
-                nanos,
+                nanos: wall(nanos),
                 seq,
                 producer: self.id,
                 run: run_id(),
@@ -95,11 +97,15 @@ impl Producer<'_> {
             if let Some(window) = self.spec.confirm {
                 published.push_back(nanos);
                 channel.poll_confirms(|_, c| self.settle(&mut published, c))?;
+                let full = (channel.unconfirmed() >= window).then(Instant::now);
                 while channel.unconfirmed() >= window && !self.control.producers_stopped() {
                     let deadline = Instant::now() + STOP_POLL;
                     channel.wait_confirms_until(window - 1, Some(deadline), |_, c| {
                         self.settle(&mut published, c)
                     })?;
+                }
+                if let Some(since) = full {
+                    self.tally.lock().confirm_wait += since.elapsed();
                 }
             }
         }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Sender;
 use hdrhistogram::Histogram;
 
 use super::stats::{Percentiles, Shared, Tally, histogram, merge};
@@ -17,6 +18,8 @@ const EVERY: Duration = Duration::from_secs(1);
 pub struct Second {
     /// Seconds since the start, at the interval's end.
     pub at: f64,
+    /// The interval's length, in seconds.
+    pub length: f64,
     /// Messages a second sent by each producer.
     pub sent: Vec<f64>,
     /// Messages a second confirmed by each producer.
@@ -27,6 +30,19 @@ pub struct Second {
     pub confirm: Option<Percentiles>,
     /// End-to-end latency percentiles over the interval.
     pub e2e: Option<Percentiles>,
+}
+
+/// One interval with its latency histograms and the run's totals at its
+/// end: what a `--run-id` instance sends the others.
+pub struct Interval {
+    /// The interval, as the line shows it.
+    pub second: Second,
+    /// Its confirm latencies.
+    pub confirm: Histogram<u64>,
+    /// Its end-to-end latencies.
+    pub e2e: Histogram<u64>,
+    /// Sent, confirmed, received and foreign so far, in all.
+    pub counts: [u64; 4],
 }
 
 /// Looks at the workers' tallies once a second.
@@ -43,6 +59,13 @@ pub struct Reporter {
     last_received: Vec<u64>,
     /// The timeline so far.
     pub seconds: Vec<Second>,
+    /// Where every interval goes too (a `--run-id` instance's courier).
+    pub tap: Option<Sender<Interval>>,
+    /// Every thread's CPU, sampled once a second, for the self-check.
+    pub threads: super::check::Threads,
+    /// In a merged report, the instances whose rates `seconds` hold (one
+    /// series each); empty in a run of one process (a series per worker).
+    pub instances: Vec<String>,
 }
 
 impl Reporter {
@@ -62,12 +85,51 @@ impl Reporter {
             started,
             last: started,
             seconds: Vec::new(),
+            tap: None,
+            threads: super::check::Threads::default(),
+            instances: Vec::new(),
         }
+    }
+
+    /// A reporter that only replays what others measured: the merged
+    /// timeline of `instances` and the merged histograms of the whole run.
+    pub fn replay(
+        seconds: Vec<Second>,
+        instances: Vec<String>,
+        confirm_total: &Histogram<u64>,
+        e2e_total: &Histogram<u64>,
+    ) -> Reporter {
+        let tally = |h: &Histogram<u64>| {
+            let shared = Shared::new();
+            merge(&mut shared.lock().total, h);
+            shared
+        };
+        let mut reporter = Reporter::new(
+            vec![tally(confirm_total)],
+            vec![tally(e2e_total)],
+            !confirm_total.is_empty(),
+            Instant::now(),
+        );
+        reporter.seconds = seconds;
+        reporter.instances = instances;
+        reporter
+    }
+
+    /// Every latency the producers (`producers`) or consumers recorded, when
+    /// the test aid [`super::stats::RAW_ENV`] kept them.
+    pub fn raw(&self, producers: bool) -> Vec<u64> {
+        let workers = self.workers(producers);
+        let mut all = Vec::new();
+        for w in workers {
+            all.extend(w.lock().raw.iter().flatten());
+        }
+        all
     }
 
     /// Prints a line if a second has passed since the last.
     pub fn tick(&mut self) {
         if self.last.elapsed() >= EVERY {
+            self.threads.sample();
             self.sample(true);
         }
     }
@@ -113,6 +175,7 @@ impl Reporter {
         }
         let second = Second {
             at: now.duration_since(self.started).as_secs_f64(),
+            length: secs,
             sent,
             confirmed,
             received,
@@ -121,6 +184,15 @@ impl Reporter {
         };
         if print {
             status(self.line(&second));
+        }
+        if let Some(tap) = &self.tap {
+            let (sent, received, foreign) = self.totals();
+            let _ = tap.send(Interval {
+                counts: [sent, self.sum(true, |t| t.confirmed), received, foreign],
+                second: second.clone(),
+                confirm,
+                e2e,
+            });
         }
         self.seconds.push(second);
     }
@@ -162,22 +234,44 @@ impl Reporter {
 
     /// A count summed over the producers (`producers`) or the consumers.
     pub fn sum(&self, producers: bool, field: impl Fn(&Tally) -> u64) -> u64 {
-        let workers = if producers {
+        let workers = self.workers(producers);
+        workers.iter().map(|w| field(&w.lock())).sum()
+    }
+
+    /// A float summed over the producers (`producers`) or the consumers.
+    pub fn sum_f(&self, producers: bool, field: impl Fn(&Tally) -> f64) -> f64 {
+        self.workers(producers)
+            .iter()
+            .map(|w| field(&w.lock()))
+            .sum()
+    }
+
+    /// The largest value of `field` over every worker.
+    pub fn max(&self, field: impl Fn(&Tally) -> f64) -> f64 {
+        self.producers
+            .iter()
+            .chain(&self.consumers)
+            .map(|w| field(&w.lock()))
+            .fold(0.0, f64::max)
+    }
+
+    /// How many producers (`producers`) or consumers.
+    pub fn count(&self, producers: bool) -> usize {
+        self.workers(producers).len()
+    }
+
+    fn workers(&self, producers: bool) -> &[Shared] {
+        if producers {
             &self.producers
         } else {
             &self.consumers
-        };
-        workers.iter().map(|w| field(&w.lock())).sum()
+        }
     }
 
     /// When the last producer finished, or the last consumer received
     /// (ns on the stamp clock).
     pub fn latest(&self, producers: bool) -> u64 {
-        let workers = if producers {
-            &self.producers
-        } else {
-            &self.consumers
-        };
+        let workers = self.workers(producers);
         workers
             .iter()
             .map(|w| w.lock().last_nanos)

@@ -4,10 +4,10 @@
 //!
 //! | bytes  | what (big-endian)                                              |
 //! |--------|----------------------------------------------------------------|
-//! | 0..8   | nanoseconds since the process's start [`Instant`] at publish   |
+//! | 0..8   | publish time: ns since the Unix epoch on the publisher's clock (see [`wall`]) |
 //! | 8..16  | the producer's sequence number, from 1                         |
 //! | 16..20 | the producer's id, from 1                                      |
-//! | 20..24 | the run's id (the process id): another run's messages are not timed |
+//! | 20..24 | the run's id (the process id, or `--run-id`'s hash): another run's messages are not timed |
 //!
 //! The rest of the body is zeros.
 
@@ -42,9 +42,38 @@ pub fn now_nanos() -> u64 {
     u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// This run's id: the process id.
+/// The run's id when instances share it (`--run-id`): set once, before the
+/// workers start.
+static SHARED_RUN: OnceLock<u32> = OnceLock::new();
+
+/// This run's id: the process id, or the one [`share_run`] set.
 pub fn run_id() -> u32 {
-    std::process::id()
+    SHARED_RUN.get().copied().unwrap_or_else(std::process::id)
+}
+
+/// Makes the messages of every instance of `--run-id ID` one run's: the
+/// stamp's id becomes ID's FNV-1a hash.
+pub fn share_run(id: &str) {
+    let hash = id.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let _ = SHARED_RUN.set(hash);
+}
+
+/// A time on the stamp clock (`now_nanos`) as ns since the Unix epoch:
+/// the wall clock read once at [`epoch`], plus the monotonic time since.
+/// Within a process the offset cancels out; across hosts, latency compares
+/// two clocks.
+pub fn wall(nanos: u64) -> u64 {
+    static AT_EPOCH: OnceLock<u64> = OnceLock::new();
+    let base = *AT_EPOCH.get_or_init(|| {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_sub(epoch().elapsed());
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+    });
+    base.saturating_add(nanos)
 }
 
 impl Stamp {
@@ -111,5 +140,6 @@ mod tests {
         let b = now_nanos();
         assert!(b >= a);
         assert_eq!(epoch(), epoch());
+        assert_eq!(wall(b) - wall(a), b - a);
     }
 }

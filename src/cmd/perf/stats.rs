@@ -35,7 +35,24 @@ pub struct Tally {
     pub interval: Histogram<u64>,
     /// Latencies of the whole run.
     pub total: Histogram<u64>,
+    /// The worker thread's CPU time, at its end.
+    pub cpu: std::time::Duration,
+    /// How long the producer waited for confirms with a full window.
+    pub confirm_wait: std::time::Duration,
+    /// Deliveries waiting in the client, summed over every delivery taken.
+    pub waiting_sum: u64,
+    /// How many deliveries `waiting_sum` sampled.
+    pub waiting_samples: u64,
+    /// Every latency as recorded (µs), kept only for the test suite's
+    /// check of merged percentiles: see [`RAW_ENV`].
+    pub raw: Option<Vec<u64>>,
 }
+
+/// A debugging and test aid, not a feature: with this variable set to a
+/// directory, a `--run-id` instance writes every latency it recorded there
+/// (one file per instance and kind, one µs value a line), so that a test
+/// can compute the percentiles of all of them without histograms.
+pub const RAW_ENV: &str = "AMQPCTL_PERF_RAW_LATENCIES";
 
 impl Tally {
     fn new() -> Tally {
@@ -47,6 +64,11 @@ impl Tally {
             last_nanos: 0,
             interval: histogram(),
             total: histogram(),
+            cpu: std::time::Duration::ZERO,
+            confirm_wait: std::time::Duration::ZERO,
+            waiting_sum: 0,
+            waiting_samples: 0,
+            raw: std::env::var_os(RAW_ENV).map(|_| Vec::new()),
         }
     }
 
@@ -55,6 +77,9 @@ impl Tally {
         let us = nanos.div_ceil(1000).max(1);
         self.interval.saturating_record(us);
         self.total.saturating_record(us);
+        if let Some(raw) = &mut self.raw {
+            raw.push(us);
+        }
     }
 }
 

@@ -4,16 +4,24 @@
 
 use serde::Serialize;
 
-use super::PerfSpec;
+use super::check::SelfCheck;
 use super::report::{Reporter, ms};
 use super::stats::Percentiles;
+use super::{Latency, PerfSpec};
 use crate::cmd::io::output::Lines;
 use crate::error::Error;
+
+/// The version of `--json`'s object, its `schema` field: the README's
+/// "perf --json" table documents it; a field that changes meaning or goes
+/// away takes a new number, a new field does not.
+pub const SCHEMA: &str = "amqpctl.perf.summary/1";
 
 /// The summary of a run: what `--json` prints, and the text and the report
 /// show.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
     /// `--producers`.
     pub producers: u32,
     /// `--consumers`.
@@ -56,6 +64,90 @@ pub struct Summary {
     /// Deliveries each message makes when nothing is lost: one per
     /// consumer on a stream, else one.
     pub deliveries_per_message: u64,
+    /// `--latency`: the latency the run is about.
+    pub latency: Latency,
+    /// Which latencies compare two clocks.
+    pub clocks: Clocks,
+    /// Whether the client or the broker held the run back (not in a
+    /// merged summary: each instance checks itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_check: Option<SelfCheck>,
+    /// `--run-id`: the run of several instances this summary is of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunPart>,
+}
+
+/// How many clocks each latency reads: `one` (the publisher's) or `two`
+/// (the publisher's stamp against the consumer's clock, which may be
+/// another host's).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Clocks {
+    /// Publish to confirm: always the publisher's clock alone.
+    pub confirm: &'static str,
+    /// Publish to delivery: two clocks in a run of several instances.
+    pub end_to_end: &'static str,
+}
+
+impl Clocks {
+    /// The clocks of a run of `instances` processes.
+    pub fn of(instances: u32) -> Clocks {
+        Clocks {
+            confirm: "one",
+            end_to_end: if instances > 1 { "two" } else { "one" },
+        }
+    }
+}
+
+/// A summary's place in a `--run-id` run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunPart {
+    /// `--run-id`.
+    pub id: String,
+    /// `--instances`.
+    pub expected: u32,
+    /// This instance (a part's summary), or none (the merged summary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// In the merged summary, each instance's own counts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<InstancePart>,
+    /// Instances that stopped reporting before their end: their counts
+    /// are the last they sent.
+    pub died: Vec<String>,
+    /// In the merged summary, the rates of each second, per instance (in
+    /// `instances`' order) and combined.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<RunSecond>,
+}
+
+/// One second of a merged run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSecond {
+    /// Seconds since the start, at the second's end.
+    pub at: f64,
+    /// Messages a second sent, per instance.
+    pub sent_per_sec: Vec<f64>,
+    /// Messages a second received, per instance.
+    pub received_per_sec: Vec<f64>,
+    /// Messages a second sent by all of them.
+    pub all_sent_per_sec: f64,
+    /// Messages a second received by all of them.
+    pub all_received_per_sec: f64,
+}
+
+/// One instance's counts in the merged summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstancePart {
+    /// Its name (host:pid).
+    pub name: String,
+    /// Messages it published.
+    pub sent: u64,
+    /// Publishes the broker acked.
+    pub confirmed: u64,
+    /// Messages its consumers received.
+    pub received: u64,
+    /// Whether it reported its end.
+    pub finished: bool,
 }
 
 impl Summary {
@@ -75,6 +167,7 @@ impl Summary {
         };
         let send_end = reporter.latest(true);
         Summary {
+            schema: SCHEMA,
             producers: spec.producers,
             consumers: spec.consumers,
             queue: spec.queue.clone(),
@@ -94,6 +187,10 @@ impl Summary {
             e2e_latency_us: Percentiles::of(&reporter.e2e_histogram()),
             interrupted,
             deliveries_per_message: spec.deliveries_per_message(),
+            latency: spec.latency,
+            clocks: Clocks::of(spec.dist.as_ref().map_or(1, |d| d.instances)),
+            self_check: None,
+            run: None,
         }
     }
 
@@ -102,8 +199,12 @@ impl Summary {
     pub fn loss(&self) -> Option<Error> {
         let ours = self.received - self.foreign;
         let expected = self.sent * self.deliveries_per_message;
-        let lost =
-            !self.interrupted && self.producers > 0 && self.consumers > 0 && ours != expected;
+        let partial = self.run.as_ref().is_some_and(|r| !r.died.is_empty());
+        let lost = !self.interrupted
+            && !partial
+            && self.producers > 0
+            && self.consumers > 0
+            && ours != expected;
         lost.then_some(Error::Lost {
             sent: self.sent,
             received: ours,
@@ -153,8 +254,58 @@ impl Summary {
                 latency(self.e2e_latency_us)
             ));
         }
+        if let Some(check) = &self.self_check {
+            lines.extend(check.lines());
+        }
+        if let Some(run) = &self.run {
+            lines.extend(run_lines(run, self.clocks));
+        }
         lines
     }
+}
+
+/// The lines of a `--run-id` run: which part this is, or the instances
+/// merged, the dead, and the clocks each latency read.
+fn run_lines(run: &RunPart, clocks: Clocks) -> Vec<String> {
+    let mut lines = Vec::new();
+    match &run.instance {
+        Some(me) => lines.push(format!(
+            "Run: {}, instance {me}, one of {} (the --report instance merges them)",
+            run.id, run.expected
+        )),
+        None => lines.push(format!(
+            "Run: {}, {} of {} instances merged{}",
+            run.id,
+            run.instances.len(),
+            run.expected,
+            if run.instances.len() < run.expected as usize {
+                ", the others collecting"
+            } else {
+                ""
+            }
+        )),
+    }
+    for i in &run.instances {
+        lines.push(format!(
+            "Instance {}: sent {}, confirmed {}, received {}{}",
+            i.name,
+            i.sent,
+            i.confirmed,
+            i.received,
+            if i.finished { "" } else { ", died mid-run" }
+        ));
+    }
+    if !run.died.is_empty() {
+        lines.push(format!(
+            "Died: {} (stopped reporting; counts as last reported)",
+            run.died.join(", ")
+        ));
+    }
+    lines.push(format!(
+        "Clocks: confirm latency on {} clock (the publisher's), end-to-end latency on {} (publisher's stamp, consumer's clock)",
+        clocks.confirm, clocks.end_to_end
+    ));
+    lines
 }
 
 /// `1 producer`, `2 producers`.

@@ -233,12 +233,58 @@ impl PublishArgs {
     /// Checks everything that can be checked before connecting (a usage
     /// error must change nothing on the broker), reads a `--file` or `-m -`
     /// body, and settles every default.
-    pub fn resolve(self) -> Result<PublishSpec, Error> {
+    pub fn resolve(mut self) -> Result<PublishSpec, Error> {
         if self.queue.declare && self.queue.name.is_none() {
             return Err(Error::Usage("-Q needs a queue name with -q".to_string()));
         }
         let exchange = self.exchange.resolve()?;
         let queue = self.queue.resolve()?;
+        self.check(&exchange, &queue)?;
+        let streamed = self.lines || self.format == PubFormat::Json || self.from_dir.is_some();
+        // The seed's one second between numbered copies; none for streams.
+        let interval = self.interval.unwrap_or(if streamed || self.rate.is_some() {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1)
+        });
+        let default_key = match &queue.name {
+            Some(queue) if exchange.name.is_empty() => queue.clone(),
+            _ => String::new(),
+        };
+        let bodies = self.bodies();
+        let source = self.source()?;
+        let confirm_window = if interval.is_zero() {
+            self.confirm_window.unwrap_or(DEFAULT_CONFIRM_WINDOW) as usize
+        } else {
+            0
+        };
+        let properties = self.properties();
+        Ok(PublishSpec {
+            exchange,
+            queue,
+            exchange_flag: self.exchange.name,
+            routing_key: self.routing_key,
+            default_key,
+            source,
+            json: self.format == PubFormat::Json,
+            quiet: self.quiet,
+            bodies,
+            properties,
+            interval,
+            rate: self.rate,
+            speed: self.speed,
+            mandatory: self.mandatory,
+            // Without confirms a return cannot be matched to its message,
+            // and a JSON outcome line would say "sent" for it.
+            confirm: self.confirm || (self.mandatory && self.format == PubFormat::Json),
+            confirm_window,
+            reconnect: self.reconnect,
+            blocked_timeout: self.blocked_timeout,
+        })
+    }
+
+    /// The usage errors and WARNINGs of flags that do not go together.
+    fn check(&self, exchange: &ExchangeSpec, queue: &QueueSpec) -> Result<(), Error> {
         if let Some(key) = &self.routing_key {
             check_name("the routing key (-k)", key)?;
         }
@@ -277,21 +323,14 @@ impl PublishArgs {
         if self.confirm_window.is_some() && !self.confirm {
             status("WARNING: --confirm-window has no effect without --confirm");
         }
-        let streamed = self.lines || self.format == PubFormat::Json || self.from_dir.is_some();
-        // The seed's one second between numbered copies; none for streams.
-        let interval = self.interval.unwrap_or(if streamed || self.rate.is_some() {
-            Duration::ZERO
-        } else {
-            Duration::from_secs(1)
-        });
-        let default_key = match &queue.name {
-            Some(queue) if exchange.name.is_empty() => queue.clone(),
-            _ => String::new(),
-        };
-        // Bodies read from a file or stdin are summarised (a tarball must not
-        // be echoed), stdin lines are shown when they are short text, `-m
-        // TEXT` is shown as given.
-        let bodies = if self.lines {
+        Ok(())
+    }
+
+    /// Bodies read from a file or stdin are summarised (a tarball must not
+    /// be echoed), stdin lines are shown when they are short text, `-m
+    /// TEXT` is shown as given.
+    fn bodies(&self) -> BodyDisplay {
+        if self.lines {
             BodyDisplay::TextOrSummary
         } else if self.file.is_some() || self.message == "-" || self.from_dir.is_some() {
             BodyDisplay::Summary {
@@ -299,8 +338,13 @@ impl PublishArgs {
             }
         } else {
             BodyDisplay::Echo
-        };
-        let source = if let Some(dir) = &self.from_dir {
+        }
+    }
+
+    /// Where the bodies come from; a file or stdin is read here, before
+    /// connecting.
+    fn source(&self) -> Result<Source, Error> {
+        Ok(if let Some(dir) = &self.from_dir {
             Source::dir(dir)?
         } else if self.format == PubFormat::Json {
             Source::json()
@@ -316,49 +360,26 @@ impl PublishArgs {
             Source::repeat(Source::read_stdin()?, self.nb_messages)
         } else {
             Source::repeat(self.message.clone().into_bytes(), self.nb_messages)
-        };
-        let confirm_window = if interval.is_zero() {
-            self.confirm_window.unwrap_or(DEFAULT_CONFIRM_WINDOW) as usize
-        } else {
-            0
-        };
-        let properties = Properties {
-            content_type: self.content_type,
-            content_encoding: self.content_encoding,
+        })
+    }
+
+    /// The message properties the flags give, taken out of the flags.
+    fn properties(&mut self) -> Properties {
+        Properties {
+            content_type: self.content_type.take(),
+            content_encoding: self.content_encoding.take(),
             headers: (!self.headers.is_empty()).then(|| table(&self.headers)),
             delivery_mode: self.persistent.then_some(2),
             priority: self.priority,
-            correlation_id: self.correlation_id,
-            reply_to: self.reply_to,
+            correlation_id: self.correlation_id.take(),
+            reply_to: self.reply_to.take(),
             expiration: self.expiration.map(|ms| ms.to_string()),
-            message_id: self.message_id,
+            message_id: self.message_id.take(),
             timestamp: None,
-            kind: self.r#type,
+            kind: self.r#type.take(),
             user_id: None,
-            app_id: self.app_id,
-        };
-        Ok(PublishSpec {
-            exchange,
-            queue,
-            exchange_flag: self.exchange.name,
-            routing_key: self.routing_key,
-            default_key,
-            source,
-            json: self.format == PubFormat::Json,
-            quiet: self.quiet,
-            bodies,
-            properties,
-            interval,
-            rate: self.rate,
-            speed: self.speed,
-            mandatory: self.mandatory,
-            // Without confirms a return cannot be matched to its message,
-            // and a JSON outcome line would say "sent" for it.
-            confirm: self.confirm || (self.mandatory && self.format == PubFormat::Json),
-            confirm_window,
-            reconnect: self.reconnect,
-            blocked_timeout: self.blocked_timeout,
-        })
+            app_id: self.app_id.take(),
+        }
     }
 }
 

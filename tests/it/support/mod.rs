@@ -5,6 +5,7 @@
 //! - [`cluster`]: a private cluster of several nodes, for the cluster fault tests.
 //! - [`run`]: `amqpctl(&[..]).code(0).stdout([..])`, and children in the background.
 //! - [`queues`]: queue counts from a passive declare, waiting for them, draining, deleting.
+//! - [`pool`]: private nodes that tests lease one at a time, two side by side.
 //! - [`connect`]: connection settings for the library's own tests.
 //! - [`eventually`]: polling until what a test waits for is there.
 
@@ -13,6 +14,7 @@ pub mod certs;
 pub mod cluster;
 pub mod connect;
 pub mod eventually;
+pub mod pool;
 pub mod process;
 pub mod queues;
 pub mod run;
