@@ -14,6 +14,7 @@ use amqpctl::sandbox::SandboxError;
 use amqpctl::tls::{PemFile, TlsError};
 
 pub use exit::Exit;
+use exit::{amqp_exit, mgmt_exit, sandbox_exit};
 
 /// Everything a subcommand can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -283,75 +284,6 @@ fn describe_tls(e: &TlsError) -> String {
         | TlsError::CertificateNotValidNow { .. }
         | TlsError::PlainAmqp { .. }
         | TlsError::Handshake { .. } => e.to_string(),
-    }
-}
-
-/// Mistakes in naming a sandbox are usage errors; the rest are failures.
-/// Like AMQP's: unreachable 3, login 4, a refusal or a missing thing 5.
-fn mgmt_exit(e: &MgmtError) -> Exit {
-    match e {
-        MgmtError::Unreachable { .. } => Exit::Connect,
-        MgmtError::NoApi { .. } => Exit::Connect,
-        MgmtError::Login { .. } => Exit::Login,
-        MgmtError::Refused { .. } => Exit::Broker,
-        MgmtError::NotFound { .. } => Exit::Broker,
-        MgmtError::Http { .. } => Exit::Failure,
-        MgmtError::BadAnswer { .. } => Exit::Failure,
-    }
-}
-
-fn sandbox_exit(e: &SandboxError) -> Exit {
-    match e {
-        SandboxError::Exists { .. } => Exit::Usage,
-        SandboxError::NotFound { .. } => Exit::Usage,
-        SandboxError::NoSuchNode { .. } => Exit::Usage,
-        SandboxError::Invalid(_) => Exit::Usage,
-        SandboxError::NotInstalled { .. } => Exit::Failure,
-        SandboxError::Io { .. } => Exit::Failure,
-        SandboxError::Spawn { .. } => Exit::Failure,
-        SandboxError::BadState { .. } => Exit::Failure,
-        SandboxError::Boot { .. } => Exit::Failure,
-        SandboxError::Ctl { .. } => Exit::Failure,
-        SandboxError::Certificates(_) => Exit::Failure,
-    }
-}
-
-fn amqp_exit(e: &AmqpError) -> Exit {
-    match e {
-        AmqpError::Invalid(_) => Exit::Usage,
-        AmqpError::Tls(t) => tls_exit(t),
-        AmqpError::Connect { .. } => Exit::Connect,
-        AmqpError::TimedOut { .. } => Exit::Connect,
-        AmqpError::NotAmqp { .. } => Exit::Connect,
-        // A refusal of what was asked, though it closes the connection.
-        e if e.is_deprecated_feature() => Exit::Broker,
-        AmqpError::ConnectionClosed { .. } => Exit::Connect,
-        AmqpError::ConnectionLost { .. } => Exit::Connect,
-        AmqpError::Login { .. } => Exit::Login,
-        AmqpError::Refused { .. } => Exit::Login,
-        AmqpError::ChannelClosed { .. } => Exit::Broker,
-        AmqpError::ConsumerCancelled { .. } => Exit::Broker,
-        AmqpError::Returned { .. } => Exit::Returned,
-        AmqpError::Protocol(_) => Exit::Failure,
-    }
-}
-
-/// A file or name the user gave is a usage error; a handshake that fails
-/// is a connection failure; rustls failing to start is a failure.
-fn tls_exit(e: &TlsError) -> Exit {
-    match e {
-        TlsError::FileUnreadable { .. } => Exit::Usage,
-        TlsError::FileEmpty { .. } => Exit::Usage,
-        TlsError::BadCaCertificate { .. } => Exit::Usage,
-        TlsError::BadClientIdentity { .. } => Exit::Usage,
-        TlsError::InvalidServerName { .. } => Exit::Usage,
-        TlsError::Setup { .. } => Exit::Failure,
-        TlsError::UnknownAuthority { .. } => Exit::Connect,
-        TlsError::NameMismatch { .. } => Exit::Connect,
-        TlsError::CertificateNotValidNow { .. } => Exit::Connect,
-        TlsError::PlainAmqp { .. } => Exit::Connect,
-        TlsError::TimedOut { .. } => Exit::Connect,
-        TlsError::Handshake { .. } => Exit::Connect,
     }
 }
 
