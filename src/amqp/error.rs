@@ -124,6 +124,50 @@ impl AmqpError {
         matches!(self, AmqpError::ConnectionClosed { code: 541, text }
             if text.contains("is deprecated"))
     }
+
+    /// Whether the broker said that a queue does not exist (404 NOT_FOUND
+    /// "no queue …").
+    pub fn is_missing_queue(&self) -> bool {
+        matches!(self, AmqpError::ChannelClosed { code: 404, text }
+            if text.starts_with("NOT_FOUND - no queue "))
+    }
+
+    /// Whether the connection broke (as opposed to a refusal or a mistake), so
+    /// that connecting again may help.
+    pub fn is_connection_lost(&self) -> bool {
+        !self.is_deprecated_feature()
+            && matches!(
+                self,
+                AmqpError::Connect { .. }
+                    | AmqpError::TimedOut { .. }
+                    | AmqpError::NotAmqp { .. }
+                    | AmqpError::ConnectionClosed { .. }
+                    | AmqpError::ConnectionLost { .. }
+                    | AmqpError::Tls(TlsError::Handshake { .. } | TlsError::TimedOut { .. })
+            )
+    }
+
+    /// Whether connecting again may help: the connection broke, or a
+    /// cluster lost the node of the queue in use, so that the broker
+    /// cancelled our consumer, says the queue's home node is down, or that
+    /// a stream has no replica running on this node (all pass once the node
+    /// is back, or a new leader has taken over).
+    pub fn is_worth_retrying(&self) -> bool {
+        match self {
+            AmqpError::ConsumerCancelled { .. } => true,
+            AmqpError::ChannelClosed { code: 404, text } => {
+                text.contains("is down or inaccessible")
+            }
+            // A stream's replica on the node connected to is not running
+            // (yet): it restarts after the cluster lost the stream's leader.
+            AmqpError::ChannelClosed { code: 406, text } => {
+                // 4.0: "does not have a running replica on the local node".
+                text.contains("does not have a replica on the local node")
+                    || text.contains("does not have a running replica on the local node")
+            }
+            _ => self.is_connection_lost(),
+        }
+    }
 }
 
 /// Result of the AMQP layer.
@@ -193,7 +237,50 @@ pub(crate) fn is_io_loop_gone(e: &amiquip::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use super::{AmqpError, one_line};
+
+    #[test]
+    fn a_deprecated_feature_refused_is_not_a_lost_connection() {
+        let refused = AmqpError::ConnectionClosed {
+            code: 541,
+            text: "INTERNAL_ERROR - Feature `transient_nonexcl_queues` is deprecated. Its use is not permitted".into(),
+        };
+        assert!(!refused.is_connection_lost());
+        assert!(!refused.is_worth_retrying());
+        let forced = AmqpError::ConnectionClosed {
+            code: 320,
+            text: "CONNECTION_FORCED - broker forced connection closure".into(),
+        };
+        assert!(forced.is_connection_lost());
+    }
+
+    #[test]
+    fn a_lost_queue_node_is_worth_retrying_a_missing_queue_is_not() {
+        let cancelled = AmqpError::ConsumerCancelled { queue: "q".into() };
+        assert!(cancelled.is_worth_retrying());
+        assert!(!cancelled.is_connection_lost());
+        let node_down = AmqpError::ChannelClosed {
+            code: 404,
+            text: "NOT_FOUND - home node 'n2@localhost' of durable queue 'q' in vhost '/' is down or inaccessible".into(),
+        };
+        assert!(node_down.is_worth_retrying());
+        let no_replica = AmqpError::ChannelClosed {
+            code: 406,
+            text: "PRECONDITION_FAILED - queue 'queue 's' in vhost '/'' does not have a replica on the local node".into(),
+        };
+        assert!(no_replica.is_worth_retrying());
+        let redeclared = AmqpError::ChannelClosed {
+            code: 406,
+            text: "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q'".into(),
+        };
+        assert!(!redeclared.is_worth_retrying());
+        let missing = AmqpError::ChannelClosed {
+            code: 404,
+            text: "NOT_FOUND - no queue 'q' in vhost '/'".into(),
+        };
+        assert!(missing.is_missing_queue());
+        assert!(!missing.is_worth_retrying());
+    }
 
     #[test]
     fn reply_texts_become_one_line() {

@@ -38,7 +38,8 @@ pub fn run(
     connection: &ConnectionArgs,
     args: CloseConnectionArgs,
 ) -> Result<(), Error> {
-    let mgmt = management::open(connection, &args.management, spec)?;
+    let settings = args.management.resolve(connection, spec)?;
+    let mgmt = management::open(&settings, spec)?;
     let all = mgmt.client.list(&What::Connections.path(None))?;
     let named: Vec<String> = all
         .iter()

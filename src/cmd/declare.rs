@@ -1,7 +1,8 @@
 //! `amqpctl declare queue|exchange|binding`: one declaration, printed.
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 
+use super::args::queue::QueueType;
 use super::args::values::{
     check_name, check_unique_keys, parse_exchange_type, parse_key_value, table,
 };
@@ -19,98 +20,102 @@ pub struct DeclareArgs {
     what: Declaration,
 }
 
-/// `declare queue --type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum QueueType {
-    Classic,
-    Quorum,
-    Stream,
-}
-
 #[derive(Debug, Subcommand)]
 enum Declaration {
     /// Declare a queue ("" lets the broker name it).
-    Queue {
-        /// Queue name.
-        name: String,
-        /// Survive a broker restart.
-        #[arg(long)]
-        durable: bool,
-        /// Delete when the last consumer goes.
-        #[arg(long)]
-        auto_delete: bool,
-        /// Private to this connection (so gone when the command exits).
-        #[arg(long)]
-        exclusive: bool,
-        /// Only check that it exists (exit 5 if not).
-        #[arg(long)]
-        passive: bool,
-        /// Queue argument KEY=VALUE (x-message-ttl=60000); repeatable.
-        /// Integers and true/false are typed by their look; KEY:TYPE=VALUE
-        /// forces the type (string, int, float, bool).
-        #[arg(long = "arg", value_name = "KEY[:TYPE]=VALUE", value_parser = parse_key_value)]
-        arguments: Vec<(String, Value)>,
-        /// Queue type (x-queue-type); quorum queues and streams are always
-        /// durable.
-        #[arg(long = "type", value_enum)]
-        queue_type: Option<QueueType>,
-    },
+    Queue(QueueDeclaration),
     /// Declare an exchange.
-    Exchange {
-        /// Exchange name.
-        name: String,
-        /// Exchange type.
-        #[arg(short = 't', long = "type", value_name = "TYPE", default_value = "direct", value_parser = parse_exchange_type)]
-        kind: String,
-        /// Survive a broker restart.
-        #[arg(long)]
-        durable: bool,
-        /// Delete when the last binding goes.
-        #[arg(long)]
-        auto_delete: bool,
-        /// Only reachable through exchange-to-exchange bindings.
-        #[arg(long)]
-        internal: bool,
-        /// Only check that it exists (exit 5 if not).
-        #[arg(long)]
-        passive: bool,
-        /// Exchange argument KEY=VALUE (alternate-exchange=ae); repeatable.
-        /// Integers and true/false are typed by their look; KEY:TYPE=VALUE
-        /// forces the type (string, int, float, bool).
-        #[arg(long = "arg", value_name = "KEY[:TYPE]=VALUE", value_parser = parse_key_value)]
-        arguments: Vec<(String, Value)>,
-    },
+    Exchange(ExchangeDeclaration),
     /// Bind a queue or an exchange to an exchange.
-    Binding {
-        /// Source exchange.
-        #[arg(short = 'e', long = "exchange", value_name = "EXCHANGE")]
-        exchange: String,
-        /// Queue to bind.
-        #[arg(
-            short = 'q',
-            long = "queue",
-            value_name = "QUEUE",
-            required_unless_present = "to_exchange",
-            conflicts_with = "to_exchange"
-        )]
-        queue: Option<String>,
-        /// Exchange to bind (exchange-to-exchange binding).
-        #[arg(long, value_name = "NAME")]
-        to_exchange: Option<String>,
-        /// Binding key.
-        #[arg(
-            short = 'k',
-            long = "routing-key",
-            value_name = "KEY",
-            default_value = ""
-        )]
-        routing_key: String,
-        /// Binding argument KEY=VALUE (for headers exchanges); repeatable.
-        /// Integers and true/false are typed by their look; KEY:TYPE=VALUE
-        /// forces the type (string, int, float, bool).
-        #[arg(long = "arg", value_name = "KEY[:TYPE]=VALUE", value_parser = parse_key_value)]
-        arguments: Vec<(String, Value)>,
-    },
+    Binding(BindingDeclaration),
+}
+
+// `declare queue`'s flags (the help text is the variant's).
+#[derive(Debug, Args)]
+struct QueueDeclaration {
+    /// Queue name.
+    name: String,
+    /// Survive a broker restart.
+    #[arg(long)]
+    durable: bool,
+    /// Delete when the last consumer goes.
+    #[arg(long)]
+    auto_delete: bool,
+    /// Private to this connection (so gone when the command exits).
+    #[arg(long)]
+    exclusive: bool,
+    /// Only check that it exists (exit 5 if not).
+    #[arg(long)]
+    passive: bool,
+    /// Queue argument KEY=VALUE (x-message-ttl=60000); repeatable.
+    /// Integers and true/false are typed by their look; KEY:TYPE=VALUE
+    /// forces the type (string, int, float, bool).
+    #[arg(long = "arg", value_name = "KEY[:TYPE]=VALUE", value_parser = parse_key_value)]
+    arguments: Vec<(String, Value)>,
+    /// Queue type (x-queue-type); quorum queues and streams are always
+    /// durable.
+    #[arg(long = "type", value_parser = QueueType::names_only())]
+    queue_type: Option<QueueType>,
+}
+
+// `declare exchange`'s flags.
+#[derive(Debug, Args)]
+struct ExchangeDeclaration {
+    /// Exchange name.
+    name: String,
+    /// Exchange type.
+    #[arg(short = 't', long = "type", value_name = "TYPE", default_value = "direct", value_parser = parse_exchange_type)]
+    kind: String,
+    /// Survive a broker restart.
+    #[arg(long)]
+    durable: bool,
+    /// Delete when the last binding goes.
+    #[arg(long)]
+    auto_delete: bool,
+    /// Only reachable through exchange-to-exchange bindings.
+    #[arg(long)]
+    internal: bool,
+    /// Only check that it exists (exit 5 if not).
+    #[arg(long)]
+    passive: bool,
+    /// Exchange argument KEY=VALUE (alternate-exchange=ae); repeatable.
+    /// Integers and true/false are typed by their look; KEY:TYPE=VALUE
+    /// forces the type (string, int, float, bool).
+    #[arg(long = "arg", value_name = "KEY[:TYPE]=VALUE", value_parser = parse_key_value)]
+    arguments: Vec<(String, Value)>,
+}
+
+// `declare binding`'s flags.
+#[derive(Debug, Args)]
+struct BindingDeclaration {
+    /// Source exchange.
+    #[arg(short = 'e', long = "exchange", value_name = "EXCHANGE")]
+    exchange: String,
+    /// Queue to bind.
+    #[arg(
+        short = 'q',
+        long = "queue",
+        value_name = "QUEUE",
+        required_unless_present = "to_exchange",
+        conflicts_with = "to_exchange"
+    )]
+    queue: Option<String>,
+    /// Exchange to bind (exchange-to-exchange binding).
+    #[arg(long, value_name = "NAME")]
+    to_exchange: Option<String>,
+    /// Binding key.
+    #[arg(
+        short = 'k',
+        long = "routing-key",
+        value_name = "KEY",
+        default_value = ""
+    )]
+    routing_key: String,
+    /// Binding argument KEY=VALUE (for headers exchanges); repeatable.
+    /// Integers and true/false are typed by their look; KEY:TYPE=VALUE
+    /// forces the type (string, int, float, bool).
+    #[arg(long = "arg", value_name = "KEY[:TYPE]=VALUE", value_parser = parse_key_value)]
+    arguments: Vec<(String, Value)>,
 }
 
 /// One declaration, resolved from the flags and checked.
@@ -150,113 +155,97 @@ impl DeclareArgs {
     /// Checks names, keys and arguments before anything is sent, then
     /// settles the options.
     pub fn resolve(self) -> Result<DeclareSpec, Error> {
-        Ok(match self.what {
-            Declaration::Queue {
-                name,
-                durable,
-                auto_delete,
-                exclusive,
-                passive,
+        match self.what {
+            Declaration::Queue(queue) => queue.resolve(),
+            Declaration::Exchange(exchange) => exchange.resolve(),
+            Declaration::Binding(binding) => binding.resolve(),
+        }
+    }
+}
+
+impl QueueDeclaration {
+    /// A quorum queue or stream is durable, and neither exclusive nor
+    /// auto-delete; `--type` becomes `x-queue-type`.
+    fn resolve(self) -> Result<DeclareSpec, Error> {
+        check_name_and_arguments("the queue name", &self.name, &self.arguments)?;
+        let replicated = self.queue_type.is_some_and(QueueType::is_replicated);
+        if replicated && (self.exclusive || self.auto_delete) {
+            return Err(Error::Usage(
+                "quorum queues and streams cannot be exclusive or auto-delete".to_string(),
+            ));
+        }
+        let mut arguments = table(&self.arguments);
+        if let Some(kind) = self.queue_type {
+            check_no_type_argument(kind, &self.arguments)?;
+            kind.insert_into(&mut arguments);
+        }
+        Ok(DeclareSpec::Queue {
+            name: self.name,
+            options: QueueOptions {
+                durable: self.durable || replicated,
+                exclusive: self.exclusive,
+                auto_delete: self.auto_delete,
+                passive: self.passive,
                 arguments,
-                queue_type,
-            } => {
-                check_name_and_arguments("the queue name", &name, &arguments)?;
-                let replicated = matches!(queue_type, Some(QueueType::Quorum | QueueType::Stream));
-                if replicated && (exclusive || auto_delete) {
-                    return Err(Error::Usage(
-                        "quorum queues and streams cannot be exclusive or auto-delete".to_string(),
-                    ));
-                }
-                if let Some(given) = &queue_type {
-                    check_no_type_argument(given, &arguments)?;
-                }
-                let mut arguments = table(&arguments);
-                if let Some(kind) = queue_type {
-                    let kind = match kind {
-                        QueueType::Classic => "classic",
-                        QueueType::Quorum => "quorum",
-                        QueueType::Stream => "stream",
-                    };
-                    arguments.insert("x-queue-type".to_string(), Value::Str(kind.to_string()));
-                }
-                DeclareSpec::Queue {
-                    name,
-                    options: QueueOptions {
-                        durable: durable || replicated,
-                        exclusive,
-                        auto_delete,
-                        passive,
-                        arguments,
-                    },
-                }
+            },
+        })
+    }
+}
+
+impl ExchangeDeclaration {
+    fn resolve(self) -> Result<DeclareSpec, Error> {
+        check_name_and_arguments("the exchange name", &self.name, &self.arguments)?;
+        Ok(DeclareSpec::Exchange {
+            name: self.name,
+            kind: self.kind,
+            options: ExchangeOptions {
+                durable: self.durable,
+                auto_delete: self.auto_delete,
+                internal: self.internal,
+                passive: self.passive,
+                arguments: table(&self.arguments),
+            },
+        })
+    }
+}
+
+impl BindingDeclaration {
+    fn resolve(self) -> Result<DeclareSpec, Error> {
+        check_name("the exchange name (-e)", &self.exchange)?;
+        check_name("the queue name (-q)", self.queue.as_deref().unwrap_or(""))?;
+        check_name(
+            "the exchange name (--to-exchange)",
+            self.to_exchange.as_deref().unwrap_or(""),
+        )?;
+        check_name("the routing key (-k)", &self.routing_key)?;
+        check_unique_keys("--arg", &self.arguments)?;
+        let (destination, to_exchange) = match (self.queue, self.to_exchange) {
+            (Some(q), _) => (q, false),
+            (None, Some(x)) => (x, true),
+            (None, None) => {
+                return Err(Error::Usage(
+                    "declare binding needs -q QUEUE or --to-exchange NAME".to_string(),
+                ));
             }
-            Declaration::Exchange {
-                name,
-                kind,
-                durable,
-                auto_delete,
-                internal,
-                passive,
-                arguments,
-            } => {
-                check_name_and_arguments("the exchange name", &name, &arguments)?;
-                DeclareSpec::Exchange {
-                    name,
-                    kind,
-                    options: ExchangeOptions {
-                        durable,
-                        auto_delete,
-                        internal,
-                        passive,
-                        arguments: table(&arguments),
-                    },
-                }
-            }
-            Declaration::Binding {
-                exchange,
-                queue,
-                to_exchange,
-                routing_key,
-                arguments,
-            } => {
-                check_name("the exchange name (-e)", &exchange)?;
-                check_name("the queue name (-q)", queue.as_deref().unwrap_or(""))?;
-                check_name(
-                    "the exchange name (--to-exchange)",
-                    to_exchange.as_deref().unwrap_or(""),
-                )?;
-                check_name("the routing key (-k)", &routing_key)?;
-                check_unique_keys("--arg", &arguments)?;
-                let (destination, to_exchange) = match (queue, to_exchange) {
-                    (Some(q), _) => (q, false),
-                    (None, Some(x)) => (x, true),
-                    (None, None) => {
-                        return Err(Error::Usage(
-                            "declare binding needs -q QUEUE or --to-exchange NAME".to_string(),
-                        ));
-                    }
-                };
-                DeclareSpec::Binding {
-                    exchange,
-                    destination,
-                    to_exchange,
-                    key: routing_key,
-                    arguments: table(&arguments),
-                }
-            }
+        };
+        Ok(DeclareSpec::Binding {
+            exchange: self.exchange,
+            destination,
+            to_exchange,
+            key: self.routing_key,
+            arguments: table(&self.arguments),
         })
     }
 }
 
 /// `--type T` with an `--arg x-queue-type=…` as well: two answers to one
 /// question, so a usage error rather than one silently winning.
-fn check_no_type_argument(given: &QueueType, arguments: &[(String, Value)]) -> Result<(), Error> {
-    match arguments.iter().find(|(k, _)| k == "x-queue-type") {
+fn check_no_type_argument(given: QueueType, arguments: &[(String, Value)]) -> Result<(), Error> {
+    match arguments.iter().find(|(k, _)| k == QueueType::ARGUMENT) {
         Some(_) => Err(Error::Usage(format!(
-            "--type {} and --arg x-queue-type say the queue type twice: keep one",
-            given
-                .to_possible_value()
-                .map_or_else(|| "?".to_string(), |p| p.get_name().to_string())
+            "--type {} and --arg {} say the queue type twice: keep one",
+            given.name(),
+            QueueType::ARGUMENT
         ))),
         None => Ok(()),
     }

@@ -9,7 +9,7 @@ use super::io::output::{status, write_stdout};
 use crate::error::Error;
 use std::path::PathBuf;
 
-use amqpctl::sandbox::{Options, Sandbox, Server};
+use amqpctl::sandbox::{Node, Options, Sandbox, Server};
 
 /// The flags of `amqpctl sandbox`.
 #[derive(Debug, Args)]
@@ -174,12 +174,58 @@ pub fn run(args: SandboxArgs) -> Result<(), Error> {
 }
 
 fn print_exports(sandbox: &Sandbox) -> Result<(), Error> {
-    let text: String = sandbox
-        .exports()
+    let text: String = exports(sandbox)
         .iter()
         .map(|(key, value)| format!("export {key}={}\n", shell_quote(value)))
         .collect();
     write_stdout(text.as_bytes())
+}
+
+/// The shell variables that point amqpctl at this sandbox, in order: the
+/// flag and variable names are the command line's, so they are worded here,
+/// not in the library that runs the nodes.
+fn exports(sandbox: &Sandbox) -> Vec<(&'static str, String)> {
+    let url = |n: &Node| format!("amqp://127.0.0.1:{}", n.amqp_port);
+    let mut vars = vec![("AMQPCTL_SANDBOX", sandbox.name.clone())];
+    if let Some(first) = sandbox.nodes.first() {
+        vars.push(("AMQP_URL", url(first)));
+        // rabbitmqadmin's variable for the management API, which amqpctl reads too.
+        if let Some(port) = first.mgmt_port {
+            vars.push(("RABBITMQADMIN_BASE_URI", format!("http://127.0.0.1:{port}")));
+        }
+    }
+    let urls: Vec<String> = sandbox.nodes.iter().map(url).collect();
+    vars.push(("AMQPCTL_SANDBOX_URLS", url_flags(&urls)));
+    if let Some(pki) = &sandbox.pki {
+        let tls_urls: Vec<String> = sandbox
+            .nodes
+            .iter()
+            .filter_map(|n| n.amqps_port)
+            .map(|p| format!("amqps://127.0.0.1:{p}"))
+            .collect();
+        if let Some(first) = tls_urls.first() {
+            vars.push(("AMQPCTL_SANDBOX_TLS_URL", first.clone()));
+        }
+        vars.push(("AMQPCTL_SANDBOX_TLS_URLS", url_flags(&tls_urls)));
+        vars.push(("AMQPCTL_SANDBOX_CAFILE", pki.ca.display().to_string()));
+        vars.push((
+            "AMQPCTL_SANDBOX_CERTFILE",
+            pki.client_cert.display().to_string(),
+        ));
+        vars.push((
+            "AMQPCTL_SANDBOX_KEYFILE",
+            pki.client_key.display().to_string(),
+        ));
+    }
+    vars
+}
+
+/// `--url A --url B …`: one flag a node, for `$AMQPCTL_SANDBOX_URLS`.
+fn url_flags(urls: &[String]) -> String {
+    urls.iter()
+        .map(|u| format!("--url {u}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn print_status(sandbox: &Sandbox) -> Result<(), Error> {

@@ -112,7 +112,8 @@ fn json_of(value: &Value) -> Json {
 /// `amqpctl unbind`.
 pub fn run(spec: &ConnectSpec, connection: &ConnectionArgs, args: UnbindArgs) -> Result<(), Error> {
     let unbind = args.resolve()?;
-    let mgmt = management::open(connection, &args.management, spec)?;
+    let settings = args.management.resolve(connection, spec)?;
+    let mgmt = management::open(&settings, spec)?;
     let vhost = mgmt.vhost.as_str();
     let ends = [
         "bindings",

@@ -6,6 +6,11 @@
 
 use std::process::ExitCode;
 
+use amqpctl::amqp::AmqpError;
+use amqpctl::mgmt::MgmtError;
+use amqpctl::sandbox::SandboxError;
+use amqpctl::tls::TlsError;
+
 /// Why the process ends, as a script reads it from `$?`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -130,6 +135,75 @@ impl Exit {
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
         ExitCode::from(e.code())
+    }
+}
+
+/// Mistakes in naming a sandbox are usage errors; the rest are failures.
+/// Like AMQP's: unreachable 3, login 4, a refusal or a missing thing 5.
+pub(super) fn mgmt_exit(e: &MgmtError) -> Exit {
+    match e {
+        MgmtError::Unreachable { .. } => Exit::Connect,
+        MgmtError::NoApi { .. } => Exit::Connect,
+        MgmtError::Login { .. } => Exit::Login,
+        MgmtError::Refused { .. } => Exit::Broker,
+        MgmtError::NotFound { .. } => Exit::Broker,
+        MgmtError::Http { .. } => Exit::Failure,
+        MgmtError::BadAnswer { .. } => Exit::Failure,
+    }
+}
+
+pub(super) fn sandbox_exit(e: &SandboxError) -> Exit {
+    match e {
+        SandboxError::Exists { .. } => Exit::Usage,
+        SandboxError::NotFound { .. } => Exit::Usage,
+        SandboxError::NoSuchNode { .. } => Exit::Usage,
+        SandboxError::Invalid(_) => Exit::Usage,
+        SandboxError::NotInstalled { .. } => Exit::Failure,
+        SandboxError::Io { .. } => Exit::Failure,
+        SandboxError::Spawn { .. } => Exit::Failure,
+        SandboxError::BadState { .. } => Exit::Failure,
+        SandboxError::Boot { .. } => Exit::Failure,
+        SandboxError::Ctl { .. } => Exit::Failure,
+        SandboxError::Certificates(_) => Exit::Failure,
+    }
+}
+
+pub(super) fn amqp_exit(e: &AmqpError) -> Exit {
+    match e {
+        AmqpError::Invalid(_) => Exit::Usage,
+        AmqpError::Tls(t) => tls_exit(t),
+        AmqpError::Connect { .. } => Exit::Connect,
+        AmqpError::TimedOut { .. } => Exit::Connect,
+        AmqpError::NotAmqp { .. } => Exit::Connect,
+        // A refusal of what was asked, though it closes the connection.
+        e if e.is_deprecated_feature() => Exit::Broker,
+        AmqpError::ConnectionClosed { .. } => Exit::Connect,
+        AmqpError::ConnectionLost { .. } => Exit::Connect,
+        AmqpError::Login { .. } => Exit::Login,
+        AmqpError::Refused { .. } => Exit::Login,
+        AmqpError::ChannelClosed { .. } => Exit::Broker,
+        AmqpError::ConsumerCancelled { .. } => Exit::Broker,
+        AmqpError::Returned { .. } => Exit::Returned,
+        AmqpError::Protocol(_) => Exit::Failure,
+    }
+}
+
+/// A file or name the user gave is a usage error; a handshake that fails
+/// is a connection failure; rustls failing to start is a failure.
+pub(super) fn tls_exit(e: &TlsError) -> Exit {
+    match e {
+        TlsError::FileUnreadable { .. } => Exit::Usage,
+        TlsError::FileEmpty { .. } => Exit::Usage,
+        TlsError::BadCaCertificate { .. } => Exit::Usage,
+        TlsError::BadClientIdentity { .. } => Exit::Usage,
+        TlsError::InvalidServerName { .. } => Exit::Usage,
+        TlsError::Setup { .. } => Exit::Failure,
+        TlsError::UnknownAuthority { .. } => Exit::Connect,
+        TlsError::NameMismatch { .. } => Exit::Connect,
+        TlsError::CertificateNotValidNow { .. } => Exit::Connect,
+        TlsError::PlainAmqp { .. } => Exit::Connect,
+        TlsError::TimedOut { .. } => Exit::Connect,
+        TlsError::Handshake { .. } => Exit::Connect,
     }
 }
 

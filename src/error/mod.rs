@@ -14,6 +14,7 @@ use amqpctl::sandbox::SandboxError;
 use amqpctl::tls::{PemFile, TlsError};
 
 pub use exit::Exit;
+use exit::{amqp_exit, mgmt_exit, sandbox_exit};
 
 /// Everything a subcommand can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -202,59 +203,34 @@ impl Error {
         self.exit().code()
     }
 
-    /// Whether the broker said that a queue does not exist (404 NOT_FOUND
-    /// "no queue …").
+    /// The AMQP layer's error this is, through any hint (not a refusal
+    /// worded [`Error::Unsupported`]), for its broker-reply predicates.
+    fn amqp(&self) -> Option<&AmqpError> {
+        match self {
+            Error::Amqp(e) => Some(e),
+            Error::Hinted { error, .. } => error.amqp(),
+            _ => None,
+        }
+    }
+
+    /// Whether the broker said that a queue does not exist.
     pub fn is_missing_queue(&self) -> bool {
-        match self {
-            Error::Amqp(AmqpError::ChannelClosed { code: 404, text }) => {
-                text.starts_with("NOT_FOUND - no queue ")
-            }
-            Error::Hinted { error, .. } => error.is_missing_queue(),
-            _ => false,
-        }
+        self.amqp().is_some_and(AmqpError::is_missing_queue)
     }
 
-    /// Whether the connection broke (as opposed to a refusal or a mistake), so
-    /// that connecting again may help.
+    /// Whether the connection broke, so that connecting again may help.
     pub fn is_connection_lost(&self) -> bool {
-        match self {
-            Error::Hinted { error, .. } => error.is_connection_lost(),
-            Error::Amqp(e) if e.is_deprecated_feature() => false,
-            _ => matches!(
-                self,
-                Error::Amqp(
-                    AmqpError::Connect { .. }
-                        | AmqpError::TimedOut { .. }
-                        | AmqpError::NotAmqp { .. }
-                        | AmqpError::ConnectionClosed { .. }
-                        | AmqpError::ConnectionLost { .. }
-                        | AmqpError::Tls(TlsError::Handshake { .. } | TlsError::TimedOut { .. })
-                )
-            ),
-        }
+        self.amqp().is_some_and(AmqpError::is_connection_lost)
     }
 
-    /// Whether `--reconnect` should try again: the connection broke, or a
-    /// cluster lost the node of the queue in use, so that the broker
-    /// cancelled our consumer, says the queue's home node is down, or that
-    /// a stream has no replica running on this node (all pass once the node
-    /// is back, or a new leader has taken over).
+    /// Whether `--reconnect` should try again: the AMQP layer says so
+    /// ([`AmqpError::is_worth_retrying`]), or the broker nacked a message
+    /// that is published again.
     pub fn is_worth_retrying(&self) -> bool {
         match self {
-            Error::Hinted { error, .. } => error.is_worth_retrying(),
-            Error::Amqp(AmqpError::ConsumerCancelled { .. }) => true,
             Error::NackedRetrying { .. } => true,
-            Error::Amqp(AmqpError::ChannelClosed { code: 404, text }) => {
-                text.contains("is down or inaccessible")
-            }
-            // A stream's replica on the node connected to is not running
-            // (yet): it restarts after the cluster lost the stream's leader.
-            Error::Amqp(AmqpError::ChannelClosed { code: 406, text }) => {
-                // 4.0: "does not have a running replica on the local node".
-                text.contains("does not have a replica on the local node")
-                    || text.contains("does not have a running replica on the local node")
-            }
-            _ => self.is_connection_lost(),
+            Error::Hinted { error, .. } => error.is_worth_retrying(),
+            _ => self.amqp().is_some_and(AmqpError::is_worth_retrying),
         }
     }
 
@@ -308,75 +284,6 @@ fn describe_tls(e: &TlsError) -> String {
         | TlsError::CertificateNotValidNow { .. }
         | TlsError::PlainAmqp { .. }
         | TlsError::Handshake { .. } => e.to_string(),
-    }
-}
-
-/// Mistakes in naming a sandbox are usage errors; the rest are failures.
-/// Like AMQP's: unreachable 3, login 4, a refusal or a missing thing 5.
-fn mgmt_exit(e: &MgmtError) -> Exit {
-    match e {
-        MgmtError::Unreachable { .. } => Exit::Connect,
-        MgmtError::NoApi { .. } => Exit::Connect,
-        MgmtError::Login { .. } => Exit::Login,
-        MgmtError::Refused { .. } => Exit::Broker,
-        MgmtError::NotFound { .. } => Exit::Broker,
-        MgmtError::Http { .. } => Exit::Failure,
-        MgmtError::BadAnswer { .. } => Exit::Failure,
-    }
-}
-
-fn sandbox_exit(e: &SandboxError) -> Exit {
-    match e {
-        SandboxError::Exists { .. } => Exit::Usage,
-        SandboxError::NotFound { .. } => Exit::Usage,
-        SandboxError::NoSuchNode { .. } => Exit::Usage,
-        SandboxError::Invalid(_) => Exit::Usage,
-        SandboxError::NotInstalled { .. } => Exit::Failure,
-        SandboxError::Io { .. } => Exit::Failure,
-        SandboxError::Spawn { .. } => Exit::Failure,
-        SandboxError::BadState { .. } => Exit::Failure,
-        SandboxError::Boot { .. } => Exit::Failure,
-        SandboxError::Ctl { .. } => Exit::Failure,
-        SandboxError::Certificates(_) => Exit::Failure,
-    }
-}
-
-fn amqp_exit(e: &AmqpError) -> Exit {
-    match e {
-        AmqpError::Invalid(_) => Exit::Usage,
-        AmqpError::Tls(t) => tls_exit(t),
-        AmqpError::Connect { .. } => Exit::Connect,
-        AmqpError::TimedOut { .. } => Exit::Connect,
-        AmqpError::NotAmqp { .. } => Exit::Connect,
-        // A refusal of what was asked, though it closes the connection.
-        e if e.is_deprecated_feature() => Exit::Broker,
-        AmqpError::ConnectionClosed { .. } => Exit::Connect,
-        AmqpError::ConnectionLost { .. } => Exit::Connect,
-        AmqpError::Login { .. } => Exit::Login,
-        AmqpError::Refused { .. } => Exit::Login,
-        AmqpError::ChannelClosed { .. } => Exit::Broker,
-        AmqpError::ConsumerCancelled { .. } => Exit::Broker,
-        AmqpError::Returned { .. } => Exit::Returned,
-        AmqpError::Protocol(_) => Exit::Failure,
-    }
-}
-
-/// A file or name the user gave is a usage error; a handshake that fails
-/// is a connection failure; rustls failing to start is a failure.
-fn tls_exit(e: &TlsError) -> Exit {
-    match e {
-        TlsError::FileUnreadable { .. } => Exit::Usage,
-        TlsError::FileEmpty { .. } => Exit::Usage,
-        TlsError::BadCaCertificate { .. } => Exit::Usage,
-        TlsError::BadClientIdentity { .. } => Exit::Usage,
-        TlsError::InvalidServerName { .. } => Exit::Usage,
-        TlsError::Setup { .. } => Exit::Failure,
-        TlsError::UnknownAuthority { .. } => Exit::Connect,
-        TlsError::NameMismatch { .. } => Exit::Connect,
-        TlsError::CertificateNotValidNow { .. } => Exit::Connect,
-        TlsError::PlainAmqp { .. } => Exit::Connect,
-        TlsError::TimedOut { .. } => Exit::Connect,
-        TlsError::Handshake { .. } => Exit::Connect,
     }
 }
 
@@ -443,31 +350,25 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_queue_node_is_worth_retrying_a_missing_queue_is_not() {
-        let cancelled = Error::Amqp(AmqpError::ConsumerCancelled { queue: "q".into() });
-        assert!(cancelled.is_worth_retrying());
-        assert!(!cancelled.is_connection_lost());
-        let node_down = Error::Amqp(AmqpError::ChannelClosed {
-            code: 404,
-            text: "NOT_FOUND - home node 'n2@localhost' of durable queue 'q' in vhost '/' is down or inaccessible".into(),
-        });
-        assert!(node_down.is_worth_retrying());
-        let no_replica = Error::Amqp(AmqpError::ChannelClosed {
-            code: 406,
-            text: "PRECONDITION_FAILED - queue 'queue 's' in vhost '/'' does not have a replica on the local node".into(),
-        });
-        assert!(no_replica.is_worth_retrying());
-        let redeclared = Error::Amqp(AmqpError::ChannelClosed {
-            code: 406,
-            text: "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q'".into(),
-        });
-        assert!(!redeclared.is_worth_retrying());
+    fn a_hint_keeps_the_broker_reply_predicates() {
         let missing = Error::Amqp(AmqpError::ChannelClosed {
             code: 404,
             text: "NOT_FOUND - no queue 'q' in vhost '/'".into(),
         })
         .hinted("declare it with -Q");
+        assert!(missing.is_missing_queue());
         assert!(!missing.is_worth_retrying());
+        let lost = Error::Amqp(AmqpError::ConnectionLost {
+            reason: "reset".into(),
+        })
+        .hinted("try --reconnect");
+        assert!(lost.is_connection_lost() && lost.is_worth_retrying());
+        assert!(Error::NackedRetrying { seq: 1 }.is_worth_retrying());
+        let unsupported = Error::Unsupported(AmqpError::ConnectionClosed {
+            code: 540,
+            text: "NOT_IMPLEMENTED - queue.purge not supported by stream queues".into(),
+        });
+        assert!(!unsupported.is_connection_lost());
     }
 
     #[test]

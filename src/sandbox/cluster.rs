@@ -256,56 +256,6 @@ impl Sandbox {
         }
         Vec::new()
     }
-
-    /// The shell variables that point amqpctl at this sandbox, in order.
-    pub fn exports(&self) -> Vec<(&'static str, String)> {
-        let url = |n: &Node| format!("amqp://127.0.0.1:{}", n.amqp_port);
-        let mut vars = vec![("AMQPCTL_SANDBOX", self.name.clone())];
-        if let Some(first) = self.nodes.first() {
-            vars.push(("AMQP_URL", url(first)));
-            // rabbitmqadmin's variable for the management API, which amqpctl reads too.
-            if let Some(port) = first.mgmt_port {
-                vars.push(("RABBITMQADMIN_BASE_URI", format!("http://127.0.0.1:{port}")));
-            }
-        }
-        vars.push((
-            "AMQPCTL_SANDBOX_URLS",
-            self.nodes
-                .iter()
-                .map(|n| format!("--url {}", url(n)))
-                .collect::<Vec<_>>()
-                .join(" "),
-        ));
-        if let Some(pki) = &self.pki {
-            let tls_urls: Vec<String> = self
-                .nodes
-                .iter()
-                .filter_map(|n| n.amqps_port)
-                .map(|p| format!("amqps://127.0.0.1:{p}"))
-                .collect();
-            if let Some(first) = tls_urls.first() {
-                vars.push(("AMQPCTL_SANDBOX_TLS_URL", first.clone()));
-            }
-            vars.push((
-                "AMQPCTL_SANDBOX_TLS_URLS",
-                tls_urls
-                    .iter()
-                    .map(|u| format!("--url {u}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ));
-            vars.push(("AMQPCTL_SANDBOX_CAFILE", pki.ca.display().to_string()));
-            vars.push((
-                "AMQPCTL_SANDBOX_CERTFILE",
-                pki.client_cert.display().to_string(),
-            ));
-            vars.push((
-                "AMQPCTL_SANDBOX_KEYFILE",
-                pki.client_key.display().to_string(),
-            ));
-        }
-        vars
-    }
 }
 
 /// Joins `node` (booted, alone) to the cluster of `first`.

@@ -1,76 +1,33 @@
 //! The few process and port chores node management needs: a program run to
-//! completion under a deadline, free ports, and whether a pid still lives.
+//! completion under a deadline (by [`crate::child`]), free ports, and
+//! whether a pid still lives.
 
-use std::io::Read;
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::error::{Result, SandboxError, io_error};
+use crate::child::{self, Input};
 
 /// Runs `cmd` with stdin from /dev/null, capturing its output; kills it once
-/// `timeout` has passed (its status is then reported as `None`).
-pub(crate) fn output_within(
-    mut cmd: Command,
-    timeout: Duration,
-) -> Result<(Option<Output>, String)> {
+/// `timeout` has passed (its status is then reported as `None`). Also
+/// returns what it printed, stdout then stderr, as text.
+pub(crate) fn output_within(cmd: Command, timeout: Duration) -> Result<(Option<Output>, String)> {
     let program = cmd.get_program().to_string_lossy().into_owned();
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn {
-        program: program.clone(),
-        source,
-    })?;
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = reader(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = reader(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            Ok(None) | Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
+    let finished = child::output_within(cmd, Input::Null, timeout)
+        .map_err(|source| SandboxError::Spawn { program, source })?;
     let printed = format!(
         "{}{}",
-        String::from_utf8_lossy(&stdout),
-        String::from_utf8_lossy(&stderr)
+        String::from_utf8_lossy(&finished.stdout),
+        String::from_utf8_lossy(&finished.stderr)
     );
-    Ok((
-        status.map(|status| Output {
-            status,
-            stdout,
-            stderr,
-        }),
-        printed,
-    ))
+    let output = finished.status.map(|status| Output {
+        status,
+        stdout: finished.stdout,
+        stderr: finished.stderr,
+    });
+    Ok((output, printed))
 }
 
 /// `n` distinct ports that were free on 127.0.0.1 a moment ago.

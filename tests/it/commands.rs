@@ -456,3 +456,145 @@ fn declaring_what_exists_says_declared_and_results_go_to_stdout() {
         .code(0)
         .stdout([format!("Deleted exchange: {x}")]);
 }
+
+#[test]
+fn streams_of_input_go_without_the_seeds_one_second_pause() {
+    let q = fresh_queue("stream-input");
+    let lines: String = (1..=100).map(|i| format!("{i}\n")).collect();
+    // At the old default of one second a message, this would take 100 s
+    // and hit the run helper's 60 s limit.
+    amqpctl_stdin(&["pub", "-k", &q, "--lines", "--confirm"], lines.as_bytes())
+        .code(0)
+        .stdout((1..=100).map(|i| format!("Sent: {i}")));
+    // The README's move: con's envelopes into pub --format json.
+    let to = unique("stream-input-to");
+    durable_queue(broker(), &to);
+    let envelopes = amqpctl(&["con", "-q", &q, "--format", "json", "--count", "100"]).code(0);
+    amqpctl_stdin(
+        &["pub", "--format", "json", "-k", &to, "--confirm"],
+        envelopes.stdout_raw(),
+    )
+    .code(0)
+    .stdout((1..=100).map(|i| format!(r#"{{"seq":{i},"status":"acked"}}"#)));
+    assert_eq!(messages(broker(), &to), 100);
+    delete_queue(broker(), &q);
+    delete_queue(broker(), &to);
+}
+
+#[test]
+fn numbered_copies_keep_the_seeds_one_second_pause() {
+    let q = fresh_queue("numbered-pause");
+    let started = Instant::now();
+    amqpctl(&["pub", "-k", &q, "--nb-messages", "3", "-m", "Hello!"])
+        .code(0)
+        .stdout(["Sent: 1:Hello!", "Sent: 2:Hello!", "Sent: 3:Hello!"]);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    delete_queue(broker(), &q);
+}
+
+#[test]
+fn pub_with_a_queue_and_no_key_routes_to_that_queue() {
+    let q = fresh_queue("route-to-q");
+    amqpctl(&["pub", "-q", &q, "-m", "x", "--confirm", "--mandatory"])
+        .code(0)
+        .stdout(["Sent: x"]);
+    // An explicit empty key is kept: nothing takes it.
+    amqpctl(&["pub", "-q", &q, "-k", "", "-m", "y", "--mandatory"])
+        .code(6)
+        .stderr([
+            format!("WARNING: -q {q} is unused: -k '' routes the message (-q gives the default routing key, or names the queue -Q declares)"),
+            "ERROR: message returned by the broker: (312, \"NO_ROUTE\")".to_string(),
+        ]);
+    // With an exchange, -q names no route.
+    amqpctl(&[
+        "pub",
+        "-q",
+        &q,
+        "-e",
+        "amq.direct",
+        "-m",
+        "z",
+        "--mandatory",
+    ])
+    .code(6)
+    .stderr(["ERROR: message returned by the broker: (312, \"NO_ROUTE\")"]);
+    assert_eq!(drain(broker(), &q), vec![b"x".to_vec()]);
+    delete_queue(broker(), &q);
+}
+
+#[test]
+fn bodies_from_files_and_stdin_are_summarised_not_echoed() {
+    let q = fresh_queue("summary");
+    let tarball: Vec<u8> = (0..10_240u32).map(|i| (i % 256) as u8).collect();
+    amqpctl_stdin(&["pub", "-k", &q, "-m", "-", "--confirm"], &tarball)
+        .code(0)
+        .stdout(["Sent: (10240 bytes)"]);
+    // An empty stdin is an empty message.
+    amqpctl_stdin(&["pub", "-k", &q, "-m", "-", "--confirm"], b"")
+        .code(0)
+        .stdout(["Sent: (0 bytes)"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("report.txt");
+    std::fs::write(&file, "short text").expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    amqpctl(&[
+        "pub",
+        "-k",
+        &q,
+        "--file",
+        path,
+        "--nb-messages",
+        "2",
+        "--interval",
+        "0",
+    ])
+    .code(0)
+    .stdout(["Sent: 1 (12 bytes)", "Sent: 2 (12 bytes)"]);
+    amqpctl_stdin(
+        &["pub", "-k", &q, "--lines", "--confirm"],
+        b"plain line\n\xff\xfe\x00binary\n",
+    )
+    .code(0)
+    .stdout(["Sent: plain line", "Sent: 2 (9 bytes)"]);
+    let mut bodies = drain(broker(), &q).into_iter();
+    assert_eq!(bodies.next(), Some(tarball));
+    assert_eq!(bodies.next(), Some(Vec::new()));
+    assert_eq!(bodies.next(), Some(b"1:short text".to_vec()));
+    assert_eq!(bodies.next(), Some(b"2:short text".to_vec()));
+    assert_eq!(bodies.next(), Some(b"plain line".to_vec()));
+    assert_eq!(bodies.next(), Some(b"\xff\xfe\x00binary".to_vec()));
+    delete_queue(broker(), &q);
+}
+
+#[test]
+fn the_spellings_amqp_tools_users_bring_work() {
+    let q = fresh_queue("spellings");
+    let port = broker().amqp_port().to_string();
+    let host_port = format!("127.0.0.1:{port}");
+    Cmd::amqpctl(&["-s", &host_port, "pub", "-k", &q, "-m", "a"])
+        .run()
+        .code(0)
+        .stdout(["Sent: a"]);
+    Cmd::amqpctl(&[
+        "pub",
+        "-s",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "-k",
+        &q,
+        "-m",
+        "b",
+    ])
+    .run()
+    .code(0)
+    .stdout(["Sent: b"]);
+    assert_eq!(drain(broker(), &q), vec![b"a".to_vec(), b"b".to_vec()]);
+    amqpctl(&["pub", "-k", &q, "--interval", "-1"])
+        .code(2)
+        .stderr_has("error: invalid value '-1' for '--interval <SECS>': '-1' is not a valid number of seconds (must be 0 or more)");
+    amqpctl(&["con", "-q", &q, "--idle-timeout", "-0.5"])
+        .code(2)
+        .stderr_has("error: invalid value '-0.5' for '--idle-timeout <SECS>': '-0.5' is not a valid number of seconds (must be 0 or more)");
+    delete_queue(broker(), &q);
+}

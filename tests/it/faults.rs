@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
+use crate::support::eventually;
 use crate::support::pool::{Lease, Pool};
 use crate::support::{
     Broker, Cmd, Spawned, amqpctl, amqpctl_on, broker, delete_queue, drain, durable_queue, fill,
@@ -48,15 +49,14 @@ fn text(bodies: Vec<Vec<u8>>) -> BTreeSet<String> {
 
 /// Waits until a channel on `node` is in confirm mode: a publisher is at work.
 fn wait_for_a_confirm_channel(node: &Broker) {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually("a publisher", || {
         let listed = node.ctl_ok(&["list_channels", "confirm", "--no-table-headers", "--quiet"]);
         if listed.lines().any(|l| l.trim() == "true") {
-            return;
+            Ok(())
+        } else {
+            Err(listed)
         }
-        assert!(Instant::now() < deadline, "no publisher: {listed}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
 }
 
 /// Starts `amqpctl pub -k KEY --confirm --nb-messages N --interval SECS EXTRA..`

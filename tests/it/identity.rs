@@ -4,10 +4,11 @@
 //! broker's own words (amqpctl announces `authentication_failure_close`).
 //! Both rest on the vendored amiquip patch (vendor/amiquip/PATCHES.md).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 
+use crate::support::eventually;
 use crate::support::process::Spawned;
 use crate::support::unique;
 use crate::support::{Cmd, amqpctl, broker};
@@ -49,8 +50,7 @@ fn properties(list: &Json) -> Map<String, Json> {
 /// The client properties of the connection named `name`, as the broker
 /// lists them.
 pub fn seen_by_the_broker(name: &str) -> Map<String, Json> {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually(&format!("a connection named {name:?}"), || {
         let listed = broker().ctl_ok(&[
             "list_connections",
             "client_properties",
@@ -58,21 +58,13 @@ pub fn seen_by_the_broker(name: &str) -> Map<String, Json> {
             "json",
         ]);
         let rows: Json = serde_json::from_str(&listed).expect("rabbitmqctl prints JSON");
-        let found = rows
-            .as_array()
+        rows.as_array()
             .expect("a list of connections")
             .iter()
             .map(|row| properties(&row["client_properties"]))
-            .find(|p| p.get("connection_name") == Some(&Json::from(name)));
-        if let Some(found) = found {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no connection named {name:?}:\n{listed}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            .find(|p| p.get("connection_name") == Some(&Json::from(name)))
+            .ok_or(listed)
+    })
 }
 
 fn stop(mut con: Spawned) {
@@ -147,26 +139,6 @@ fn refused(args: &[&str], error: &str) {
         .filter(|l| l != "WARNING: the connection is not secured.")
         .collect();
     assert_eq!(errors, vec![error.to_string()]);
-}
-
-#[test]
-fn a_wrong_password_prints_the_brokers_refusal_and_exits_4() {
-    refused(
-        &["--userpass", "guest:not-the-password"],
-        &format!(
-            "ERROR: login refused by 127.0.0.1:{}: ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.",
-            broker().amqp_port()
-        ),
-    );
-}
-
-#[test]
-fn an_unknown_vhost_prints_the_brokers_refusal_and_exits_4() {
-    let vhost = unique("nowhere");
-    refused(
-        &["--vhost", &vhost],
-        &format!("ERROR: (530, \"NOT_ALLOWED - vhost {vhost} not found\")"),
-    );
 }
 
 #[test]

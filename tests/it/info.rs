@@ -4,9 +4,10 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::listing::{mgmt, named_consumer, own_vhost};
+use crate::support::eventually::{WAIT, eventually_within};
 use crate::support::{Spawned, broker, unique};
 
 /// Whether `line` matches `pattern`, where `*` stands for any run of text.
@@ -32,20 +33,13 @@ fn like(pattern: &str, line: &str) -> bool {
 /// Runs `info ARGS` until its lines match `expected` (within 20 s).
 #[track_caller]
 fn until_drawn(args: &[&str], expected: &[String]) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = format!("{args:?} to draw\n{}\n", expected.join("\n"));
+    eventually_within(WAIT, Duration::from_millis(250), &what, || {
         let lines = mgmt(args).run().code(0).stdout_lines();
-        if lines.len() == expected.len() && expected.iter().zip(&lines).all(|(p, l)| like(p, l)) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{args:?} drew\n{}\nexpected\n{}",
-            lines.join("\n"),
-            expected.join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+        let drawn =
+            lines.len() == expected.len() && expected.iter().zip(&lines).all(|(p, l)| like(p, l));
+        if drawn { Ok(()) } else { Err(lines.join("\n")) }
+    });
 }
 
 /// orders (topic) → billing by `order.*`, orders → audit (fanout) by `#`,
@@ -135,17 +129,17 @@ fn info_format_dot_renders_with_graphviz() {
     let v = own_vhost("info-dot");
     let (name, mut consumer) = topology(&v);
     // Polled until the consumer's connection is drawn (stats lag).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let digraph = loop {
+    let digraph = eventually_within(WAIT, Duration::from_millis(250), &name, || {
         let text = mgmt(&["--vhost", &v, "info", "--format", "dot"])
             .run()
             .code(0)
             .stdout_text();
-        if text.contains(&name) || Instant::now() > deadline {
-            break text;
+        if text.contains(&name) {
+            Ok(text)
+        } else {
+            Err(text)
         }
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    });
     consumer.kill();
     // Not skipped when graphviz is missing: .ci/run installs it.
     let mut dot = Command::new("dot")

@@ -2,7 +2,7 @@
 //! operation, confirms, returns, and the pika rule that a broker error raised
 //! after a publish surfaces on the next call or at close.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use amqpctl::amqp::{
     AmqpError, Confirmation, Connection, ConsumerSettings, ExchangeOptions, Next, Properties,
@@ -10,6 +10,7 @@ use amqpctl::amqp::{
 };
 
 use crate::support::connect::exclusive_queue;
+use crate::support::eventually;
 use crate::support::queues::passive_declare;
 use crate::support::{broker, open, plain, unique};
 
@@ -168,8 +169,8 @@ const MARKED_HEARTBEAT: u16 = 47;
 /// Waits until the broker lists the connection asking for
 /// [`MARKED_HEARTBEAT`] with `n` channels.
 fn wait_for_marked_connection_channels(n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = format!("a connection with heartbeat {MARKED_HEARTBEAT} and {n} channels");
+    eventually(&what, || {
         let listed = broker().ctl_ok(&[
             "list_connections",
             "timeout",
@@ -179,14 +180,11 @@ fn wait_for_marked_connection_channels(n: usize) {
         ]);
         let marked = format!("{MARKED_HEARTBEAT}\t{n}");
         if listed.lines().any(|l| l.trim() == marked) {
-            return;
+            Ok(())
+        } else {
+            Err(listed)
         }
-        assert!(
-            Instant::now() < deadline,
-            "no connection with heartbeat {MARKED_HEARTBEAT} and {n} channels:\n{listed}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
 }
 
 #[test]

@@ -88,3 +88,129 @@ fn every_path_in_the_readme_layout_exists() {
         );
     }
 }
+
+/// The code lines of a Rust file: comments (`//`, `///`, `//!`) left out.
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim_start().starts_with("//"))
+}
+
+/// ARCHITECTURE.md: the engines and the machinery every command shares
+/// (`src/cmd/broker`, `src/cmd/io`, `src/cmd/transfer`, each `engine.rs`)
+/// take plain specs, never a clap type: no `clap` and no `…Args` struct.
+#[test]
+fn no_engine_takes_a_clap_type() {
+    let mut files = Vec::new();
+    for dir in ["src/cmd/broker", "src/cmd/io", "src/cmd/transfer"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    let mut all = Vec::new();
+    rust_files(&root().join("src/cmd"), &mut all);
+    files.extend(all.into_iter().filter(|p| p.ends_with("engine.rs")));
+    assert!(files.len() > 20, "{files:?}");
+    let mut found = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("read a source file");
+        for (n, line) in code_lines(&text) {
+            let words = line.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+            if line.contains("clap")
+                || words.into_iter().any(|w| {
+                    w.len() > 4 && w.ends_with("Args") && w.starts_with(char::is_uppercase)
+                })
+            {
+                found.push(format!("{}:{n}: {}", path.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a clap type below the commands:\n{}",
+        found.join("\n")
+    );
+}
+
+/// amqpctl's long flags, as the help pages (the snapshots) list them.
+fn our_flags() -> Vec<String> {
+    let mut flags = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("tests/snapshots")).expect("read snapshots") {
+        let text =
+            std::fs::read_to_string(entry.expect("snapshot").path()).expect("read a snapshot");
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            if let Some(name) = word.strip_prefix("--")
+                && name.starts_with(|c: char| c.is_ascii_lowercase())
+            {
+                flags.insert(format!("--{name}"));
+            }
+        }
+    }
+    flags.into_iter().collect()
+}
+
+/// ARCHITECTURE.md: the library (`src/amqp`, `src/tls`, `src/mgmt`,
+/// `src/sandbox`, `src/child.rs`) never names one of amqpctl's flags in
+/// what it prints or returns: the command line words those (`src/cmd`,
+/// `src/error`). The arguments it passes to rabbitmqctl are rabbitmqctl's.
+#[test]
+fn the_library_names_no_flag_of_amqpctl() {
+    let flags = our_flags();
+    assert!(flags.len() > 50, "{flags:?}");
+    // rabbitmqctl's own options, which share a name with one of ours.
+    let theirs = ["\"--timeout\""];
+    let mut files = vec![root().join("src/child.rs")];
+    for dir in ["src/amqp", "src/tls", "src/mgmt", "src/sandbox"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    let mut found = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("read a source file");
+        for (n, line) in code_lines(&text) {
+            let literals = line.split('"').skip(1).step_by(2);
+            for literal in literals {
+                if theirs.contains(&format!("\"{literal}\"").as_str()) {
+                    continue;
+                }
+                let words = literal.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'));
+                if let Some(flag) = words.into_iter().find(|w| flags.iter().any(|f| f == w)) {
+                    found.push(format!("{}:{n}: {flag} in {literal:?}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the library names a flag:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The README's first paragraph names every subcommand `amqpctl --help` lists.
+#[test]
+fn the_readme_opening_names_every_subcommand() {
+    let readme = read("README.md");
+    let opening = readme.split("\n## ").next().unwrap_or_default();
+    let help = crate::support::amqpctl(&["--help"]).code(0).stdout_text();
+    let commands = help
+        .split_once("Commands:\n")
+        .expect("a Commands: section")
+        .1
+        .split("\n\n")
+        .next()
+        .unwrap_or_default();
+    let names: Vec<&str> = commands
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .collect();
+    assert!(names.len() > 15, "{names:?}");
+    let missing: Vec<&&str> = names
+        .iter()
+        .filter(|name| !opening.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README's opening leaves out {missing:?}"
+    );
+}

@@ -4,8 +4,9 @@
 //! exports it). Management stats lag the broker, so listings are polled
 //! against a deadline.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::eventually::{WAIT, eventually_within};
 use crate::support::{Cmd, Run, Spawned, broker, unique};
 
 /// `amqpctl ARGS` on the shared node's AMQP listener and management API.
@@ -16,19 +17,15 @@ pub(crate) fn mgmt(args: &[&str]) -> Cmd {
 /// Runs `args` until its stdout is `expected` (within 20 s), then returns that run.
 #[track_caller]
 pub(crate) fn until_listed(args: &[&str], expected: &[&str]) -> Run {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = format!("{args:?} to list {expected:?}");
+    eventually_within(WAIT, Duration::from_millis(250), &what, || {
         let run = mgmt(args).run().code(0);
         if run.stdout_lines() == expected {
-            return run;
+            Ok(run)
+        } else {
+            Err(format!("{:?}", run.stdout_lines()))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{args:?} listed {:?}, expected {expected:?}",
-            run.stdout_lines()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    })
 }
 
 /// A vhost of the test's own, so that listings hold only what it made.

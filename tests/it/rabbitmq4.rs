@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use amqpctl::amqp::{AmqpError, Connection, QueueOptions};
 
+use crate::support::eventually_within;
 use crate::support::{
     amqpctl, broker, delete_queue, plain, refuses_transient_queues, spawn_amqpctl,
     transient_warning, unique, wait_for_consumers,
@@ -124,14 +125,11 @@ fn delivery_count(d: &amqpctl::amqp::Delivery) -> i64 {
 /// The next message of `queue`, waiting for a requeue to land (a quorum
 /// queue takes a moment).
 fn get_soon(ch: &amqpctl::amqp::Channel, queue: &str, no_ack: bool) -> amqpctl::amqp::Delivery {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        if let Some((d, _)) = ch.basic_get(queue, no_ack).expect("basic.get") {
-            return d;
-        }
-        assert!(std::time::Instant::now() < deadline, "{queue} stayed empty");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually_within(WAIT, Duration::from_millis(20), queue, || {
+        ch.basic_get(queue, no_ack)
+            .expect("basic.get")
+            .map(|(d, _)| d)
+    })
 }
 
 /// Item 3's finding, on each broker: which requeue of a basic.get counts

@@ -5,9 +5,10 @@
 //! guest, channel 1, no heartbeats, frames no larger than the broker's
 //! frame_max; anything unexpected panics.
 
+use crate::support::eventually_within;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const METHOD: u8 = 1;
 const HEADER: u8 = 2;
@@ -74,21 +75,19 @@ impl Peer {
     /// up to 10 s for one: its header fields as the broker sent them, and
     /// its body.
     pub fn get(&mut self, queue: &str) -> (Vec<Field>, Vec<u8>) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        let every = Duration::from_millis(50);
+        eventually_within(Duration::from_secs(10), every, "a message", || {
             let mut get = vec![0, 0];
             get.extend(short_str(queue));
             get.push(1);
             self.method(1, (60, 70), &get);
             let (_, payload) = self.read_frame(METHOD);
             match class_method(&payload) {
-                (60, 71) => break,
-                (60, 72) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+                (60, 71) => Ok(()),
+                (60, 72) => Err(format!("{queue} empty")),
                 other => panic!("basic.get on {queue}: got method {other:?}"),
             }
-        }
+        });
         let (_, header) = self.read_frame(HEADER);
         let size = u64::from_be_bytes(header[4..12].try_into().expect("body size"));
         let flags = u16::from_be_bytes([header[12], header[13]]);

@@ -12,8 +12,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::eventually;
 use crate::support::{Cmd, Spawned, broker};
 
 const VHOST: &str = "readme-examples";
@@ -175,11 +176,7 @@ fn every_tour_and_scripting_example_runs_as_written() {
             if runs_until_a_signal(&line) {
                 let before = consumers();
                 let child = Spawned::start(shell(&line, dir.path()));
-                let deadline = Instant::now() + Duration::from_secs(20);
-                while consumers() <= before {
-                    assert!(Instant::now() < deadline, "{line}: no consumer appeared");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
+                eventually(&format!("{line}: a consumer"), || consumers() > before);
                 background.push(child);
                 continue;
             }

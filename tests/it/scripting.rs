@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use amqpctl::amqp::{Confirmation, Properties, Publish, Table, Value};
 
+use crate::support::eventually_within;
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
     Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, filled_queue,
@@ -674,15 +675,10 @@ fn exec_commands_end_with_their_whole_process_group() {
         let mut con = Cmd::amqpctl_on(broker(), &args)
             .env("PIDS", pids.to_str().expect("a UTF-8 path"))
             .spawn();
-        let deadline = std::time::Instant::now() + WAIT;
-        let pid = loop {
+        let pid = eventually_within(WAIT, Duration::from_millis(20), command, || {
             let read = std::fs::read_to_string(&pids).unwrap_or_default();
-            if read.ends_with('\n') {
-                break read.trim().to_string();
-            }
-            assert!(std::time::Instant::now() < deadline, "{command}: no pid");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+            read.ends_with('\n').then(|| read.trim().to_string())
+        });
         if signal {
             con.signal(libc::SIGTERM);
             con.exits_with(0, Duration::from_secs(15));

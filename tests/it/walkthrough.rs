@@ -2,8 +2,9 @@
 //! processes where the walkthrough has separate terminals, asserting the
 //! lines each prints, their order and the exit codes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::eventually_within;
 use crate::support::{
     Spawned, amqpctl, amqpctl_tls, broker, delete_queue, messages, spawn_amqpctl,
     transient_warning, unique, wait_for_consumers,
@@ -20,22 +21,26 @@ const WAIT: Duration = Duration::from_secs(15);
 /// Waits until the exclusive (so not passively declarable from here) `queue`
 /// has a consumer, asking rabbitmqctl.
 fn wait_exclusive_consumer(queue: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let listed = broker().ctl_ok(&[
-            "list_consumers",
-            "-p",
-            "/",
-            "queue_name",
-            "--no-table-headers",
-            "--quiet",
-        ]);
-        if listed.lines().any(|l| l.trim() == queue) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{queue} never got its consumer");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually_within(
+        WAIT,
+        Duration::from_millis(100),
+        &format!("{queue}'s consumer"),
+        || {
+            let listed = broker().ctl_ok(&[
+                "list_consumers",
+                "-p",
+                "/",
+                "queue_name",
+                "--no-table-headers",
+                "--quiet",
+            ]);
+            if listed.lines().any(|l| l.trim() == queue) {
+                Ok(())
+            } else {
+                Err(listed)
+            }
+        },
+    );
 }
 
 /// Stops a consumer with SIGINT and checks it exits 0.

@@ -2,10 +2,9 @@
 //! connection warnings, log in. `list`, `info`, `unbind` and
 //! `close-connection` start here.
 
-use amqpctl::mgmt::Client;
+use amqpctl::mgmt::{Client, MgmtSettings};
 
 use super::ConnectSpec;
-use crate::cmd::args::{ConnectionArgs, ManagementArgs};
 use crate::cmd::io::output::status;
 use crate::error::Error;
 
@@ -18,19 +17,15 @@ pub struct Mgmt {
     pub vhost: String,
 }
 
-/// Opens the management API of the broker `spec` connects to.
-pub fn open(
-    connection: &ConnectionArgs,
-    args: &ManagementArgs,
-    spec: &ConnectSpec,
-) -> Result<Mgmt, Error> {
-    let settings = args.resolve(connection, spec)?;
+/// Opens the management API at `settings` (resolved by the command from
+/// its flags, `ManagementArgs::resolve`) of the broker `spec` connects to.
+pub fn open(settings: &MgmtSettings, spec: &ConnectSpec) -> Result<Mgmt, Error> {
     for warning in &spec.warnings {
         status(warning);
     }
     log::info!("management API at {}", settings.base);
     Ok(Mgmt {
-        client: Client::open(&settings)?,
+        client: Client::open(settings)?,
         vhost: spec.settings.vhost.clone(),
     })
 }

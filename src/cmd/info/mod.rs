@@ -45,7 +45,8 @@ pub enum InfoFormat {
 
 /// `amqpctl info`.
 pub fn run(spec: &ConnectSpec, connection: &ConnectionArgs, args: InfoArgs) -> Result<(), Error> {
-    let mgmt = management::open(connection, &args.management, spec)?;
+    let settings = args.management.resolve(connection, spec)?;
+    let mgmt = management::open(&settings, spec)?;
     let vhost = mgmt.vhost.as_str();
     let fetch = |what: What| {
         mgmt.client

@@ -2,12 +2,13 @@
 //! the message's routing and properties in `AMQP_*` environment variables;
 //! its exit status decides the message's fate.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use amqpctl::amqp::Delivery;
+use amqpctl::child::{self, joined, read_all};
 use crossbeam_channel::Receiver;
 
 use super::properties::PROPERTIES;
@@ -34,6 +35,9 @@ pub struct Captured {
 /// How long a command may take to exit after amqpctl passed it a stop
 /// signal, before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How often the command is looked at while it runs.
+const POLL: Duration = Duration::from_millis(2);
 
 /// Runs `command` with `sh -c` for one delivery, killing it after `timeout`;
 /// its stdout goes to ours. A stop request on `stop` (a signal) is passed on
@@ -99,56 +103,42 @@ fn run_with(
         // A command that does not read its stdin must not block us.
         std::thread::spawn(move || drop(stdin.write_all(&body)));
     }
-    let started = Instant::now();
+    let deadline = timeout.map(|t| Instant::now() + t);
     let mut stopped: Option<(i32, Instant)> = None;
-    loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(|e| Error::io("waiting for the --exec command", e))?
-        {
-            // Whatever the command left running in its group goes with it.
-            signal_group(&child, libc::SIGKILL);
-            let verdict = if status.success() {
-                Verdict::Done
-            } else {
-                Verdict::Failed(match status.code() {
-                    Some(code) => format!("exited with {code}"),
-                    None => "was killed by a signal".to_string(),
-                })
-            };
-            let joined = |t: Option<std::thread::JoinHandle<Vec<u8>>>| {
-                t.and_then(|t| t.join().ok()).unwrap_or_default()
-            };
-            let output = Captured {
-                stdout: joined(stdout),
-                stderr: joined(stderr),
-            };
-            return Ok((verdict, output, stopped.map(|(signal, _)| signal)));
-        }
-        if timeout.is_some_and(|t| started.elapsed() >= t) {
-            signal_group(&child, libc::SIGKILL);
-            let _ = child.wait();
-            return Ok((
-                Verdict::Failed("timed out (--exec-timeout)".to_string()),
-                Captured::default(),
-                stopped.map(|(signal, _)| signal),
-            ));
-        }
-        match stopped {
-            None => {
-                if let Some(signal) = stop.and_then(|s| s.try_recv().ok()) {
-                    // Asked to stop, as a supervisor would ask.
-                    signal_group(&child, libc::SIGTERM);
-                    stopped = Some((signal, Instant::now()));
-                }
+    let status = child::wait_until(&mut child, deadline, POLL, |child| match stopped {
+        None => {
+            if let Some(signal) = stop.and_then(|s| s.try_recv().ok()) {
+                // Asked to stop, as a supervisor would ask.
+                signal_group(child, libc::SIGTERM);
+                stopped = Some((signal, Instant::now()));
             }
-            Some((_, when)) if when.elapsed() >= STOP_GRACE => {
-                signal_group(&child, libc::SIGKILL);
-            }
-            Some(_) => {}
         }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+        Some((_, when)) if when.elapsed() >= STOP_GRACE => signal_group(child, libc::SIGKILL),
+        Some(_) => {}
+    })
+    .map_err(|e| Error::io("waiting for the --exec command", e))?;
+    let stopped = stopped.map(|(signal, _)| signal);
+    let Some(status) = status else {
+        signal_group(&child, libc::SIGKILL);
+        let _ = child.wait();
+        let verdict = Verdict::Failed("timed out (--exec-timeout)".to_string());
+        return Ok((verdict, Captured::default(), stopped));
+    };
+    // Whatever the command left running in its group goes with it.
+    signal_group(&child, libc::SIGKILL);
+    let verdict = if status.success() {
+        Verdict::Done
+    } else {
+        Verdict::Failed(match status.code() {
+            Some(code) => format!("exited with {code}"),
+            None => "was killed by a signal".to_string(),
+        })
+    };
+    let output = Captured {
+        stdout: joined(stdout),
+        stderr: joined(stderr),
+    };
+    Ok((verdict, output, stopped))
 }
 
 /// Sends `signal` to the command's process group (its `sh` and all it
@@ -160,14 +150,4 @@ fn signal_group(child: &std::process::Child, signal: i32) {
         // unreaped or any process of its group lives.
         unsafe { libc::kill(-pid, signal) };
     }
-}
-
-/// Reads a pipe to its end on a thread of its own, so that a command that
-/// fills one pipe while we read the other cannot block.
-fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
 }

@@ -97,7 +97,8 @@ impl ListArgs {
 /// `amqpctl list WHAT`.
 pub fn run(spec: &ConnectSpec, connection: &ConnectionArgs, args: ListArgs) -> Result<(), Error> {
     let list = args.resolve()?;
-    let mgmt = management::open(connection, &args.management, spec)?;
+    let settings = args.management.resolve(connection, spec)?;
+    let mgmt = management::open(&settings, spec)?;
     let vhost = (!list.all_vhosts).then_some(mgmt.vhost.as_str());
     let items = mgmt
         .client

@@ -22,7 +22,7 @@ use crate::cmd::broker::{ConnectSpec, connect};
 use crate::cmd::io::output::status;
 use crate::cmd::io::signals;
 use crate::error::Error;
-use amqpctl::amqp::{QueueOptions, Table, Value};
+use amqpctl::amqp::{QueueOptions, Table};
 
 /// How often the monitor looks at the workers.
 const TICK: Duration = Duration::from_millis(20);
@@ -89,10 +89,7 @@ pub fn execute(
 fn queue_options(kind: QueueType) -> QueueOptions {
     let mut arguments = Table::new();
     if kind != QueueType::Classic {
-        arguments.insert(
-            "x-queue-type".to_string(),
-            Value::Str(kind.name().to_string()),
-        );
+        kind.insert_into(&mut arguments);
     }
     QueueOptions {
         durable: true,

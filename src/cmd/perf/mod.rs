@@ -130,27 +130,8 @@ pub enum Latency {
     Confirm,
 }
 
-/// `--queue-type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum QueueType {
-    /// A classic queue.
-    Classic,
-    /// A quorum queue (durable, replicated).
-    Quorum,
-    /// A stream (durable, append-only; consumers read from the next message).
-    Stream,
-}
-
-impl QueueType {
-    /// Its name, as `x-queue-type` spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            QueueType::Classic => "classic",
-            QueueType::Quorum => "quorum",
-            QueueType::Stream => "stream",
-        }
-    }
-}
+/// `--queue-type`: the one list of queue types.
+pub use crate::cmd::args::queue::QueueType;
 
 /// What `perf` does, resolved from its flags and checked: the engine's
 /// input.

@@ -303,20 +303,19 @@ impl Publisher<'_> {
     /// One connection's publishing: first again what the broker had not
     /// confirmed, then the source until it ends, a signal, or an error.
     fn publish_all(&mut self, channel: &mut Channel) -> Result<(), Error> {
-        let interval = self.spec.interval;
         for m in &self.pending {
             self.publish(channel, m)?;
         }
         while self.interrupted.is_none() && !self.reporter.should_stop() {
             if let Ok(signal) = self.interrupts.try_recv() {
-                self.interrupted = Some((signal, Instant::now()));
+                self.stop(signal);
                 break;
             }
             let message = match self.spec.source.next(&self.interrupts) {
                 Ok(Some(message)) => message,
                 Ok(None) => break,
                 Err(Error::Interrupted(signal)) => {
-                    self.interrupted = Some((signal, Instant::now()));
+                    self.stop(signal);
                     break;
                 }
                 Err(bad_input) => {
@@ -326,53 +325,16 @@ impl Publisher<'_> {
                 }
             };
             let received_at_ms = message.envelope.as_ref().and_then(|e| e.received_at_ms);
-            if let (Some(speed), Some(at)) = (self.spec.speed, received_at_ms) {
-                let (started, first) = *self.replay.get_or_insert((Instant::now(), at));
-                let offset = Duration::from_millis(at.saturating_sub(first)).div_f64(speed);
-                let wait = (started + offset).saturating_duration_since(Instant::now());
-                if !wait.is_zero() {
-                    self.lines.flush()?;
-                    if let Ok(signal) = self.interrupts.recv_timeout(wait) {
-                        self.interrupted = Some((signal, Instant::now()));
-                        break;
-                    }
-                }
-            }
-            if let Some(pacer) = self.pacer.as_mut() {
-                self.lines.flush()?;
-                if let Some(signal) = pacer.wait(&self.interrupts) {
-                    self.interrupted = Some((signal, Instant::now()));
-                    break;
-                }
-            }
-            // The pause goes between messages, never after the last one.
-            if self.published > 0 && !interval.is_zero() {
-                self.lines.flush()?;
-                if let Ok(signal) = self.interrupts.recv_timeout(interval) {
-                    self.interrupted = Some((signal, Instant::now()));
-                    break;
-                }
+            if let Some(signal) = self.pause_before(received_at_ms)? {
+                self.stop(signal);
+                break;
             }
             self.respect_flow_control(channel)?;
             if self.interrupted.is_some() {
                 break;
             }
             let m = self.routed(message);
-            self.published += 1;
-            self.progress.add(1);
-            if self.spec.confirm {
-                // Pending before it is sent: if the connection breaks during
-                // the publish, the message is counted and published again.
-                self.pending.push_back(m);
-                if let Some(m) = self.pending.back() {
-                    self.publish(channel, m)?;
-                }
-                self.wait(channel, self.spec.confirm_window)?;
-            } else {
-                self.publish(channel, &m)?;
-                self.reporter
-                    .sent(&mut self.lines, self.published, &m.body)?;
-            }
+            self.send(channel, m)?;
         }
         self.wait(channel, 0)?;
         if let Some(failure) = self.reporter.failure.take() {
@@ -381,6 +343,65 @@ impl Publisher<'_> {
         match self.interrupted {
             Some((signal, _)) => Err(Error::Interrupted(signal)),
             None => Ok(()),
+        }
+    }
+
+    /// Notes the signal that stops the run.
+    fn stop(&mut self, signal: i32) {
+        self.interrupted = Some((signal, Instant::now()));
+    }
+
+    /// Waits for what is due before the next message goes out: its place in
+    /// a `--speed` replay (by when it was received), the `--rate` schedule,
+    /// the pause between messages (never after the last one). A signal ends
+    /// the wait and is returned.
+    fn pause_before(&mut self, received_at_ms: Option<u64>) -> Result<Option<i32>, Error> {
+        if let (Some(speed), Some(at)) = (self.spec.speed, received_at_ms) {
+            let (started, first) = *self.replay.get_or_insert((Instant::now(), at));
+            let offset = Duration::from_millis(at.saturating_sub(first)).div_f64(speed);
+            let wait = (started + offset).saturating_duration_since(Instant::now());
+            if let Some(signal) = self.sleep(wait)? {
+                return Ok(Some(signal));
+            }
+        }
+        if let Some(pacer) = self.pacer.as_mut() {
+            self.lines.flush()?;
+            if let Some(signal) = pacer.wait(&self.interrupts) {
+                return Ok(Some(signal));
+            }
+        }
+        if self.published > 0 {
+            return self.sleep(self.spec.interval);
+        }
+        Ok(None)
+    }
+
+    /// Sleeps `wait` unless a signal comes first (returned), with the
+    /// lines printed so far flushed: nothing is held back during a pause.
+    fn sleep(&mut self, wait: Duration) -> Result<Option<i32>, Error> {
+        if wait.is_zero() {
+            return Ok(None);
+        }
+        self.lines.flush()?;
+        Ok(self.interrupts.recv_timeout(wait).ok())
+    }
+
+    /// Publishes the next message: with confirms, kept pending until the
+    /// window has room; without, reported sent.
+    fn send(&mut self, channel: &Channel, m: Pending) -> Result<(), Error> {
+        self.published += 1;
+        self.progress.add(1);
+        if self.spec.confirm {
+            // Pending before it is sent: if the connection breaks during
+            // the publish, the message is counted and published again.
+            self.pending.push_back(m);
+            if let Some(m) = self.pending.back() {
+                self.publish(channel, m)?;
+            }
+            self.wait(channel, self.spec.confirm_window)
+        } else {
+            self.publish(channel, &m)?;
+            self.reporter.sent(&mut self.lines, self.published, &m.body)
         }
     }
 }

@@ -7,11 +7,13 @@
 //! - [`queues`]: queue counts from a passive declare, waiting for them, draining, deleting.
 //! - [`pool`]: private nodes that tests lease one at a time, two side by side.
 //! - [`connect`]: connection settings for the library's own tests.
+//! - [`eventually`]: polling until what a test waits for is there.
 
 pub mod broker;
 pub mod certs;
 pub mod cluster;
 pub mod connect;
+pub mod eventually;
 pub mod pool;
 pub mod process;
 pub mod queues;
@@ -22,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub use broker::Broker;
 pub use cluster::Cluster;
 pub use connect::{open, plain, tls};
+pub use eventually::{eventually, eventually_within};
 pub use process::Spawned;
 pub use queues::{
     delete_queue, drain, durable_queue, fill, filled_queue, fresh_queue, messages, queue_exists,

@@ -3,7 +3,7 @@
 //! closes itself ([`Piped`]). Every panic shows the command line and what it printed.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -11,19 +11,14 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::run::Run;
+use amqpctl::child::read_all;
 
 /// How long a one-shot run may take before it is killed, unless told otherwise.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What a one-shot child reads on stdin.
-pub enum Stdin {
-    /// /dev/null.
-    Null,
-    /// These bytes, then end of file.
-    Bytes(Vec<u8>),
-    /// Another process's output, e.g. the stdout of a [`Piped`] child.
-    From(Stdio),
-}
+/// What a one-shot child reads on stdin: /dev/null, bytes, or another process's output
+/// (e.g. the stdout of a [`Piped`] child). The library's, as is the runner below.
+pub use amqpctl::child::Input as Stdin;
 
 /// `cmd` as a shell-like line for messages: the program's file name, then its arguments
 /// (quoted where they hold spaces or quotes).
@@ -63,52 +58,20 @@ pub fn transcript(name: &str, bytes: &[u8]) -> String {
     shown
 }
 
-/// Runs `cmd` to completion, feeding it `stdin` and capturing stdout and stderr. If it is
-/// still running after `timeout`, kills it and panics with what it printed.
-pub fn output_with_timeout(mut cmd: Command, stdin: Stdin, timeout: Duration) -> Output {
-    let bytes = match stdin {
-        Stdin::Null => {
-            cmd.stdin(Stdio::null());
-            None
-        }
-        Stdin::Bytes(bytes) => {
-            cmd.stdin(Stdio::piped());
-            Some(bytes)
-        }
-        Stdin::From(stdio) => {
-            cmd.stdin(stdio);
-            None
-        }
-    };
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+/// Runs `cmd` to completion, feeding it `stdin` and capturing stdout and stderr
+/// ([`amqpctl::child::output_within`]). If it is still running after `timeout`, kills it
+/// and panics with what it printed.
+pub fn output_with_timeout(cmd: Command, stdin: Stdin, timeout: Duration) -> Output {
     let line = command_line(&cmd);
-    let mut child = cmd
-        .spawn()
+    let finished = amqpctl::child::output_within(cmd, stdin, timeout)
         .unwrap_or_else(|e| panic!("cannot spawn {line}: {e}"));
-    // The pipe handed to the child must not stay open here too.
-    drop(cmd);
-    let writer = bytes.map(|bytes| {
-        let mut pipe = child.stdin.take().expect("piped stdin");
-        // A child that exits without reading everything makes this fail; that is its business.
-        thread::spawn(move || drop(pipe.write_all(&bytes)))
-    });
-    let stdout = read_to_end(child.stdout.take().expect("piped stdout"));
-    let stderr = read_to_end(child.stderr.take().expect("piped stderr"));
-    let status = wait_timeout(&mut child, timeout);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    if let Some(writer) = writer {
-        writer.join().expect("stdin writer thread");
-    }
     let output = Output {
-        status: status.unwrap_or_default(),
-        stdout: stdout.join().expect("stdout reader thread"),
-        stderr: stderr.join().expect("stderr reader thread"),
+        status: finished.status.unwrap_or_default(),
+        stdout: finished.stdout,
+        stderr: finished.stderr,
     };
     assert!(
-        status.is_some(),
+        finished.status.is_some(),
         "still running after {timeout:?}; killed it.\n  command: {line}\n{}{}",
         transcript("stdout", &output.stdout),
         transcript("stderr", &output.stderr),
@@ -116,26 +79,11 @@ pub fn output_with_timeout(mut cmd: Command, stdin: Stdin, timeout: Duration) ->
     output
 }
 
-fn read_to_end(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
-}
-
 /// Waits up to `timeout` for `child` to exit.
 fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
+    amqpctl::child::wait_until(child, Some(deadline), Duration::from_millis(10), |_| {})
+        .expect("try_wait")
 }
 
 /// A running child with stdin from /dev/null, whose stdout and stderr lines are delivered
@@ -365,7 +313,7 @@ impl Piped {
     /// Starts `cmd` (stdin, stdout and stderr are overridden).
     pub fn start(cmd: Command) -> Piped {
         let (mut child, command_line) = start_piped(cmd);
-        let stderr = read_to_end(child.stderr.take().expect("piped stderr"));
+        let stderr = read_all(child.stderr.take().expect("piped stderr"));
         Piped {
             child,
             command_line,

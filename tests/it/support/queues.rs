@@ -1,17 +1,12 @@
 //! What is on the broker: a queue's counts as a passive declare reports them, waiting for
 //! them to reach a value, and declaring, draining and deleting queues.
 
-use std::thread;
-use std::time::{Duration, Instant};
-
 use amqpctl::amqp::{AmqpError, Channel, QueueInfo, QueueOptions};
 
 use super::broker::Broker;
 use super::connect::{open, plain};
+use super::eventually::eventually;
 use super::run::amqpctl_on;
-
-/// How long the `wait_for_*` helpers poll before they give up.
-pub const WAIT: Duration = Duration::from_secs(20);
 
 /// `queue`'s name and counts (ready messages, consumers) as a passive declare on `ch`
 /// reports them. A missing queue is a 404 that closes `ch`.
@@ -72,7 +67,7 @@ impl<T: QueueCounts> QueueCounts for &T {
 }
 
 /// Polls `queue` on `b` until it exists and `ok` holds for its counts; panics after
-/// [`WAIT`], saying `what` was expected. Returns the counts that passed.
+/// [`super::eventually::WAIT`], saying `what` was expected. Returns the counts that passed.
 #[track_caller]
 pub fn wait_until(
     b: &impl QueueCounts,
@@ -80,21 +75,16 @@ pub fn wait_until(
     what: &str,
     ok: impl Fn(&QueueInfo) -> bool,
 ) -> QueueInfo {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually(&format!("{queue} to have {what}"), || {
         match b.queue_info(queue) {
-            Some(info) if ok(&info) => return info,
-            info => assert!(
-                Instant::now() < deadline,
-                "{queue} never had {what} within {WAIT:?}: {}",
-                info.map_or_else(
-                    || "no such queue".to_string(),
-                    |i| format!("messages {}, consumers {}", i.messages, i.consumers)
-                )
-            ),
+            Some(info) if ok(&info) => Ok(info),
+            Some(i) => Err(format!(
+                "messages {}, consumers {}",
+                i.messages, i.consumers
+            )),
+            None => Err("no such queue".to_string()),
         }
-        thread::sleep(Duration::from_millis(100));
-    }
+    })
 }
 
 /// Waits until `queue` on `b` holds `n` ready messages.
