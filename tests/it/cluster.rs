@@ -14,7 +14,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// The cluster, booted on first use, and the lock that keeps these tests from
 /// overlapping. Its watchdog removes it when the tests end.
-fn cluster() -> MutexGuard<'static, Cluster> {
+pub(crate) fn cluster() -> MutexGuard<'static, Cluster> {
     static CLUSTER: OnceLock<Mutex<Cluster>> = OnceLock::new();
     let guard = CLUSTER
         .get_or_init(|| Mutex::new(Cluster::start_private(3)))

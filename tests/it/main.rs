@@ -5,6 +5,7 @@ mod bad_input;
 mod broker_support;
 mod cli;
 mod cluster;
+mod cluster_resume;
 mod commands;
 mod drain;
 mod edges;

@@ -8,6 +8,7 @@
 mod acks;
 mod engine;
 mod poison;
+mod resume;
 
 use std::time::Duration;
 
