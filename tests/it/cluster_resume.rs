@@ -137,3 +137,96 @@ fn slow_lines(pipe: impl BufRead + Send + 'static) -> mpsc::Receiver<String> {
     });
     rx
 }
+
+/// How many messages `summary` (a `Moved …` line) says may be at the destination twice or
+/// in both queues.
+fn said_duplicates(summary: &str) -> u64 {
+    summary
+        .split("; ")
+        .filter(|part| part.contains("twice") || part.contains("both queues"))
+        .filter_map(|part| part.split(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn move_reconnect_loses_nothing_across_a_kill_of_the_source_queues_node() {
+    let c = three_nodes();
+    let (from, to) = (unique("move-from"), unique("move-to"));
+    for (queue, via) in [(&from, 1), (&to, 2)] {
+        let declare = ["declare", "queue", queue, "--durable", "--type", "quorum"];
+        through(&c, &[via], &declare).run().code(0);
+    }
+    let leader = c.leader_of(&from);
+    assert_ne!(
+        c.leader_of(&to),
+        leader,
+        "the destination's leader is elsewhere"
+    );
+    let total = 20_000;
+    let fill =
+        format!("pub -k {from} --confirm --quiet --interval 0 --nb-messages {total} -m m{{seq}}");
+    let fill: Vec<&str> = fill.split(' ').collect();
+    through(&c, &starting_at(&c, leader)[1..], &fill)
+        .timeout(Duration::from_secs(180))
+        .run()
+        .code(0);
+    // Connected (source and destination alike) to the node of the source's leader.
+    let mover = format!("move -q {from} --to-queue {to} --reconnect --rate 2500");
+    let mover: Vec<&str> = mover.split(' ').collect();
+    let mut mover = through(&c, &starting_at(&c, leader), &mover).spawn();
+    let started = Instant::now();
+    while c.queue_info(&to).is_none_or(|q| q.messages < 4000) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the move never got going"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.kill(leader);
+    let killed = Instant::now();
+    mover.exits_with(0, Duration::from_secs(240));
+    let took = killed.elapsed();
+    let err = mover.stderr_lines_so_far();
+    let summary = err
+        .iter()
+        .find(|l| l.starts_with("Moved "))
+        .unwrap_or_else(|| panic!("no summary line in {err:?}"));
+    let attempts = err.iter().filter(|l| l.contains("reconnecting in")).count();
+    let mut found = BTreeMap::new();
+    let (at_destination, left) = (c.drain(&to), c.drain(&from));
+    for body in at_destination.iter().chain(&left) {
+        *found
+            .entry(String::from_utf8_lossy(body).into_owned())
+            .or_insert(0u64) += 1;
+    }
+    let twice: u64 = found.values().map(|n| n - 1).sum();
+    let said = said_duplicates(summary);
+    eprintln!(
+        "figures: move --reconnect of {total}, the source's leader (node {leader}) SIGKILLed \
+         after 4000 had arrived: {} at the destination, {} left in the source, {} distinct, \
+         {twice} duplicates found, {said} said, {attempts} reconnect attempts, done {took:.1?} \
+         after the kill; summary: {summary}",
+        at_destination.len(),
+        left.len(),
+        found.len(),
+    );
+    assert!(attempts > 0, "the kill landed after the move: {err:?}");
+    let missing: Vec<String> = (1..=total)
+        .map(|n| format!("m{n}"))
+        .filter(|b| !found.contains_key(b))
+        .take(5)
+        .collect();
+    assert!(missing.is_empty(), "lost, e.g. {missing:?}");
+    assert_eq!(found.len(), total, "only the bodies published");
+    assert!(
+        said >= twice,
+        "{twice} duplicates, the summary says {said}: {summary}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "of {total} messages from queue {from} to queue {to}"
+        )),
+        "{summary}"
+    );
+    c.boot_again(leader);
+}

@@ -5,6 +5,7 @@
 //! in runs with `multiple`. A transfer stopped at any instant leaves every
 //! message in the source, the destination, or both, never neither.
 
+pub mod again;
 mod flight;
 mod pull;
 
@@ -70,6 +71,9 @@ pub struct Tally {
     /// Confirmed (or maybe published) and not known to be acked at the
     /// source: a later run may take them again.
     pub duplicates: u64,
+    /// Like `duplicates` at a lost connection, then taken again after the
+    /// reconnect (`--reconnect`): the destination may hold them twice.
+    pub resent: u64,
     /// Skipped by `--filter`, left in place.
     pub skipped: u64,
     /// Left in place by the route.
@@ -77,6 +81,18 @@ pub struct Tally {
     /// Not looked at: the route left so many in place that the consumer's
     /// prefetch could take no more ([`Error`]-free early end).
     pub held_full: bool,
+}
+
+impl Tally {
+    /// Adds the counts of `other` (a later attempt of the same run).
+    pub fn add(&mut self, other: Tally) {
+        self.moved += other.moved;
+        self.duplicates += other.duplicates;
+        self.resent += other.resent;
+        self.skipped += other.skipped;
+        self.left += other.left;
+        self.held_full |= other.held_full;
+    }
 }
 
 /// Moves messages from `src`'s queue through `route` to `dst` (a channel in
