@@ -138,14 +138,63 @@ fn slow_lines(pipe: impl BufRead + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
-/// How many messages `summary` (a `Moved …` line) says may be at the destination twice or
-/// in both queues.
-fn said_duplicates(summary: &str) -> u64 {
-    summary
-        .split("; ")
-        .filter(|part| part.contains("twice") || part.contains("both queues"))
-        .filter_map(|part| part.split(' ').next()?.parse::<u64>().ok())
+/// How many messages stderr lines `err` say may be at the destination twice or in both
+/// queues (`move`'s summary, `redrive`'s warnings).
+fn said_duplicates(err: &[String]) -> u64 {
+    err.iter()
+        .flat_map(|line| line.split("; "))
+        .filter(|part| part.contains("twice") || part.contains("both"))
+        .filter_map(|part| part.split(' ').find_map(|word| word.parse::<u64>().ok()))
         .sum()
+}
+
+/// How many times each body is in `queues`, which it drains, and how many each held.
+fn bodies_in(c: &Cluster, queues: &[&str]) -> (BTreeMap<String, u64>, Vec<usize>) {
+    let mut found = BTreeMap::new();
+    let mut held = Vec::new();
+    for queue in queues {
+        let bodies = c.drain(queue);
+        held.push(bodies.len());
+        for body in bodies {
+            *found
+                .entry(String::from_utf8_lossy(&body).into_owned())
+                .or_insert(0) += 1;
+        }
+    }
+    (found, held)
+}
+
+/// Asserts that `found` holds `prefix1` to `prefix{total}` and nothing else, and that
+/// `said` is at least the duplicates in it.
+#[track_caller]
+fn all_there_and_duplicates_said(
+    found: &BTreeMap<String, u64>,
+    prefix: &str,
+    total: usize,
+    said: u64,
+) {
+    let missing: Vec<String> = (1..=total)
+        .map(|n| format!("{prefix}{n}"))
+        .filter(|b| !found.contains_key(b))
+        .take(5)
+        .collect();
+    assert!(missing.is_empty(), "lost, e.g. {missing:?}");
+    assert_eq!(found.len(), total, "only the bodies published");
+    let twice: u64 = found.values().map(|n| n - 1).sum();
+    assert!(said >= twice, "{twice} duplicates, the summary says {said}");
+}
+
+/// Waits until `queue` holds `n` messages or more.
+#[track_caller]
+fn wait_for_at_least(c: &Cluster, queue: &str, n: u32) {
+    let started = Instant::now();
+    while c.queue_info(queue).is_none_or(|q| q.messages < n) {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{queue} never held {n}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -174,14 +223,7 @@ fn move_reconnect_loses_nothing_across_a_kill_of_the_source_queues_node() {
     let mover = format!("move -q {from} --to-queue {to} --reconnect --rate 2500");
     let mover: Vec<&str> = mover.split(' ').collect();
     let mut mover = through(&c, &starting_at(&c, leader), &mover).spawn();
-    let started = Instant::now();
-    while c.queue_info(&to).is_none_or(|q| q.messages < 4000) {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the move never got going"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_at_least(&c, &to, 4000);
     c.kill(leader);
     let killed = Instant::now();
     mover.exits_with(0, Duration::from_secs(240));
@@ -192,41 +234,92 @@ fn move_reconnect_loses_nothing_across_a_kill_of_the_source_queues_node() {
         .find(|l| l.starts_with("Moved "))
         .unwrap_or_else(|| panic!("no summary line in {err:?}"));
     let attempts = err.iter().filter(|l| l.contains("reconnecting in")).count();
-    let mut found = BTreeMap::new();
-    let (at_destination, left) = (c.drain(&to), c.drain(&from));
-    for body in at_destination.iter().chain(&left) {
-        *found
-            .entry(String::from_utf8_lossy(body).into_owned())
-            .or_insert(0u64) += 1;
-    }
+    let (found, held) = bodies_in(&c, &[&to, &from]);
     let twice: u64 = found.values().map(|n| n - 1).sum();
-    let said = said_duplicates(summary);
+    let said = said_duplicates(&err);
     eprintln!(
         "figures: move --reconnect of {total}, the source's leader (node {leader}) SIGKILLed \
-         after 4000 had arrived: {} at the destination, {} left in the source, {} distinct, \
-         {twice} duplicates found, {said} said, {attempts} reconnect attempts, done {took:.1?} \
-         after the kill; summary: {summary}",
-        at_destination.len(),
-        left.len(),
+         after 4000 had arrived: {held:?} at the destination and left in the source, {} \
+         distinct, {twice} duplicates found, {said} said, {attempts} reconnect attempts, done \
+         {took:.1?} after the kill; summary: {summary}",
         found.len(),
     );
     assert!(attempts > 0, "the kill landed after the move: {err:?}");
-    let missing: Vec<String> = (1..=total)
-        .map(|n| format!("m{n}"))
-        .filter(|b| !found.contains_key(b))
-        .take(5)
-        .collect();
-    assert!(missing.is_empty(), "lost, e.g. {missing:?}");
-    assert_eq!(found.len(), total, "only the bodies published");
-    assert!(
-        said >= twice,
-        "{twice} duplicates, the summary says {said}: {summary}"
-    );
     assert!(
         summary.contains(&format!(
             "of {total} messages from queue {from} to queue {to}"
         )),
         "{summary}"
     );
+    all_there_and_duplicates_said(&found, "m", total, said);
+    c.boot_again(leader);
+}
+
+#[test]
+fn redrive_reconnect_loses_nothing_across_a_kill_of_the_dead_letter_queues_node() {
+    let c = three_nodes();
+    let (dlx, dlq, home) = (unique("rd-dlx"), unique("rd-dlq"), unique("rd-home"));
+    let steps = |via: usize, steps: &[String]| {
+        for step in steps {
+            let argv: Vec<&str> = step.split(' ').collect();
+            through(&c, &[via], &argv).run().code(0);
+        }
+    };
+    steps(
+        1,
+        &[
+            format!("declare exchange {dlx} -t fanout --durable"),
+            format!("declare queue {dlq} --durable --type quorum"),
+            format!("declare binding -e {dlx} -q {dlq}"),
+        ],
+    );
+    // Expired at once in `home` (on node 2), into the DLQ (its leader on node 1).
+    let total = 20_000;
+    steps(
+        2,
+        &[
+            format!(
+                "declare queue {home} --arg x-dead-letter-exchange={dlx} --arg x-message-ttl=0"
+            ),
+            format!(
+                "pub -k {home} --confirm --quiet --interval 0 --nb-messages {total} -m d{{seq}}"
+            ),
+        ],
+    );
+    wait_for_at_least(&c, &dlq, total as u32);
+    // Home again without the TTL, so that what goes back stays there.
+    steps(
+        2,
+        &[
+            format!("delete queue {home}"),
+            format!("declare queue {home} --durable --type quorum"),
+        ],
+    );
+    let leader = c.leader_of(&dlq);
+    let redrive = format!("redrive -q {dlq} --reconnect");
+    let redrive: Vec<&str> = redrive.split(' ').collect();
+    let mut redrive = through(&c, &starting_at(&c, leader), &redrive).spawn();
+    wait_for_at_least(&c, &home, 2000);
+    c.kill(leader);
+    let killed = Instant::now();
+    redrive.exits_with(0, Duration::from_secs(240));
+    let took = killed.elapsed();
+    let err = redrive.stderr_lines_so_far();
+    let attempts = err.iter().filter(|l| l.contains("reconnecting in")).count();
+    let (found, held) = bodies_in(&c, &[&home, &dlq]);
+    let said = said_duplicates(&err);
+    eprintln!(
+        "figures: redrive --reconnect of {total}, the DLQ's leader (node {leader}) SIGKILLed \
+         after 2000 were home: {held:?} home and left in the DLQ, {} distinct, {} duplicates \
+         found, {said} said, {attempts} reconnect attempts, done {took:.1?} after the kill; \
+         stderr: {err:?}",
+        found.len(),
+        found.values().map(|n| n - 1).sum::<u64>(),
+    );
+    assert!(attempts > 0, "the kill landed after the redrive: {err:?}");
+    let summary = format!(" of {total} messages from queue {dlq}");
+    let summarised = |l: &&String| l.starts_with("Redrove ") && l.contains(&summary);
+    assert!(err.iter().any(|l| summarised(&l)), "{err:?}");
+    all_there_and_duplicates_said(&found, "d", total, said);
     c.boot_again(leader);
 }
