@@ -15,7 +15,13 @@ pub const DEFAULT_DELIVERY_LIMIT: i64 = 20;
 /// How many times the message was returned before, from the header a
 /// quorum queue adds (`x-delivery-count`); `None` without the header.
 pub fn delivery_count(delivery: &Delivery) -> Option<i64> {
-    match delivery.properties().headers?.get("x-delivery-count")? {
+    integer_header(delivery, "x-delivery-count")
+}
+
+/// The integer in header `name` (of whichever width the broker sent),
+/// e.g. a stream's `x-stream-offset` (`con --reconnect`); `None` without it.
+pub fn integer_header(delivery: &Delivery, name: &str) -> Option<i64> {
+    match delivery.properties().headers?.get(name)? {
         Value::I64(n) => Some(*n),
         Value::I32(n) => Some(i64::from(*n)),
         Value::I16(n) => Some(i64::from(*n)),

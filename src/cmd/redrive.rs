@@ -6,6 +6,7 @@
 //! a counter header of our own (`amqpctl-redrives`) marks how often it went
 //! back, so that `--max-redrives` can leave a message that keeps failing.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use clap::Args;
@@ -16,6 +17,7 @@ use super::broker::{ConnectSpec, put_back, with_connection};
 use super::filter::Filter;
 use super::io::output::{Lines, status};
 use super::io::signals;
+use super::transfer::again::{self, ReconnectArgs};
 use super::transfer::{self, Outgoing, Plan, Route, Tally};
 use crate::error::Error;
 use amqpctl::amqp::{Channel, Delivery, Properties, Table, Value};
@@ -50,6 +52,9 @@ pub struct RedriveArgs {
     /// Filters below); the others stay, each looked at once.
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
+
+    #[command(flatten)]
+    reconnect: ReconnectArgs,
 }
 
 /// Where a dead-lettered message came from, read off its headers, and why
@@ -129,6 +134,8 @@ pub struct RedriveSpec {
     pub filter: Option<Filter>,
     /// Publishes unconfirmed at most.
     pub window: usize,
+    /// `--reconnect`: go on after a lost connection.
+    pub reconnect: bool,
 }
 
 impl RedriveArgs {
@@ -142,47 +149,73 @@ impl RedriveArgs {
             count: self.count,
             dry_run: self.dry_run,
             window: usize::from(transfer::DEFAULT_WINDOW),
+            reconnect: self.reconnect.reconnect,
         })
     }
 }
 
-/// `amqpctl redrive`.
+/// `amqpctl redrive`; with `--reconnect`, over as many connections as it
+/// takes.
 pub fn run(connect_spec: &ConnectSpec, args: RedriveArgs) -> Result<(), Error> {
     let spec = args.resolve()?;
     let interrupts = signals::interrupts()?;
-    with_connection(connect_spec, FlowWait::new(None), |connection, src| {
-        let ready = u64::from(src.queue_inspect(&spec.queue)?.messages);
-        if spec.dry_run {
-            return dry_run(src, &spec, ready);
-        }
-        // Home is published on a channel of its own, in confirm mode.
-        let dst = connection.channel()?;
-        dst.confirm_delivery()?;
-        let limit = spec.count.map_or(ready, |n| n.min(ready));
-        let plan = Plan {
-            queue: &spec.queue,
-            limit: ready,
-            count: limit,
-            window: spec.window,
-            rate: None,
-            filter: spec.filter.as_ref(),
-            leaves: true,
-            progress: ("redriven", Some(limit)),
-        };
-        let mut left = Left::default();
-        let mut tally = Tally::default();
-        let redriven = transfer::transfer(
-            src,
-            &dst,
-            &plan,
-            &mut |d| home(d, &spec, &mut left),
-            &interrupts,
-            &mut tally,
+    // What the queue holds when the redrive starts.
+    let starting = Cell::new(None);
+    // What the last attempt left in place: a lost connection puts them
+    // back, and the next attempt looks at them again.
+    let left = RefCell::new(None);
+    let (tally, redriven) = again::run(spec.reconnect, &interrupts, |done, tally| {
+        with_connection(connect_spec, FlowWait::new(None), |connection, src| {
+            let ready = again::at_start(&starting, || {
+                Ok(u64::from(src.queue_inspect(&spec.queue)?.messages))
+            })?;
+            if spec.dry_run {
+                return dry_run(src, &spec, ready);
+            }
+            // Home is published on a channel of its own, in confirm mode.
+            let dst = connection.channel()?;
+            dst.confirm_delivery()?;
+            let mut this = Left::default();
+            let redriven = transfer::transfer(
+                src,
+                &dst,
+                &plan(&spec, ready, done),
+                &mut |d| home(d, &spec, &mut this),
+                &interrupts,
+                tally,
+            );
+            *left.borrow_mut() = Some(this);
+            redriven?;
+            Ok(dst.close()?)
+        })
+    });
+    if let (Some(ready), Some(left)) = (starting.get(), left.into_inner()) {
+        report(
+            &spec,
+            &tally,
+            &left,
+            spec.count.map_or(ready, |n| n.min(ready)),
         );
-        report(&spec, &tally, &left, limit);
-        redriven?;
-        Ok(dst.close()?)
-    })
+    }
+    redriven
+}
+
+/// The transfer engine's plan for a redrive of a queue that held `ready`
+/// messages at the start, after the attempts before it redrove
+/// `done.moved` (what they had in flight is taken again).
+fn plan<'s>(spec: &'s RedriveSpec, ready: u64, done: &Tally) -> Plan<'s> {
+    let limit = spec.count.map_or(ready, |n| n.min(ready));
+    let count = limit.saturating_sub(done.moved);
+    Plan {
+        queue: &spec.queue,
+        limit: ready.saturating_sub(done.moved),
+        count,
+        window: spec.window,
+        rate: None,
+        filter: spec.filter.as_ref(),
+        leaves: true,
+        progress: ("redriven", Some(count)),
+    }
 }
 
 /// What a redrive left in place, and why.
@@ -294,6 +327,12 @@ fn report(spec: &RedriveSpec, tally: &Tally, left: &Left, limit: u64) {
         status(format_args!(
             "Redrove {} of {limit} messages from queue {}",
             tally.moved, spec.queue
+        ));
+    }
+    if tally.resent > 0 {
+        status(format_args!(
+            "WARNING: {} messages may be home twice (in flight at a lost connection, redriven again)",
+            tally.resent
         ));
     }
     if tally.duplicates > 0 {

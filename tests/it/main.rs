@@ -6,6 +6,7 @@ mod broker_support;
 mod cli;
 mod cluster;
 mod cluster_failover;
+mod cluster_resume;
 mod commands;
 mod drain;
 mod exec;

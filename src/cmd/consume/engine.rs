@@ -8,6 +8,7 @@ use crossbeam_channel::Receiver;
 
 use super::acks::Acks;
 use super::poison::{AfterFailure, Poison};
+use super::resume::{Resume, STREAM_OFFSET};
 use super::{ConsumeSpec, ExecSpec, Mode};
 use crate::cmd::broker::declare::{self, Destination};
 use crate::cmd::broker::reconnect::{self, Reconnecting};
@@ -20,9 +21,6 @@ use crate::cmd::io::saved::SaveDir;
 use crate::cmd::io::signals;
 use crate::error::Error;
 use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Table};
-
-/// The header a stream's deliveries carry their offset in.
-const STREAM_OFFSET: &str = "x-stream-offset";
 
 /// Most deliveries written between two flushes (and acked with one ack).
 const MAX_BATCH: usize = 256;
@@ -46,6 +44,7 @@ pub fn run(connect: &ConnectSpec, mut spec: ConsumeSpec) -> Result<(), Error> {
         queue: String::new(),
         // Only a stream takes an offset.
         stream: spec.offset.is_some(),
+        resume: spec.offset.clone().map(Resume::new),
         interrupts: interrupts.clone(),
         lines: Lines::new(),
         progress: Progress::new(
@@ -80,6 +79,8 @@ struct Consuming<'a> {
     queue: String,
     /// Whether it is a stream (its deliveries carry offsets).
     stream: bool,
+    /// With `--offset`: where to attach again after a reconnect.
+    resume: Option<Resume>,
     progress: Progress,
 }
 
@@ -119,8 +120,8 @@ impl Consuming<'_> {
         let prefetch = self.window();
         channel.basic_qos(prefetch)?;
         let mut arguments = Table::new();
-        if let Some(offset) = &self.spec.offset {
-            arguments.insert(STREAM_OFFSET.to_string(), offset.clone());
+        if let Some(resume) = &self.resume {
+            arguments.insert(STREAM_OFFSET.to_string(), resume.argument());
         }
         let consumer = channel.basic_consume(
             &queue,
@@ -208,6 +209,9 @@ impl Consuming<'_> {
             }
             self.remaining -= batch.len() as u64;
             self.progress.add(batch.len() as u64);
+            if let (Some(resume), Some(last)) = (&mut self.resume, batch.last()) {
+                resume.delivered(last);
+            }
             let n = batch.len();
             if let Some(last) = batch.pop() {
                 acks.written(consumer.channel(), last, n)?;
@@ -252,6 +256,10 @@ impl Consuming<'_> {
             };
             self.remaining -= 1;
             self.progress.add(1);
+            // Handed to the command: not again, even if its ack is lost.
+            if let Some(resume) = &mut self.resume {
+                resume.delivered(&d);
+            }
             match run_exec(consumer.channel(), exec, d, &mut poison, &self.interrupts)? {
                 Some(pause) if !pause.is_zero() => {
                     if self.interrupts.recv_timeout(pause).is_ok() {
@@ -328,9 +336,15 @@ impl Consuming<'_> {
         }
     }
 
-    /// `d` when `--filter` keeps it (or there is none); otherwise settles
-    /// it as the filter's flags say and returns `None`.
+    /// `d` when `--filter` keeps it (or there is none) and it was not
+    /// delivered before a reconnect; otherwise settles it (as the filter's
+    /// flags say) and returns `None`.
     fn keep(&self, channel: &Channel, d: Delivery) -> Result<Option<Delivery>, Error> {
+        if self.resume.as_ref().is_some_and(|r| r.delivered_before(&d)) {
+            // A stream keeps it: the ack only makes room in the prefetch.
+            channel.basic_ack(d, false)?;
+            return Ok(None);
+        }
         let Some(filtering) = &self.spec.filter else {
             return Ok(Some(d));
         };

@@ -8,6 +8,7 @@
 mod acks;
 mod engine;
 mod poison;
+mod resume;
 
 use std::time::Duration;
 
@@ -120,7 +121,8 @@ pub struct ConsumeArgs {
     reconnect: bool,
 
     /// Where to start in a stream queue: first, last, next, an offset, or an
-    /// RFC 3339 time (2024-01-31T12:00:00Z).
+    /// RFC 3339 time (2024-01-31T12:00:00Z); after a --reconnect, right
+    /// after the last message delivered.
     #[arg(long, value_name = "OFFSET", value_parser = parse_offset)]
     offset: Option<Value>,
 

@@ -8,6 +8,8 @@
 
 mod destination;
 
+use std::cell::Cell;
+
 use clap::Args;
 
 use super::args::ConnectionArgs;
@@ -18,6 +20,7 @@ use super::filter::Filter;
 use super::io::output::{Lines, status};
 use super::io::pace::parse_rate;
 use super::io::signals;
+use super::transfer::again::{self, ReconnectArgs};
 use super::transfer::{DEFAULT_WINDOW, Outgoing, Plan, Route, Tally, transfer};
 use crate::error::Error;
 use amqpctl::amqp::{AmqpError, Channel, Delivery};
@@ -69,6 +72,9 @@ pub struct MoveArgs {
     /// Only count what would move; move nothing.
     #[arg(long)]
     dry_run: bool,
+
+    #[command(flatten)]
+    reconnect: ReconnectArgs,
 
     #[command(flatten)]
     to: ToFlags,
@@ -128,6 +134,8 @@ pub struct MoveSpec {
     pub filter: Option<Filter>,
     /// Count only.
     pub dry_run: bool,
+    /// `--reconnect`: go on after a lost connection.
+    pub reconnect: bool,
     /// The destination broker.
     pub to: ConnectSpec,
 }
@@ -177,6 +185,7 @@ impl MoveArgs {
             until_empty: self.until_empty,
             filter: self.filter.as_deref().map(Filter::compile).transpose()?,
             dry_run: self.dry_run,
+            reconnect: self.reconnect.reconnect,
             to: to.spec,
         })
     }
@@ -214,39 +223,54 @@ pub fn run(source: &ConnectionArgs, connect: &ConnectSpec, args: MoveArgs) -> Re
 }
 
 /// Moves up to `spec.count` of the messages the source holds now (or,
-/// with `--until-empty`, until it is empty).
+/// with `--until-empty`, until it is empty); with `--reconnect`, over as
+/// many connections as it takes.
 pub fn move_messages(source: &ConnectSpec, spec: MoveSpec) -> Result<(), Error> {
     let interrupts = signals::interrupts()?;
-    with_connection(source, FlowWait::new(None), |_, src| {
-        let ready = u64::from(src.queue_inspect(&spec.queue)?.messages);
-        // Messages to look at, at most (each is looked at once); --count
-        // counts the messages moved.
-        let limit = if spec.until_empty { u64::MAX } else { ready };
-        with_connection(&spec.to, FlowWait::new(None), |_, dst| {
-            check_destination(dst, &spec)?;
-            if spec.dry_run {
-                return dry_run(src, &spec, limit);
-            }
-            dst.confirm_delivery()?;
-            let mut tally = Tally::default();
-            let moved = transfer(
-                src,
-                dst,
-                &plan(&spec, limit),
-                &mut |d| route(&spec, d),
-                &interrupts,
-                &mut tally,
-            );
-            report(&spec, &tally, limit, &moved);
-            moved
+    // Messages to look at, at most, counted when the move starts.
+    let starting = Cell::new(None);
+    let transferred = Cell::new(false);
+    let (tally, moved) = again::run(spec.reconnect, &interrupts, |done, tally| {
+        with_connection(source, FlowWait::new(None), |_, src| {
+            let limit = again::at_start(&starting, || first_limit(src, &spec))?;
+            with_connection(&spec.to, FlowWait::new(None), |_, dst| {
+                check_destination(dst, &spec)?;
+                if spec.dry_run {
+                    return dry_run(src, &spec, limit);
+                }
+                dst.confirm_delivery()?;
+                transferred.set(true);
+                transfer(
+                    src,
+                    dst,
+                    &plan(&spec, limit, done),
+                    &mut |d| route(&spec, d),
+                    &interrupts,
+                    tally,
+                )
+            })
+            .map_err(connecting_destination)
         })
-        .map_err(connecting_destination)
-    })
+    });
+    if transferred.get() {
+        report(&spec, &tally, starting.get().unwrap_or(0), &moved);
+    }
+    moved
 }
 
-/// The transfer engine's plan for this move.
-fn plan(spec: &MoveSpec, limit: u64) -> Plan<'_> {
-    let count = spec.count.unwrap_or(u64::MAX);
+/// Messages to look at, at most (each is looked at once): what the queue
+/// holds when the move starts, or with `--until-empty` no limit. --count
+/// counts the messages moved.
+fn first_limit(src: &Channel, spec: &MoveSpec) -> Result<u64, Error> {
+    let ready = u64::from(src.queue_inspect(&spec.queue)?.messages);
+    Ok(if spec.until_empty { u64::MAX } else { ready })
+}
+
+/// The transfer engine's plan for this move, after the attempts before it
+/// moved `done.moved` (what they had in flight is taken again).
+fn plan<'s>(spec: &'s MoveSpec, limit: u64, done: &Tally) -> Plan<'s> {
+    let count = spec.count.unwrap_or(u64::MAX).saturating_sub(done.moved);
+    let limit = limit.saturating_sub(done.moved);
     let bounded = !spec.until_empty && spec.filter.is_none();
     Plan {
         queue: &spec.queue,
@@ -319,11 +343,16 @@ fn check_destination(dst: &Channel, spec: &MoveSpec) -> Result<(), Error> {
 
 /// The summary line, and the filter's warnings.
 fn report(spec: &MoveSpec, tally: &Tally, limit: u64, moved: &Result<(), Error>) {
-    let duplicates = if tally.duplicates > 0 {
-        format!("; {} may be in both queues", tally.duplicates)
-    } else {
-        String::new()
-    };
+    let mut duplicates = String::new();
+    if tally.resent > 0 {
+        duplicates = format!(
+            "; {} may be at the destination twice (in flight at a lost connection, moved again)",
+            tally.resent
+        );
+    }
+    if tally.duplicates > 0 {
+        duplicates += &format!("; {} may be in both queues", tally.duplicates);
+    }
     let stopped = match moved {
         Err(Error::Interrupted(signal)) => format!("Stopped by signal {signal}: "),
         _ => String::new(),

@@ -24,6 +24,9 @@ pub struct Flight<'c> {
     run_len: u64,
     /// A run this long is acked without waiting for more.
     ack_batch: u64,
+    /// Acked since the source last answered a request: acks have no
+    /// reply, so after a lost connection these may not have been taken.
+    pub unverified: u64,
     /// The first refusal (nack, return): the transfer ends with it.
     pub failure: Option<Error>,
 }
@@ -40,6 +43,7 @@ impl<'c> Flight<'c> {
             run: None,
             run_len: 0,
             ack_batch: ack_batch.max(1),
+            unverified: 0,
             failure: None,
         }
     }
@@ -116,6 +120,7 @@ impl<'c> Flight<'c> {
             self.src.basic_ack(d, false)?;
             tally.duplicates -= 1;
             tally.moved += 1;
+            self.unverified += 1;
         } else {
             self.run = Some(d);
             self.run_len += 1;
@@ -142,6 +147,7 @@ impl<'c> Flight<'c> {
         self.src.basic_ack(last, true)?;
         tally.duplicates -= n;
         tally.moved += n;
+        self.unverified += n;
         Ok(())
     }
 }

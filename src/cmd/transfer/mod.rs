@@ -5,6 +5,7 @@
 //! in runs with `multiple`. A transfer stopped at any instant leaves every
 //! message in the source, the destination, or both, never neither.
 
+pub mod again;
 mod flight;
 mod pull;
 
@@ -17,6 +18,11 @@ use crate::error::Error;
 use amqpctl::amqp::{Channel, Delivery, Properties};
 use flight::Flight;
 use pull::{Pull, Pulled};
+
+/// Messages acked at the source between two requests that show it took
+/// the acks (see [`Pull::verify`]): what a lost connection may leave in
+/// both queues although counted as moved.
+const VERIFY_EVERY: u64 = 500;
 
 /// Publishes unconfirmed at most, by default (`move --window`, and
 /// `redrive`'s): chosen by `scripts/bench`'s move case.
@@ -70,6 +76,9 @@ pub struct Tally {
     /// Confirmed (or maybe published) and not known to be acked at the
     /// source: a later run may take them again.
     pub duplicates: u64,
+    /// Like `duplicates` at a lost connection, then taken again after the
+    /// reconnect (`--reconnect`): the destination may hold them twice.
+    pub resent: u64,
     /// Skipped by `--filter`, left in place.
     pub skipped: u64,
     /// Left in place by the route.
@@ -77,6 +86,18 @@ pub struct Tally {
     /// Not looked at: the route left so many in place that the consumer's
     /// prefetch could take no more ([`Error`]-free early end).
     pub held_full: bool,
+}
+
+impl Tally {
+    /// Adds the counts of `other` (a later attempt of the same run).
+    pub fn add(&mut self, other: Tally) {
+        self.moved += other.moved;
+        self.duplicates += other.duplicates;
+        self.resent += other.resent;
+        self.skipped += other.skipped;
+        self.left += other.left;
+        self.held_full |= other.held_full;
+    }
 }
 
 /// Moves messages from `src`'s queue through `route` to `dst` (a channel in
@@ -120,6 +141,11 @@ pub fn transfer(
         tally.duplicates += flight.confirmed_unacked();
         if e.is_connection_lost() || matches!(e, Error::Interrupted(_)) {
             tally.duplicates += flight.pending.len() as u64;
+        }
+        if e.is_connection_lost() {
+            // Acked, but the acks may have gone with the connection.
+            tally.moved -= flight.unverified;
+            tally.duplicates += flight.unverified;
         }
     }
     result?;
@@ -175,6 +201,10 @@ fn take_all(
         sent += 1;
         flight.pending.push_back(d);
         flight.settle(plan.window - 1, tally)?;
+        if flight.unverified >= VERIFY_EVERY {
+            pull.verify()?;
+            flight.unverified = 0;
+        }
         progress.add(1);
     }
     Ok(None)

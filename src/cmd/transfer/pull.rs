@@ -113,6 +113,13 @@ impl<'c> Pull<'c> {
         })
     }
 
+    /// A request the source answers only after it took every ack sent
+    /// before it (a passive declare of the queue).
+    pub fn verify(&self) -> Result<(), Error> {
+        self.src.queue_inspect(&self.queue)?;
+        Ok(())
+    }
+
     /// Cancels the consumer, if one started; what it delivered and the
     /// transfer did not take goes back when the channel closes.
     pub fn cancel(self) -> Result<(), Error> {

@@ -1,0 +1,325 @@
+//! Work that goes on where it stopped after a node of a private three-node cluster is
+//! SIGKILLed (`cluster.rs`'s, see `support::cluster`): a stream reader attaches again after the last
+//! offset it wrote, and `move --reconnect` takes up a transfer again. One test at a time;
+//! each prints its figures (`figures: …` on stderr, shown with `--nocapture`) and boots
+//! the killed node again so the next test has three.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+// The cluster of `cluster.rs`'s tests, locked as for theirs: one cluster, one test at a
+// time.
+use crate::cluster::cluster as three_nodes;
+use crate::support::{Cluster, Cmd, unique};
+
+/// `amqpctl` with `--url`s for nodes `order` (in that order), then `args`.
+fn through(c: &Cluster, order: &[usize], args: &[&str]) -> Cmd {
+    let flags = c.url_flags(order);
+    let argv: Vec<&str> = flags
+        .iter()
+        .map(String::as_str)
+        .chain(args.iter().copied())
+        .collect();
+    Cmd::amqpctl(&argv)
+}
+
+/// Node `first`, then the others: a client connects to `first`.
+fn starting_at(c: &Cluster, first: usize) -> Vec<usize> {
+    std::iter::once(first)
+        .chain((1..=c.len()).filter(|&i| i != first))
+        .collect()
+}
+
+/// Padding after a body's number (200 bytes), so that a pipe holds a few hundred lines.
+const PAD: &str = concat!(
+    "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp",
+    "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp",
+);
+
+#[test]
+fn a_stream_reader_with_count_resumes_after_the_last_offset_it_wrote() {
+    let c = three_nodes();
+    let s = unique("stream-resume");
+    through(
+        &c,
+        &[1],
+        &["declare", "queue", &s, "--durable", "--type", "stream"],
+    )
+    .run()
+    .code(0);
+    let leader = c.leader_of(&s);
+    let others: Vec<usize> = starting_at(&c, leader).split_off(1);
+    let (count, kill_at) = (3000, 600);
+    let template = format!("{{seq}} {PAD}");
+    let publish = ["pub", "-k", &s, "--confirm", "--quiet", "--interval", "0"];
+    through(
+        &c,
+        &others,
+        &[&publish[..], &["--nb-messages", "3500", "-m", &template]].concat(),
+    )
+    .run()
+    .code(0);
+    // Connected to the stream's leader, read through a pipe the test empties slowly, so
+    // that the kill lands while the reader is blocked mid-read.
+    let con = format!("con -q {s} --offset first --reconnect --prefetch 100 --count {count}");
+    let con: Vec<&str> = con.split(' ').collect();
+    let mut reader = through(&c, &starting_at(&c, leader), &con).spawn_piped();
+    let lines = slow_lines(BufReader::new(reader.take_stdout()));
+    let mut read = Vec::new();
+    let mut killed = None;
+    let mut longest = Duration::ZERO;
+    let mut last = Instant::now();
+    loop {
+        match lines.recv_timeout(Duration::from_secs(90)) {
+            Ok(line) => read.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no line for 90 s after {}", read.len()),
+        }
+        if killed.is_some() {
+            longest = longest.max(last.elapsed());
+        }
+        last = Instant::now();
+        if read.len() == kill_at {
+            c.kill(leader);
+            killed = Some(Instant::now());
+        }
+    }
+    let run = reader.wait(Duration::from_secs(60));
+    let attempts = run
+        .stderr_lines()
+        .iter()
+        .filter(|l| l.contains("reconnecting in"))
+        .count();
+    let mut seen = BTreeMap::new();
+    for line in &read {
+        *seen.entry(line.as_str()).or_insert(0) += 1;
+    }
+    let twice = seen.values().filter(|&&n| n > 1).count();
+    eprintln!(
+        "figures: stream resume, leader (node {leader}) SIGKILLed after {kill_at} lines read: \
+         {} lines, {} distinct, {twice} read twice, {attempts} reconnect attempts, longest \
+         pause between lines after the kill {longest:.1?}, all read {:.1?} after the kill",
+        read.len(),
+        seen.len(),
+        killed.map_or(Duration::ZERO, |k| k.elapsed()),
+    );
+    let run = run.code(0);
+    assert!(
+        attempts > 0,
+        "the kill landed after the reader was done: {:?}",
+        run.stderr_lines()
+    );
+    assert_eq!(twice, 0, "lines read twice");
+    let expected: Vec<String> = (1..=count)
+        .map(|n| format!("Received: {n} {PAD}"))
+        .collect();
+    assert!(
+        read == expected,
+        "not messages 1 to {count} once each, in order"
+    );
+    c.boot_again(leader);
+}
+
+/// The lines of `pipe`, read one every 2 ms on a thread of their own; the channel closes at
+/// the end of the pipe.
+fn slow_lines(pipe: impl BufRead + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in pipe.lines() {
+            let Ok(line) = line else { break };
+            std::thread::sleep(Duration::from_millis(2));
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// How many messages stderr lines `err` say may be at the destination twice or in both
+/// queues (`move`'s summary, `redrive`'s warnings).
+fn said_duplicates(err: &[String]) -> u64 {
+    err.iter()
+        .flat_map(|line| line.split("; "))
+        .filter(|part| part.contains("twice") || part.contains("both"))
+        .filter_map(|part| part.split(' ').find_map(|word| word.parse::<u64>().ok()))
+        .sum()
+}
+
+/// How many times each body is in `queues`, which it drains, and how many each held.
+fn bodies_in(c: &Cluster, queues: &[&str]) -> (BTreeMap<String, u64>, Vec<usize>) {
+    let mut found = BTreeMap::new();
+    let mut held = Vec::new();
+    for queue in queues {
+        let bodies = c.drain(queue);
+        held.push(bodies.len());
+        for body in bodies {
+            *found
+                .entry(String::from_utf8_lossy(&body).into_owned())
+                .or_insert(0) += 1;
+        }
+    }
+    (found, held)
+}
+
+/// Asserts that `found` holds `prefix1` to `prefix{total}` and nothing else, and that
+/// `said` is at least the duplicates in it.
+#[track_caller]
+fn all_there_and_duplicates_said(
+    found: &BTreeMap<String, u64>,
+    prefix: &str,
+    total: usize,
+    said: u64,
+) {
+    let missing: Vec<String> = (1..=total)
+        .map(|n| format!("{prefix}{n}"))
+        .filter(|b| !found.contains_key(b))
+        .take(5)
+        .collect();
+    assert!(missing.is_empty(), "lost, e.g. {missing:?}");
+    assert_eq!(found.len(), total, "only the bodies published");
+    let twice: u64 = found.values().map(|n| n - 1).sum();
+    assert!(said >= twice, "{twice} duplicates, the summary says {said}");
+}
+
+/// Waits until `queue` holds `n` messages or more.
+#[track_caller]
+fn wait_for_at_least(c: &Cluster, queue: &str, n: u32) {
+    let started = Instant::now();
+    while c.queue_info(queue).is_none_or(|q| q.messages < n) {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{queue} never held {n}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn move_reconnect_loses_nothing_across_a_kill_of_the_source_queues_node() {
+    let c = three_nodes();
+    let (from, to) = (unique("move-from"), unique("move-to"));
+    for (queue, via) in [(&from, 1), (&to, 2)] {
+        let declare = ["declare", "queue", queue, "--durable", "--type", "quorum"];
+        through(&c, &[via], &declare).run().code(0);
+    }
+    let leader = c.leader_of(&from);
+    assert_ne!(
+        c.leader_of(&to),
+        leader,
+        "the destination's leader is elsewhere"
+    );
+    let total = 20_000;
+    let fill =
+        format!("pub -k {from} --confirm --quiet --interval 0 --nb-messages {total} -m m{{seq}}");
+    let fill: Vec<&str> = fill.split(' ').collect();
+    through(&c, &starting_at(&c, leader)[1..], &fill)
+        .timeout(Duration::from_secs(180))
+        .run()
+        .code(0);
+    // Connected (source and destination alike) to the node of the source's leader.
+    let mover = format!("move -q {from} --to-queue {to} --reconnect --rate 2500");
+    let mover: Vec<&str> = mover.split(' ').collect();
+    let mut mover = through(&c, &starting_at(&c, leader), &mover).spawn();
+    wait_for_at_least(&c, &to, 4000);
+    c.kill(leader);
+    let killed = Instant::now();
+    mover.exits_with(0, Duration::from_secs(240));
+    let took = killed.elapsed();
+    let err = mover.stderr_lines_so_far();
+    let summary = err
+        .iter()
+        .find(|l| l.starts_with("Moved "))
+        .unwrap_or_else(|| panic!("no summary line in {err:?}"));
+    let attempts = err.iter().filter(|l| l.contains("reconnecting in")).count();
+    let (found, held) = bodies_in(&c, &[&to, &from]);
+    let twice: u64 = found.values().map(|n| n - 1).sum();
+    let said = said_duplicates(&err);
+    eprintln!(
+        "figures: move --reconnect of {total}, the source's leader (node {leader}) SIGKILLed \
+         after 4000 had arrived: {held:?} at the destination and left in the source, {} \
+         distinct, {twice} duplicates found, {said} said, {attempts} reconnect attempts, done \
+         {took:.1?} after the kill; summary: {summary}",
+        found.len(),
+    );
+    assert!(attempts > 0, "the kill landed after the move: {err:?}");
+    assert!(
+        summary.contains(&format!(
+            "of {total} messages from queue {from} to queue {to}"
+        )),
+        "{summary}"
+    );
+    all_there_and_duplicates_said(&found, "m", total, said);
+    c.boot_again(leader);
+}
+
+#[test]
+fn redrive_reconnect_loses_nothing_across_a_kill_of_the_dead_letter_queues_node() {
+    let c = three_nodes();
+    let (dlx, dlq, home) = (unique("rd-dlx"), unique("rd-dlq"), unique("rd-home"));
+    let steps = |via: usize, steps: &[String]| {
+        for step in steps {
+            let argv: Vec<&str> = step.split(' ').collect();
+            through(&c, &[via], &argv).run().code(0);
+        }
+    };
+    steps(
+        1,
+        &[
+            format!("declare exchange {dlx} -t fanout --durable"),
+            format!("declare queue {dlq} --durable --type quorum"),
+            format!("declare binding -e {dlx} -q {dlq}"),
+        ],
+    );
+    // Expired at once in `home` (on node 2), into the DLQ (its leader on node 1).
+    let total = 20_000;
+    steps(
+        2,
+        &[
+            format!(
+                "declare queue {home} --arg x-dead-letter-exchange={dlx} --arg x-message-ttl=0"
+            ),
+            format!(
+                "pub -k {home} --confirm --quiet --interval 0 --nb-messages {total} -m d{{seq}}"
+            ),
+        ],
+    );
+    wait_for_at_least(&c, &dlq, total as u32);
+    // Home again without the TTL, so that what goes back stays there.
+    steps(
+        2,
+        &[
+            format!("delete queue {home}"),
+            format!("declare queue {home} --durable --type quorum"),
+        ],
+    );
+    let leader = c.leader_of(&dlq);
+    let redrive = format!("redrive -q {dlq} --reconnect");
+    let redrive: Vec<&str> = redrive.split(' ').collect();
+    let mut redrive = through(&c, &starting_at(&c, leader), &redrive).spawn();
+    wait_for_at_least(&c, &home, 2000);
+    c.kill(leader);
+    let killed = Instant::now();
+    redrive.exits_with(0, Duration::from_secs(240));
+    let took = killed.elapsed();
+    let err = redrive.stderr_lines_so_far();
+    let attempts = err.iter().filter(|l| l.contains("reconnecting in")).count();
+    let (found, held) = bodies_in(&c, &[&home, &dlq]);
+    let said = said_duplicates(&err);
+    eprintln!(
+        "figures: redrive --reconnect of {total}, the DLQ's leader (node {leader}) SIGKILLed \
+         after 2000 were home: {held:?} home and left in the DLQ, {} distinct, {} duplicates \
+         found, {said} said, {attempts} reconnect attempts, done {took:.1?} after the kill; \
+         stderr: {err:?}",
+        found.len(),
+        found.values().map(|n| n - 1).sum::<u64>(),
+    );
+    assert!(attempts > 0, "the kill landed after the redrive: {err:?}");
+    let summary = format!(" of {total} messages from queue {dlq}");
+    let summarised = |l: &&String| l.starts_with("Redrove ") && l.contains(&summary);
+    assert!(err.iter().any(|l| summarised(&l)), "{err:?}");
+    all_there_and_duplicates_said(&found, "d", total, said);
+    c.boot_again(leader);
+}
