@@ -11,13 +11,14 @@ use std::collections::BTreeMap;
 
 use clap::Args;
 
+use super::args::reconnect::ReconnectArgs;
 use super::args::values::check_name;
 use super::broker::flow::FlowWait;
 use super::broker::{ConnectSpec, put_back, with_connection};
 use super::filter::Filter;
 use super::io::output::{Lines, status};
 use super::io::signals;
-use super::transfer::again::{self, ReconnectArgs};
+use super::transfer::again;
 use super::transfer::{self, Outgoing, Plan, Route, Tally};
 use crate::error::Error;
 use amqpctl::amqp::{Channel, Delivery, Properties, Table, Value};

@@ -8,6 +8,7 @@ pub mod format;
 pub mod management;
 pub mod profile;
 pub mod queue;
+pub mod reconnect;
 pub mod rfc3339;
 pub mod url;
 pub mod values;

@@ -13,6 +13,7 @@ use std::cell::Cell;
 use clap::Args;
 
 use super::args::ConnectionArgs;
+use super::args::reconnect::ReconnectArgs;
 use super::args::values::check_name;
 use super::broker::flow::FlowWait;
 use super::broker::{ConnectSpec, put_back, with_connection};
@@ -20,7 +21,7 @@ use super::filter::Filter;
 use super::io::output::{Lines, status};
 use super::io::pace::parse_rate;
 use super::io::signals;
-use super::transfer::again::{self, ReconnectArgs};
+use super::transfer::again;
 use super::transfer::{DEFAULT_WINDOW, Outgoing, Plan, Route, Tally, transfer};
 use crate::error::Error;
 use amqpctl::amqp::{AmqpError, Channel, Delivery};

@@ -8,23 +8,11 @@
 
 use std::cell::Cell;
 
-use clap::Args;
 use crossbeam_channel::Receiver;
 
 use super::Tally;
 use crate::cmd::broker::reconnect::{self, Reconnecting};
 use crate::error::Error;
-
-/// `--reconnect`, as `move` and `redrive` take it.
-#[derive(Debug, Args)]
-pub struct ReconnectArgs {
-    /// After a lost connection, connect again (backoff with jitter; the
-    /// --urls in order) and go on; what was in flight goes back to the
-    /// source and is sent again, so it may arrive twice (the summary
-    /// counts those).
-    #[arg(long)]
-    pub reconnect: bool,
-}
 
 /// One connection's worth of a transfer: given what the attempts before
 /// it did, it adds its own counts to the second tally.
