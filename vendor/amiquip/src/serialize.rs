@@ -227,7 +227,7 @@ impl OutputBuffer {
 
     pub fn push_heartbeat(&mut self) {
         // serializing heartbeat cannot fail; safe to unwrap.
-        serialize(&mut self.0, |buf, pos| gen_heartbeat_frame((buf, pos)))
+        serialize(&mut self.0, 8, |buf, pos| gen_heartbeat_frame((buf, pos)))
     }
 
     // This can only fail if there is a bug in the serialization library; it is probably
@@ -237,7 +237,7 @@ impl OutputBuffer {
         M: IntoAmqpClass,
     {
         let class = method.into_class();
-        serialize(&mut self.0, |buf, pos| {
+        serialize(&mut self.0, SPARE, |buf, pos| {
             gen_method_frame((buf, pos), channel_id, &class)
         })
     }
@@ -250,13 +250,13 @@ impl OutputBuffer {
         properties: &AMQPProperties,
     ) {
         let length = length as u64;
-        serialize(&mut self.0, |buf, pos| {
+        serialize(&mut self.0, SPARE, |buf, pos| {
             gen_content_header_frame((buf, pos), channel_id, class_id, length, properties)
         })
     }
 
     pub(crate) fn push_content_body(&mut self, channel_id: u16, content: &[u8]) {
-        serialize(&mut self.0, |buf, pos| {
+        serialize(&mut self.0, content.len() + 8, |buf, pos| {
             gen_content_body_frame((buf, pos), channel_id, content)
         })
     }
@@ -384,17 +384,30 @@ impl Index<RangeFrom<usize>> for SealableOutputBuffer {
     }
 }
 
+// amqpctl patch 9: generate each frame into room reserved ahead (`hint`
+// bytes, at least `SPARE`), growing it geometrically, instead of growing the
+// buffer to cookie-factory's `BufferTooSmall` index and starting over: that
+// index is only the end of the field that did not fit, so a frame of k
+// fields was generated k times over (a dead letter's `x-death` table, dozens).
+const SPARE: usize = 512;
+
 fn serialize<F: Fn(&mut [u8], usize) -> StdResult<(&mut [u8], usize), GenError>>(
     buf: &mut Vec<u8>,
+    hint: usize,
     f: F,
 ) {
     let pos = buf.len();
+    let mut room = hint.max(SPARE);
     loop {
-        let resize_to = match f(buf, pos) {
-            Ok(_) => return,
-            Err(GenError::BufferTooSmall(n)) => n,
+        buf.resize(pos + room, 0);
+        let generated = f(buf, pos).map(|(_, end)| end);
+        match generated {
+            Ok(end) => {
+                buf.truncate(end);
+                return;
+            }
+            Err(GenError::BufferTooSmall(n)) => room = (n - pos).max(2 * room),
             Err(err) => unreachable!("impossible serialization error: {:?}", err),
-        };
-        buf.resize(resize_to, 0);
+        }
     }
 }
