@@ -214,3 +214,76 @@ fn the_readme_opening_names_every_subcommand() {
         "README's opening leaves out {missing:?}"
     );
 }
+
+/// The house rules (issue 23): no file in `src/` over 450 lines and no
+/// function over 80, so that each stays readable at one sitting. Functions
+/// are found as rustfmt lays them out: a `fn` line and the first later line
+/// that is only `}` at the same indentation; a signature ending in `;` (a
+/// trait's declaration) has no body to count.
+#[test]
+fn no_source_file_or_function_is_too_long() {
+    const MAX_FILE: usize = 450;
+    const MAX_FN: usize = 80;
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let mut found = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("read a source file");
+        let shown = path.strip_prefix(root()).unwrap_or(path).display();
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() > MAX_FILE {
+            found.push(format!("{shown}: {} lines", lines.len()));
+        }
+        for (start, name, length) in function_lengths(&lines) {
+            if length > MAX_FN {
+                let at = format!("{shown}:{}", start + 1);
+                found.push(format!("{at}: fn {name} is {length} lines"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "over {MAX_FILE} lines a file or {MAX_FN} a function:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Each function with a body in rustfmt'd `lines`: its first line's index,
+/// its name and its length in lines, signature and closing brace included.
+fn function_lengths<'a>(lines: &[&'a str]) -> Vec<(usize, &'a str, usize)> {
+    let mut out = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let code = line.trim_start();
+        let indent = line.len() - code.len();
+        let Some(after) = code
+            .split_once("fn ")
+            .filter(|(before, _)| before.split_whitespace().all(is_fn_qualifier))
+            .map(|(_, after)| after)
+        else {
+            continue;
+        };
+        let name = after
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        let signature_end = lines[start..]
+            .iter()
+            .position(|l| l.trim_end().ends_with('{') || l.trim_end().ends_with(';'));
+        let Some(signature_end) = signature_end else {
+            continue;
+        };
+        if lines[start + signature_end].trim_end().ends_with(';') {
+            continue;
+        }
+        let close = " ".repeat(indent) + "}";
+        if let Some(end) = lines[start..].iter().position(|l| *l == close) {
+            out.push((start, name, end + 1));
+        }
+    }
+    out
+}
+
+/// What may stand before `fn` on a function's first line.
+fn is_fn_qualifier(word: &str) -> bool {
+    word.starts_with("pub") || ["const", "async", "unsafe", "extern", "\"C\""].contains(&word)
+}
