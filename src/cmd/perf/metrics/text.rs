@@ -124,7 +124,13 @@ fn summary(out: &mut String, labels: &str, h: &Histogram<u64>) {
         }
     }
     let _ = writeln!(out, "{LATENCY}_count{} {}", braces(labels), h.len());
-    let sum = seconds(h.mean() * h.len() as f64);
+    // Whole µs, each latency as its bucket's highest value (as the
+    // quantiles are): a float mean times the count would add noise.
+    let us: u128 = h
+        .iter_recorded()
+        .map(|v| u128::from(v.value_iterated_to()) * u128::from(v.count_at_value()))
+        .sum();
+    let sum = seconds(us as f64);
     let _ = writeln!(out, "{LATENCY}_sum{} {sum}", braces(labels));
 }
 
@@ -197,5 +203,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("amqpctl_perf_latency_seconds_count{kind=\"end_to_end\"} 1\n"));
+        assert!(text.contains("amqpctl_perf_latency_seconds_sum{kind=\"end_to_end\"} 0.002\n"));
     }
 }
