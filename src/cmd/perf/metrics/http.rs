@@ -1,46 +1,61 @@
 //! The endpoint's HTTP/1.1, on `std::net` alone: a scrape is one GET a
 //! connection, answered and closed, so a server of a few dozen lines in a
-//! thread of its own does, with no HTTP crate. It polls a non-blocking
-//! listener so that it stops with the run within [`POLL`]; a client gets
+//! thread of its own does, with no HTTP crate. It blocks in `accept`, so a
+//! scrape is answered at once; [`wake`] ends it. A client gets
 //! [`IO_TIMEOUT`] to send its request and take the answer.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::board::Board;
 use super::text::{CONTENT_TYPE, render};
 
-/// How often the listener looks for a connection or the stop flag.
-const POLL: Duration = Duration::from_millis(25);
-
 /// How long a client may take to send its request or read the answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long [`wake`] tries to reach the listener.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// After an `accept` error (out of file descriptors), a pause before the next.
+const PAUSE: Duration = Duration::from_millis(50);
 
 /// The longest request head read.
 const MAX_HEAD: usize = 8 * 1024;
 
-/// Answers connections on `listener` until `stop` is set.
+/// Answers connections on `listener` until `stop` is set and a connection
+/// (the one [`wake`] makes) comes.
 pub fn serve(listener: &TcpListener, board: &Board, stop: &AtomicBool) {
-    if let Err(e) = listener.set_nonblocking(true) {
-        log::warn!("the metrics endpoint cannot poll: {e}");
-        return;
-    }
-    while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
+    loop {
+        let accepted = listener.accept();
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        match accepted {
             Ok((stream, peer)) => {
                 if let Err(e) = answer(stream, board) {
                     log::debug!("metrics scrape from {peer}: {e}");
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(POLL),
             Err(e) => {
                 log::debug!("metrics endpoint: {e}");
-                std::thread::sleep(POLL);
+                std::thread::sleep(PAUSE);
             }
         }
     }
+}
+
+/// Connects to the listener at `addr` so that its `accept` returns and
+/// [`serve`] sees the stop flag; whether it could (if not, the thread is
+/// left blocked, and ends with the process).
+pub fn wake(addr: SocketAddr) -> bool {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    TcpStream::connect_timeout(&SocketAddr::new(ip, addr.port()), WAKE_TIMEOUT).is_ok()
 }
 
 /// Reads one request and answers it: the figures at `GET /metrics` (and

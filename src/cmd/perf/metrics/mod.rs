@@ -95,6 +95,7 @@ impl MetricsArgs {
 
 /// The serving endpoint: its thread, until [`Server::end`].
 pub struct Server {
+    addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
     board: Board,
@@ -121,6 +122,7 @@ impl Server {
         };
         status(format_args!("Metrics: http://{addr}/metrics"));
         Ok(Some(Server {
+            addr,
             stop,
             thread,
             board: endpoint.board.clone(),
@@ -144,7 +146,12 @@ impl Server {
             }
         }
         self.stop.store(true, Ordering::Relaxed);
-        if self.thread.join().is_err() {
+        if !http::wake(self.addr) {
+            log::debug!(
+                "the metrics endpoint at {} did not wake: left to the exit",
+                self.addr
+            );
+        } else if self.thread.join().is_err() {
             log::warn!("the metrics endpoint's thread panicked");
         }
     }
