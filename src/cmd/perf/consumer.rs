@@ -89,6 +89,7 @@ impl Worker<'_> {
             {
                 let mut tally = self.tally.lock();
                 tally.count += 1;
+                tally.bytes += delivery.body().len() as u64;
                 tally.waiting_sum += consumer.waiting() as u64;
                 tally.waiting_samples += 1;
                 tally.last_nanos = now;

@@ -185,8 +185,12 @@ fn workers(
             started,
         );
         reporter.tap = tap;
+        reporter.metrics = spec.metrics.as_ref().map(|m| m.board.clone());
         watch.until_done(&mut reporter, started);
         reporter.finish();
+        if let Some(m) = &spec.metrics {
+            m.board.finish(&reporter);
+        }
         let interrupted = watch.interrupted;
         let results: Vec<Result<(), Error>> = watch
             .producers

@@ -11,6 +11,7 @@ mod consumer;
 mod dist;
 mod engine;
 mod html;
+mod metrics;
 mod producer;
 mod report;
 mod stamp;
@@ -118,6 +119,9 @@ pub struct PerfArgs {
 
     #[command(flatten)]
     dist: dist::DistArgs,
+
+    #[command(flatten)]
+    metrics: metrics::MetricsArgs,
 }
 
 /// `--latency`.
@@ -173,6 +177,8 @@ pub struct PerfSpec {
     pub latency: Latency,
     /// `--run-id` and the flags of a run of several instances.
     pub dist: Option<dist::DistSpec>,
+    /// `--metrics-listen`: the endpoint, bound.
+    pub metrics: Option<metrics::Endpoint>,
 }
 
 impl PerfSpec {
@@ -244,6 +250,8 @@ impl PerfArgs {
                 return usage(format!("--html {}: no such directory", file.display()));
             }
         }
+        // Last: it binds the address, once everything else is right.
+        let metrics = self.metrics.resolve(dist.as_ref())?;
         Ok(PerfSpec {
             producers: if collect { 0 } else { self.producers },
             consumers: if collect { 0 } else { self.consumers },
@@ -265,6 +273,7 @@ impl PerfArgs {
             html: self.html,
             latency: self.latency,
             dist,
+            metrics,
         })
     }
 }
@@ -346,8 +355,13 @@ impl Control {
 /// Runs `amqpctl perf`.
 pub fn run(connect: &ConnectSpec, args: PerfArgs) -> Result<(), Error> {
     let spec = args.resolve()?;
-    match &spec.dist {
+    let server = metrics::Server::start(spec.metrics.as_ref())?;
+    let ran = match &spec.dist {
         Some(d) => dist::run(connect, &spec, d),
         None => engine::run(connect, &spec),
+    };
+    if let Some(server) = server {
+        server.end();
     }
+    ran
 }

@@ -93,7 +93,11 @@ impl Producer<'_> {
                 properties: &properties,
                 mandatory: false,
             })?;
-            self.tally.lock().count += 1;
+            {
+                let mut tally = self.tally.lock();
+                tally.count += 1;
+                tally.bytes += body.len() as u64;
+            }
             if let Some(window) = self.spec.confirm {
                 published.push_back(nanos);
                 channel.poll_confirms(|_, c| self.settle(&mut published, c))?;

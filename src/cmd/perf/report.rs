@@ -61,6 +61,8 @@ pub struct Reporter {
     pub seconds: Vec<Second>,
     /// Where every interval goes too (a `--run-id` instance's courier).
     pub tap: Option<Sender<Interval>>,
+    /// The `--metrics-listen` endpoint's figures, updated every interval.
+    pub metrics: Option<super::metrics::Board>,
     /// Every thread's CPU, sampled once a second, for the self-check.
     pub threads: super::check::Threads,
     /// In a merged report, the instances whose rates `seconds` hold (one
@@ -86,6 +88,7 @@ impl Reporter {
             last: started,
             seconds: Vec::new(),
             tap: None,
+            metrics: None,
             threads: super::check::Threads::default(),
             instances: Vec::new(),
         }
@@ -184,6 +187,9 @@ impl Reporter {
         };
         if print {
             status(self.line(&second));
+        }
+        if let Some(board) = &self.metrics {
+            board.sample(self, &second, &confirm, &e2e);
         }
         if let Some(tap) = &self.tap {
             let (sent, received, foreign) = self.totals();

@@ -21,6 +21,8 @@ pub fn histogram() -> Histogram<u64> {
 pub struct Tally {
     /// Messages published (producer) or received, of any run (consumer).
     pub count: u64,
+    /// Body bytes published (producer) or received (consumer).
+    pub bytes: u64,
     /// Publishes the broker acked (producer with `--confirm`).
     pub confirmed: u64,
     /// Publishes the broker nacked.
@@ -58,6 +60,7 @@ impl Tally {
     fn new() -> Tally {
         Tally {
             count: 0,
+            bytes: 0,
             confirmed: 0,
             nacked: 0,
             foreign: 0,

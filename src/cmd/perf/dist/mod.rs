@@ -114,7 +114,7 @@ impl DistArgs {
 }
 
 /// This instance's name: the host's and the process id (`host:pid`).
-fn instance_name() -> String {
+pub(super) fn instance_name() -> String {
     let name = default_connection_name("perf");
     name.strip_prefix("amqpctl perf ")
         .map(str::to_string)
