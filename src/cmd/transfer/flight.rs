@@ -122,10 +122,16 @@ impl<'c> Flight<'c> {
         self.acked_prints.clear();
     }
 
-    /// At a lost connection: what the destination confirmed and the source
-    /// may not have taken the ack for, and what is unconfirmed.
-    pub fn lost(&self, suspects: &mut Suspects) {
-        suspects.confirmed(self.run_prints.iter().chain(&self.acked_prints).copied());
+    /// At an error: what the destination confirmed and the source was not
+    /// acked for (or, `acks_lost` with the connection, perhaps), and what
+    /// is unconfirmed. All of it goes back to the source unless acked.
+    pub fn lost(&self, suspects: &mut Suspects, acks_lost: bool) {
+        let acked = if acks_lost {
+            &self.acked_prints[..]
+        } else {
+            &[]
+        };
+        suspects.confirmed(self.run_prints.iter().chain(acked).copied());
         suspects.unconfirmed(self.pending.iter().map(fingerprint));
     }
 

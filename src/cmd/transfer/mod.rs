@@ -88,7 +88,7 @@ pub struct Tally {
     /// The unsure messages of the lost connections retried so far, to
     /// tell when they come back.
     pub suspects: Suspects,
-    /// Those of this attempt's lost connection (counted in `duplicates`).
+    /// Those of this attempt's error, looked for if it is retried.
     pub lost: Suspects,
     /// Whether the attempt ended with the source drained.
     pub drained: bool,
@@ -183,8 +183,9 @@ pub fn transfer(
             // Acked, but the acks may have gone with the connection.
             tally.moved -= flight.unverified();
             tally.duplicates += flight.unverified();
-            flight.lost(&mut tally.lost);
         }
+        // Looked for when taken again, if the error is retried.
+        flight.lost(&mut tally.lost, e.is_connection_lost());
     }
     result?;
     if let Some(failure) = flight.failure.take() {
