@@ -330,10 +330,16 @@ fn report(spec: &RedriveSpec, tally: &Tally, left: &Left, limit: u64) {
             tally.moved, spec.queue
         ));
     }
-    if tally.resent > 0 {
+    if tally.twice > 0 {
         status(format_args!(
-            "WARNING: {} messages may be home twice (in flight at a lost connection, redriven again)",
-            tally.resent
+            "WARNING: {} messages are home twice (confirmed there, their ack lost with a connection: redriven again)",
+            tally.twice
+        ));
+    }
+    if tally.maybe_twice > 0 {
+        status(format_args!(
+            "WARNING: {} more messages may be home twice (unconfirmed at a lost connection, redriven again)",
+            tally.maybe_twice
         ));
     }
     if tally.duplicates > 0 {

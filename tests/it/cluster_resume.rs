@@ -38,33 +38,61 @@ const PAD: &str = concat!(
     "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp",
 );
 
-#[test]
-fn a_stream_reader_with_count_resumes_after_the_last_offset_it_wrote() {
-    let c = three_nodes();
-    let s = unique("stream-resume");
+/// A three-replica stream named after `name`, its leader's node, and 3,500 messages
+/// `{seq} PAD` published through the other nodes.
+fn filled_stream(c: &Cluster, name: &str) -> (String, usize) {
+    let s = unique(name);
     through(
-        &c,
+        c,
         &[1],
         &["declare", "queue", &s, "--durable", "--type", "stream"],
     )
     .run()
     .code(0);
     let leader = c.leader_of(&s);
-    let others: Vec<usize> = starting_at(&c, leader).split_off(1);
-    let (count, kill_at) = (3000, 600);
+    let others: Vec<usize> = starting_at(c, leader).split_off(1);
     let template = format!("{{seq}} {PAD}");
     let publish = ["pub", "-k", &s, "--confirm", "--quiet", "--interval", "0"];
     through(
-        &c,
+        c,
         &others,
         &[&publish[..], &["--nb-messages", "3500", "-m", &template]].concat(),
     )
     .run()
     .code(0);
+    (s, leader)
+}
+
+/// How many of `items` are there more than once.
+fn more_than_once<'a>(items: impl IntoIterator<Item = &'a str>) -> (usize, usize) {
+    let mut seen = BTreeMap::new();
+    for item in items {
+        *seen.entry(item).or_insert(0) += 1;
+    }
+    (seen.len(), seen.values().filter(|&&n| n > 1).count())
+}
+
+/// The reconnect attempts `err` reports.
+fn attempts_in(err: &[String]) -> usize {
+    err.iter().filter(|l| l.contains("reconnecting in")).count()
+}
+
+/// `{n} PAD` for n from 1 to `count`: the bodies of [`filled_stream`], in order.
+fn bodies_up_to(count: usize) -> Vec<String> {
+    (1..=count).map(|n| format!("{n} {PAD}")).collect()
+}
+
+#[test]
+fn a_stream_reader_with_count_resumes_after_the_last_offset_it_wrote() {
+    let c = three_nodes();
+    let (s, leader) = filled_stream(&c, "stream-resume");
+    let (count, kill_at) = (3000, 600);
     // Connected to the stream's leader, read through a pipe the test empties slowly, so
-    // that the kill lands while the reader is blocked mid-read.
+    // that the kill lands while the reader is blocked mid-read; each message is saved too.
+    let saved = tempfile::tempdir().expect("temp dir");
+    let dir = saved.path().display().to_string();
     let con = format!("con -q {s} --offset first --reconnect --prefetch 100 --count {count}");
-    let con: Vec<&str> = con.split(' ').collect();
+    let con: Vec<&str> = con.split(' ').chain(["--save-dir", &dir]).collect();
     let mut reader = through(&c, &starting_at(&c, leader), &con).spawn_piped();
     let lines = slow_lines(BufReader::new(reader.take_stdout()));
     let mut read = Vec::new();
@@ -87,22 +115,17 @@ fn a_stream_reader_with_count_resumes_after_the_last_offset_it_wrote() {
         }
     }
     let run = reader.wait(Duration::from_secs(60));
-    let attempts = run
-        .stderr_lines()
-        .iter()
-        .filter(|l| l.contains("reconnecting in"))
-        .count();
-    let mut seen = BTreeMap::new();
-    for line in &read {
-        *seen.entry(line.as_str()).or_insert(0) += 1;
-    }
-    let twice = seen.values().filter(|&&n| n > 1).count();
+    let attempts = attempts_in(&run.stderr_lines());
+    let (distinct, twice) = more_than_once(read.iter().map(String::as_str));
+    let files = saved_bodies(saved.path());
+    let (_, saved_twice) = more_than_once(files.iter().map(String::as_str));
     eprintln!(
         "figures: stream resume, leader (node {leader}) SIGKILLed after {kill_at} lines read: \
-         {} lines, {} distinct, {twice} read twice, {attempts} reconnect attempts, longest \
-         pause between lines after the kill {longest:.1?}, all read {:.1?} after the kill",
+         {} lines, {distinct} distinct, {twice} read twice, {} saved, {saved_twice} saved \
+         twice, {attempts} reconnect attempts, longest pause between lines after the kill \
+         {longest:.1?}, all read {:.1?} after the kill",
         read.len(),
-        seen.len(),
+        files.len(),
         killed.map_or(Duration::ZERO, |k| k.elapsed()),
     );
     let run = run.code(0);
@@ -112,12 +135,78 @@ fn a_stream_reader_with_count_resumes_after_the_last_offset_it_wrote() {
         run.stderr_lines()
     );
     assert_eq!(twice, 0, "lines read twice");
-    let expected: Vec<String> = (1..=count)
-        .map(|n| format!("Received: {n} {PAD}"))
-        .collect();
+    let expected = bodies_up_to(count);
+    let printed: Vec<String> = expected.iter().map(|b| format!("Received: {b}")).collect();
     assert!(
-        read == expected,
+        read == printed,
         "not messages 1 to {count} once each, in order"
+    );
+    assert_eq!(saved_twice, 0, "messages saved twice");
+    assert!(
+        files == expected,
+        "not 1 to {count} saved once each, in order"
+    );
+    c.boot_again(leader);
+}
+
+/// The bodies `con --save-dir` wrote into `dir`, in the order of their numbers.
+fn saved_bodies(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .expect("the --save-dir")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "body"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).expect("a body")).into_owned())
+        .collect()
+}
+
+#[test]
+fn a_stream_reader_with_exec_hands_no_message_twice_to_its_command_across_a_kill() {
+    let c = three_nodes();
+    let (s, leader) = filled_stream(&c, "stream-exec");
+    let (count, kill_at) = (1500, 300);
+    let out = tempfile::tempdir().expect("temp dir");
+    let file = out.path().join("handed");
+    // One command per message, each appending the body it was handed as a line.
+    let exec = format!("{{ cat; echo; }} >> {}", file.display());
+    let con = format!("con -q {s} --offset first --reconnect --prefetch 100 --count {count}");
+    let con: Vec<&str> = con.split(' ').chain(["--exec", &exec]).collect();
+    let mut reader = through(&c, &starting_at(&c, leader), &con).spawn();
+    let handed = || {
+        std::fs::read_to_string(&file)
+            .map(|t| t.lines().map(str::to_string).collect::<Vec<String>>())
+            .unwrap_or_default()
+    };
+    let started = Instant::now();
+    while handed().len() < kill_at {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{} handed to --exec in 90 s",
+            handed().len()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c.kill(leader);
+    let killed = Instant::now();
+    reader.exits_with(0, Duration::from_secs(120));
+    let took = killed.elapsed();
+    let attempts = attempts_in(&reader.stderr_lines_so_far());
+    let lines = handed();
+    let (distinct, twice) = more_than_once(lines.iter().map(String::as_str));
+    eprintln!(
+        "figures: stream --exec resume, leader (node {leader}) SIGKILLed after {kill_at} \
+         handed to --exec: {} handed, {distinct} distinct, {twice} twice, {attempts} \
+         reconnect attempts, done {took:.1?} after the kill",
+        lines.len(),
+    );
+    assert!(attempts > 0, "the kill landed after the reader was done");
+    assert_eq!(twice, 0, "messages handed to --exec twice");
+    assert!(
+        lines == bodies_up_to(count),
+        "not 1 to {count} handed once each, in order"
     );
     c.boot_again(leader);
 }
@@ -236,12 +325,12 @@ fn move_reconnect_loses_nothing_across_a_kill_of_the_source_queues_node() {
     let attempts = err.iter().filter(|l| l.contains("reconnecting in")).count();
     let (found, held) = bodies_in(&c, &[&to, &from]);
     let twice: u64 = found.values().map(|n| n - 1).sum();
-    let said = said_duplicates(&err);
+    let said = summary_figures(summary);
     eprintln!(
         "figures: move --reconnect of {total}, the source's leader (node {leader}) SIGKILLed \
          after 4000 had arrived: {held:?} at the destination and left in the source, {} \
-         distinct, {twice} duplicates found, {said} said, {attempts} reconnect attempts, done \
-         {took:.1?} after the kill; summary: {summary}",
+         distinct, {twice} duplicates found, {attempts} reconnect attempts, done {took:.1?} \
+         after the kill; summary: {summary}",
         found.len(),
     );
     assert!(attempts > 0, "the kill landed after the move: {err:?}");
@@ -251,8 +340,53 @@ fn move_reconnect_loses_nothing_across_a_kill_of_the_source_queues_node() {
         )),
         "{summary}"
     );
-    all_there_and_duplicates_said(&found, "m", total, said);
+    all_there_and_duplicates_said(&found, "m", total, said.twice + said.maybe_twice);
+    // The summary's figures are what the broker holds: all moved, the source empty, and
+    // the destination holding the moved ones, those said to be there twice, and at most
+    // those said to be perhaps.
+    assert_eq!(held[1], 0, "left in the source");
+    assert_eq!(said.moved, total as u64, "{summary}");
+    assert_eq!(said.both, 0, "{summary}");
+    let at_destination = held[0] as u64;
+    assert!(
+        at_destination >= said.moved + said.twice
+            && at_destination <= said.moved + said.twice + said.maybe_twice,
+        "{at_destination} at the destination, the summary says {summary}"
+    );
     c.boot_again(leader);
+}
+
+/// The figures of `move`'s summary line.
+#[derive(Debug, Default)]
+struct Summary {
+    moved: u64,
+    twice: u64,
+    maybe_twice: u64,
+    both: u64,
+}
+
+/// Reads `Moved N of …; K at the destination twice (…); M more may be at the destination
+/// twice (…); B may be in both queues`.
+fn summary_figures(line: &str) -> Summary {
+    let number = |part: &str, nth: usize| {
+        part.split(' ')
+            .filter_map(|w| w.parse::<u64>().ok())
+            .nth(nth)
+            .unwrap_or_else(|| panic!("no number in {part:?}"))
+    };
+    let mut said = Summary::default();
+    for part in line.split("; ") {
+        if part.starts_with("Moved ") {
+            said.moved = number(part, 0);
+        } else if part.contains("more may be at the destination twice") {
+            said.maybe_twice = number(part, 0);
+        } else if part.contains("at the destination twice") {
+            said.twice = number(part, 0);
+        } else if part.contains("in both queues") {
+            said.both = number(part, 0);
+        }
+    }
+    said
 }
 
 #[test]

@@ -519,3 +519,100 @@ fn to_cafile_without_to_url_verifies_the_source_broker() {
     assert_eq!(messages(broker(), &to), 4);
     delete_both(&from, &to);
 }
+
+/// A destination that holds `max` messages and nacks more (`x-overflow=reject-publish`),
+/// and a source of `total` messages `n1`, `n2` …
+fn into_a_full_queue(name: &str, total: usize, max: usize) -> (String, String) {
+    let (from, to) = (
+        unique(&format!("{name}-from")),
+        unique(&format!("{name}-to")),
+    );
+    durable_queue(broker(), &from);
+    let max = format!("x-max-length={max}");
+    let declare = ["declare", "queue", &to, "--durable", "--arg", &max];
+    amqpctl(&[&declare[..], &["--arg", "x-overflow=reject-publish"]].concat()).code(0);
+    fill(broker(), &from, total, "n{seq}");
+    (from, to)
+}
+
+/// The stderr lines of a move --reconnect retrying after a nack of message `seq`.
+fn nack_retries(err: &[String], seq: u64) -> usize {
+    let retry = format!(
+        "WARNING: the broker nacked message {seq} (not stored); publishing it again; reconnecting in"
+    );
+    err.iter().filter(|l| l.starts_with(&retry)).count()
+}
+
+#[test]
+fn move_reconnect_after_a_nack_goes_on_once_the_destination_takes_messages_again() {
+    let (from, to) = into_a_full_queue("move-nack-again", 300, 100);
+    let mut mover = spawn_amqpctl(&["move", "-q", &from, "--to-queue", &to, "--reconnect"]);
+    // Each time the destination is full, the move is nacked, waits, and takes the nacked
+    // message again: emptied meanwhile, the destination takes the next hundred.
+    let mut taken = Vec::new();
+    let started = std::time::Instant::now();
+    while !mover
+        .stderr_lines_so_far()
+        .iter()
+        .any(|l| l.starts_with("Moved "))
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "no summary");
+        if mover
+            .stderr_lines_so_far()
+            .iter()
+            .any(|l| l.contains("nacked"))
+        {
+            taken.extend(drain(broker(), &to));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    mover.exits_with(0, Duration::from_secs(30));
+    taken.extend(drain(broker(), &to));
+    let err = mover.stderr_lines_so_far();
+    assert!(
+        err.iter()
+            .any(|l| l.contains("nacked message 101 (not stored); publishing it again")),
+        "{err:?}"
+    );
+    assert!(
+        err.contains(&format!(
+            "Moved 300 of 300 messages from queue {from} to queue {to}"
+        )),
+        "{err:?}"
+    );
+    let mut bodies: Vec<String> = taken
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    bodies.sort_by_key(|b| b[1..].parse::<u32>().unwrap_or(0));
+    let all: Vec<String> = (1..=300).map(|n| format!("n{n}")).collect();
+    assert!(bodies == all, "not n1 to n300 once each: {err:?}");
+    assert_eq!(messages(broker(), &from), 0);
+    delete_both(&from, &to);
+}
+
+#[test]
+fn move_reconnect_stops_after_five_nacks_of_a_message_leaving_it_in_the_source() {
+    let (from, to) = into_a_full_queue("move-nack-stop", 150, 100);
+    let run = amqpctl(&["move", "-q", &from, "--to-queue", &to, "--reconnect"]).code(7);
+    let err = run.stderr_lines();
+    assert_eq!(nack_retries(&err, 101), 5, "{err:?}");
+    assert!(
+        err.contains(&format!(
+            "Moved 100 of 150 messages from queue {from} to queue {to}"
+        )),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.last().map(String::as_str),
+        Some("ERROR: message 101 was nacked by the broker (not stored)"),
+        "{err:?}"
+    );
+    assert_eq!(
+        messages(broker(), &from),
+        50,
+        "the nacked ones stay in the source"
+    );
+    assert_eq!(messages(broker(), &to), 100);
+    delete_both(&from, &to);
+}

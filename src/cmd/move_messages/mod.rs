@@ -345,10 +345,16 @@ fn check_destination(dst: &Channel, spec: &MoveSpec) -> Result<(), Error> {
 /// The summary line, and the filter's warnings.
 fn report(spec: &MoveSpec, tally: &Tally, limit: u64, moved: &Result<(), Error>) {
     let mut duplicates = String::new();
-    if tally.resent > 0 {
+    if tally.twice > 0 {
         duplicates = format!(
-            "; {} may be at the destination twice (in flight at a lost connection, moved again)",
-            tally.resent
+            "; {} at the destination twice (confirmed there, their source ack lost with a connection: moved again)",
+            tally.twice
+        );
+    }
+    if tally.maybe_twice > 0 {
+        duplicates += &format!(
+            "; {} more may be at the destination twice (unconfirmed at a lost connection, moved again)",
+            tally.maybe_twice
         );
     }
     if tally.duplicates > 0 {

@@ -20,23 +20,48 @@ pub trait Attempt: FnMut(&Tally, &mut Tally) -> Result<(), Error> {}
 
 impl<F: FnMut(&Tally, &mut Tally) -> Result<(), Error>> Attempt for F {}
 
+/// With `--reconnect`, how many attempts in a row may end with a nack
+/// and move nothing before the nack ends the run (exit 7), as `pub`
+/// publishes a nacked message again 5 times: a cluster nacks while a
+/// quorum queue has no leader, a full `x-overflow=reject-publish` queue
+/// until something takes messages off it.
+const NACK_RETRIES: u32 = 5;
+
 /// A transfer over as many connections as it takes.
 struct Again<W> {
     work: W,
+    reconnect: bool,
     /// The whole run's counts.
     tally: Tally,
     /// What the last attempt skipped and left in place: back in the
     /// source after a loss, looked at again by the next attempt.
     looked_again: (u64, u64),
+    /// Attempts in a row that ended with a nack having moved nothing.
+    nacked: u32,
 }
 
 impl<W: Attempt> Reconnecting for Again<W> {
     fn attempt(&mut self) -> Result<(), Error> {
-        let mut this = Tally::default();
+        let mut this = Tally {
+            suspects: std::mem::take(&mut self.tally.suspects),
+            ..Tally::default()
+        };
         let result = (self.work)(&self.tally, &mut this);
         self.looked_again = (this.skipped, this.left);
+        let moved = this.moved;
         self.tally.add(this);
-        result
+        match result {
+            Err(Error::Nacked { seq }) if self.reconnect => {
+                self.nacked = if moved > 0 { 1 } else { self.nacked + 1 };
+                // Numbered in the whole run (the attempt numbers its own).
+                let seq = seq + self.tally.moved - moved;
+                match self.nacked > NACK_RETRIES {
+                    true => Err(Error::Nacked { seq }),
+                    false => Err(Error::NackedRetrying { seq }),
+                }
+            }
+            other => other,
+        }
     }
 
     fn progress(&self) -> u64 {
@@ -52,7 +77,7 @@ impl<W: Attempt> Reconnecting for Again<W> {
         self.tally.skipped -= skipped;
         self.tally.left -= left;
         // In both queues at the loss: the next attempt takes them again.
-        self.tally.resent += std::mem::take(&mut self.tally.duplicates);
+        self.tally.retrying();
     }
 }
 
@@ -79,9 +104,12 @@ pub fn run(
 ) -> (Tally, Result<(), Error>) {
     let mut again = Again {
         work,
+        reconnect,
         tally: Tally::default(),
         looked_again: (0, 0),
+        nacked: 0,
     };
     let result = reconnect::run(&mut again, reconnect, interrupts);
+    again.tally.settle();
     (again.tally, result)
 }

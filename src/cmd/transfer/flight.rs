@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 
+use super::suspects::{Suspects, fingerprint};
 use super::{Outgoing, Tally};
 use crate::error::Error;
 use amqpctl::amqp::{AmqpError, Channel, Confirmation, Delivery, Publish};
@@ -22,11 +23,14 @@ pub struct Flight<'c> {
     /// length: acked together with one `multiple` ack.
     run: Option<Delivery>,
     run_len: u64,
+    /// The [`fingerprint`]s of the run.
+    run_prints: Vec<u64>,
     /// A run this long is acked without waiting for more.
     ack_batch: u64,
-    /// Acked since the source last answered a request: acks have no
-    /// reply, so after a lost connection these may not have been taken.
-    pub unverified: u64,
+    /// The [`fingerprint`]s of the messages acked since the source last
+    /// answered a request: acks have no reply, so after a lost connection
+    /// these may not have been taken.
+    acked_prints: Vec<u64>,
     /// The first refusal (nack, return): the transfer ends with it.
     pub failure: Option<Error>,
 }
@@ -42,8 +46,9 @@ impl<'c> Flight<'c> {
             held: Vec::new(),
             run: None,
             run_len: 0,
+            run_prints: Vec::new(),
             ack_batch: ack_batch.max(1),
-            unverified: 0,
+            acked_prints: Vec::new(),
             failure: None,
         }
     }
@@ -75,8 +80,9 @@ impl<'c> Flight<'c> {
                 Confirmation::Ack => self.confirmed(d, tally)?,
                 Confirmation::Nack => self.refused(
                     d,
+                    // Numbered by its place among those settled.
                     Error::Nacked {
-                        seq: tally.moved + 1,
+                        seq: tally.moved + self.run_len + 1,
                     },
                     tally,
                 )?,
@@ -106,6 +112,29 @@ impl<'c> Flight<'c> {
         self.run_len
     }
 
+    /// Acked since the source last answered a request.
+    pub fn unverified(&self) -> u64 {
+        self.acked_prints.len() as u64
+    }
+
+    /// The source answered a request: it took every ack sent before.
+    pub fn verified(&mut self) {
+        self.acked_prints.clear();
+    }
+
+    /// At an error: what the destination confirmed and the source was not
+    /// acked for (or, `acks_lost` with the connection, perhaps), and what
+    /// is unconfirmed. All of it goes back to the source unless acked.
+    pub fn lost(&self, suspects: &mut Suspects, acks_lost: bool) {
+        let acked = if acks_lost {
+            &self.acked_prints[..]
+        } else {
+            &[]
+        };
+        suspects.confirmed(self.run_prints.iter().chain(acked).copied());
+        suspects.unconfirmed(self.pending.iter().map(fingerprint));
+    }
+
     /// A confirmed message joins the run, unless a held message below it
     /// would be acked with the run: then it is acked alone.
     fn confirmed(&mut self, d: Delivery, tally: &mut Tally) -> Result<(), Error> {
@@ -115,15 +144,12 @@ impl<'c> Flight<'c> {
             .is_some_and(|h| h.delivery_tag() < d.delivery_tag());
         if below {
             self.ack_run(tally)?;
-            // Until the source takes the ack, the message is in both.
-            tally.duplicates += 1;
-            self.src.basic_ack(d, false)?;
-            tally.duplicates -= 1;
-            tally.moved += 1;
-            self.unverified += 1;
-        } else {
-            self.run = Some(d);
-            self.run_len += 1;
+        }
+        self.run_prints.push(fingerprint(&d));
+        self.run = Some(d);
+        self.run_len += 1;
+        if below {
+            self.ack_run(tally)?;
         }
         Ok(())
     }
@@ -137,17 +163,19 @@ impl<'c> Flight<'c> {
         Ok(())
     }
 
-    /// Acks the run of confirmed messages with one `multiple` ack.
+    /// Acks the run of confirmed messages with one `multiple` ack (one
+    /// alone when it is the run). Until the source takes the ack, they
+    /// are in both queues.
     fn ack_run(&mut self, tally: &mut Tally) -> Result<(), Error> {
         let Some(last) = self.run.take() else {
             return Ok(());
         };
         let n = std::mem::take(&mut self.run_len);
         tally.duplicates += n;
-        self.src.basic_ack(last, true)?;
+        self.src.basic_ack(last, n > 1)?;
         tally.duplicates -= n;
         tally.moved += n;
-        self.unverified += n;
+        self.acked_prints.append(&mut self.run_prints);
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 pub mod again;
 mod flight;
 mod pull;
+mod suspects;
 
 use crossbeam_channel::Receiver;
 
@@ -18,6 +19,7 @@ use crate::error::Error;
 use amqpctl::amqp::{Channel, Delivery, Properties};
 use flight::Flight;
 use pull::{Pull, Pulled};
+use suspects::{Before, Suspects};
 
 /// Messages acked at the source between two requests that show it took
 /// the acks (see [`Pull::verify`]): what a lost connection may leave in
@@ -76,9 +78,20 @@ pub struct Tally {
     /// Confirmed (or maybe published) and not known to be acked at the
     /// source: a later run may take them again.
     pub duplicates: u64,
-    /// Like `duplicates` at a lost connection, then taken again after the
-    /// reconnect (`--reconnect`): the destination may hold them twice.
-    pub resent: u64,
+    /// Confirmed by the destination before a lost connection, then taken
+    /// again (their source ack was lost with it) and published again
+    /// (`--reconnect`): the destination holds them twice.
+    pub twice: u64,
+    /// Published and unconfirmed at a lost connection, then taken and
+    /// published again: the destination may hold them twice.
+    pub maybe_twice: u64,
+    /// The unsure messages of the lost connections retried so far, to
+    /// tell when they come back.
+    pub suspects: Suspects,
+    /// Those of this attempt's error, looked for if it is retried.
+    pub lost: Suspects,
+    /// Whether the attempt ended with the source drained.
+    pub drained: bool,
     /// Skipped by `--filter`, left in place.
     pub skipped: u64,
     /// Left in place by the route.
@@ -93,10 +106,34 @@ impl Tally {
     pub fn add(&mut self, other: Tally) {
         self.moved += other.moved;
         self.duplicates += other.duplicates;
-        self.resent += other.resent;
+        self.twice += other.twice;
+        self.maybe_twice += other.maybe_twice;
+        self.suspects.merge(other.suspects);
+        self.lost.merge(other.lost);
+        self.drained = other.drained;
         self.skipped += other.skipped;
         self.left += other.left;
         self.held_full |= other.held_full;
+    }
+
+    /// After a lost connection, before the next attempt: what was unsure
+    /// at the loss is looked for among what is taken again, not counted
+    /// as in both queues.
+    pub fn retrying(&mut self) {
+        self.suspects.merge(std::mem::take(&mut self.lost));
+        self.duplicates = 0;
+    }
+
+    /// At the end of the run: the unsure messages of retried losses that
+    /// did not come back had their source ack taken if the source was
+    /// drained (moved); otherwise they may be in both queues.
+    pub fn settle(&mut self) {
+        let (confirmed, unconfirmed) = std::mem::take(&mut self.suspects).left();
+        if self.drained {
+            self.moved += confirmed;
+        } else {
+            self.duplicates += confirmed + unconfirmed;
+        }
     }
 }
 
@@ -144,9 +181,11 @@ pub fn transfer(
         }
         if e.is_connection_lost() {
             // Acked, but the acks may have gone with the connection.
-            tally.moved -= flight.unverified;
-            tally.duplicates += flight.unverified;
+            tally.moved -= flight.unverified();
+            tally.duplicates += flight.unverified();
         }
+        // Looked for when taken again, if the error is retried.
+        flight.lost(&mut tally.lost, e.is_connection_lost());
     }
     result?;
     if let Some(failure) = flight.failure.take() {
@@ -179,7 +218,10 @@ fn take_all(
         let d = match pull.next()? {
             Pulled::Message(d) => d,
             Pulled::Nothing => continue,
-            Pulled::Drained => break,
+            Pulled::Drained => {
+                tally.drained = true;
+                break;
+            }
         };
         looked += 1;
         if plan.filter.is_some_and(|f| !f.matches(&d)) {
@@ -198,12 +240,17 @@ fn take_all(
             return Ok(Some(signal));
         }
         flight.publish(&d, &out)?;
+        match tally.suspects.back(&d) {
+            Some(Before::Confirmed) => tally.twice += 1,
+            Some(Before::Unconfirmed) => tally.maybe_twice += 1,
+            None => {}
+        }
         sent += 1;
         flight.pending.push_back(d);
         flight.settle(plan.window - 1, tally)?;
-        if flight.unverified >= VERIFY_EVERY {
+        if flight.unverified() >= VERIFY_EVERY {
             pull.verify()?;
-            flight.unverified = 0;
+            flight.verified();
         }
         progress.add(1);
     }
