@@ -159,29 +159,35 @@ fn con_of_small_bodies_keeps_its_prefetch_under_a_budget() {
     delete_queue(broker(), &q);
 }
 
-#[test]
-fn con_takes_mixed_bodies_exactly_once_in_order_through_each_change() {
-    let q = fresh_queue("inflight-mixed");
+/// Publishes 300 messages to `queue`: 50 small, 30 large, 220 small.
+fn publish_mixed(queue: &str) {
     publish(
-        &q,
+        queue,
         numbered(0, 50, 0)
             .chain(numbered(50, 80, LARGE))
             .chain(numbered(80, 300, 0)),
     );
-    let run = amqpctl(&[
-        "con",
-        "-q",
-        &q,
-        "--count",
-        "300",
-        "--max-inflight-bytes",
-        "1MiB",
-        "-vv",
-    ])
-    .code(0);
+}
+
+/// Takes the 300 of [`publish_mixed`] with `con --count 300` under a
+/// budget of 1 MiB (and `extra` flags): each once, in order, the prefetch
+/// starting at 1 until a body is known, then --count's 300, 4 for the large
+/// ones and 300 again.
+#[track_caller]
+fn con_takes_the_mixed_ones(queue: &str, extra: &[&str]) {
+    let mut args = vec!["con", "-q", queue, "--count", "300"];
+    args.extend(["--max-inflight-bytes", "1MiB", "-vv"]);
+    args.extend(extra);
+    let run = amqpctl(&args).code(0);
     assert_eq!(numbers(&run.stdout_lines()), (0..300).collect::<Vec<_>>());
-    // Starts at 1 until a body is known; --count caps it at 300.
-    assert_eq!(prefetches(&run.stderr_lines(), &q), [1, 300, 4, 300]);
+    assert_eq!(prefetches(&run.stderr_lines(), queue), [1, 300, 4, 300]);
+}
+
+#[test]
+fn con_takes_mixed_bodies_exactly_once_in_order_through_each_change() {
+    let q = fresh_queue("inflight-mixed");
+    publish_mixed(&q);
+    con_takes_the_mixed_ones(&q, &[]);
     assert_eq!(messages(broker(), &q), 0);
     delete_queue(broker(), &q);
 }
@@ -190,39 +196,15 @@ fn con_takes_mixed_bodies_exactly_once_in_order_through_each_change() {
 fn a_stream_reader_attaches_after_the_last_offset_at_each_change() {
     let q = unique("inflight-stream");
     amqpctl(&["declare", "queue", &q, "--type", "stream"]).code(0);
-    publish(
-        &q,
-        numbered(0, 50, 0)
-            .chain(numbered(50, 80, LARGE))
-            .chain(numbered(80, 300, 0)),
-    );
-    let run = amqpctl(&[
-        "con",
-        "-q",
-        &q,
-        "--offset",
-        "first",
-        "--count",
-        "300",
-        "--max-inflight-bytes",
-        "1MiB",
-        "-vv",
-    ])
-    .code(0);
-    assert_eq!(numbers(&run.stdout_lines()), (0..300).collect::<Vec<_>>());
-    assert_eq!(prefetches(&run.stderr_lines(), &q), [1, 300, 4, 300]);
+    publish_mixed(&q);
+    con_takes_the_mixed_ones(&q, &["--offset", "first"]);
     delete_queue(broker(), &q);
 }
 
 #[test]
 fn move_of_large_bodies_lowers_the_source_prefetch_and_keeps_every_message_in_order() {
     let (from, to) = (fresh_queue("inflight-from"), fresh_queue("inflight-to"));
-    publish(
-        &from,
-        numbered(0, 50, 0)
-            .chain(numbered(50, 80, LARGE))
-            .chain(numbered(80, 300, 0)),
-    );
+    publish_mixed(&from);
     let run = amqpctl(&[
         "move",
         "-q",

@@ -9,9 +9,11 @@ use clap::Args;
 pub struct InflightArgs {
     /// Bytes of message bodies the broker may send ahead (0: no bound).
     /// The prefetch is BYTES / the largest body among the last 64 to 128
-    /// received (at least 1, at most --prefetch), lowered at once, raised
-    /// by a quarter or more; it starts at 1 until a body size is known.
-    /// Sizes take k, M, G (x1024): 64k, 32MiB.
+    /// received, at least 1, at most con's --prefetch (move and redrive:
+    /// twice the window, which then is at most half of it); lowered at
+    /// once, raised by a quarter or more. con starts at 1 until a body size
+    /// is known, move and redrive at their first message's. Sizes take k,
+    /// M, G (x1024): 64k, 32MiB.
     #[arg(long, value_name = "BYTES", default_value = "32MiB", value_parser = parse_bytes)]
     pub max_inflight_bytes: u64,
 }

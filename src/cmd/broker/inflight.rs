@@ -109,6 +109,9 @@ pub struct Bounded<'c> {
     held: u16,
     prefetch: u16,
     recent: Recent,
+    /// Whether the queue is a stream (its deliveries carry offsets), once
+    /// the first delivery told.
+    stream: Option<bool>,
     /// A stream's last offset received: where a new consumer attaches.
     last_offset: Option<i64>,
 }
@@ -148,6 +151,7 @@ impl<'c> Bounded<'c> {
             held: 0,
             prefetch: 0,
             recent,
+            stream: None,
             last_offset: None,
         };
         bounded.prefetch = bounded.combined(level, 0);
@@ -251,7 +255,10 @@ impl<'c> Bounded<'c> {
     /// A stream's new consumer may start at the beginning of the chunk
     /// that holds the offset asked for: what came before is skipped.
     fn seen_before(&self, d: &Delivery) -> bool {
-        matches!((self.last_offset, offset(d)), (Some(last), Some(o)) if o <= last)
+        match self.last_offset {
+            Some(last) => offset(d).is_some_and(|o| o <= last),
+            None => false,
+        }
     }
 
     /// A stream keeps a skipped delivery: the ack only returns its credit.
@@ -262,8 +269,14 @@ impl<'c> Bounded<'c> {
     /// Notes `d`'s size (and offset), changes the prefetch if the rule
     /// says so, and hands `d` out.
     fn handed(&mut self, d: Delivery) -> Result<Delivery, Error> {
-        if let Some(o) = offset(&d) {
-            self.last_offset = Some(self.last_offset.map_or(o, |last| last.max(o)));
+        // Only a stream's deliveries are read for headers: converting the
+        // properties of each would cost small messages their speed.
+        if self.stream != Some(false) {
+            let o = offset(&d);
+            self.stream = Some(o.is_some());
+            if let Some(o) = o {
+                self.last_offset = Some(self.last_offset.map_or(o, |last| last.max(o)));
+            }
         }
         if self.limits.budget == 0 {
             return Ok(d);
@@ -300,7 +313,7 @@ impl<'c> Bounded<'c> {
             return Ok(());
         };
         let mut pending: Vec<Delivery> = self.backlog.drain(..).collect();
-        if self.last_offset.is_some() {
+        if self.stream == Some(true) {
             // A stream: the old consumer goes first; the new one attaches
             // after everything received.
             pending.extend(old.cancel_keeping()?);
