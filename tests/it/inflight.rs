@@ -234,3 +234,59 @@ fn move_of_large_bodies_lowers_the_source_prefetch_and_keeps_every_message_in_or
     delete_queue(broker(), &from);
     delete_queue(broker(), &to);
 }
+
+#[test]
+fn redrive_of_large_bodies_makes_room_for_those_it_leaves_and_loses_none() {
+    let (work, dlq) = (unique("inflight-work"), fresh_queue("inflight-dlq"));
+    let dead_letters = [
+        "--arg",
+        "x-dead-letter-exchange=",
+        "--arg",
+        &format!("x-dead-letter-routing-key={dlq}"),
+    ];
+    amqpctl(&[&["declare", "queue", &work][..], &dead_letters].concat()).code(0);
+    // 20 rejected in the work queue (dead letters with an origin), then 20
+    // published into the DLQ directly (no x-death: left in place).
+    publish(&work, numbered(0, 20, LARGE));
+    amqpctl(&[
+        "con",
+        "-q",
+        &work,
+        "--count",
+        "20",
+        "--exec",
+        "exit 1",
+        "--no-requeue",
+    ])
+    .code(0);
+    eventually("the rejected ones dead-lettered", || {
+        messages(broker(), &dlq) == 20
+    });
+    publish(&dlq, numbered(20, 40, LARGE));
+    let run = amqpctl(&["redrive", "-q", &dlq, "--max-inflight-bytes", "1MiB", "-vv"]).code(0);
+    let stderr = run.stderr_lines();
+    assert!(
+        stderr.contains(&format!("Redrove 20 of 40 messages from queue {dlq}")),
+        "{}",
+        run.stderr_text()
+    );
+    // 4 for the budget, then more as each left one is held (bodies freed).
+    let seen = prefetches(&stderr, &dlq);
+    assert_eq!(seen.first(), Some(&4), "{seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]) && seen.len() > 1,
+        "{seen:?}"
+    );
+    let in_order = |q: &str| {
+        let bodies = crate::support::drain(broker(), q);
+        let lines: Vec<String> = bodies
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into())
+            .collect();
+        numbers(&lines)
+    };
+    assert_eq!(in_order(&work), (0..20).collect::<Vec<_>>());
+    assert_eq!(in_order(&dlq), (20..40).collect::<Vec<_>>());
+    delete_queue(broker(), &work);
+    delete_queue(broker(), &dlq);
+}
