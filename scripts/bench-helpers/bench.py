@@ -53,8 +53,9 @@ N_MEM = int(os.environ.get("N_MEM", "1000000"))
 N_LARGE = int(os.environ.get("N_LARGE", "300" if QUICK else "1000"))
 WINDOW = int(os.environ.get("CONFIRM_WINDOW", "1000"))
 # scripts/bench's arguments: the cases to run alone ("transfer": move and redrive
-# against their parts, move's window sweep, move --filter); none: everything.
-KNOWN_CASES = {"transfer"}
+# against their parts, move's window sweep, move --filter; "large": 1 MiB bodies,
+# pub and con at default flags against the ceiling); none: everything.
+KNOWN_CASES = {"transfer", "large"}
 CASES = set(sys.argv[1:])
 if CASES - KNOWN_CASES:
     sys.exit(f"bench: unknown case(s) {' '.join(sorted(CASES - KNOWN_CASES))}; known: "
@@ -399,11 +400,11 @@ def large(broker):
     n = N_LARGE
     pub = Series("amqpctl pub --file (1 MiB)", n)
     ceil_pub = Series("ceiling publish (1 MiB)", n)
-    con = Series("amqpctl con (1 MiB)", n)
+    con = Series("amqpctl con, default flags (1 MiB)", n)
     ceil_con = Series("ceiling consume (1 MiB)", n)
-    # Not a target: what con's peak RSS is when the broker may not send 1,000 MiB
-    # ahead (prefetch x body size is what con may hold).
-    con_small = Series("amqpctl con --prefetch 16 (1 MiB)", n)
+    # Not a target: con without the bound in bytes, so with prefetch 1,000 x 1 MiB
+    # that the broker may send ahead (what con held before --max-inflight-bytes).
+    con_small = Series("amqpctl con --max-inflight-bytes 0", n)
     out = os.path.join(TMP, "consumed")
     throughput("large", [
         (pub, lambda: publish_once(broker, [
@@ -413,13 +414,13 @@ def large(broker):
             CEILING, "publish", "127.0.0.1", str(PORT), q, str(n), str(LARGE_SIZE)], n,
             queue=q, timeout=300)),
         (con, lambda: consume_once(broker, [
-            AMQPCTL, "con", *CONN, "-q", q, "--count", str(n), "--prefetch", str(PREFETCH)],
+            AMQPCTL, "con", *CONN, "-q", q, "--count", str(n)],
             n, out, queue=q, size=LARGE_SIZE, lines=False)),
         (ceil_con, lambda: consume_once(broker, [
             CEILING, "consume", "127.0.0.1", str(PORT), q, str(n), str(PREFETCH), "500"],
             n, out, queue=q, size=LARGE_SIZE, lines=False)),
         (con_small, lambda: consume_once(broker, [
-            AMQPCTL, "con", *CONN, "-q", q, "--count", str(n), "--prefetch", "16"],
+            AMQPCTL, "con", *CONN, "-q", q, "--count", str(n), "--max-inflight-bytes", "0"],
             n, out, queue=q, size=LARGE_SIZE, lines=False)),
     ])
     os.unlink(big)
@@ -596,6 +597,44 @@ def show(v, kind):
     return f"{v:.2f}x"
 
 
+def throughput_table(groups, lpub, lcon):
+    """The throughput table: each group's series, then the 1 MiB case's MiB/s."""
+    print("== throughput (msg/s, median of the runs; each client a process of its own, timed")
+    print("   from spawn; a publish ends when the queue holds every message, a consume when")
+    print("   the client exits; CPU: the client's user+sys seconds per 100,000 messages)")
+    w_name = 34
+    print(f"  {'case':<8} {'client':<{w_name}} {'msgs':>8} {'median':>9} {'min':>9} {'max':>9} "
+          f"{'CPU/100k':>9} {'RSS MiB':>8}")
+    for group, series in groups:
+        for s in series:
+            if s is None:
+                continue
+            if not s.ok():
+                print(f"  {group:<8} {s.name:<{w_name}} {s.n:>8,} {'FAILED':>9}")
+                continue
+            rates = [x.rate for x in s.samples]
+            print(
+                f"  {group:<8} {s.name:<{w_name}} {s.n:>8,} {fmt_rate(s.median()):>9} "
+                f"{fmt_rate(min(rates)):>9} {fmt_rate(max(rates)):>9} "
+                f"{fmt_cpu(s.cpu_per_100k()):>9} {s.rss_mib():>8.1f}"
+            )
+    print(f"  (1 MiB: {N_LARGE:,} messages of 1 MiB, consumers' output to /dev/null; {fmt_rate(lpub.median() and lpub.median() * LARGE_SIZE / 2**20)} "
+          f"MiB/s for amqpctl pub, {fmt_rate(lcon.median() and lcon.median() * LARGE_SIZE / 2**20)} MiB/s for con)")
+    print()
+
+
+def large_rows(lpub, lceil_pub, lcon, lceil_con):
+    """The 1 MiB case's targets: pub and con (default flags) against the ceiling, and
+    their peak RSS."""
+    med = lambda s: s.median() if s is not None else None
+    return [
+        ("1 MiB pub / ceiling publish", ratio(med(lpub), med(lceil_pub)), "%", 0.90, True),
+        ("1 MiB con / ceiling consume", ratio(med(lcon), med(lceil_con)), "%", 0.90, True),
+        ("1 MiB pub peak RSS", lpub.rss_mib(), "MiB", 64.0, False),
+        ("1 MiB con peak RSS", lcon.rss_mib(), "MiB", 64.0, False),
+    ]
+
+
 def transfer_table(series):
     print("== move and redrive (msg/s, median of the runs; timed from spawn to exit; the")
     print("   parts: con --count N to stdout, pub --confirm of N; CPU per 100,000 messages,")
@@ -678,8 +717,16 @@ def main():
     windows = [int(w) for w in os.environ.get("MOVE_WINDOWS", "10 50 100 500 1000").split()]
     if CASES:
         log(f"cases: {' '.join(sorted(CASES))} only")
-        rows, xfer = transfers(broker, windows)
-        transfer_table(xfer)
+        rows = []
+        if "large" in CASES:
+            log(f"large bodies: {N_LARGE:,} x 1 MiB")
+            lpub, lceil_pub, lcon, lceil_con, lcon_small = large(broker)
+            throughput_table([("1 MiB", [lpub, lceil_pub, lcon, lceil_con, lcon_small])], lpub, lcon)
+            rows += large_rows(lpub, lceil_pub, lcon, lceil_con)
+        if "transfer" in CASES:
+            xfer_rows, xfer = transfers(broker, windows)
+            transfer_table(xfer)
+            rows += xfer_rows
         met_all = report_targets(rows)
         finish(t_start, met_all)
 
@@ -760,34 +807,12 @@ def main():
     xfer_rows, xfer = transfers(broker, windows)
 
     # ------------------------------------------------------------ tables
-    print("== throughput (msg/s, median of the runs; each client a process of its own, timed")
-    print("   from spawn; a publish ends when the queue holds every message, a consume when")
-    print("   the client exits; CPU: the client's user+sys seconds per 100,000 messages)")
-    w_name = 34
-    print(f"  {'case':<8} {'client':<{w_name}} {'msgs':>8} {'median':>9} {'min':>9} {'max':>9} "
-          f"{'CPU/100k':>9} {'RSS MiB':>8}")
-    groups = [
+    throughput_table([
         ("publish", [pub, pub_pika, pub_node, pub_lapin, pub_ceil]),
         ("confirm", [conf, conf_pika, conf_node, conf_lapin, conf_ceil]),
         ("consume", [con, con_pika, con_node, con_lapin, con_ceil]),
         ("1 MiB", [lpub, lceil_pub, lcon, lceil_con, lcon_small]),
-    ]
-    for group, series in groups:
-        for s in series:
-            if s is None:
-                continue
-            if not s.ok():
-                print(f"  {group:<8} {s.name:<{w_name}} {s.n:>8,} {'FAILED':>9}")
-                continue
-            rates = [x.rate for x in s.samples]
-            print(
-                f"  {group:<8} {s.name:<{w_name}} {s.n:>8,} {fmt_rate(s.median()):>9} "
-                f"{fmt_rate(min(rates)):>9} {fmt_rate(max(rates)):>9} "
-                f"{fmt_cpu(s.cpu_per_100k()):>9} {s.rss_mib():>8.1f}"
-            )
-    print(f"  (1 MiB: {N_LARGE:,} messages of 1 MiB, consumers' output to /dev/null; {fmt_rate(lpub.median() and lpub.median() * LARGE_SIZE / 2**20)} "
-          f"MiB/s for amqpctl pub, {fmt_rate(lcon.median() and lcon.median() * LARGE_SIZE / 2**20)} MiB/s for con)")
-    print()
+    ], lpub, lcon)
 
     if perf is None:
         print("== perf --producers 1 --consumers 1: skipped (amqpctl perf --help failed)")
@@ -803,6 +828,7 @@ def main():
     print()
 
     print("== one message, process start to exit (ms)")
+    w_name = 34
     print(f"  {'client':<{w_name}} {'runs':>8} {'median':>9} {'p90':>9} {'min':>9} {'max':>9}")
     for name, ts in shot.items():
         if name in shot_errs or not ts:
@@ -859,10 +885,7 @@ def main():
         ("CPU/msg pub / ceiling publish", ratio(cpu(pub), cpu(pub_ceil)), "x", 2.0, False),
         ("CPU/msg pub --confirm / ceiling confirm", ratio(cpu(conf), cpu(conf_ceil)), "x", 2.0, False),
         ("CPU/msg con / ceiling consume", ratio(cpu(con), cpu(con_ceil)), "x", 2.0, False),
-        ("1 MiB pub / ceiling publish", ratio(med(lpub), med(lceil_pub)), "%", 0.90, True),
-        ("1 MiB con / ceiling consume", ratio(med(lcon), med(lceil_con)), "%", 0.90, True),
-        ("1 MiB pub peak RSS", lpub.rss_mib(), "MiB", 64.0, False),
-        ("1 MiB con peak RSS", lcon.rss_mib(), "MiB", 64.0, False),
+        *large_rows(lpub, lceil_pub, lcon, lceil_con),
         ("one-shot pub / amqp-publish (median)", ratio(shot_med.get("amqpctl pub"), shot_med.get("amqp-publish")), "x", 1.0, False),
     ]
     if isinstance(perf, tuple):

@@ -68,6 +68,13 @@ impl Delivery {
     pub fn properties(&self) -> Properties {
         from_amqp(&self.0.properties)
     }
+
+    /// Frees the body of a delivery kept only to be settled later (a
+    /// transfer's messages left in place): its tag is all an ack or a nack
+    /// needs, and a body held for that would count against no budget.
+    pub fn release_body(&mut self) {
+        self.0.body = Vec::new();
+    }
 }
 
 /// What waiting for the next delivery produced.
@@ -188,6 +195,25 @@ impl<'a> Consumer<'a> {
         self.inner.cancel().map_err(|e| self.channel.explain(e))?;
         self.await_cancel_notice();
         Ok(())
+    }
+
+    /// Cancels the consumer and returns, in their order, the deliveries
+    /// that arrived before the broker's cancel-ok and were not taken: they
+    /// stay unacked on the channel, to be settled like any other (where
+    /// [`Consumer::cancel`] leaves them for the channel's close to requeue).
+    /// A consumer started again on the same channel, for instance with a
+    /// new prefetch, goes on after them.
+    pub fn cancel_keeping(self) -> Result<Vec<Delivery>> {
+        self.inner.cancel().map_err(|e| self.channel.explain(e))?;
+        self.finished.set(true);
+        let mut kept = Vec::new();
+        loop {
+            match self.inner.receiver().recv_timeout(CANCEL_NOTICE_WAIT) {
+                Ok(ConsumerMessage::Delivery(d)) => kept.push(Delivery::new(d)),
+                Ok(ConsumerMessage::ClientCancelled) | Err(_) => return Ok(kept),
+                Ok(other) => return self.delivery_or_error(other).map(|_| kept),
+            }
+        }
     }
 
     /// amiquip's I/O thread answers the broker's cancel-ok first to the

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use clap::Args;
 
+use super::args::InflightArgs;
 use super::args::reconnect::ReconnectArgs;
 use super::args::values::check_name;
 use super::broker::flow::FlowWait;
@@ -56,6 +57,9 @@ pub struct RedriveArgs {
 
     #[command(flatten)]
     reconnect: ReconnectArgs,
+
+    #[command(flatten)]
+    inflight: InflightArgs,
 }
 
 /// Where a dead-lettered message came from, read off its headers, and why
@@ -135,6 +139,8 @@ pub struct RedriveSpec {
     pub filter: Option<Filter>,
     /// Publishes unconfirmed at most.
     pub window: usize,
+    /// `--max-inflight-bytes` (0: no bound).
+    pub budget: u64,
     /// `--reconnect`: go on after a lost connection.
     pub reconnect: bool,
 }
@@ -150,6 +156,7 @@ impl RedriveArgs {
             count: self.count,
             dry_run: self.dry_run,
             window: usize::from(transfer::DEFAULT_WINDOW),
+            budget: self.inflight.max_inflight_bytes,
             reconnect: self.reconnect.reconnect,
         })
     }
@@ -212,6 +219,7 @@ fn plan<'s>(spec: &'s RedriveSpec, ready: u64, done: &Tally) -> Plan<'s> {
         limit: ready.saturating_sub(done.moved),
         count,
         window: spec.window,
+        budget: spec.budget,
         rate: None,
         filter: spec.filter.as_ref(),
         leaves: true,

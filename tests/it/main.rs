@@ -15,6 +15,7 @@ mod filter;
 mod headers;
 mod hints;
 mod identity;
+mod inflight;
 mod info;
 mod layer;
 mod layout;

@@ -5,6 +5,7 @@
 pub mod connection;
 pub mod exchange;
 pub mod format;
+pub mod inflight;
 pub mod management;
 pub mod profile;
 pub mod queue;
@@ -16,5 +17,6 @@ pub mod values;
 pub use connection::ConnectionArgs;
 pub use exchange::ExchangeArgs;
 pub use format::FormatArgs;
+pub use inflight::InflightArgs;
 pub use management::ManagementArgs;
 pub use queue::QueueArgs;

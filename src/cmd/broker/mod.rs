@@ -5,6 +5,7 @@
 
 pub mod declare;
 pub mod flow;
+pub mod inflight;
 pub mod management;
 pub mod plain;
 pub mod reconnect;

@@ -19,17 +19,18 @@ impl Acks {
     /// Acks for a consumer with this prefetch (0: unlimited); none at all
     /// with `--ack-auto`.
     pub fn new(ack_auto: bool, prefetch: u16) -> Acks {
-        let window = if prefetch == 0 {
-            1024
-        } else {
-            usize::from(prefetch)
-        };
         Acks {
             manual: !ack_auto,
             last: None,
             count: 0,
-            threshold: (window / 4).max(1),
+            threshold: threshold(prefetch),
         }
+    }
+
+    /// Follows the consumer's prefetch as `--max-inflight-bytes` changes
+    /// it: a quarter of it pending sends the ack.
+    pub fn follow(&mut self, prefetch: u16) {
+        self.threshold = threshold(prefetch);
     }
 
     /// Whether written deliveries wait for their ack.
@@ -59,4 +60,14 @@ impl Acks {
         }
         Ok(())
     }
+}
+
+/// Acks pending at most: a quarter of the prefetch (0: no limit).
+fn threshold(prefetch: u16) -> usize {
+    let window = if prefetch == 0 {
+        1024
+    } else {
+        usize::from(prefetch)
+    };
+    (window / 4).max(1)
 }

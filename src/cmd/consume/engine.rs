@@ -11,6 +11,7 @@ use super::poison::{AfterFailure, Poison};
 use super::resume::{Resume, STREAM_OFFSET};
 use super::{ConsumeSpec, ExecSpec, Mode};
 use crate::cmd::broker::declare::{self, Destination};
+use crate::cmd::broker::inflight::{Bounded, Limits};
 use crate::cmd::broker::reconnect::{self, Reconnecting};
 use crate::cmd::broker::{ConnectSpec, DRAIN_GRACE, with_channel};
 use crate::cmd::filter::Others;
@@ -20,10 +21,15 @@ use crate::cmd::io::output::{self, Lines, Progress, status};
 use crate::cmd::io::saved::SaveDir;
 use crate::cmd::io::signals;
 use crate::error::Error;
-use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Table};
+use amqpctl::amqp::{Channel, ConsumerSettings, Delivery, Next, Table};
 
 /// Most deliveries written between two flushes (and acked with one ack).
 const MAX_BATCH: usize = 256;
+
+/// Body bytes a batch takes at most, beyond its first delivery: large
+/// bodies are written (and rendered) a few at a time, so that the batch
+/// adds little to what --max-inflight-bytes lets in.
+const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// How long to wait for more messages before acking what has been written:
 /// while messages stream in, acks go out in batches instead of one per
@@ -118,20 +124,21 @@ impl Consuming<'_> {
         }
         self.queue = queue.clone();
         let prefetch = self.window();
-        channel.basic_qos(prefetch)?;
         let mut arguments = Table::new();
         if let Some(resume) = &self.resume {
             arguments.insert(STREAM_OFFSET.to_string(), resume.argument());
         }
-        let consumer = channel.basic_consume(
-            &queue,
-            &ConsumerSettings {
-                no_ack: self.spec.ack_auto,
-                arguments,
-                ..ConsumerSettings::default()
-            },
-        )?;
-        let mut acks = Acks::new(self.spec.ack_auto, prefetch);
+        let settings = ConsumerSettings {
+            no_ack: self.spec.ack_auto,
+            arguments,
+            ..ConsumerSettings::default()
+        };
+        let limits = Limits {
+            budget: self.spec.max_inflight_bytes,
+            cap: prefetch,
+        };
+        let mut consumer = Bounded::start(channel, &queue, settings, limits, None)?;
+        let mut acks = Acks::new(self.spec.ack_auto, consumer.prefetch());
         let spec = self.spec;
         let consumed = match &spec.mode {
             Mode::Print {
@@ -140,15 +147,15 @@ impl Consuming<'_> {
                 save_dir,
             } => {
                 let mut saver = save_dir.as_deref().map(SaveDir::open).transpose()?;
-                self.print(&consumer, &mut acks, format, *quiet, saver.as_mut())
+                self.print(&mut consumer, &mut acks, format, *quiet, saver.as_mut())
             }
-            Mode::Lazy { format, pause } => self.hold_one(&consumer, format, *pause),
-            Mode::Exec(exec) => self.execute(&consumer, &mut acks, exec),
+            Mode::Lazy { format, pause } => self.hold_one(&mut consumer, format, *pause),
+            Mode::Exec(exec) => self.execute(&mut consumer, &mut acks, exec),
         };
         let consumed = consumed.and_then(|()| acks.send(consumer.channel()));
         let cancelled = consumer.cancel();
         consumed?;
-        cancelled.map_err(Error::from)
+        cancelled
     }
 
     /// The prefetch to ask for: `--prefetch`, but with `--count` no more
@@ -174,7 +181,7 @@ impl Consuming<'_> {
     /// Prints deliveries in batches, each batch flushed before it is acked.
     fn print(
         &mut self,
-        consumer: &Consumer<'_>,
+        consumer: &mut Bounded<'_>,
         acks: &mut Acks,
         format: &Format,
         quiet: bool,
@@ -186,11 +193,15 @@ impl Consuming<'_> {
             let Some(first) = self.next(consumer, acks)? else {
                 break;
             };
+            let mut bytes = first.body().len();
             batch.push(first);
             let limit = self.remaining.min(MAX_BATCH as u64) as usize;
-            while batch.len() < limit {
+            while batch.len() < limit && bytes < MAX_BATCH_BYTES {
                 match consumer.try_next()? {
-                    Some(d) => batch.extend(self.keep(consumer.channel(), d)?),
+                    Some(d) => {
+                        bytes += d.body().len();
+                        batch.extend(self.keep(consumer.channel(), d)?);
+                    }
                     None => break,
                 }
             }
@@ -214,6 +225,7 @@ impl Consuming<'_> {
             }
             let n = batch.len();
             if let Some(last) = batch.pop() {
+                acks.follow(consumer.prefetch());
                 acks.written(consumer.channel(), last, n)?;
             }
             batch.clear();
@@ -225,7 +237,7 @@ impl Consuming<'_> {
     /// broker requeues it when the channel closes.
     fn hold_one(
         &mut self,
-        consumer: &Consumer<'_>,
+        consumer: &mut Bounded<'_>,
         format: &Format,
         pause: Duration,
     ) -> Result<(), Error> {
@@ -245,7 +257,7 @@ impl Consuming<'_> {
     /// failures as `--exec-backoff` says.
     fn execute(
         &mut self,
-        consumer: &Consumer<'_>,
+        consumer: &mut Bounded<'_>,
         acks: &mut Acks,
         exec: &ExecSpec,
     ) -> Result<(), Error> {
@@ -278,7 +290,7 @@ impl Consuming<'_> {
     /// (--until-empty).
     fn next(
         &mut self,
-        consumer: &Consumer<'_>,
+        consumer: &mut Bounded<'_>,
         acks: &mut Acks,
     ) -> Result<Option<Delivery>, Error> {
         let started = Instant::now();
@@ -303,7 +315,7 @@ impl Consuming<'_> {
     /// wait longer than [`ACK_DELAY`].
     fn next_delivery(
         &mut self,
-        consumer: &Consumer<'_>,
+        consumer: &mut Bounded<'_>,
         acks: &mut Acks,
         started: Instant,
     ) -> Result<Option<Delivery>, Error> {

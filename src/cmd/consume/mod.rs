@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::args::values::{check_name, parse_offset, parse_positive_seconds, parse_seconds};
-use super::args::{ExchangeArgs, FormatArgs, QueueArgs};
+use super::args::{ExchangeArgs, FormatArgs, InflightArgs, QueueArgs};
 use super::broker::ConnectSpec;
 use super::broker::declare::{ExchangeSpec, QueueSpec};
 use super::filter::{Filter, Filtering, Others};
@@ -50,9 +50,13 @@ pub struct ConsumeArgs {
     #[arg(long)]
     ack_auto: bool,
 
-    /// basic.qos prefetch count; 0 asks for no limit.
+    /// basic.qos prefetch count; 0 asks for no limit. Large bodies lower
+    /// it (--max-inflight-bytes).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     prefetch: u16,
+
+    #[command(flatten)]
+    inflight: InflightArgs,
 
     /// Take one message, print it, never ack it, exit SECS later (a worker
     /// that dies mid-task).
@@ -151,6 +155,8 @@ pub struct ConsumeSpec {
     pub ack_auto: bool,
     /// `--prefetch`.
     pub prefetch: u16,
+    /// `--max-inflight-bytes` (0: no bound).
+    pub max_inflight_bytes: u64,
     /// `--count`.
     pub count: Option<u64>,
     /// `--idle-timeout`.
@@ -279,6 +285,7 @@ impl ConsumeArgs {
             // everything, and what came after the Nth would be dropped.
             ack_auto: self.ack_auto && self.count.is_none(),
             prefetch: self.prefetch,
+            max_inflight_bytes: self.inflight.max_inflight_bytes,
             count: self.count,
             idle_timeout: self.idle_timeout,
             until_empty: self.until_empty,

@@ -7,9 +7,8 @@
 
 use amqpctl::amqp::{Delivery, Value};
 
-/// The header a stream's deliveries carry their offset in, and the
-/// consumer argument that says where to start.
-pub const STREAM_OFFSET: &str = "x-stream-offset";
+pub use crate::cmd::broker::inflight::STREAM_OFFSET;
+use crate::cmd::broker::inflight::offset;
 
 /// A stream reader's place, kept across reconnections.
 pub struct Resume {
@@ -50,9 +49,4 @@ impl Resume {
             _ => false,
         }
     }
-}
-
-/// A delivery's stream offset, if it carries one.
-fn offset(d: &Delivery) -> Option<i64> {
-    crate::cmd::peek::integer_header(d, STREAM_OFFSET)
 }

@@ -13,6 +13,7 @@ use std::cell::Cell;
 use clap::Args;
 
 use super::args::ConnectionArgs;
+use super::args::InflightArgs;
 use super::args::reconnect::ReconnectArgs;
 use super::args::values::check_name;
 use super::broker::flow::FlowWait;
@@ -78,6 +79,9 @@ pub struct MoveArgs {
     reconnect: ReconnectArgs,
 
     #[command(flatten)]
+    inflight: InflightArgs,
+
+    #[command(flatten)]
     to: ToFlags,
 }
 
@@ -127,6 +131,8 @@ pub struct MoveSpec {
     pub count: Option<u64>,
     /// Unconfirmed publishes at most.
     pub window: usize,
+    /// `--max-inflight-bytes` (0: no bound).
+    pub budget: u64,
     /// `--rate`: messages per second.
     pub rate: Option<f64>,
     /// `--until-empty`: not only what the queue holds at the start.
@@ -182,6 +188,7 @@ impl MoveArgs {
             destination,
             count: self.count,
             window: usize::from(self.window),
+            budget: self.inflight.max_inflight_bytes,
             rate: self.rate,
             until_empty: self.until_empty,
             filter: self.filter.as_deref().map(Filter::compile).transpose()?,
@@ -278,6 +285,7 @@ fn plan<'s>(spec: &'s MoveSpec, limit: u64, done: &Tally) -> Plan<'s> {
         limit,
         count,
         window: spec.window,
+        budget: spec.budget,
         rate: spec.rate,
         filter: spec.filter.as_ref(),
         leaves: false,

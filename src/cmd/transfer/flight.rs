@@ -53,6 +53,12 @@ impl<'c> Flight<'c> {
         }
     }
 
+    /// Acks runs of half of `window` from now on: the window follows the
+    /// source's prefetch (`--max-inflight-bytes`).
+    pub fn follow(&mut self, window: u64) {
+        self.ack_batch = super::pull::ack_batch(window);
+    }
+
     /// Publishes one message to the destination, body as it came,
     /// mandatory: an unroutable one comes back as a refusal.
     pub fn publish(&self, d: &Delivery, out: &Outgoing) -> Result<(), Error> {

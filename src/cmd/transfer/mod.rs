@@ -59,6 +59,9 @@ pub struct Plan<'a> {
     pub count: u64,
     /// Publishes unconfirmed at most.
     pub window: usize,
+    /// `--max-inflight-bytes`: body bytes the source may send ahead (0:
+    /// no bound); a smaller window follows from it for large bodies.
+    pub budget: u64,
     /// Messages a second, evenly spaced.
     pub rate: Option<f64>,
     /// `--filter`: what it skips stays, each looked at once.
@@ -149,8 +152,7 @@ pub fn transfer(
     tally: &mut Tally,
 ) -> Result<(), Error> {
     let mut pull = Pull::new(src, plan);
-    let ack_batch = (plan.window as u64 / 2).max(1);
-    let mut flight = Flight::new(src, dst, ack_batch);
+    let mut flight = Flight::new(src, dst, pull::ack_batch(plan.window as u64));
     let mut progress = Progress::new(plan.progress.0, plan.progress.1, false);
     let mut stopped = None;
     let result = (|| {
@@ -211,11 +213,11 @@ fn take_all(
         if let Ok(signal) = interrupts.try_recv() {
             return Ok(Some(signal));
         }
-        if !pull.room_for(flight.held.len()) {
+        if !pull.room_for(flight.held.len())? {
             tally.held_full = true;
             break;
         }
-        let d = match pull.next()? {
+        let mut d = match pull.next()? {
             Pulled::Message(d) => d,
             Pulled::Nothing => continue,
             Pulled::Drained => {
@@ -226,11 +228,13 @@ fn take_all(
         looked += 1;
         if plan.filter.is_some_and(|f| !f.matches(&d)) {
             tally.skipped += 1;
+            d.release_body();
             flight.held.push(d);
             continue;
         }
         let Route::Send(out) = route(&d) else {
             tally.left += 1;
+            d.release_body();
             flight.held.push(d);
             continue;
         };
@@ -247,7 +251,9 @@ fn take_all(
         }
         sent += 1;
         flight.pending.push_back(d);
-        flight.settle(plan.window - 1, tally)?;
+        let window = pull.window();
+        flight.follow(window as u64);
+        flight.settle(window - 1, tally)?;
         if flight.unverified() >= VERIFY_EVERY {
             pull.verify()?;
             flight.verified();
