@@ -14,7 +14,9 @@ use super::channel::Channel;
 use super::error::{AmqpError, Result, from_amiquip, is_io_loop_gone};
 use super::settings::{ConnectionSettings, Endpoint};
 
+mod abort;
 mod handshake;
+pub use abort::ConnectAbort;
 use handshake::{Parts, open_first};
 
 /// An open AMQP connection, like pika's `BlockingConnection`.
@@ -132,36 +134,35 @@ impl Connection {
     /// the next endpoint; a refused login stops at once, since every node of
     /// a cluster would refuse it too.
     pub fn open(settings: &ConnectionSettings) -> Result<Connection> {
-        open_first(settings).map(Connection::from_parts)
+        open_first(settings, None).map(Connection::from_parts)
     }
 
     /// Like [`Connection::open`], but gives up as soon as `interrupt`
     /// receives something (a signal), whatever stage the connect is at (TCP,
-    /// TLS or AMQP handshake): the attempt goes on in the background and is
-    /// dropped when it ends.
+    /// TLS or AMQP handshake; name resolution is waited for). The one who
+    /// sends on `interrupt` calls `abort`'s [`ConnectAbort::abort`] after
+    /// sending: that shuts the socket down and wakes the connect, on this
+    /// thread, at once.
     pub fn open_interruptible<T>(
         settings: &ConnectionSettings,
         interrupt: &Receiver<T>,
+        abort: &ConnectAbort,
     ) -> Result<Opening<T>> {
-        let owned = settings.clone();
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        std::thread::Builder::new()
-            .name("connect".to_string())
-            .spawn(move || drop(tx.send(open_first(&owned))))
-            .map_err(|e| AmqpError::Protocol(format!("cannot start connecting: {e}")))?;
-        let opened = crossbeam_channel::select! {
-            recv(rx) -> opened => opened,
-            recv(interrupt) -> got => match got {
-                Ok(value) => return Ok(Opening::Interrupted(value)),
-                Err(_) => rx.recv(),
-            },
-        };
-        match opened {
-            Ok(parts) => parts.map(|p| Opening::Open(Connection::from_parts(p))),
-            Err(_) => Err(AmqpError::Protocol(
-                "the connecting thread ended without an answer".to_string(),
-            )),
+        if let Ok(value) = interrupt.try_recv() {
+            return Ok(Opening::Interrupted(value));
         }
+        let opened = open_first(settings, Some(abort));
+        if abort.is_aborted() {
+            drop(opened);
+            return match interrupt.try_recv() {
+                Ok(value) => Ok(Opening::Interrupted(value)),
+                // Someone else took the value: the connect is still over.
+                Err(_) => Err(AmqpError::ConnectionLost {
+                    reason: "the connect was interrupted".to_string(),
+                }),
+            };
+        }
+        opened.map(|p| Opening::Open(Connection::from_parts(p)))
     }
 
     fn from_parts(parts: Parts) -> Connection {

@@ -10,6 +10,7 @@ use amiquip::{
 };
 use crossbeam_channel::Receiver;
 
+use super::abort::ConnectAbort;
 use crate::amqp::error::{AmqpError, Result, from_amiquip, one_line};
 use crate::amqp::settings::{ConnectionSettings, Credentials, Endpoint};
 use crate::tls;
@@ -28,8 +29,7 @@ const MEM_CHANNEL_BOUND: usize = 4096;
 /// dropped lazily: vendor/amiquip/PATCHES.md, change 6).
 const BUFFERED_WRITES_HIGH_WATER: usize = 4 << 20;
 
-/// An opened amiquip connection, before it is wrapped (it crosses from the
-/// connecting thread).
+/// An opened amiquip connection, before it is wrapped.
 pub(super) struct Parts {
     pub(super) conn: amiquip::Connection,
     pub(super) flow: Receiver<ConnectionBlockedNotification>,
@@ -37,15 +37,28 @@ pub(super) struct Parts {
 }
 
 /// Opens a connection to the first endpoint that answers (see
-/// [`super::Connection::open`]).
-pub(super) fn open_first(settings: &ConnectionSettings) -> Result<Parts> {
+/// [`super::Connection::open`]); with `abort`, gives up as soon as it is
+/// aborted.
+pub(super) fn open_first(
+    settings: &ConnectionSettings,
+    abort: Option<&ConnectAbort>,
+) -> Result<Parts> {
     let tls_config = match &settings.tls {
         Some(t) => Some(tls::client_config(t)?),
         None => None,
     };
     let mut last_error = AmqpError::Invalid("no broker address given".to_string());
     for endpoint in &settings.endpoints {
-        match open_one(settings, endpoint, tls_config.as_ref()) {
+        let opened = open_one(settings, endpoint, tls_config.as_ref(), abort);
+        if let Some(abort) = abort {
+            abort.disarm();
+            if abort.is_aborted() {
+                return Err(AmqpError::ConnectionLost {
+                    reason: "the connect was interrupted".to_string(),
+                });
+            }
+        }
+        match opened {
             Ok(mut conn) => {
                 log::info!("connected to {endpoint}");
                 let flow = conn.listen_for_connection_blocked().map_err(from_amiquip)?;
@@ -74,10 +87,11 @@ fn open_one(
     settings: &ConnectionSettings,
     endpoint: &Endpoint,
     tls_config: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    abort: Option<&ConnectAbort>,
 ) -> Result<amiquip::Connection> {
     let deadline = Instant::now() + settings.connect_timeout;
     let addr = endpoint.to_string();
-    let tcp = connect_tcp(endpoint, deadline)?;
+    let tcp = connect_tcp(endpoint, deadline, abort)?;
     let _ = tcp.set_nodelay(true);
     let remaining = deadline.saturating_duration_since(Instant::now());
     let options = ConnectionOptions::<Auth>::default()
@@ -134,8 +148,13 @@ fn client_properties(settings: &ConnectionSettings) -> FieldTable {
     properties
 }
 
-/// Connects to the first resolved address that accepts, before `deadline`.
-fn connect_tcp(endpoint: &Endpoint, deadline: Instant) -> Result<TcpStream> {
+/// Connects to the first resolved address that accepts, before `deadline`
+/// (on a socket `abort` can shut down, if given).
+fn connect_tcp(
+    endpoint: &Endpoint,
+    deadline: Instant,
+    abort: Option<&ConnectAbort>,
+) -> Result<TcpStream> {
     let addr = endpoint.to_string();
     let fail = |reason: String| AmqpError::Connect {
         addr: addr.clone(),
@@ -157,7 +176,11 @@ fn connect_tcp(endpoint: &Endpoint, deadline: Instant) -> Result<TcpStream> {
         if remaining.is_zero() {
             return Err(timed_out(""));
         }
-        match TcpStream::connect_timeout(&sockaddr, remaining) {
+        let connected = match abort {
+            Some(abort) => super::abort::connect(&sockaddr, remaining, abort),
+            None => TcpStream::connect_timeout(&sockaddr, remaining),
+        };
+        match connected {
             Ok(tcp) => return Ok(tcp),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 last = timed_out("");
