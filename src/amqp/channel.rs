@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 
 use super::confirms::{ConfirmTracker, Confirmation};
 use super::connection::{Core, Unblocked};
@@ -309,34 +309,24 @@ impl Channel {
             return Ok(Closing::Closed);
         }
         let Channel {
-            inner,
+            mut inner,
             core,
             returns,
             confirms,
             ..
         } = self;
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        std::thread::Builder::new()
-            .name("channel-close".to_string())
-            .spawn(move || drop(tx.send(inner.close())))
-            .map_err(|e| AmqpError::Protocol(format!("cannot close the channel: {e}")))?;
-        loop {
-            match rx.recv_timeout(CLOSE_POLL) {
-                Ok(closed) => {
-                    closed.map_err(|e| core.explain(e))?;
-                    break;
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if !keep_waiting(core.blocked_reason()) {
-                        return Ok(Closing::Abandoned);
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(AmqpError::Protocol(
-                        "the channel close ended without an answer".to_string(),
-                    ));
-                }
+        // On this thread: amiquip asks after each CLOSE_POLL without a
+        // close-ok (vendor/amiquip/PATCHES.md, change 10).
+        let closed = inner.close_watching(CLOSE_POLL, || keep_waiting(core.blocked_reason()));
+        match closed {
+            Ok(true) => {}
+            // Dropping it would end the I/O loop under a close still
+            // pending: it is left to the OS with the connection.
+            Ok(false) => {
+                std::mem::forget(inner);
+                return Ok(Closing::Abandoned);
             }
+            Err(e) => return Err(core.explain(e)),
         }
         returned_after_close(&confirms, &returns).map(|()| Closing::Closed)
     }

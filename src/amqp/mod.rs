@@ -16,7 +16,7 @@ pub use channel::{
     Channel, Closing, ExchangeOptions, MAX_SHORT_STRING, Publish, QueueInfo, QueueOptions,
 };
 pub use confirms::Confirmation;
-pub use connection::{Connection, Opening, Unblocked};
+pub use connection::{ConnectAbort, Connection, Opening, Unblocked};
 pub use consumer::{Consumer, ConsumerSettings, Delivery, Next};
 pub use error::{AmqpError, Result};
 pub use properties::Properties;

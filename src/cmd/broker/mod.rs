@@ -13,7 +13,9 @@ pub mod transient;
 
 use std::time::Duration;
 
-use amqpctl::amqp::{Channel, Closing, Connection, ConnectionSettings, Delivery, Opening};
+use amqpctl::amqp::{
+    Channel, Closing, ConnectAbort, Connection, ConnectionSettings, Delivery, Opening,
+};
 
 use super::io::{output, signals};
 use crate::error::Error;
@@ -94,14 +96,21 @@ fn open_in_order(settings: &ConnectionSettings) -> Result<Connection, Error> {
     }
 }
 
-/// One connect over `settings`' endpoints in their order.
+/// One connect over `settings`' endpoints in their order, on this thread: a
+/// stop request aborts it ([`signals::on_stop`]).
 fn open(settings: &ConnectionSettings) -> Result<Connection, Error> {
-    match signals::installed() {
-        Some(stop) => match Connection::open_interruptible(settings, &stop)? {
-            Opening::Open(c) => Ok(c),
-            Opening::Interrupted(signal) => Err(Error::Interrupted(signal)),
-        },
-        None => Ok(Connection::open(settings)?),
+    let Some(stop) = signals::installed() else {
+        return Ok(Connection::open(settings)?);
+    };
+    let abort = ConnectAbort::new();
+    let aborter = abort.clone();
+    let opened = signals::on_stop(
+        move || aborter.abort(),
+        || Connection::open_interruptible(settings, &stop, &abort),
+    );
+    match opened? {
+        Opening::Open(c) => Ok(c),
+        Opening::Interrupted(signal) => Err(Error::Interrupted(signal)),
     }
 }
 

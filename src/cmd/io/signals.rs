@@ -7,7 +7,8 @@
 //! request. Only a signal after that forces an exit: it says so on stderr,
 //! flushes what was written to stdout, and exits 128+N.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -58,6 +59,43 @@ pub fn installed() -> Option<Receiver<i32>> {
 pub fn request_stop(why: i32) {
     if let Some(Ok(i)) = INTERRUPTS.get() {
         let _ = i.tx.try_send(why);
+        run_stop_hooks();
+    }
+}
+
+/// What a stop request must also wake, besides the interrupt channel: a
+/// connect in progress, which waits on its socket, not on the channel.
+type StopHook = Box<dyn Fn() + Send>;
+
+static STOP_HOOKS: Mutex<Vec<(u64, StopHook)>> = Mutex::new(Vec::new());
+
+/// Runs `work` with `hook` called on every stop request that comes while it
+/// runs, right after the request is on the interrupt channel. So `work` can
+/// wait on something other than the channel (a connect's socket, which
+/// `hook` shuts down) and still end at once, without a thread to watch the
+/// channel for it.
+pub fn on_stop<R>(hook: impl Fn() + Send + 'static, work: impl FnOnce() -> R) -> R {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    hooks().push((id, Box::new(hook)));
+    // Removed on the way out, even by a panic.
+    struct Remove(u64);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            hooks().retain(|(id, _)| *id != self.0);
+        }
+    }
+    let _remove = Remove(id);
+    work()
+}
+
+fn hooks() -> std::sync::MutexGuard<'static, Vec<(u64, StopHook)>> {
+    STOP_HOOKS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn run_stop_hooks() {
+    for (_, hook) in hooks().iter() {
+        hook();
     }
 }
 
@@ -74,6 +112,7 @@ fn install() -> std::io::Result<Interrupts> {
                     Decision::Stop => {
                         first = Some(Instant::now());
                         let _ = sender.try_send(signal);
+                        run_stop_hooks();
                     }
                     Decision::Repeat => {}
                     Decision::Force => force_exit(signal),

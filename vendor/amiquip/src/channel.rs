@@ -97,6 +97,24 @@ impl Channel {
         self.close_impl()
     }
 
+    /// amqpctl patch: like [`close`](#method.close), but asks `keep_waiting` every `every`
+    /// whether to go on waiting for the server's close-ok, on the caller's thread. Returns
+    /// `Ok(false)` once `keep_waiting` says no; the channel must then not be dropped (dropping
+    /// it would end the I/O loop), only forgotten with the connection.
+    pub fn close_watching(
+        &mut self,
+        every: std::time::Duration,
+        mut keep_waiting: impl FnMut() -> bool,
+    ) -> Result<bool> {
+        if self.closed {
+            return Ok(true);
+        }
+        self.closed = true;
+        self.inner
+            .borrow_mut()
+            .close_watching(every, &mut keep_waiting)
+    }
+
     fn close_impl(&mut self) -> Result<()> {
         // this can only happen if we're called from drop (since close() takes self),
         // in which case the return value doesn't matter.

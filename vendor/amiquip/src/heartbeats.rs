@@ -15,6 +15,9 @@ pub struct Heartbeat<T: Copy + Debug> {
     last: Instant,
     timeout: Timeout,
     interval: Duration,
+    // amqpctl patch: when `timeout` is due, for the I/O loop's poll timeout
+    // (the timer is not registered with the poll: no wake-up thread).
+    due: Instant,
 }
 
 impl<T: Copy + Debug> Heartbeat<T> {
@@ -30,7 +33,13 @@ impl<T: Copy + Debug> Heartbeat<T> {
             last,
             timeout,
             interval,
+            due: last + interval,
         }
+    }
+
+    // amqpctl patch: when the timer set last is due.
+    pub fn due(&self) -> Instant {
+        self.due
     }
 
     pub fn record_activity(&mut self) {
@@ -63,6 +72,7 @@ impl<T: Copy + Debug> Heartbeat<T> {
             elapsed
         );
         self.timeout = timer.set_timeout(when, self.val);
+        self.due = Instant::now() + when;
         state
     }
 }

@@ -73,6 +73,17 @@ impl Channel0Handle {
     }
 }
 
+// amqpctl patch: the client's channel.close, shared by `close` and
+// `close_watching`.
+fn close_request() -> AmqpChannel {
+    AmqpChannel::Close(ChannelClose {
+        reply_code: 0,
+        reply_text: String::new(),
+        class_id: 0,
+        method_id: 0,
+    })
+}
+
 pub(crate) struct ChannelHandle {
     handle: IoLoopHandle,
     frame_max: usize,
@@ -80,16 +91,27 @@ pub(crate) struct ChannelHandle {
 
 impl ChannelHandle {
     pub(crate) fn close(&mut self) -> Result<()> {
-        let close = AmqpChannel::Close(ChannelClose {
-            reply_code: 0,
-            reply_text: String::new(),
-            class_id: 0,
-            method_id: 0,
-        });
+        let close = close_request();
         debug!("closing channel {}", self.channel_id());
         let close_ok = self.handle.call::<_, ChannelCloseOk>(close)?;
         trace!("got close-ok: {:?}", close_ok);
         Ok(())
+    }
+
+    // amqpctl patch: `close`, asking `keep_waiting` every `every` whether to
+    // go on waiting for the close-ok; `Ok(false)` once it says no.
+    pub(crate) fn close_watching(
+        &mut self,
+        every: std::time::Duration,
+        keep_waiting: &mut dyn FnMut() -> bool,
+    ) -> Result<bool> {
+        let close = close_request();
+        debug!("closing channel {} (watched)", self.channel_id());
+        let close_ok = self
+            .handle
+            .call_watching::<_, ChannelCloseOk>(close, every, keep_waiting)?;
+        trace!("got close-ok: {:?}", close_ok);
+        Ok(close_ok.is_some())
     }
 
     #[inline]

@@ -1,11 +1,14 @@
 use crate::heartbeats::Heartbeat;
 use log::trace;
 use mio_extras::timer::Timer;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(super) use crate::heartbeats::HeartbeatState;
 
 const MAX_MISSED_SERVER_HEARTBEATS: u32 = 2;
+
+// amqpctl patch: mio-extras' default tick, which `Timer::default` uses.
+const TIMER_TICK: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum HeartbeatKind {
@@ -57,6 +60,15 @@ impl HeartbeatTimers {
             "heartbeat timer started multiple times"
         );
         self.heartbeats = Some(RxTxHeartbeat::new(&mut self.timer, interval));
+    }
+
+    // amqpctl patch: when the I/O loop must next look at the timer (its
+    // `poll` returns what is due): the earlier heartbeat's deadline plus one
+    // tick of the timer (100 ms), which rounds deadlines to its ticks.
+    pub(super) fn next_check(&self) -> Option<Instant> {
+        self.heartbeats
+            .as_ref()
+            .map(|hb| hb.rx.due().min(hb.tx.due()) + TIMER_TICK)
     }
 
     pub(super) fn fire_rx(&mut self) -> HeartbeatState {

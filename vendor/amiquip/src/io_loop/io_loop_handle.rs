@@ -9,6 +9,7 @@ use amq_protocol::protocol::connection::AMQPMethod as AmqpConnection;
 use amq_protocol::protocol::connection::Close as ConnectionClose;
 use amq_protocol::protocol::connection::CloseOk as ConnectionCloseOk;
 use crossbeam_channel::Receiver as CrossbeamReceiver;
+use crossbeam_channel::RecvTimeoutError;
 use crossbeam_channel::Sender as CrossbeamSender;
 use log::error;
 use mio_extras::channel::SyncSender as MioSyncSender;
@@ -115,6 +116,37 @@ impl IoLoopHandle {
     pub(super) fn call<M: IntoAmqpClass, T: TryFromAmqpClass>(&mut self, method: M) -> Result<T> {
         let buf = self.make_buf(method);
         self.call_message(IoLoopMessage::Send(buf))
+    }
+
+    // amqpctl patch: like `call`, but waits for the reply in slices of
+    // `every`, asking `keep_waiting` after each whether to go on: `Ok(None)`
+    // once it says no (the caller then leaves the handle alone).
+    pub(super) fn call_watching<M: IntoAmqpClass, T: TryFromAmqpClass>(
+        &mut self,
+        method: M,
+        every: Duration,
+        keep_waiting: &mut dyn FnMut() -> bool,
+    ) -> Result<Option<T>> {
+        let buf = self.make_buf(method);
+        self.send(IoLoopMessage::Send(buf))?;
+        loop {
+            match self.rx.recv_timeout(every) {
+                Ok(reply) => {
+                    return match reply? {
+                        ChannelMessage::Method(method) => T::try_from(method).map(Some),
+                        ChannelMessage::ConsumeOk(_, _) | ChannelMessage::GetOk(_) => {
+                            FrameUnexpectedSnafu.fail()
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if !keep_waiting() {
+                        return Ok(None);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(Error::EventLoopDropped),
+            }
+        }
     }
 
     fn call_message<T: TryFromAmqpClass>(&mut self, message: IoLoopMessage) -> Result<T> {

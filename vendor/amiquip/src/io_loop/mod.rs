@@ -159,14 +159,10 @@ impl IoLoop {
     pub(crate) fn new(tuning: ConnectionTuning) -> Result<Self> {
         let heartbeats = HeartbeatTimers::default();
 
+        // amqpctl patch: the heartbeat timer is not registered with the poll
+        // (registering starts mio-extras' wake-up thread); `run_io_loop`
+        // wakes for it instead.
         let poll = Poll::new().context(CreatePollHandleSnafu)?;
-        poll.register(
-            &heartbeats.timer,
-            HEARTBEAT,
-            Ready::readable(),
-            PollOpt::edge(),
-        )
-        .context(RegisterWithPollHandleSnafu)?;
 
         Ok(IoLoop {
             poll,
@@ -574,10 +570,19 @@ impl IoLoop {
         let mut listening_to_channels = true;
         loop {
             let start_poll = Instant::now();
+            // amqpctl patch: wake for the heartbeat timer too (see `new`).
+            let heartbeat_check = self.inner.heartbeats.next_check();
+            let until_heartbeat = heartbeat_check
+                .map(|at| at.saturating_duration_since(start_poll).max(Duration::from_millis(1)));
+            let timeout = match (self.connection_timeout, until_heartbeat) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             self.poll
-                .poll(&mut events, self.connection_timeout)
+                .poll(&mut events, timeout)
                 .context(FailedToPollSnafu)?;
-            if events.is_empty() {
+            let heartbeat_due = heartbeat_check.is_some_and(|at| Instant::now() >= at);
+            if events.is_empty() && !heartbeat_due {
                 if let Some(timeout) = &self.connection_timeout {
                     if start_poll.elapsed() > *timeout {
                         return ConnectionTimeoutSnafu.fail();
@@ -587,6 +592,9 @@ impl IoLoop {
             }
 
             let had_data_to_write = self.inner.has_data_to_write();
+            if heartbeat_due {
+                self.inner.process_heartbeat_timers()?;
+            }
 
             for event in events.iter() {
                 handle_event(self, stream, state, event)?;
