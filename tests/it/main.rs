@@ -23,6 +23,7 @@ mod moving;
 mod patches;
 mod perf;
 mod perf_dist;
+mod perf_shapes;
 mod profiles;
 mod progress;
 mod rabbitmq4;

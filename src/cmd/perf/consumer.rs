@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
+use super::shape::rate_at;
 use super::stamp::{Stamp, now_nanos, run_id, wall};
 use super::stats::Shared;
 use super::{Control, PerfSpec};
@@ -94,7 +95,8 @@ impl Worker<'_> {
                 tally.last_nanos = now;
                 match Stamp::read(delivery.body()) {
                     Some(stamp) if stamp.run == me => {
-                        tally.record(wall(now).saturating_sub(stamp.nanos));
+                        let expected = self.expected_interval(stamp.nanos);
+                        tally.record_expecting(wall(now).saturating_sub(stamp.nanos), expected);
                     }
                     _ => tally.foreign += 1,
                 }
@@ -108,6 +110,24 @@ impl Worker<'_> {
             }
         }
         self.ack(consumer, &mut unacked, &mut pending)
+    }
+
+    /// Under `--rate`, the interval (ns) this consumer expects between the
+    /// deliveries of a message published at `published` (wall ns): its
+    /// share of every producer's rate at that point of the schedule.
+    fn expected_interval(&self, published: u64) -> Option<u64> {
+        let steps = self.spec.rate.as_deref()?;
+        let started = wall(self.control.started()?);
+        let elapsed = Duration::from_nanos(published.saturating_sub(started));
+        let rate = rate_at(steps, elapsed) * f64::from(self.spec.producers);
+        // A stream gives each consumer every message; a queue splits them.
+        let share = match self.spec.queue_type {
+            super::QueueType::Stream => 1.0,
+            super::QueueType::Classic | super::QueueType::Quorum => {
+                f64::from(self.spec.consumers.max(1))
+            }
+        };
+        (rate > 0.0).then(|| (share * 1e9 / rate) as u64)
     }
 
     /// Acks every delivery held, with one multiple ack.

@@ -13,6 +13,7 @@ mod engine;
 mod html;
 mod producer;
 mod report;
+mod shape;
 mod stamp;
 mod stats;
 mod summary;
@@ -26,7 +27,7 @@ use clap::{Args, ValueEnum};
 
 use super::args::values::{check_name, parse_seconds};
 use super::broker::ConnectSpec;
-use super::io::pace::parse_rate;
+use super::io::pace::RateStep;
 use crate::error::Error;
 use stamp::STAMP_LEN;
 
@@ -45,14 +46,19 @@ pub struct PerfArgs {
     consumers: u32,
 
     /// Body size in bytes, its first 24 the stamp (publish time, sequence,
-    /// producer, run).
-    #[arg(long, value_name = "BYTES", default_value_t = STAMP_LEN)]
-    size: usize,
+    /// producer, run); or a weighted list, BYTES:WEIGHT,… (100:80,10k:15,1M:5:
+    /// of every 100 messages 80 of 100 bytes, 15 of 10,000, 5 of 1,000,000,
+    /// spread out). k is 1,000, M 1,000,000, Ki 1,024, Mi 1,048,576.
+    #[arg(long, value_name = "BYTES[:WEIGHT,…]", default_value = "24", value_parser = shape::parse_sizes)]
+    size: shape::Sizes,
 
     /// Messages a second per producer, evenly spaced [default: as fast as
-    /// possible].
-    #[arg(long, value_name = "N", value_parser = parse_rate)]
-    rate: Option<f64>,
+    /// possible]; or a schedule, RATE:LENGTH,… (1000:30s,5000:30s; lengths
+    /// in ms, s, m or h; rate 0 pauses), started again after its last step.
+    /// Under --rate latencies are also given corrected for coordinated
+    /// omission.
+    #[arg(long, value_name = "N|RATE:LENGTH,…", value_parser = shape::parse_rate_flag)]
+    rate: Option<shape::Schedule>,
 
     /// Publisher confirms: time each message from its publish to the
     /// broker's ack.
@@ -142,9 +148,9 @@ pub struct PerfSpec {
     /// `--consumers`.
     pub consumers: u32,
     /// `--size`.
-    pub size: usize,
-    /// `--rate`.
-    pub rate: Option<f64>,
+    pub size: shape::Sizes,
+    /// `--rate`: one endless step, or a schedule.
+    pub rate: Option<Vec<RateStep>>,
     /// `--confirm`: the window (`--confirm-window`).
     pub confirm: Option<usize>,
     /// `--persistent`.
@@ -199,16 +205,16 @@ impl PerfArgs {
                     .to_string(),
             );
         }
-        if self.size < STAMP_LEN {
+        if self.size.smallest() < STAMP_LEN {
             return usage(format!(
                 "--size {} is too small: every message carries a {STAMP_LEN}-byte stamp",
-                self.size
+                self.size.smallest()
             ));
         }
-        if self.size > MAX_SIZE {
+        if self.size.largest() > MAX_SIZE {
             return usage(format!(
                 "--size {} is too large: RabbitMQ takes at most {MAX_SIZE} bytes by default",
-                self.size
+                self.size.largest()
             ));
         }
         if self.duration == Some(Duration::ZERO) {
@@ -248,7 +254,7 @@ impl PerfArgs {
             producers: if collect { 0 } else { self.producers },
             consumers: if collect { 0 } else { self.consumers },
             size: self.size,
-            rate: self.rate,
+            rate: self.rate.map(|r| r.0),
             confirm: (self.confirm || self.latency == Latency::Confirm)
                 .then_some(self.confirm_window as usize),
             persistent: self.persistent,
@@ -288,6 +294,9 @@ pub struct Control {
     budget: Option<AtomicU64>,
     /// Whether a worker failed: the run then stops.
     failed: AtomicBool,
+    /// When the producers started (ns on the stamp clock; 0 before): where
+    /// a consumer places a message in the `--rate` schedule.
+    started: AtomicU64,
 }
 
 impl Control {
@@ -301,12 +310,23 @@ impl Control {
                 .filter(|_| spec.producers == 0)
                 .map(AtomicU64::new),
             failed: AtomicBool::new(false),
+            started: AtomicU64::new(0),
         }
     }
 
     /// Notes that a worker failed (its error is reported at the join).
     pub fn fail(&self) {
         self.failed.store(true, Ordering::Relaxed);
+    }
+
+    /// Notes when the producers start (ns on the stamp clock).
+    pub fn start_at(&self, nanos: u64) {
+        self.started.store(nanos, Ordering::Relaxed);
+    }
+
+    /// When the producers started (ns on the stamp clock), once they have.
+    pub fn started(&self) -> Option<u64> {
+        Some(self.started.load(Ordering::Relaxed)).filter(|&n| n > 0)
     }
 
     /// Whether a worker failed.

@@ -11,7 +11,7 @@ use super::courier::Heard;
 use super::wire::{Counts, Wire, decode};
 use crate::cmd::perf::report::{Reporter, Second};
 use crate::cmd::perf::stats::{Percentiles, histogram, merge};
-use crate::cmd::perf::summary::{Clocks, InstancePart, RunPart, RunSecond, SCHEMA, Summary};
+use crate::cmd::perf::summary::{Clocks, InstancePart, RunPart, RunSecond, SCHEMA, Step, Summary};
 use crate::cmd::perf::{PerfSpec, QueueType};
 use crate::error::Error;
 
@@ -33,7 +33,7 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
     let (total, confirm, e2e) = add_up(&parts);
     let seconds = timeline(heard);
     let first = parts.first().map(|p| &p.counts);
-    let size = first.map_or(spec.size, |c| c.size);
+    let size = first.map_or(spec.size.mean(), |c| c.size);
     let queue_type = [QueueType::Classic, QueueType::Quorum, QueueType::Stream]
         .into_iter()
         .find(|t| first.is_some_and(|c| c.queue_type == t.name()))
@@ -45,6 +45,9 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         queue: spec.queue.clone(),
         queue_type: queue_type.name(),
         size,
+        // The reporting instance's own flags: the instances send no sizes.
+        sizes: spec.size.0.clone(),
+        rate: Step::of(spec.rate.as_deref()),
         confirm: spec.confirm.is_some() || total.confirmed + total.nacked > 0,
         elapsed_secs: total.elapsed_secs,
         sent: total.sent,
@@ -57,6 +60,9 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         received_per_sec: total.rates[2],
         confirm_latency_us: Percentiles::of(&confirm),
         e2e_latency_us: Percentiles::of(&e2e),
+        // Not merged: the instances send their raw histograms only.
+        confirm_corrected_latency_us: None,
+        e2e_corrected_latency_us: None,
         interrupted: total.interrupted,
         deliveries_per_message: match queue_type {
             QueueType::Stream => u64::from(total.workers[1].max(1)),
