@@ -250,14 +250,14 @@ fn bad_size_lists_and_schedules_are_refused_before_anything_is_declared() {
             ["--rate", "0:1s,0:2s"],
             "never sends: give one step a rate above 0",
         ),
-        (["--rate", "100:0s"], "is not a length of 1 ms or more"),
+        (["--rate", "100:0s"], "is not a length above 0"),
         (
             ["--rate", "100:1s,200"],
             "give each step of a schedule as RATE:LENGTH",
         ),
         (
             ["--rate", "100:5y"],
-            "a length is a number with ms, s, m or h",
+            "a length is a number with us, ms, s, m or h",
         ),
     ] {
         let mut args = vec!["perf", "-q", &queue];
@@ -271,4 +271,174 @@ fn bad_size_lists_and_schedules_are_refused_before_anything_is_declared() {
         !crate::support::queue_exists(broker(), &queue),
         "{queue} declared"
     );
+}
+
+#[test]
+fn a_queue_pattern_spreads_producers_and_consumers_over_its_queues() {
+    let base = unique("perf-pattern");
+    let pattern = format!("{base}-%d");
+    let names: Vec<String> = (1..=3).map(|i| format!("{base}-{i}")).collect();
+    let spread = |workers: [&str; 2]| {
+        let run = amqpctl(&[
+            "perf",
+            "--queue-pattern",
+            &pattern,
+            "--queues",
+            "3",
+            "--producers",
+            workers[0],
+            "--consumers",
+            workers[1],
+            "--count",
+            "900",
+            "--json",
+        ])
+        .code(0);
+        summary(&run.stdout_text())
+    };
+    // Three producers, one a queue: each queue holds a third.
+    let s = spread(["3", "0"]);
+    assert_eq!(s["queues"], serde_json::json!(names), "{s}");
+    assert_eq!(s["queue"].as_str(), Some(pattern.as_str()), "{s}");
+    for q in &names {
+        assert_eq!(messages(broker(), q), 300, "{q}");
+    }
+    // Three consumers, one a queue, take the 900: each queue is emptied.
+    let s = spread(["0", "3"]);
+    assert_eq!(s["received"].as_u64(), Some(900), "{s}");
+    for q in &names {
+        assert_eq!(messages(broker(), q), 0, "{q}");
+        delete_queue(broker(), q);
+    }
+    // The run's own queues, deleted at the end; on streams each message
+    // reaches the consumers of its queue (two here).
+    for kind in ["classic", "stream"] {
+        let run = amqpctl(&[
+            "perf",
+            "--queues",
+            "2",
+            "--producers",
+            "2",
+            "--consumers",
+            "4",
+            "--count",
+            "400",
+            "--queue-type",
+            kind,
+            "--confirm",
+            "--json",
+        ])
+        .code(0);
+        let s = summary(&run.stdout_text());
+        let expected = if kind == "stream" { 800 } else { 400 };
+        assert_eq!(s["received"].as_u64(), Some(expected), "{s}");
+        let queues = s["queues"].as_array().expect("queues");
+        assert_eq!(queues.len(), 2, "{s}");
+        for q in queues {
+            let q = q.as_str().expect("a name");
+            assert!(
+                q.starts_with("amqpctl-perf-") && q.ends_with(['1', '2']),
+                "{q}"
+            );
+            assert!(
+                !crate::support::queue_exists(broker(), q),
+                "{q} is still there"
+            );
+        }
+    }
+    let two = ["--producers", "2", "--consumers", "2"];
+    amqpctl(&[&["perf", "--queues", "2", "--count", "20"][..], &two].concat())
+        .code(0)
+        .stdout_has(
+            "Perf: 2 producers, 2 consumers, classic queues amqpctl-perf-[..]-%d (2), [..]",
+        );
+}
+
+#[test]
+fn consumers_do_simulated_work_and_ack_with_perftests_flag_name() {
+    let run = amqpctl(&[
+        "perf",
+        "--count",
+        "50",
+        "--consumer-latency",
+        "20ms",
+        "--multi-ack-every",
+        "5",
+        "--prefetch",
+        "10",
+        "--json",
+    ])
+    .code(0);
+    let s = summary(&run.stdout_text());
+    assert_eq!(s["received"].as_u64(), Some(50), "{s}");
+    // 20 ms of work after each of 50 deliveries: the last comes 49 × 20 ms
+    // after the first at the soonest, so at most 50 / 0.98 a second.
+    let rate = s["received_per_sec"].as_f64().expect("rate");
+    assert!(rate > 0.0 && rate <= 52.0, "{s}");
+}
+
+#[test]
+fn a_stream_offset_says_where_perfs_consumers_start() {
+    let stream = unique("perf-offset");
+    let base = ["perf", "-q", &stream, "--queue-type", "stream", "--json"];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        summary(&amqpctl(&args).code(0).stdout_text())
+    };
+    // 100 from an earlier run, left in the stream.
+    with(&["--consumers", "0", "--count", "100", "--confirm"]);
+    // From the first: the earlier 100 (counted, not timed) and this run's 50.
+    let s = with(&["--count", "50", "--stream-offset", "first"]);
+    assert_eq!(
+        (s["received"].as_u64(), s["foreign"].as_u64()),
+        (Some(150), Some(100)),
+        "{s}"
+    );
+    // By default from the next: this run's 50 only.
+    let s = with(&["--count", "50"]);
+    assert_eq!(
+        (s["received"].as_u64(), s["foreign"].as_u64()),
+        (Some(50), Some(0)),
+        "{s}"
+    );
+    delete_queue(broker(), &stream);
+}
+
+#[test]
+fn queue_flags_that_cannot_work_are_refused() {
+    for (flags, error) in [
+        (
+            &["--queues", "3", "--producers", "2", "--consumers", "3"][..],
+            "ERROR: --producers 2 is fewer than --queues 3: each queue needs one of each",
+        ),
+        (
+            &[
+                "--queues",
+                "2",
+                "--consumers",
+                "3",
+                "--producers",
+                "2",
+                "--queue-type",
+                "stream",
+            ],
+            "ERROR: --consumers 3 is not a multiple of --queues 2: on streams each queue needs as many consumers",
+        ),
+        (
+            &["--queue-pattern", "perf-x"],
+            "ERROR: --queue-pattern \"perf-x\" needs one %d (the queue's number)",
+        ),
+        (
+            &["--stream-offset", "first"],
+            "ERROR: --stream-offset needs --queue-type stream",
+        ),
+    ] {
+        let mut args = vec!["perf"];
+        args.extend_from_slice(flags);
+        amqpctl(&args).code(2).no_stdout().stderr([error]);
+    }
+    amqpctl(&["perf", "-q", "x", "--queues", "2"])
+        .code(2)
+        .stderr_has("error: the argument '--queue <NAME>' cannot be used with '--queues <N>'[..]");
 }

@@ -12,7 +12,7 @@ use super::stats::Shared;
 use super::{Control, PerfSpec};
 use crate::cmd::broker::{ConnectSpec, with_channel};
 use crate::error::Error;
-use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Value};
+use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next};
 
 /// How long a consumer waits for a delivery before it acks what it holds
 /// and looks at the stop flag again.
@@ -22,6 +22,8 @@ const IDLE_POLL: Duration = Duration::from_millis(50);
 pub struct Worker<'a> {
     /// The run's settings.
     pub spec: &'a PerfSpec,
+    /// The queue it consumes from (one of `--queues`).
+    pub queue: &'a str,
     /// Where it connects.
     pub connect: &'a ConnectSpec,
     /// Its counts and latencies.
@@ -55,10 +57,10 @@ impl Worker<'_> {
         if self.spec.queue_type == super::QueueType::Stream {
             settings.arguments.insert(
                 "x-stream-offset".to_string(),
-                Value::Str("next".to_string()),
+                self.spec.stream_offset.clone(),
             );
         }
-        let consumer = channel.basic_consume(&self.spec.queue, &settings)?;
+        let consumer = channel.basic_consume(self.queue, &settings)?;
         let _ = self.ready.send(());
         let received = self.receive(&consumer);
         let cancelled = consumer.cancel();
@@ -107,6 +109,13 @@ impl Worker<'_> {
                 if pending >= self.spec.ack_every {
                     self.ack(consumer, &mut unacked, &mut pending)?;
                 }
+            }
+            // --consumer-latency: the work a real consumer would do; a
+            // signal ends it.
+            if let Some(work) = self.spec.consumer_latency
+                && self.stop.recv_timeout(work).is_ok()
+            {
+                break;
             }
         }
         self.ack(consumer, &mut unacked, &mut pending)

@@ -58,21 +58,24 @@ pub fn execute(
     epoch();
     let (connection, channel) = connect(connect_spec)?;
     let start = super::check::Start::now();
-    let queue = QueueSpec {
-        name: Some(spec.queue.clone()),
-        declare: true,
-        options: queue_options(spec.queue_type),
-    };
-    let ran = queue
-        .prepare(&channel)
-        .and_then(|_| workers(connect_spec, spec, &interrupts, tap));
+    let prepared: Result<(), Error> = spec.queues.names.iter().try_for_each(|name| {
+        let queue = QueueSpec {
+            name: Some(name.clone()),
+            declare: true,
+            options: queue_options(spec.queue_type),
+        };
+        queue.prepare(&channel).map(drop)
+    });
+    let ran = prepared.and_then(|_| workers(connect_spec, spec, &interrupts, tap));
     let deleted = if spec.keep_queue {
         Ok(())
     } else {
-        channel
-            .queue_delete(&spec.queue, false, false)
-            .map(drop)
-            .map_err(Error::from)
+        spec.queues.names.iter().try_for_each(|name| {
+            channel
+                .queue_delete(name, false, false)
+                .map(drop)
+                .map_err(Error::from)
+        })
     };
     let closed = channel.close();
     let disconnected = connection.close();
@@ -190,10 +193,11 @@ impl<'env> Crew<'env> {
     ) -> (Vec<Running<'scope>>, Receiver<()>) {
         let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
         let mut consumers = Vec::new();
-        for (c, tally) in specs.iter().zip(tallies) {
+        for (i, (c, tally)) in specs.iter().zip(tallies).enumerate() {
             let (stop, stop_rx) = crossbeam_channel::bounded(1);
             let worker = Worker {
                 spec: self.spec,
+                queue: self.spec.queues.of_worker(i as u32),
                 connect: c,
                 tally: tally.clone(),
                 control: self.control,
@@ -221,6 +225,7 @@ impl<'env> Crew<'env> {
                 id: i as u32 + 1,
                 count: share(self.spec.count, self.spec.producers, i as u32),
                 spec: self.spec,
+                queue: self.spec.queues.of_worker(i as u32),
                 connect: p,
                 tally: tally.clone(),
                 control: self.control,

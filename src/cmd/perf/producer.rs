@@ -31,6 +31,8 @@ pub struct Producer<'a> {
     pub count: Option<u64>,
     /// The run's settings.
     pub spec: &'a PerfSpec,
+    /// The queue it publishes to (one of `--queues`).
+    pub queue: &'a str,
     /// Where it connects.
     pub connect: &'a ConnectSpec,
     /// Its counts and latencies.
@@ -91,7 +93,7 @@ impl Producer<'_> {
             .write(body);
             channel.basic_publish(&Publish {
                 exchange: "",
-                routing_key: &self.spec.queue,
+                routing_key: self.queue,
                 body,
                 properties: &properties,
                 mandatory: false,

@@ -144,24 +144,34 @@ pub fn parse_sizes(s: &str) -> Result<Sizes, String> {
     Ok(Sizes(sizes))
 }
 
-/// Parses a step's length: seconds with `ms`, `s`, `m` or `h` (`30s`,
-/// `500ms`, `2m`), or a bare number of seconds.
+/// Parses `--consumer-latency`: a length (see [`parse_length`]).
+pub fn parse_work(s: &str) -> Result<Duration, String> {
+    parse_length(s)
+}
+
+/// Parses a length: a number with `us`, `ms`, `s`, `m` or `h` (`30s`,
+/// `500ms`, `2m`), or a bare number of seconds; more than 0.
 fn parse_length(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let factor = match unit {
+        "us" => 0.000_001,
         "ms" => 0.001,
         "" | "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
-        _ => return Err(format!("'{s}': a length is a number with ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "'{s}': a length is a number with us, ms, s, m or h"
+            ));
+        }
     };
     number
         .parse::<f64>()
         .ok()
         .and_then(|n| Duration::try_from_secs_f64(n * factor).ok())
-        .filter(|d| *d >= Duration::from_millis(1))
-        .ok_or_else(|| format!("'{s}' is not a length of 1 ms or more"))
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("'{s}' is not a length above 0"))
 }
 
 /// `--rate`: its steps (one without a length for a plain rate); a type of

@@ -28,8 +28,10 @@ pub struct Summary {
     pub producers: u32,
     /// `--consumers`.
     pub consumers: u32,
-    /// The queue.
+    /// The queue, or `--queue-pattern`.
     pub queue: String,
+    /// Every queue of the run (one, or `--queues`).
+    pub queues: Vec<String>,
     /// Its type.
     pub queue_type: &'static str,
     /// `--size`: the body size, or a weighted list's mean size.
@@ -204,6 +206,7 @@ impl Summary {
             producers: spec.producers,
             consumers: spec.consumers,
             queue: spec.queue.clone(),
+            queues: spec.queues.names.clone(),
             queue_type: spec.queue_type.name(),
             size: spec.size.mean(),
             sizes: spec.size.0.clone(),
@@ -252,11 +255,14 @@ impl Summary {
     /// The text summary's lines.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![format!(
-            "Perf: {}, {}, {} queue {}, {}, {:.2} s{}",
+            "Perf: {}, {}, {} {}, {}, {:.2} s{}",
             counted(self.producers, "producer"),
             counted(self.consumers, "consumer"),
             self.queue_type,
-            self.queue,
+            match self.queues.len() {
+                0 | 1 => format!("queue {}", self.queue),
+                n => format!("queues {} ({n})", self.queue),
+            },
             sizes(self.size, &self.sizes),
             self.elapsed_secs,
             if self.interrupted {

@@ -43,6 +43,7 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         producers: total.workers[0],
         consumers: total.workers[1],
         queue: spec.queue.clone(),
+        queues: spec.queues.names.clone(),
         queue_type: queue_type.name(),
         size,
         // The reporting instance's own flags: the instances send no sizes.
