@@ -25,6 +25,7 @@ mod patches;
 mod perf;
 mod perf_dist;
 mod perf_metrics;
+mod perf_shapes;
 mod profiles;
 mod progress;
 mod rabbitmq4;

@@ -205,6 +205,14 @@ fn perf_refuses_bad_input_and_declares_nothing() {
             "ERROR: --size 134217729 is too large: RabbitMQ takes at most 134217728 bytes by default",
         ),
         (
+            &["--size", "100:1,10:1"],
+            "ERROR: --size 10 is too small: every message carries a 24-byte stamp",
+        ),
+        (
+            &["--size", "100:1,200Mi:1"],
+            "ERROR: --size 209715200 is too large: RabbitMQ takes at most 134217728 bytes by default",
+        ),
+        (
             &["--ack-every", "200", "--prefetch", "100"],
             "ERROR: --ack-every 200 is more than --prefetch 100: the broker would stop delivering before the ack",
         ),

@@ -163,6 +163,17 @@ fn three_perf_processes_form_one_run_and_the_report_merges_them_exactly() {
         &raw(raw_dir.path(), "confirm"),
         &merged["confirm_latency_us"],
     );
+    // Under --rate the corrected histograms merge too: never fewer than
+    // the raw latencies, the same longest.
+    for kind in ["confirm", "e2e"] {
+        let raw = &merged[format!("{kind}_latency_us")];
+        let corrected = &merged[format!("{kind}_corrected_latency_us")];
+        assert!(
+            corrected["count"].as_u64() >= raw["count"].as_u64() && raw["count"].as_u64() > Some(0),
+            "{kind}: {merged}"
+        );
+        assert_eq!(corrected["max"], raw["max"], "{kind}: {merged}");
+    }
     assert!(
         !queue_exists(broker(), &queue),
         "the report deletes the run's queue"

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
+use super::shape::rate_at;
 use super::stamp::{Stamp, now_nanos, run_id, wall};
 use super::stats::Shared;
 use super::{Control, PerfSpec};
 use crate::cmd::broker::{ConnectSpec, with_channel};
 use crate::error::Error;
-use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next, Value};
+use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next};
 
 /// How long a consumer waits for a delivery before it acks what it holds
 /// and looks at the stop flag again.
@@ -21,6 +22,8 @@ const IDLE_POLL: Duration = Duration::from_millis(50);
 pub struct Worker<'a> {
     /// The run's settings.
     pub spec: &'a PerfSpec,
+    /// The queue it consumes from (one of `--queues`).
+    pub queue: &'a str,
     /// Where it connects.
     pub connect: &'a ConnectSpec,
     /// Its counts and latencies.
@@ -54,10 +57,10 @@ impl Worker<'_> {
         if self.spec.queue_type == super::QueueType::Stream {
             settings.arguments.insert(
                 "x-stream-offset".to_string(),
-                Value::Str("next".to_string()),
+                self.spec.stream_offset.clone(),
             );
         }
-        let consumer = channel.basic_consume(&self.spec.queue, &settings)?;
+        let consumer = channel.basic_consume(self.queue, &settings)?;
         let _ = self.ready.send(());
         let received = self.receive(&consumer);
         let cancelled = consumer.cancel();
@@ -95,7 +98,8 @@ impl Worker<'_> {
                 tally.last_nanos = now;
                 match Stamp::read(delivery.body()) {
                     Some(stamp) if stamp.run == me => {
-                        tally.record(wall(now).saturating_sub(stamp.nanos));
+                        let expected = self.expected_interval(stamp.nanos);
+                        tally.record_expecting(wall(now).saturating_sub(stamp.nanos), expected);
                     }
                     _ => tally.foreign += 1,
                 }
@@ -107,8 +111,33 @@ impl Worker<'_> {
                     self.ack(consumer, &mut unacked, &mut pending)?;
                 }
             }
+            // --consumer-latency: the work a real consumer would do; a
+            // signal ends it.
+            if let Some(work) = self.spec.consumer_latency
+                && self.stop.recv_timeout(work).is_ok()
+            {
+                break;
+            }
         }
         self.ack(consumer, &mut unacked, &mut pending)
+    }
+
+    /// Under `--rate`, the interval (ns) this consumer expects between the
+    /// deliveries of a message published at `published` (wall ns): its
+    /// share of every producer's rate at that point of the schedule.
+    fn expected_interval(&self, published: u64) -> Option<u64> {
+        let steps = self.spec.rate.as_deref()?;
+        let started = wall(self.control.started()?);
+        let elapsed = Duration::from_nanos(published.saturating_sub(started));
+        let rate = rate_at(steps, elapsed) * f64::from(self.spec.producers);
+        // A stream gives each consumer every message; a queue splits them.
+        let share = match self.spec.queue_type {
+            super::QueueType::Stream => 1.0,
+            super::QueueType::Classic | super::QueueType::Quorum => {
+                f64::from(self.spec.consumers.max(1))
+            }
+        };
+        (rate > 0.0).then(|| (share * 1e9 / rate) as u64)
     }
 
     /// Acks every delivery held, with one multiple ack.

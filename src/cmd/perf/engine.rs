@@ -58,21 +58,24 @@ pub fn execute(
     epoch();
     let (connection, channel) = connect(connect_spec)?;
     let start = super::check::Start::now();
-    let queue = QueueSpec {
-        name: Some(spec.queue.clone()),
-        declare: true,
-        options: queue_options(spec.queue_type),
-    };
-    let ran = queue
-        .prepare(&channel)
-        .and_then(|_| workers(connect_spec, spec, &interrupts, tap));
+    let prepared: Result<(), Error> = spec.queues.names.iter().try_for_each(|name| {
+        let queue = QueueSpec {
+            name: Some(name.clone()),
+            declare: true,
+            options: queue_options(spec.queue_type),
+        };
+        queue.prepare(&channel).map(drop)
+    });
+    let ran = prepared.and_then(|_| workers(connect_spec, spec, &interrupts, tap));
     let deleted = if spec.keep_queue {
         Ok(())
     } else {
-        channel
-            .queue_delete(&spec.queue, false, false)
-            .map(drop)
-            .map_err(Error::from)
+        spec.queues.names.iter().try_for_each(|name| {
+            channel
+                .queue_delete(name, false, false)
+                .map(drop)
+                .map_err(Error::from)
+        })
     };
     let closed = channel.close();
     let disconnected = connection.close();
@@ -125,31 +128,16 @@ fn workers(
     tap: Option<Sender<Interval>>,
 ) -> Result<(Summary, Reporter), Error> {
     let control = Control::new(spec);
-    let producer_specs: Vec<ConnectSpec> = (1..=spec.producers)
-        .map(|i| worker_connect(connect_spec, &format!("producer {i}")))
-        .collect();
-    let consumer_specs: Vec<ConnectSpec> = (1..=spec.consumers)
-        .map(|i| worker_connect(connect_spec, &format!("consumer {i}")))
-        .collect();
+    let producer_specs = worker_specs(connect_spec, "producer", spec.producers);
+    let consumer_specs = worker_specs(connect_spec, "consumer", spec.consumers);
     let producer_tallies: Vec<Shared> = producer_specs.iter().map(|_| Shared::new()).collect();
     let consumer_tallies: Vec<Shared> = consumer_specs.iter().map(|_| Shared::new()).collect();
     thread::scope(|scope| {
-        let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
-        let mut consumers = Vec::new();
-        for (c, tally) in consumer_specs.iter().zip(&consumer_tallies) {
-            let (stop, stop_rx) = crossbeam_channel::bounded(1);
-            let worker = Worker {
-                spec,
-                connect: c,
-                tally: tally.clone(),
-                control: &control,
-                stop: stop_rx,
-                ready: ready_tx.clone(),
-            };
-            let handle = spawn(scope, "perf-consumer", &control, move || worker.run());
-            consumers.push(Running { handle, stop });
-        }
-        drop(ready_tx);
+        let crew = Crew {
+            spec,
+            control: &control,
+        };
+        let (consumers, ready_rx) = crew.consumers(scope, &consumer_specs, &consumer_tallies);
         let mut watch = Watch {
             spec,
             control: &control,
@@ -161,22 +149,10 @@ fn workers(
         watch.await_consumers(&ready_rx);
         let start = now_nanos();
         let started = Instant::now();
+        control.start_at(start);
         // Not after a signal, nor when a consumer failed to start.
         if !control.producers_stopped() {
-            for (i, (p, tally)) in producer_specs.iter().zip(&producer_tallies).enumerate() {
-                let (stop, stop_rx) = crossbeam_channel::bounded(1);
-                let producer = Producer {
-                    id: i as u32 + 1,
-                    count: share(spec.count, spec.producers, i as u32),
-                    spec,
-                    connect: p,
-                    tally: tally.clone(),
-                    control: &control,
-                    stop: stop_rx,
-                };
-                let handle = spawn(scope, "perf-producer", &control, move || producer.run());
-                watch.producers.push(Running { handle, stop });
-            }
+            watch.producers = crew.producers(scope, &producer_specs, &producer_tallies);
         }
         let mut reporter = Reporter::new(
             producer_tallies.clone(),
@@ -191,24 +167,79 @@ fn workers(
         if let Some(m) = &spec.metrics {
             m.board.finish(&reporter);
         }
-        let interrupted = watch.interrupted;
-        let results: Vec<Result<(), Error>> = watch
-            .producers
-            .into_iter()
-            .chain(watch.consumers)
-            .map(|r| r.handle.join().unwrap_or_else(|_| Err(panicked())))
-            .collect();
-        let mut interrupted_early = interrupted;
-        for result in results {
-            match result {
-                Ok(()) => {}
-                Err(Error::Interrupted(_)) => interrupted_early = true,
-                Err(e) => return Err(e),
-            }
-        }
-        let summary = Summary::of(spec, &reporter, start, interrupted_early);
+        let interrupted = watch.join()?;
+        let summary = Summary::of(spec, &reporter, start, interrupted);
         Ok((summary, reporter))
     })
+}
+
+/// The connections of `n` workers of a kind (`producer 1`, …).
+fn worker_specs(connect_spec: &ConnectSpec, kind: &str, n: u32) -> Vec<ConnectSpec> {
+    (1..=n)
+        .map(|i| worker_connect(connect_spec, &format!("{kind} {i}")))
+        .collect()
+}
+
+/// What every worker of a run shares.
+struct Crew<'env> {
+    spec: &'env PerfSpec,
+    control: &'env Control,
+}
+
+impl<'env> Crew<'env> {
+    /// Starts a consumer on each connection; the receiver hears each one
+    /// register.
+    fn consumers<'scope>(
+        &self,
+        scope: &'scope thread::Scope<'scope, 'env>,
+        specs: &'env [ConnectSpec],
+        tallies: &[Shared],
+    ) -> (Vec<Running<'scope>>, Receiver<()>) {
+        let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
+        let mut consumers = Vec::new();
+        for (i, (c, tally)) in specs.iter().zip(tallies).enumerate() {
+            let (stop, stop_rx) = crossbeam_channel::bounded(1);
+            let worker = Worker {
+                spec: self.spec,
+                queue: self.spec.queues.of_worker(i as u32),
+                connect: c,
+                tally: tally.clone(),
+                control: self.control,
+                stop: stop_rx,
+                ready: ready_tx.clone(),
+            };
+            let handle = spawn(scope, "perf-consumer", self.control, move || worker.run());
+            consumers.push(Running { handle, stop });
+        }
+        (consumers, ready_rx)
+    }
+
+    /// Starts a producer on each connection, each with its share of
+    /// `--count`.
+    fn producers<'scope>(
+        &self,
+        scope: &'scope thread::Scope<'scope, 'env>,
+        specs: &'env [ConnectSpec],
+        tallies: &[Shared],
+    ) -> Vec<Running<'scope>> {
+        let mut producers = Vec::new();
+        for (i, (p, tally)) in specs.iter().zip(tallies).enumerate() {
+            let (stop, stop_rx) = crossbeam_channel::bounded(1);
+            let producer = Producer {
+                id: i as u32 + 1,
+                count: share(self.spec.count, self.spec.producers, i as u32),
+                spec: self.spec,
+                queue: self.spec.queues.of_worker(i as u32),
+                connect: p,
+                tally: tally.clone(),
+                control: self.control,
+                stop: stop_rx,
+            };
+            let handle = spawn(scope, "perf-producer", self.control, move || producer.run());
+            producers.push(Running { handle, stop });
+        }
+        producers
+    }
 }
 
 fn panicked() -> Error {
@@ -263,6 +294,28 @@ struct Watch<'a, 'scope> {
 }
 
 impl Watch<'_, '_> {
+    /// Joins every worker: whether the run was interrupted (by a signal,
+    /// or a worker's connect that took one), or the first worker's error.
+    fn join(self) -> Result<bool, Error> {
+        let mut interrupted = self.interrupted;
+        // Every one joined before any error is looked at: a scope would
+        // rethrow the panic of a thread left to it.
+        let results: Vec<Result<(), Error>> = self
+            .producers
+            .into_iter()
+            .chain(self.consumers)
+            .map(|r| r.handle.join().unwrap_or_else(|_| Err(panicked())))
+            .collect();
+        for result in results {
+            match result {
+                Ok(()) => {}
+                Err(Error::Interrupted(_)) => interrupted = true,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(interrupted)
+    }
+
     /// Waits until every consumer is registered (or one failed, or a
     /// signal came).
     fn await_consumers(&mut self, ready: &Receiver<()>) {

@@ -72,7 +72,8 @@ pub fn page(summary: &Summary, reporter: &Reporter) -> String {
     html
 }
 
-/// The percentiles of both latencies, in ms, as a table.
+/// The percentiles of both latencies (and under `--rate` of both
+/// corrected for coordinated omission), in ms, as a table.
 fn latency_table(summary: &Summary) -> String {
     let mut t = String::from(
         "<table id=\"latency\"><tr><th>latency (ms)</th><th>min</th><th>p50</th><th>p75</th>\
@@ -81,6 +82,8 @@ fn latency_table(summary: &Summary) -> String {
     for (name, p) in [
         ("confirm", summary.confirm_latency_us),
         ("end-to-end", summary.e2e_latency_us),
+        ("confirm, corrected", summary.confirm_corrected_latency_us),
+        ("end-to-end, corrected", summary.e2e_corrected_latency_us),
     ] {
         if let Some(p) = p {
             let _ = write!(t, "<tr><th>{name}</th>");

@@ -13,7 +13,9 @@ mod engine;
 mod html;
 mod metrics;
 mod producer;
+mod queues;
 mod report;
+mod shape;
 mod stamp;
 mod stats;
 mod summary;
@@ -25,10 +27,11 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::args::values::{check_name, parse_seconds};
+use super::args::values::{parse_offset, parse_seconds};
 use super::broker::ConnectSpec;
-use super::io::pace::parse_rate;
+use super::io::pace::RateStep;
 use crate::error::Error;
+use amqpctl::amqp::Value;
 use stamp::STAMP_LEN;
 
 /// The largest `--size`: RabbitMQ's default maximum message size (128 MiB).
@@ -46,14 +49,19 @@ pub struct PerfArgs {
     consumers: u32,
 
     /// Body size in bytes, its first 24 the stamp (publish time, sequence,
-    /// producer, run).
-    #[arg(long, value_name = "BYTES", default_value_t = STAMP_LEN)]
-    size: usize,
+    /// producer, run); or a weighted list, BYTES:WEIGHT,… (100:80,10k:15,1M:5:
+    /// of every 100 messages 80 of 100 bytes, 15 of 10,000, 5 of 1,000,000,
+    /// spread out). k is 1,000, M 1,000,000, Ki 1,024, Mi 1,048,576.
+    #[arg(long, value_name = "BYTES[:WEIGHT,…]", default_value = "24", value_parser = shape::parse_sizes)]
+    size: shape::Sizes,
 
     /// Messages a second per producer, evenly spaced [default: as fast as
-    /// possible].
-    #[arg(long, value_name = "N", value_parser = parse_rate)]
-    rate: Option<f64>,
+    /// possible]; or a schedule, RATE:LENGTH,… (1000:30s,5000:30s; lengths
+    /// in ms, s, m or h; rate 0 pauses), started again after its last step.
+    /// Under --rate latencies are also given corrected for coordinated
+    /// omission.
+    #[arg(long, value_name = "N|RATE:LENGTH,…", value_parser = shape::parse_rate_flag)]
+    rate: Option<shape::Schedule>,
 
     /// Publisher confirms: time each message from its publish to the
     /// broker's ack.
@@ -78,14 +86,39 @@ pub struct PerfArgs {
     #[arg(long)]
     ack_auto: bool,
 
-    /// Manual acks: one multiple ack every K deliveries (1 acks each one).
-    #[arg(long, value_name = "K", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "ack_auto")]
+    /// Manual acks: one multiple ack every K deliveries (1 acks each one;
+    /// --multi-ack-every is PerfTest's name for it).
+    #[arg(long, visible_alias = "multi-ack-every", value_name = "K", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "ack_auto")]
     ack_every: u32,
+
+    /// Simulated work: each consumer waits LENGTH after each delivery
+    /// before it takes the next (us, ms, s, m or h; bare: seconds).
+    #[arg(long, value_name = "LENGTH", value_parser = shape::parse_work)]
+    consumer_latency: Option<Duration>,
+
+    /// On a stream, where each consumer starts reading: first, last,
+    /// next, an offset, or an RFC 3339 time [default: next, the consumers
+    /// starting before the producers]. What another run published is
+    /// counted, not timed.
+    #[arg(long, value_name = "OFFSET", value_parser = parse_offset)]
+    stream_offset: Option<Value>,
 
     /// Queue to use, declared (durable, of --queue-type) and kept [default:
     /// a queue of this run, deleted at the end].
     #[arg(short = 'q', long = "queue", value_name = "NAME")]
     queue: Option<String>,
+
+    /// Spread the producers and consumers over N queues, worker i on
+    /// queue i mod N; each queue needs a producer and a consumer when the
+    /// run has them. Without --queue-pattern, the run's own queues
+    /// (amqpctl-perf-PID-1 …), deleted at the end.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(queues::MAX_QUEUES)), conflicts_with = "queue")]
+    queues: u32,
+
+    /// The --queues' names, %d their number from 1 (perf-%d: perf-1 …
+    /// perf-N), declared and kept as -q's.
+    #[arg(long, value_name = "PATTERN", conflicts_with = "queue")]
+    queue_pattern: Option<String>,
 
     /// The queue's type.
     #[arg(long, value_name = "TYPE", value_enum, default_value_t = QueueType::Classic)]
@@ -146,9 +179,9 @@ pub struct PerfSpec {
     /// `--consumers`.
     pub consumers: u32,
     /// `--size`.
-    pub size: usize,
-    /// `--rate`.
-    pub rate: Option<f64>,
+    pub size: shape::Sizes,
+    /// `--rate`: one endless step, or a schedule.
+    pub rate: Option<Vec<RateStep>>,
     /// `--confirm`: the window (`--confirm-window`).
     pub confirm: Option<usize>,
     /// `--persistent`.
@@ -159,8 +192,14 @@ pub struct PerfSpec {
     pub ack_auto: bool,
     /// `--ack-every`.
     pub ack_every: u32,
-    /// The queue's name.
+    /// `--consumer-latency`.
+    pub consumer_latency: Option<Duration>,
+    /// `--stream-offset` (`next` by default).
+    pub stream_offset: Value,
+    /// The queue's name, or the --queue-pattern.
     pub queue: String,
+    /// Every queue (one, or the --queues).
+    pub queues: queues::Queues,
     /// Whether the user named it (then it is kept).
     pub keep_queue: bool,
     /// `--queue-type`.
@@ -185,14 +224,35 @@ impl PerfSpec {
     /// How many deliveries each message makes: one per consumer on a
     /// stream (each reads it all), else one.
     pub fn deliveries_per_message(&self) -> u64 {
+        let queues = self.queues.names.len() as u32;
         match self.queue_type {
-            QueueType::Stream => u64::from(self.consumers.max(1)),
+            QueueType::Stream => u64::from((self.consumers / queues).max(1)),
             QueueType::Classic | QueueType::Quorum => 1,
         }
     }
 }
 
 impl PerfArgs {
+    /// What a stream needs of the consumers, and what only a stream takes.
+    fn check_stream(&self) -> Result<(), Error> {
+        let usage = |text: &str| Err(Error::Usage(text.to_string()));
+        if self.queue_type != QueueType::Stream {
+            if self.stream_offset.is_some() {
+                return usage("--stream-offset needs --queue-type stream");
+            }
+            return Ok(());
+        }
+        if self.ack_auto {
+            return usage(
+                "a stream needs manual acks (RabbitMQ refuses no-ack consumers there): drop --ack-auto",
+            );
+        }
+        if self.prefetch == 0 {
+            return usage("a stream needs a prefetch: --prefetch 1 or more");
+        }
+        Ok(())
+    }
+
     /// Checks everything that can be checked before connecting: a usage
     /// error must change nothing on the broker.
     pub fn resolve(self) -> Result<PerfSpec, Error> {
@@ -205,16 +265,16 @@ impl PerfArgs {
                     .to_string(),
             );
         }
-        if self.size < STAMP_LEN {
+        if self.size.smallest() < STAMP_LEN {
             return usage(format!(
                 "--size {} is too small: every message carries a {STAMP_LEN}-byte stamp",
-                self.size
+                self.size.smallest()
             ));
         }
-        if self.size > MAX_SIZE {
+        if self.size.largest() > MAX_SIZE {
             return usage(format!(
                 "--size {} is too large: RabbitMQ takes at most {MAX_SIZE} bytes by default",
-                self.size
+                self.size.largest()
             ));
         }
         if self.duration == Some(Duration::ZERO) {
@@ -227,23 +287,16 @@ impl PerfArgs {
                 self.ack_every, self.prefetch
             ));
         }
-        if self.queue_type == QueueType::Stream {
-            if self.ack_auto {
-                return usage(
-                    "a stream needs manual acks (RabbitMQ refuses no-ack consumers there): drop --ack-auto"
-                        .to_string(),
-                );
-            }
-            if self.prefetch == 0 {
-                return usage("a stream needs a prefetch: --prefetch 1 or more".to_string());
-            }
-        }
-        if let Some(name) = &self.queue {
-            check_name("queue name", name)?;
-            if name.is_empty() {
-                return usage("--queue needs a name".to_string());
-            }
-        }
+        self.check_stream()?;
+        let queues = queues::resolve(queues::QueueFlags {
+            queue: self.queue,
+            pattern: self.queue_pattern,
+            count: self.queues,
+            default: run_queue(dist.as_ref()),
+            workers: [self.producers, self.consumers],
+            queue_type: self.queue_type,
+            dist: dist.is_some(),
+        })?;
         if let Some(file) = &self.html {
             let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
             if dir.is_some_and(|d| !d.is_dir()) {
@@ -256,16 +309,21 @@ impl PerfArgs {
             producers: if collect { 0 } else { self.producers },
             consumers: if collect { 0 } else { self.consumers },
             size: self.size,
-            rate: self.rate,
+            rate: self.rate.map(|r| r.0),
             confirm: (self.confirm || self.latency == Latency::Confirm)
                 .then_some(self.confirm_window as usize),
             persistent: self.persistent,
             prefetch: self.prefetch,
             ack_auto: self.ack_auto,
             ack_every: self.ack_every,
+            consumer_latency: self.consumer_latency,
+            stream_offset: self
+                .stream_offset
+                .unwrap_or_else(|| Value::Str("next".to_string())),
             // The instances of a run share its queue: the report deletes it.
-            keep_queue: self.queue.is_some() || dist.is_some(),
-            queue: self.queue.unwrap_or_else(|| run_queue(dist.as_ref())),
+            keep_queue: queues.keep || dist.is_some(),
+            queue: queues.label.clone(),
+            queues,
             queue_type: self.queue_type,
             duration: self.duration,
             count: self.count,
@@ -297,6 +355,9 @@ pub struct Control {
     budget: Option<AtomicU64>,
     /// Whether a worker failed: the run then stops.
     failed: AtomicBool,
+    /// When the producers started (ns on the stamp clock; 0 before): where
+    /// a consumer places a message in the `--rate` schedule.
+    started: AtomicU64,
 }
 
 impl Control {
@@ -310,12 +371,23 @@ impl Control {
                 .filter(|_| spec.producers == 0)
                 .map(AtomicU64::new),
             failed: AtomicBool::new(false),
+            started: AtomicU64::new(0),
         }
     }
 
     /// Notes that a worker failed (its error is reported at the join).
     pub fn fail(&self) {
         self.failed.store(true, Ordering::Relaxed);
+    }
+
+    /// Notes when the producers start (ns on the stamp clock).
+    pub fn start_at(&self, nanos: u64) {
+        self.started.store(nanos, Ordering::Relaxed);
+    }
+
+    /// When the producers started (ns on the stamp clock), once they have.
+    pub fn started(&self) -> Option<u64> {
+        Some(self.started.load(Ordering::Relaxed)).filter(|&n| n > 0)
     }
 
     /// Whether a worker failed.

@@ -31,6 +31,8 @@ pub struct Producer<'a> {
     pub count: Option<u64>,
     /// The run's settings.
     pub spec: &'a PerfSpec,
+    /// The queue it publishes to (one of `--queues`).
+    pub queue: &'a str,
     /// Where it connects.
     pub connect: &'a ConnectSpec,
     /// Its counts and latencies.
@@ -58,11 +60,13 @@ impl Producer<'_> {
             delivery_mode: self.spec.persistent.then_some(2),
             ..Properties::default()
         };
-        let mut body = vec![0u8; self.spec.size];
-        let mut pacer = self.spec.rate.map(Pacer::new);
-        // Publish times (ns) of the unconfirmed messages, oldest first: the
-        // broker's confirms settle them in this order.
-        let mut published: VecDeque<u64> = VecDeque::new();
+        let mut body = vec![0u8; self.spec.size.largest()];
+        let mut sizes = self.spec.size.picker();
+        let mut pacer = self.spec.rate.clone().map(Pacer::schedule);
+        // Publish times (ns) of the unconfirmed messages, oldest first (the
+        // broker's confirms settle them in this order), with the interval
+        // the pacer then expected between messages.
+        let mut published: VecDeque<(u64, Option<u64>)> = VecDeque::new();
         let mut seq = 0u64;
         while !self.control.producers_stopped() && self.count.is_none_or(|n| seq < n) {
             if let Some(p) = pacer.as_mut() {
@@ -79,17 +83,18 @@ impl Producer<'_> {
             }
             seq += 1;
             let nanos = now_nanos();
+            let body = &mut body[..sizes.next_size()];
             Stamp {
                 nanos: wall(nanos),
                 seq,
                 producer: self.id,
                 run: run_id(),
             }
-            .write(&mut body);
+            .write(body);
             channel.basic_publish(&Publish {
                 exchange: "",
-                routing_key: &self.spec.queue,
-                body: &body,
+                routing_key: self.queue,
+                body,
                 properties: &properties,
                 mandatory: false,
             })?;
@@ -99,7 +104,8 @@ impl Producer<'_> {
                 tally.bytes += body.len() as u64;
             }
             if let Some(window) = self.spec.confirm {
-                published.push_back(nanos);
+                let expected = pacer.as_ref().and_then(Pacer::interval);
+                published.push_back((nanos, expected.map(|d| d.as_nanos() as u64)));
                 channel.poll_confirms(|_, c| self.settle(&mut published, c))?;
                 let full = (channel.unconfirmed() >= window).then(Instant::now);
                 while channel.unconfirmed() >= window && !self.control.producers_stopped() {
@@ -123,16 +129,16 @@ impl Producer<'_> {
     }
 
     /// Records the verdict on the oldest unconfirmed message.
-    fn settle(&self, published: &mut VecDeque<u64>, outcome: Confirmation) {
+    fn settle(&self, published: &mut VecDeque<(u64, Option<u64>)>, outcome: Confirmation) {
         let now = now_nanos();
-        let Some(at) = published.pop_front() else {
+        let Some((at, expected)) = published.pop_front() else {
             return;
         };
         let mut tally = self.tally.lock();
         match outcome {
             Confirmation::Ack | Confirmation::Returned { .. } => {
                 tally.confirmed += 1;
-                tally.record(now.saturating_sub(at));
+                tally.record_expecting(now.saturating_sub(at), expected);
             }
             Confirmation::Nack => tally.nacked += 1,
         }

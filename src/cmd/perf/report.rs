@@ -238,6 +238,16 @@ impl Reporter {
         h
     }
 
+    /// The latencies of the whole run corrected for coordinated omission,
+    /// the producers' (`producers`: confirm) or the consumers' merged.
+    pub fn corrected(&self, producers: bool) -> Histogram<u64> {
+        let mut h = histogram();
+        for w in self.workers(producers) {
+            merge(&mut h, &w.lock().corrected);
+        }
+        h
+    }
+
     /// A count summed over the producers (`producers`) or the consumers.
     pub fn sum(&self, producers: bool, field: impl Fn(&Tally) -> u64) -> u64 {
         let workers = self.workers(producers);

@@ -37,6 +37,11 @@ pub struct Tally {
     pub interval: Histogram<u64>,
     /// Latencies of the whole run.
     pub total: Histogram<u64>,
+    /// Under `--rate`, the whole run's latencies corrected for coordinated
+    /// omission: each one longer than the interval expected between
+    /// messages also stands for those that interval says should have been
+    /// timed meanwhile (HdrHistogram's expected-interval recording).
+    pub corrected: Histogram<u64>,
     /// The worker thread's CPU time, at its end.
     pub cpu: std::time::Duration,
     /// How long the producer waited for confirms with a full window.
@@ -67,6 +72,7 @@ impl Tally {
             last_nanos: 0,
             interval: histogram(),
             total: histogram(),
+            corrected: histogram(),
             cpu: std::time::Duration::ZERO,
             confirm_wait: std::time::Duration::ZERO,
             waiting_sum: 0,
@@ -76,10 +82,24 @@ impl Tally {
     }
 
     /// Records one latency, in nanoseconds (rounded up to whole µs).
+    #[cfg(test)]
     pub fn record(&mut self, nanos: u64) {
-        let us = nanos.div_ceil(1000).max(1);
+        self.record_expecting(nanos, None);
+    }
+
+    /// Records one latency, in nanoseconds (rounded up to whole µs), and
+    /// with `expected` (the interval, ns, a paced run expects between the
+    /// latencies this worker times) its coordinated-omission correction.
+    pub fn record_expecting(&mut self, nanos: u64, expected: Option<u64>) {
+        let us = nanos.div_ceil(1000).clamp(1, HIGHEST_US);
         self.interval.saturating_record(us);
         self.total.saturating_record(us);
+        if let Some(interval) = expected {
+            let interval = interval.div_ceil(1000).max(1);
+            if self.corrected.record_correct(us, interval).is_err() {
+                log::warn!("a corrected latency could not be recorded");
+            }
+        }
         if let Some(raw) = &mut self.raw {
             raw.push(us);
         }
@@ -173,6 +193,27 @@ mod tests {
         // 60 s, within hdrhistogram's 3 significant digits.
         assert!(p.max.abs_diff(60_000_000) < 60_000_000 / 500, "{}", p.max);
         assert_eq!(Percentiles::of(&histogram()), None);
+    }
+
+    #[test]
+    fn a_stall_counts_the_latencies_it_hid_in_the_corrected_histogram() {
+        let mut t = Tally::new();
+        // 1 ms apart, 99 fast ones and a stall of 100 ms.
+        for _ in 0..99 {
+            t.record_expecting(200_000, Some(1_000_000));
+        }
+        t.record_expecting(100_000_000, Some(1_000_000));
+        t.record(5_000_000);
+        assert_eq!(t.total.len(), 101);
+        // The stall stands for the 99 that would have come during it, at
+        // 99, 98 … 1 ms.
+        assert_eq!(t.corrected.len(), 100 + 99);
+        let raw = Percentiles::of(&t.total).expect("raw");
+        let corrected = Percentiles::of(&t.corrected).expect("corrected");
+        assert!(
+            raw.p75 < 1000 && corrected.p75 > 40_000,
+            "{raw:?} {corrected:?}"
+        );
     }
 
     #[test]

@@ -6,9 +6,11 @@ use serde::Serialize;
 
 use super::check::SelfCheck;
 use super::report::{Reporter, ms};
+use super::shape::Weighted;
 use super::stats::Percentiles;
 use super::{Latency, PerfSpec};
 use crate::cmd::io::output::Lines;
+use crate::cmd::io::pace::RateStep;
 use crate::error::Error;
 
 /// The version of `--json`'s object, its `schema` field: the README's
@@ -26,12 +28,20 @@ pub struct Summary {
     pub producers: u32,
     /// `--consumers`.
     pub consumers: u32,
-    /// The queue.
+    /// The queue, or `--queue-pattern`.
     pub queue: String,
+    /// Every queue of the run (one, or `--queues`).
+    pub queues: Vec<String>,
     /// Its type.
     pub queue_type: &'static str,
-    /// `--size`.
+    /// `--size`: the body size, or a weighted list's mean size.
     pub size: usize,
+    /// `--size`'s sizes and their weights (one of weight 1 for a plain
+    /// size).
+    pub sizes: Vec<Weighted>,
+    /// `--rate`, per producer: its steps (one without a length for a
+    /// plain rate); `None` unpaced.
+    pub rate: Option<Vec<Step>>,
     /// Whether `--confirm` was on.
     pub confirm: bool,
     /// Seconds from the producers' start to the end of the run.
@@ -59,6 +69,11 @@ pub struct Summary {
     pub confirm_latency_us: Option<Percentiles>,
     /// End-to-end latency, µs.
     pub e2e_latency_us: Option<Percentiles>,
+    /// Under `--rate`, confirm latency corrected for coordinated omission.
+    pub confirm_corrected_latency_us: Option<Percentiles>,
+    /// Under `--rate`, end-to-end latency corrected for coordinated
+    /// omission.
+    pub e2e_corrected_latency_us: Option<Percentiles>,
     /// Whether a signal stopped the run.
     pub interrupted: bool,
     /// Deliveries each message makes when nothing is lost: one per
@@ -75,6 +90,26 @@ pub struct Summary {
     /// `--run-id`: the run of several instances this summary is of.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<RunPart>,
+}
+
+/// One step of `--rate`, as the summary shows it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Step {
+    /// Messages a second, per producer (0: a pause).
+    pub per_sec: f64,
+    /// How long, in seconds; `None`: the whole run.
+    pub secs: Option<f64>,
+}
+
+impl Step {
+    /// The steps of `--rate`.
+    pub fn of(rate: Option<&[RateStep]>) -> Option<Vec<Step>> {
+        let steps = rate?.iter().map(|st| Step {
+            per_sec: st.per_sec,
+            secs: st.length.map(|l| l.as_secs_f64()),
+        });
+        Some(steps.collect())
+    }
 }
 
 /// How many clocks each latency reads: `one` (the publisher's) or `two`
@@ -171,8 +206,11 @@ impl Summary {
             producers: spec.producers,
             consumers: spec.consumers,
             queue: spec.queue.clone(),
+            queues: spec.queues.names.clone(),
             queue_type: spec.queue_type.name(),
-            size: spec.size,
+            size: spec.size.mean(),
+            sizes: spec.size.0.clone(),
+            rate: Step::of(spec.rate.as_deref()),
             confirm: spec.confirm.is_some(),
             elapsed_secs: reporter.started.elapsed().as_secs_f64(),
             sent,
@@ -185,6 +223,8 @@ impl Summary {
             received_per_sec: per_sec(received, reporter.latest(false)),
             confirm_latency_us: Percentiles::of(&reporter.confirm_histogram()),
             e2e_latency_us: Percentiles::of(&reporter.e2e_histogram()),
+            confirm_corrected_latency_us: Percentiles::of(&reporter.corrected(true)),
+            e2e_corrected_latency_us: Percentiles::of(&reporter.corrected(false)),
             interrupted,
             deliveries_per_message: spec.deliveries_per_message(),
             latency: spec.latency,
@@ -215,12 +255,15 @@ impl Summary {
     /// The text summary's lines.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![format!(
-            "Perf: {}, {}, {} queue {}, {}-byte messages, {:.2} s{}",
+            "Perf: {}, {}, {} {}, {}, {:.2} s{}",
             counted(self.producers, "producer"),
             counted(self.consumers, "consumer"),
             self.queue_type,
-            self.queue,
-            self.size,
+            match self.queues.len() {
+                0 | 1 => format!("queue {}", self.queue),
+                n => format!("queues {} ({n})", self.queue),
+            },
+            sizes(self.size, &self.sizes),
             self.elapsed_secs,
             if self.interrupted {
                 ", interrupted"
@@ -253,6 +296,18 @@ impl Summary {
                 "End-to-end latency: {}",
                 latency(self.e2e_latency_us)
             ));
+        }
+        let corrected = [
+            ("Confirm", self.confirm_corrected_latency_us),
+            ("End-to-end", self.e2e_corrected_latency_us),
+        ];
+        for (what, p) in corrected {
+            if p.is_some() {
+                lines.push(format!(
+                    "{what} latency corrected for coordinated omission: {}",
+                    latency(p)
+                ));
+            }
         }
         if let Some(check) = &self.self_check {
             lines.extend(check.lines());
@@ -306,6 +361,21 @@ fn run_lines(run: &RunPart, clocks: Clocks) -> Vec<String> {
         clocks.confirm, clocks.end_to_end
     ));
     lines
+}
+
+/// `24-byte messages`, or a weighted list's `messages of 100:80,10000:15
+/// bytes:weight (mean 8100)`.
+fn sizes(mean: usize, sizes: &[Weighted]) -> String {
+    match sizes {
+        [one] => format!("{}-byte messages", one.bytes),
+        _ => {
+            let parts: Vec<String> = sizes
+                .iter()
+                .map(|w| format!("{}:{}", w.bytes, w.weight))
+                .collect();
+            format!("messages of {} bytes:weight (mean {mean})", parts.join(","))
+        }
+    }
 }
 
 /// `1 producer`, `2 producers`.

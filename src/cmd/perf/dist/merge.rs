@@ -11,7 +11,7 @@ use super::courier::Heard;
 use super::wire::{Counts, Wire, decode};
 use crate::cmd::perf::report::{Reporter, Second};
 use crate::cmd::perf::stats::{Percentiles, histogram, merge};
-use crate::cmd::perf::summary::{Clocks, InstancePart, RunPart, RunSecond, SCHEMA, Summary};
+use crate::cmd::perf::summary::{Clocks, InstancePart, RunPart, RunSecond, SCHEMA, Step, Summary};
 use crate::cmd::perf::{PerfSpec, QueueType};
 use crate::error::Error;
 
@@ -22,6 +22,10 @@ struct Part {
     finished: bool,
     confirm: Histogram<u64>,
     e2e: Histogram<u64>,
+    /// Under `--rate`, the confirm and end-to-end latencies corrected for
+    /// coordinated omission (empty for an instance that died: its
+    /// intervals carry raw figures only).
+    corrected: [Histogram<u64>; 2],
 }
 
 /// The merged summary and a reporter that replays the merged timeline.
@@ -31,9 +35,16 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         .map(|name| part(name, heard))
         .collect::<Result<Vec<Part>, Error>>()?;
     let (total, confirm, e2e) = add_up(&parts);
+    let [confirm_corrected, e2e_corrected] = [0, 1].map(|i| {
+        let mut h = histogram();
+        for p in &parts {
+            merge(&mut h, &p.corrected[i]);
+        }
+        h
+    });
     let seconds = timeline(heard);
     let first = parts.first().map(|p| &p.counts);
-    let size = first.map_or(spec.size, |c| c.size);
+    let size = first.map_or(spec.size.mean(), |c| c.size);
     let queue_type = [QueueType::Classic, QueueType::Quorum, QueueType::Stream]
         .into_iter()
         .find(|t| first.is_some_and(|c| c.queue_type == t.name()))
@@ -43,8 +54,12 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         producers: total.workers[0],
         consumers: total.workers[1],
         queue: spec.queue.clone(),
+        queues: spec.queues.names.clone(),
         queue_type: queue_type.name(),
         size,
+        // The reporting instance's own flags: the instances send no sizes.
+        sizes: spec.size.0.clone(),
+        rate: Step::of(spec.rate.as_deref()),
         confirm: spec.confirm.is_some() || total.confirmed + total.nacked > 0,
         elapsed_secs: total.elapsed_secs,
         sent: total.sent,
@@ -57,6 +72,8 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         received_per_sec: total.rates[2],
         confirm_latency_us: Percentiles::of(&confirm),
         e2e_latency_us: Percentiles::of(&e2e),
+        confirm_corrected_latency_us: Percentiles::of(&confirm_corrected),
+        e2e_corrected_latency_us: Percentiles::of(&e2e_corrected),
         interrupted: total.interrupted,
         deliveries_per_message: match queue_type {
             QueueType::Stream => u64::from(total.workers[1].max(1)),
@@ -136,14 +153,25 @@ fn part(name: &str, heard: &Heard) -> Result<Part, Error> {
             std::io::Error::other(format!("{name}: {e}")),
         )
     };
-    if let Some(Wire::Final { counts, log, .. }) = heard.finals.get(name) {
+    if let Some(Wire::Final {
+        counts,
+        log,
+        corrected,
+        ..
+    }) = heard.finals.get(name)
+    {
         let (confirm, e2e) = decode(log).map_err(unreadable)?;
+        let corrected = match corrected {
+            Some(log) => decode(log).map_err(unreadable)?.into(),
+            None => [histogram(), histogram()],
+        };
         return Ok(Part {
             name: name.to_string(),
             counts: counts.clone(),
             finished: true,
             confirm,
             e2e,
+            corrected,
         });
     }
     let mut p = Part {
@@ -152,6 +180,7 @@ fn part(name: &str, heard: &Heard) -> Result<Part, Error> {
         finished: false,
         confirm: histogram(),
         e2e: histogram(),
+        corrected: [histogram(), histogram()],
     };
     for wire in heard.intervals.get(name).into_iter().flatten() {
         if let Wire::Interval {

@@ -200,6 +200,10 @@ fn show(spec: &PerfSpec, s: &Summary, reporter: &super::report::Reporter) -> Res
 /// The instance's end, for the others.
 fn end(me: &str, s: &Summary, reporter: &super::report::Reporter) -> Wire {
     let length = Duration::from_secs_f64(s.elapsed_secs.max(0.0));
+    let base = std::time::SystemTime::now() - length;
+    let log = |confirm: &hdrhistogram::Histogram<u64>, e2e: &hdrhistogram::Histogram<u64>| {
+        encode(confirm, e2e, base, Duration::ZERO, length)
+    };
     Wire::Final {
         instance: me.to_string(),
         counts: Counts {
@@ -215,13 +219,11 @@ fn end(me: &str, s: &Summary, reporter: &super::report::Reporter) -> Wire {
             size: s.size,
             queue_type: s.queue_type.to_string(),
         },
-        log: encode(
-            &reporter.confirm_histogram(),
-            &reporter.e2e_histogram(),
-            std::time::SystemTime::now() - length,
-            Duration::ZERO,
-            length,
-        ),
+        log: log(&reporter.confirm_histogram(), &reporter.e2e_histogram()),
+        corrected: s
+            .rate
+            .is_some()
+            .then(|| log(&reporter.corrected(true), &reporter.corrected(false))),
     }
 }
 

@@ -48,6 +48,11 @@ pub enum Wire {
         counts: Counts,
         /// Its `confirm` and `e2e` histograms, as an interval log.
         log: String,
+        /// Under `--rate`, the same corrected for coordinated omission
+        /// (an interval log with the same tags); absent from an instance
+        /// of an older amqpctl.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        corrected: Option<String>,
     },
 }
 
