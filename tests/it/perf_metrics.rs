@@ -218,8 +218,10 @@ fn perf_serves_openmetrics_while_it_runs_and_the_last_scrape_matches_the_summary
         "2",
         "--rate",
         "500",
+        // Long enough for scrapes to see it going: each is parsed by a
+        // Python process, which takes up to a second on a loaded machine.
         "--duration",
-        "4",
+        "10",
         "--confirm",
     ]);
     let sent = |scrape: &Scrape| scrape.value("amqpctl_perf_sent_messages_total", &[]);
