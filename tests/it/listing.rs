@@ -177,7 +177,9 @@ fn close_connection_ends_a_stuck_consumer_found_by_its_name() {
             "--columns",
             "queue.name,ack_required,prefetch_count",
         ],
-        &["work\ttrue\t1000"],
+        // Prefetch 1 until a body is seen: --max-inflight-bytes (guarantee
+        // 11) raises it to --prefetch once the bodies' size is known.
+        &["work\ttrue\t1"],
     );
     let closed = mgmt(&["close-connection", &name]).run().code(0);
     let line = &closed.stderr_lines()[0];
