@@ -211,11 +211,7 @@ impl Consuming<'_> {
                 }
             }
             if !quiet {
-                rendered.clear();
-                for d in &batch {
-                    format.render(d, &mut rendered);
-                }
-                self.lines.raw(&rendered)?;
+                format.write_batch(&batch, &mut rendered, &mut self.lines)?;
                 self.lines.flush()?;
             }
             self.remaining -= batch.len() as u64;

@@ -5,7 +5,14 @@
 use amqpctl::amqp::{Delivery, Properties};
 
 use super::envelope;
+use super::output::Lines;
 use super::properties::{PROPERTIES, Shape, index_of};
+use crate::error::Error;
+
+/// Bodies this large or larger go to stdout from the delivery itself
+/// instead of being copied into the batch's buffer first: for 1 MiB bodies
+/// that copy was a tenth of `con`'s CPU (`perf record`).
+const PASS_THROUGH: usize = 64 * 1024;
 
 /// The help text of `--format`: the formats, then the template tokens
 /// with every property `%p{name}` can name.
@@ -80,6 +87,33 @@ impl Format {
             ));
         }
         Ok(format)
+    }
+
+    /// Writes `batch` to `lines` as [`Format::render`] renders it, through
+    /// `rendered` (cleared first); a large body in `received` or `body`
+    /// format is written from the delivery, not copied.
+    pub fn write_batch(
+        &self,
+        batch: &[Delivery],
+        rendered: &mut Vec<u8>,
+        lines: &mut Lines,
+    ) -> Result<(), Error> {
+        rendered.clear();
+        for d in batch {
+            let body = d.body();
+            let parts: [&[u8]; 3] = match self {
+                Format::Received if body.len() >= PASS_THROUGH => [b"Received: ", body, b"\n"],
+                Format::Body(delimiter) if body.len() >= PASS_THROUGH => [b"", body, delimiter],
+                _ => {
+                    self.render(d, rendered);
+                    continue;
+                }
+            };
+            lines.raw(rendered)?;
+            rendered.clear();
+            lines.parts(&parts)?;
+        }
+        lines.raw(rendered)
     }
 
     /// Appends the rendering of `d` to `out`.

@@ -156,6 +156,12 @@ impl Lines {
         self.write(&[bytes])
     }
 
+    /// Writes `parts` one after the other, each as it is: a large part
+    /// goes to stdout without a copy into the buffer.
+    pub fn parts(&mut self, parts: &[&[u8]]) -> Result<(), Error> {
+        self.write(parts)
+    }
+
     /// Pushes buffered lines out; everything written so far is then on stdout.
     pub fn flush(&mut self) -> Result<(), Error> {
         if self.closed {

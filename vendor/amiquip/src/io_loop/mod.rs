@@ -620,6 +620,18 @@ impl IoLoop {
                 listening_to_channels = true;
             }
 
+            // amqpctl patch: take the frames left behind at the high-water mark
+            // (see `handle_channel_readable`) once the buffer is back at the low one.
+            if listening_to_channels
+                && !self.inner.starved.is_empty()
+                && self.inner.outbuf.len() <= self.buffered_writes_low_water
+            {
+                let high_water = self.buffered_writes_high_water;
+                for id in std::mem::take(&mut self.inner.starved) {
+                    self.inner.handle_channel_readable(id, high_water)?;
+                }
+            }
+
             // If we have data to write, reregister for readable|writable. This may be a
             // spurious reregistration, but also may not - if we wrote all the data we have
             // but didn't get a WouldBlock, and then later in the processing loop added
@@ -672,6 +684,10 @@ struct Inner {
     // amqpctl patch: deliveries parsed but not yet handed to their consumers; see
     // `defer_delivery`.
     deferred_deliveries: Vec<(CrossbeamSender<ConsumerMessage>, ConsumerMessage)>,
+
+    // amqpctl patch: channels whose frames were left in their receiver at the
+    // high-water mark (see `handle_channel_readable`); taken from again in `run`.
+    starved: Vec<u16>,
 }
 
 impl Inner {
@@ -683,6 +699,7 @@ impl Inner {
             mio_channel_bound,
             channels_are_registered: true,
             deferred_deliveries: Vec::new(),
+            starved: Vec::new(),
         }
     }
 
@@ -840,6 +857,12 @@ impl Inner {
             // channel's bound: 512 MiB of 128 KiB body frames) moving into
             // the buffer before the mark is checked.
             if self.outbuf.len() > high_water {
+                // Its receiver stays readable, so no new readiness event comes
+                // for it (not even when the publisher sends more): `run` must
+                // come back to it once the buffer has drained.
+                if !self.starved.contains(&channel_id) {
+                    self.starved.push(channel_id);
+                }
                 return Ok(());
             }
             match slot.rx.try_recv() {
