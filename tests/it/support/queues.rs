@@ -1,7 +1,7 @@
 //! What is on the broker: a queue's counts as a passive declare reports them, waiting for
 //! them to reach a value, and declaring, draining and deleting queues.
 
-use amqpctl::amqp::{AmqpError, Channel, QueueInfo, QueueOptions};
+use amqpctl::amqp::{AmqpError, Channel, ConnectionSettings, QueueInfo, QueueOptions};
 
 use super::broker::Broker;
 use super::connect::{open, plain};
@@ -152,7 +152,14 @@ pub fn filled_queue(name: &str, n: usize, body: &str) -> String {
 /// Takes every message out of `queue` on `b`; returns the bodies in order.
 #[track_caller]
 pub fn drain(b: &Broker, queue: &str) -> Vec<Vec<u8>> {
-    let (conn, ch) = open(&plain(b));
+    drain_through(&plain(b), queue)
+}
+
+/// Takes every message out of `queue` on a connection of its own made with `settings`
+/// (a node, or a cluster's endpoints); returns the bodies in order.
+#[track_caller]
+pub fn drain_through(settings: &ConnectionSettings, queue: &str) -> Vec<Vec<u8>> {
+    let (conn, ch) = open(settings);
     let mut bodies = Vec::new();
     while let Some((d, _)) = ch.basic_get(queue, true).expect("basic.get") {
         bodies.push(d.body().to_vec());
