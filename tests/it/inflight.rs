@@ -10,7 +10,7 @@ use std::time::Duration;
 use amqpctl::amqp::{Properties, Publish};
 
 use crate::support::{
-    Spawned, amqpctl, broker, delete_queue, eventually, fresh_queue, messages, open, plain,
+    amqpctl, broker, delete_queue, eventually, fresh_queue, messages, open, plain,
     spawn_amqpctl, unique,
 };
 
@@ -114,13 +114,6 @@ fn wait_prefetch(queue: &str, prefetch: u16) {
     );
 }
 
-/// Stops a consumer with SIGINT and checks it exits 0.
-#[track_caller]
-fn stop(mut con: Spawned) {
-    con.signal(libc::SIGINT);
-    con.exits_with(0, WAIT);
-}
-
 #[test]
 fn con_of_large_bodies_lowers_its_prefetch_then_small_ones_raise_it_again() {
     let q = fresh_queue("inflight-con");
@@ -133,7 +126,7 @@ fn con_of_large_bodies_lowers_its_prefetch_then_small_ones_raise_it_again() {
     publish(&q, numbered(20, 220, 0));
     wait_prefetch(&q, 1000);
     let lines = con.next_stdout_lines(220, WAIT);
-    stop(con);
+    con.interrupt(WAIT);
     assert_eq!(numbers(&lines), (0..220).collect::<Vec<_>>());
     assert_eq!(messages(broker(), &q), 0);
     delete_queue(broker(), &q);
@@ -154,7 +147,7 @@ fn con_of_small_bodies_keeps_its_prefetch_under_a_budget() {
     ]);
     let lines = con.next_stdout_lines(300, WAIT);
     wait_prefetch(&q, 500);
-    stop(con);
+    con.interrupt(WAIT);
     assert_eq!(numbers(&lines), (0..300).collect::<Vec<_>>());
     delete_queue(broker(), &q);
 }
