@@ -50,20 +50,15 @@ fn run_queue_is_gone(s: &Value) {
     assert!(!queue_exists(broker(), queue), "{queue} is still there");
 }
 
+/// `perf --producers 2 --consumers 2 EXTRA`.
+fn two_by_two<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    [&["perf", "--producers", "2", "--consumers", "2"][..], extra].concat()
+}
+
 #[test]
 fn perf_counts_add_up_and_percentiles_are_ordered() {
-    let run = amqpctl(&[
-        "perf",
-        "--producers",
-        "2",
-        "--consumers",
-        "2",
-        "--count",
-        "2000",
-        "--confirm",
-        "--json",
-    ])
-    .code(0)
+    let run = amqpctl(&two_by_two(&["--count", "2000", "--confirm", "--json"]))
+        .code(0)
     .stderr_has("Created queue: amqpctl-perf-[..]");
     let s = summary(&run.stdout_text());
     assert_eq!(count(&s, "sent"), 2000, "{s}");
@@ -393,22 +388,8 @@ fn perf_html_writes_a_page_chromium_renders_with_the_summary_in_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let page = dir.path().join("report.html");
     let page_arg = page.to_str().expect("utf-8 path");
-    let run = amqpctl(&[
-        "perf",
-        "--producers",
-        "2",
-        "--consumers",
-        "2",
-        "--duration",
-        "2.5",
-        "--rate",
-        "300",
-        "--confirm",
-        "--json",
-        "--html",
-        page_arg,
-    ])
-    .code(0);
+    let paced = ["--duration", "2.5", "--rate", "300", "--confirm", "--json"];
+    let run = amqpctl(&two_by_two(&[&paced[..], &["--html", page_arg]].concat())).code(0);
     let s = summary(&run.stdout_text());
     let html = std::fs::read_to_string(&page).expect("the report");
     // Self-contained: nothing to fetch, no script.
@@ -505,20 +486,8 @@ fn perf_carries_large_bodies_and_the_smallest_one() {
 fn perf_connects_every_worker_with_the_connection_flags() {
     // TLS, verified against the test CA: every worker's connection.
     let ca = broker().ca_pem().to_str().expect("utf-8 path").to_string();
-    let run = crate::support::amqpctl_tls(&[
-        "--cafile",
-        &ca,
-        "perf",
-        "--producers",
-        "2",
-        "--consumers",
-        "2",
-        "--count",
-        "400",
-        "--confirm",
-        "--json",
-    ])
-    .code(0);
+    let perf = two_by_two(&["--count", "400", "--confirm", "--json"]);
+    let run = crate::support::amqpctl_tls(&[&["--cafile", &ca][..], &perf].concat()).code(0);
     let s = summary(&run.stdout_text());
     assert_eq!(
         (count(&s, "confirmed"), count(&s, "received")),
