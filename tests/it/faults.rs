@@ -11,7 +11,7 @@ use crate::support::eventually;
 use crate::support::pool::{Lease, Pool};
 use crate::support::{
     Broker, Cmd, Spawned, amqpctl, amqpctl_on, broker, delete_queue, drain, durable_queue, fill,
-    fresh_queue, messages, spawn_amqpctl, spawn_amqpctl_on, unique, wait_for_consumers,
+    fresh_queue, full_queue, messages, spawn_amqpctl, spawn_amqpctl_on, unique, wait_for_consumers,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -447,18 +447,7 @@ fn consumers_killed_at_random_lose_nothing() {
 fn with_reconnect_a_queue_that_keeps_nacking_still_ends_in_exit_7() {
     // On the shared node: a full queue that refuses more (reject-publish) nacks every
     // message for good, unlike a cluster electing a quorum queue's leader.
-    let q = unique("nack-reconnect");
-    amqpctl(&[
-        "declare",
-        "queue",
-        &q,
-        "--durable",
-        "--arg",
-        "x-max-length=1",
-        "--arg",
-        "x-overflow=reject-publish",
-    ])
-    .code(0);
+    let q = full_queue("nack-reconnect", 1);
     let started = Instant::now();
     let run = amqpctl(&[
         "pub",

@@ -6,17 +6,9 @@
 //! `rpc.rs`.)
 
 use crate::support::{
-    Cmd, amqpctl, amqpctl_tls, broker, drain, fill, messages, queue_exists, unique,
+    Cmd, amqpctl, amqpctl_tls, broker, declare_queue, drain, fill, messages, queue_exists, unique,
     wait_for_messages,
 };
-
-fn declare_queue(queue: &str, extra: &[&str]) {
-    let mut args = vec!["declare", "queue", queue];
-    args.extend_from_slice(extra);
-    amqpctl(&args).code(0).stdout([format!(
-        "Created queue: {queue} (messages: 0, consumers: 0)"
-    )]);
-}
 
 fn not_found(kind: &str, name: &str) -> String {
     format!("ERROR: (404, \"NOT_FOUND - no {kind} '{name}' in vhost '/'\")")

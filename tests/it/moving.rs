@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::{
     Run, amqpctl, amqpctl_tls, broker, delete_queue, drain, durable_queue, eventually_within,
-    fill, messages, spawn_amqpctl, unique,
+    fill, full_queue, messages, spawn_amqpctl, unique,
 };
 
 /// Deletes both queues of a test.
@@ -485,14 +485,9 @@ fn to_cafile_without_to_url_verifies_the_source_broker() {
 /// A destination that holds `max` messages and nacks more (`x-overflow=reject-publish`),
 /// and a source of `total` messages `n1`, `n2` …
 fn into_a_full_queue(name: &str, total: usize, max: usize) -> (String, String) {
-    let (from, to) = (
-        unique(&format!("{name}-from")),
-        unique(&format!("{name}-to")),
-    );
+    let from = unique(&format!("{name}-from"));
+    let to = full_queue(&format!("{name}-to"), max);
     durable_queue(broker(), &from);
-    let max = format!("x-max-length={max}");
-    let declare = ["declare", "queue", &to, "--durable", "--arg", &max];
-    amqpctl(&[&declare[..], &["--arg", "x-overflow=reject-publish"]].concat()).code(0);
     fill(broker(), &from, total, "n{seq}");
     (from, to)
 }

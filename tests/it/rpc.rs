@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Cmd, Spawned, amqpctl, broker, pika_python, spawn_amqpctl, unique, wait_for_messages,
+    Cmd, Spawned, amqpctl, broker, declare_queue, pika_python, spawn_amqpctl, unique, wait_for_messages,
 };
 
 fn script(name: &str) -> String {
@@ -147,9 +147,7 @@ fn a_failing_serve_command_answers_the_caller_with_its_stderr() {
 #[test]
 fn an_abandoned_call_expires_from_the_queue() {
     let q = unique("rpc-abandoned");
-    amqpctl(&["declare", "queue", &q])
-        .code(0)
-        .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+    declare_queue(&q, &[]);
     amqpctl(&["rpc", "call", "-k", &q, "-m", "1", "--timeout", "1"])
         .code(9)
         .stderr(["ERROR: no reply within 1 s"]);

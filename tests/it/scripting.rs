@@ -10,9 +10,24 @@ use amqpctl::amqp::{Confirmation, Properties, Publish, Table, Value};
 use crate::support::eventually_within;
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
-    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, filled_queue,
-    fresh_queue, messages, open, plain, unique,
+    Cmd, Run, amqpctl, amqpctl_stdin, broker, declare_queue, delete_queue, drain, durable_queue,
+    fill, filled_queue, fresh_queue, full_queue, messages, open, plain, unique,
 };
+
+/// `amqpctl pub -k Q --confirm -m BODY EXTRA`.
+fn publish(q: &str, body: &str, extra: &[&str]) -> Run {
+    amqpctl(&[&["pub", "-k", q, "--confirm", "-m", body][..], extra].concat())
+}
+
+/// `amqpctl pub --format json --confirm` with `input` on stdin.
+fn publish_json(input: &str) -> Run {
+    amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes())
+}
+
+/// `amqpctl con -q Q --count 1 --exec COMMAND EXTRA`.
+fn exec_once(q: &str, command: &str, extra: &[&str]) -> Run {
+    amqpctl(&[&["con", "-q", q, "--count", "1", "--exec", command][..], extra].concat())
+}
 
 #[test]
 fn lines_from_stdin_become_messages_in_order() {
@@ -69,20 +84,9 @@ fn file_and_templates_make_bodies() {
     ])
     .code(0)
     .no_stdout();
-    amqpctl(&[
-        "pub",
-        "-k",
-        &q,
-        "--nb-messages",
-        "3",
-        "--interval",
-        "0",
-        "-m",
-        "job-{seq}",
-        "--confirm",
-    ])
-    .code(0)
-    .stdout(["Sent: job-1", "Sent: job-2", "Sent: job-3"]);
+    publish(&q, "job-{seq}", &["--nb-messages", "3", "--interval", "0"])
+        .code(0)
+        .stdout(["Sent: job-1", "Sent: job-2", "Sent: job-3"]);
     assert_eq!(
         drain(broker(), &q),
         vec![
@@ -201,7 +205,7 @@ fn json_envelopes_move_messages_between_queues_byte_for_byte() {
 fn malformed_json_input_names_the_line_and_exits_2() {
     let q = fresh_queue("badjson");
     let input = format!("{{\"routing_key\":\"{q}\",\"body\":\"ok\"}}\n{{\"body\":\n");
-    amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes())
+    publish_json(&input)
         .code(2)
         .stdout([r#"{"seq":1,"status":"acked"}"#])
         .stderr(["ERROR: stdin line 2: invalid JSON[..]"]);
@@ -216,7 +220,7 @@ fn malformed_json_input_names_the_line_and_exits_2() {
 fn an_unknown_envelope_key_is_refused_not_ignored() {
     let q = fresh_queue("bogus-key");
     let input = format!("{{\"routing_key\":\"{q}\",\"body\":\"x\",\"bogus\":1}}\n");
-    amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes())
+    publish_json(&input)
         .code(2)
         .no_stdout()
         .stderr(["ERROR: stdin line 1: unknown key 'bogus' (an envelope has body, body_encoding, exchange, routing_key and the message properties)"]);
@@ -227,24 +231,11 @@ fn an_unknown_envelope_key_is_refused_not_ignored() {
 #[test]
 fn templates_and_raw_bodies_format_consumed_messages() {
     let q = fresh_queue("tmpl");
-    amqpctl(&[
-        "pub",
-        "-k",
-        &q,
-        "--confirm",
-        "-m",
-        "one",
-        "--message-id",
-        "id-1",
-        "--header",
-        "n=5",
-        "--persistent",
-    ])
-    .code(0)
-    .stdout(["Sent: one"]);
-    amqpctl(&["pub", "-k", &q, "--confirm", "-m", "two"])
+    let properties = ["--message-id", "id-1", "--header", "n=5", "--persistent"];
+    publish(&q, "one", &properties)
         .code(0)
-        .stdout(["Sent: two"]);
+        .stdout(["Sent: one"]);
+    publish(&q, "two", &[]).code(0).stdout(["Sent: two"]);
     amqpctl(&[
         "con",
         "-q",
@@ -260,7 +251,7 @@ fn templates_and_raw_bodies_format_consumed_messages() {
         format!("{q}||2|false|||{{}}|two"),
     ]);
     for body in ["a", "b"] {
-        amqpctl(&["pub", "-k", &q, "--confirm", "-m", body])
+        publish(&q, body, &[])
             .code(0)
             .stdout([format!("Sent: {body}")]);
     }
@@ -293,66 +284,34 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
     amqpctl(&["declare", "binding", "-e", &dlx, "-q", &dlq])
         .code(0)
         .stdout([format!("Bound Queue [{dlq}] to Exchange [{dlx}]")]);
-    amqpctl(&[
-        "declare",
-        "queue",
-        &q,
-        "--durable",
-        "--arg",
-        &format!("x-dead-letter-exchange={dlx}"),
-    ])
-    .code(0)
-    .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+    let dead_letters = format!("x-dead-letter-exchange={dlx}");
+    declare_queue(&q, &["--durable", "--arg", &dead_letters]);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    amqpctl(&[
-        "pub",
-        "-k",
-        &q,
-        "--confirm",
-        "-m",
-        "good",
-        "--correlation-id",
-        "c-9",
-    ])
-    .code(0)
-    .stdout(["Sent: good"]);
+    publish(&q, "good", &["--correlation-id", "c-9"])
+        .code(0)
+        .stdout(["Sent: good"]);
     let script = format!(
         "echo \"$AMQP_ROUTING_KEY $AMQP_CORRELATION_ID $(cat)\" >> {}",
         log.display()
     );
-    amqpctl(&["con", "-q", &q, "--count", "1", "--exec", &script])
-        .code(0)
-        .no_stderr();
+    exec_once(&q, &script, &[]).code(0).no_stderr();
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         format!("{q} c-9 good\n")
     );
     assert_eq!(messages(broker(), &q), 0, "acked");
 
-    amqpctl(&["pub", "-k", &q, "--confirm", "-m", "retry"])
-        .code(0)
-        .stdout(["Sent: retry"]);
-    amqpctl(&["con", "-q", &q, "--count", "1", "--exec", "exit 3"])
+    publish(&q, "retry", &[]).code(0).stdout(["Sent: retry"]);
+    exec_once(&q, "exit 3", &[])
         .code(0)
         .stderr(["WARNING: --exec command exited with 3 for delivery 1 (attempt 1): requeued"]);
     assert_eq!(messages(broker(), &q), 1, "requeued");
 
     // The command outlives --exec-timeout.
-    amqpctl(&[
-        "con",
-        "-q",
-        &q,
-        "--count",
-        "1",
-        "--exec",
-        "sleep 5",
-        "--exec-timeout",
-        "0.3",
-        "--no-requeue",
-    ])
-    .code(0)
-    .stderr(["WARNING: --exec command timed out (--exec-timeout) for delivery 1: rejected"]);
+    exec_once(&q, "sleep 5", &["--exec-timeout", "0.3", "--no-requeue"])
+        .code(0)
+        .stderr(["WARNING: --exec command timed out (--exec-timeout) for delivery 1: rejected"]);
     assert_eq!(messages(broker(), &q), 0);
     assert_eq!(
         drain(broker(), &dlq),
@@ -398,18 +357,7 @@ fn get_purge_and_delete_report_what_they_did() {
 
 #[test]
 fn the_publish_outcome_stream_reports_every_message() {
-    let q = unique("outcomes");
-    amqpctl(&[
-        "declare",
-        "queue",
-        &q,
-        "--arg",
-        "x-max-length=1",
-        "--arg",
-        "x-overflow=reject-publish",
-    ])
-    .code(0)
-    .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+    let q = full_queue("outcomes", 1);
     let nowhere = unique("nowhere");
     let input = format!(
         "{{\"routing_key\":\"{q}\",\"body\":\"1\"}}\n{{\"routing_key\":\"{q}\",\"body\":\"2\"}}\n{{\"routing_key\":\"{nowhere}\",\"body\":\"3\"}}\n{{\"routing_key\":\"{q}\",\"body\":\"4\"}}\n"

@@ -27,8 +27,8 @@ pub use connect::{open, plain, tls};
 pub use eventually::{eventually, eventually_within};
 pub use process::Spawned;
 pub use queues::{
-    delete_queue, drain, durable_queue, fill, filled_queue, fresh_queue, messages, queue_exists,
-    wait_for_consumers, wait_for_messages, wait_until,
+    declare_queue, delete_queue, drain, durable_queue, fill, filled_queue, fresh_queue,
+    full_queue, messages, queue_exists, wait_for_consumers, wait_for_messages, wait_until,
 };
 pub use run::{
     Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, amqpctl_tls, spawn_amqpctl, spawn_amqpctl_on,

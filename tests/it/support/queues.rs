@@ -109,6 +109,28 @@ pub fn durable_queue(b: &Broker, queue: &str) {
         )]);
 }
 
+/// Declares `queue` on the shared node with `amqpctl declare queue QUEUE EXTRA`, which must
+/// say it created it.
+#[track_caller]
+pub fn declare_queue(queue: &str, extra: &[&str]) {
+    amqpctl_on(super::broker(), &[&["declare", "queue", queue][..], extra].concat())
+        .code(0)
+        .stdout([format!(
+            "Created queue: {queue} (messages: 0, consumers: 0)"
+        )]);
+}
+
+/// A fresh durable queue on the shared node, named after `name`, that holds `max` ready
+/// messages and refuses more (`x-overflow=reject-publish`: the broker nacks them).
+#[track_caller]
+pub fn full_queue(name: &str, max: usize) -> String {
+    let q = super::unique(name);
+    let max = format!("x-max-length={max}");
+    let overflow = ["--arg", "x-overflow=reject-publish"];
+    declare_queue(&q, &[&["--durable", "--arg", &max][..], &overflow].concat());
+    q
+}
+
 /// Publishes `n` copies of `body` to `queue` on `b` with `amqpctl pub --confirm --quiet`:
 /// numbered `I:BODY` when more than one, unless `body` is a `{seq}` template.
 #[track_caller]
