@@ -6,7 +6,7 @@
 //! `rpc.rs`.)
 
 use crate::support::{
-    Cmd, amqpctl, amqpctl_tls, broker, declare_queue, drain, fill, messages, queue_exists, unique,
+    Cmd, amqpctl, amqpctl_tls, broker, declare_queue, drain, fill, fresh_stream, messages, queue_exists, unique,
     wait_for_messages,
 };
 
@@ -68,8 +68,7 @@ fn deleting_a_missing_queue_or_exchange_is_exit_5_unless_if_exists() {
 
 #[test]
 fn deleting_a_stream_reports_the_messages_it_held() {
-    let s = unique("stream-delete");
-    declare_queue(&s, &["--type", "stream"]);
+    let s = fresh_stream("stream-delete");
     fill(broker(), &s, 5, "s{seq}");
     // A stream's length reaches the passive declare's count with the
     // broker's next statistics tick: wait for it as a user would see it.
@@ -133,8 +132,7 @@ fn tls_against_the_plain_port_and_plain_against_the_tls_port_say_so() {
 
 #[test]
 fn get_on_a_stream_suggests_con_offset_first() {
-    let s = unique("stream-get");
-    declare_queue(&s, &["--type", "stream"]);
+    let s = fresh_stream("stream-get");
     fill(broker(), &s, 1, "s{seq}");
     amqpctl(&["get", "-q", &s]).code(5).stderr([
         "ERROR: (540, \"NOT_IMPLEMENTED - basic.get not supported by stream queues[..]".into(),
@@ -204,8 +202,7 @@ fn the_manpage_covers_every_subcommand_and_the_exit_codes() {
 
 #[test]
 fn purging_a_stream_is_a_refusal_with_a_hint_not_a_lost_connection() {
-    let s = unique("stream-purge");
-    declare_queue(&s, &["--type", "stream"]);
+    let s = fresh_stream("stream-purge");
     fill(broker(), &s, 2, "s{seq}");
     amqpctl(&["purge", &s]).code(5).no_stdout().stderr([
         "ERROR: (540, \"NOT_IMPLEMENTED - queue.purge not supported by stream queues[..]".into(),

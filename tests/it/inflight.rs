@@ -10,7 +10,7 @@ use std::time::Duration;
 use amqpctl::amqp::{Properties, Publish};
 
 use crate::support::{
-    amqpctl, broker, delete_queue, eventually, fresh_queue, messages, open, plain,
+    amqpctl, broker, delete_queue, eventually, fresh_queue, fresh_stream, messages, open, plain,
     spawn_amqpctl, unique,
 };
 
@@ -187,8 +187,7 @@ fn con_takes_mixed_bodies_exactly_once_in_order_through_each_change() {
 
 #[test]
 fn a_stream_reader_attaches_after_the_last_offset_at_each_change() {
-    let q = unique("inflight-stream");
-    amqpctl(&["declare", "queue", &q, "--type", "stream"]).code(0);
+    let q = fresh_stream("inflight-stream");
     publish_mixed(&q);
     con_takes_the_mixed_ones(&q, &["--offset", "first"]);
     delete_queue(broker(), &q);

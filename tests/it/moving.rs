@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::{
     Run, amqpctl, amqpctl_tls, broker, delete_queue, drain, durable_queue, eventually_within,
-    fill, full_queue, messages, spawn_amqpctl, unique,
+    fill, fresh_stream, full_queue, messages, spawn_amqpctl, unique,
 };
 
 /// Deletes both queues of a test.
@@ -308,8 +308,7 @@ fn a_move_into_its_own_source_is_a_usage_error() {
 #[test]
 fn a_move_out_of_a_stream_is_refused_at_once() {
     let (_, to) = queues("move-stream");
-    let stream = unique("move-stream-src");
-    amqpctl(&["declare", "queue", &stream, "--type", "stream"]).code(0);
+    let stream = fresh_stream("move-stream-src");
     for i in 0..5 {
         amqpctl(&[
             "pub",

@@ -11,7 +11,7 @@ use crate::support::eventually_within;
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
     Cmd, Run, amqpctl, amqpctl_stdin, broker, declare_queue, delete_queue, drain, durable_queue,
-    fill, filled_queue, fresh_queue, full_queue, messages, open, plain, unique,
+    fill, filled_queue, fresh_queue, fresh_stream, full_queue, messages, open, plain, unique,
 };
 
 /// `amqpctl pub -k Q --confirm -m BODY EXTRA`.
@@ -470,10 +470,7 @@ fn quorum_queues_and_stream_offsets() {
         .code(2)
         .stderr(["ERROR: quorum queues and streams cannot be exclusive or auto-delete"]);
 
-    let s = unique("stream");
-    amqpctl(&["declare", "queue", &s, "--type", "stream"])
-        .code(0)
-        .stdout([format!("Created queue: {s} (messages: 0, consumers: 0)")]);
+    let s = fresh_stream("stream");
     fill(broker(), &s, 5, "s{seq}");
     amqpctl(&[
         "con",

@@ -28,7 +28,7 @@ pub use eventually::{eventually, eventually_within};
 pub use process::Spawned;
 pub use queues::{
     declare_queue, delete_queue, drain, durable_queue, fill, filled_queue, fresh_queue,
-    full_queue, messages, queue_exists, wait_for_consumers, wait_for_messages, wait_until,
+    fresh_stream, full_queue, messages, queue_exists, wait_for_consumers, wait_for_messages, wait_until,
 };
 pub use run::{
     Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, amqpctl_tls, spawn_amqpctl, spawn_amqpctl_on,

@@ -120,6 +120,14 @@ pub fn declare_queue(queue: &str, extra: &[&str]) {
         )]);
 }
 
+/// A fresh stream on the shared node, named after `name`, declared with amqpctl.
+#[track_caller]
+pub fn fresh_stream(name: &str) -> String {
+    let s = super::unique(name);
+    declare_queue(&s, &["--type", "stream"]);
+    s
+}
+
 /// A fresh durable queue on the shared node, named after `name`, that holds `max` ready
 /// messages and refuses more (`x-overflow=reject-publish`: the broker nacks them).
 #[track_caller]
