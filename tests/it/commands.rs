@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use amqpctl::amqp::Value;
 
 use crate::support::{
-    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, filled_queue,
+    Cmd, amqpctl, amqpctl_stdin, broker, declaring_pub, delete_queue, drain, durable_queue, fill, filled_queue,
     fresh_queue, messages, open, plain, spawn_amqpctl, unique, wait_for_messages,
 };
 
@@ -331,21 +331,15 @@ fn a_cluster_list_falls_through_to_the_live_node() {
     let dead = free.local_addr().unwrap().port();
     drop(free);
     let q = unique("cluster");
-    Cmd::amqpctl(&[
-        "--url",
-        &format!("amqp://127.0.0.1:{dead}"),
-        "--url",
-        &format!("amqp://127.0.0.1:{}", b.amqp_port()),
-        "pub",
-        "-q",
-        &q,
-        "-Q",
-        "-k",
-        &q,
-    ])
-    .run()
-    .code(0)
-    .stdout(["Sent: Hello World!"]);
+    let (down, up) = (
+        format!("amqp://127.0.0.1:{dead}"),
+        format!("amqp://127.0.0.1:{}", b.amqp_port()),
+    );
+    let urls = ["--url", &down, "--url", &up];
+    Cmd::amqpctl(&[&urls[..], &declaring_pub(&q, &[])].concat())
+        .run()
+        .code(0)
+        .stdout(["Sent: Hello World!"]);
     assert_eq!(drain(b, &q), vec![b"Hello World!".to_vec()]);
     delete_queue(b, &q);
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::support::eventually;
 use crate::support::pool::{Lease, Pool};
 use crate::support::{
-    Broker, Cmd, Spawned, amqpctl, amqpctl_on, broker, delete_queue, drain, durable_queue, fill,
+    Broker, Cmd, Spawned, amqpctl, amqpctl_on, broker, declaring_pub, delete_queue, drain, durable_queue, fill,
     fresh_queue, full_queue, messages, spawn_amqpctl, spawn_amqpctl_on, unique, wait_for_consumers,
 };
 
@@ -387,20 +387,12 @@ fn with_the_first_node_down_the_second_is_used() {
     let node = fault_node();
     node.stop_app();
     let q = unique("failover");
-    let out = Cmd::amqpctl(&[
-        "--url",
-        &format!("amqp://127.0.0.1:{}", node.amqp_port()),
-        "--url",
-        &format!("amqp://127.0.0.1:{}", broker().amqp_port()),
-        "pub",
-        "-q",
-        &q,
-        "-Q",
-        "-k",
-        &q,
-        "--confirm",
-    ])
-    .run();
+    let (down, up) = (
+        format!("amqp://127.0.0.1:{}", node.amqp_port()),
+        format!("amqp://127.0.0.1:{}", broker().amqp_port()),
+    );
+    let urls = ["--url", &down, "--url", &up];
+    let out = Cmd::amqpctl(&[&urls[..], &declaring_pub(&q, &["--confirm"])].concat()).run();
     node.start_app();
     out.code(0)
         .stdout(["Sent: Hello World!"])

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::support::eventually_within;
 use crate::support::{
-    Run, Spawned, amqpctl, amqpctl_tls, broker, delete_queue, messages, spawn_amqpctl,
+    Run, Spawned, amqpctl, amqpctl_tls, broker, declaring_pub, delete_queue, messages, spawn_amqpctl,
     transient_warning, unique, wait_for_consumers,
 };
 
@@ -43,10 +43,6 @@ fn wait_exclusive_consumer(queue: &str) {
     );
 }
 
-/// `pub -q Q -Q -k Q EXTRA`: a publisher that declares the queue it sends to.
-fn declaring_pub<'a>(q: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    [&["pub", "-q", q, "-Q", "-k", q][..], extra].concat()
-}
 
 /// Checks that consumer `con` prints the walkthrough's message, then stops it.
 #[track_caller]

@@ -31,7 +31,8 @@ pub use queues::{
     fresh_stream, full_queue, messages, queue_exists, wait_for_consumers, wait_for_messages, wait_until,
 };
 pub use run::{
-    Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, amqpctl_tls, spawn_amqpctl, spawn_amqpctl_on,
+    Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, amqpctl_tls, declaring_pub, spawn_amqpctl,
+    spawn_amqpctl_on,
 };
 
 /// The node shared by every test of this process.

@@ -64,6 +64,11 @@ pub fn amqpctl_tls(args: &[&str]) -> Run {
     Cmd::amqpctl(&all).run()
 }
 
+/// The arguments `pub -q Q -Q -k Q EXTRA`: a publisher that declares the queue it sends to.
+pub fn declaring_pub<'a>(q: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    [&["pub", "-q", q, "-Q", "-k", q][..], extra].concat()
+}
+
 /// Starts `amqpctl ARGS` against the shared node in the background.
 pub fn spawn_amqpctl(args: &[&str]) -> Spawned {
     Cmd::amqpctl_on(super::broker(), args).spawn()
