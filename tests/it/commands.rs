@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use amqpctl::amqp::Value;
 
 use crate::support::{
-    Cmd, amqpctl, amqpctl_stdin, broker, declaring_pub, delete_queue, drain, durable_queue, fill, filled_queue,
+    Cmd, amqpctl, amqpctl_stdin, broker, declare_exchange, declaring_pub, delete_exchange,
+    delete_queue, drain, durable_queue, fill, filled_queue,
     fresh_queue, messages, open, plain, spawn_amqpctl, unique, wait_for_messages,
 };
 
@@ -70,12 +71,8 @@ fn declare_passive_of_a_missing_queue_exits_5_with_the_404() {
 #[test]
 fn declare_exchange_and_bindings_route_messages() {
     let (x, y, q) = (unique("dx"), unique("dy"), unique("dq"));
-    amqpctl(&["declare", "exchange", &x, "-t", "topic"])
-        .code(0)
-        .stdout([format!("Created exchange: {x}")]);
-    amqpctl(&["declare", "exchange", &y, "-t", "fanout", "--auto-delete"])
-        .code(0)
-        .stdout([format!("Created exchange: {y}")]);
+    declare_exchange(&x, &["-t", "topic"]);
+    declare_exchange(&y, &["-t", "fanout", "--auto-delete"]);
     durable_queue(broker(), &q);
     amqpctl(&[
         "declare",
@@ -106,9 +103,7 @@ fn declare_exchange_and_bindings_route_messages() {
         .code(5)
         .stderr(["ERROR: (406, \"PRECONDITION_FAILED - inequivalent arg 'type'[..]"]);
     delete_queue(broker(), &q);
-    amqpctl(&["delete", "exchange", &x])
-        .code(0)
-        .stdout([format!("Deleted exchange: {x}")]);
+    delete_exchange(&x);
 }
 
 #[test]
@@ -432,9 +427,7 @@ fn declaring_what_exists_says_declared_and_results_go_to_stdout() {
         .code(0)
         .no_stderr()
         .stdout([format!("Declared queue: {q} (messages: 3, consumers: 0)")]);
-    amqpctl(&["declare", "exchange", &x])
-        .code(0)
-        .stdout([format!("Created exchange: {x}")]);
+    declare_exchange(&x, &[]);
     amqpctl(&["declare", "exchange", &x])
         .code(0)
         .stdout([format!("Declared exchange: {x}")]);
@@ -446,9 +439,7 @@ fn declaring_what_exists_says_declared_and_results_go_to_stdout() {
         .code(0)
         .no_stderr()
         .stdout([format!("Deleted queue: {q} (0 messages)")]);
-    amqpctl(&["delete", "exchange", &x])
-        .code(0)
-        .stdout([format!("Deleted exchange: {x}")]);
+    delete_exchange(&x);
 }
 
 #[test]

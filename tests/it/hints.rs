@@ -6,7 +6,7 @@
 //! `rpc.rs`.)
 
 use crate::support::{
-    Cmd, amqpctl, amqpctl_tls, broker, declare_queue, drain, fill, fresh_stream, messages, queue_exists, unique,
+    Cmd, amqpctl, amqpctl_tls, broker, declare_exchange, declare_queue, delete_exchange, drain, fill, fresh_stream, messages, queue_exists, unique,
     wait_for_messages,
 };
 
@@ -55,12 +55,8 @@ fn deleting_a_missing_queue_or_exchange_is_exit_5_unless_if_exists() {
         .code(0)
         .stdout([format!("Deleted queue: {q} (2 messages)")]);
     assert!(!queue_exists(broker(), &q));
-    amqpctl(&["declare", "exchange", &x])
-        .code(0)
-        .stdout([format!("Created exchange: {x}")]);
-    amqpctl(&["delete", "exchange", &x])
-        .code(0)
-        .stdout([format!("Deleted exchange: {x}")]);
+    declare_exchange(&x, &[]);
+    delete_exchange(&x);
     amqpctl(&["declare", "exchange", &x, "--passive"])
         .code(5)
         .stderr([not_found("exchange", &x)]);

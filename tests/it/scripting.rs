@@ -10,7 +10,7 @@ use amqpctl::amqp::{Confirmation, Properties, Publish, Table, Value};
 use crate::support::eventually_within;
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
-    Cmd, Run, amqpctl, amqpctl_stdin, broker, declare_queue, delete_queue, drain, durable_queue,
+    Cmd, Run, amqpctl, amqpctl_stdin, broker, declare_exchange, declare_queue, delete_exchange, delete_queue, drain, durable_queue,
     fill, filled_queue, fresh_queue, fresh_stream, full_queue, messages, open, plain, unique,
 };
 
@@ -219,8 +219,7 @@ fn malformed_json_input_names_the_line_and_exits_2() {
 #[test]
 fn an_unknown_envelope_key_is_refused_not_ignored() {
     let q = fresh_queue("bogus-key");
-    let input = format!("{{\"routing_key\":\"{q}\",\"body\":\"x\",\"bogus\":1}}\n");
-    publish_json(&input)
+    publish_json(&format!("{{\"routing_key\":\"{q}\",\"body\":\"x\",\"bogus\":1}}\n"))
         .code(2)
         .no_stdout()
         .stderr(["ERROR: stdin line 1: unknown key 'bogus' (an envelope has body, body_encoding, exchange, routing_key and the message properties)"]);
@@ -277,9 +276,7 @@ fn templates_and_raw_bodies_format_consumed_messages() {
 #[test]
 fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
     let (q, dlx, dlq) = (unique("exec"), unique("exec-dlx"), unique("exec-dlq"));
-    amqpctl(&["declare", "exchange", &dlx, "-t", "fanout"])
-        .code(0)
-        .stdout([format!("Created exchange: {dlx}")]);
+    declare_exchange(&dlx, &["-t", "fanout"]);
     durable_queue(broker(), &dlq);
     amqpctl(&["declare", "binding", "-e", &dlx, "-q", &dlq])
         .code(0)
@@ -320,9 +317,7 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
     );
     delete_queue(broker(), &q);
     delete_queue(broker(), &dlq);
-    amqpctl(&["delete", "exchange", &dlx])
-        .code(0)
-        .stdout([format!("Deleted exchange: {dlx}")]);
+    delete_exchange(&dlx);
 }
 
 #[test]

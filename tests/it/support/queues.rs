@@ -120,6 +120,24 @@ pub fn declare_queue(queue: &str, extra: &[&str]) {
         )]);
 }
 
+/// Declares exchange `x` on the shared node with `amqpctl declare exchange X EXTRA`, which
+/// must say it created it.
+#[track_caller]
+pub fn declare_exchange(x: &str, extra: &[&str]) {
+    amqpctl_on(super::broker(), &[&["declare", "exchange", x][..], extra].concat())
+        .code(0)
+        .stdout([format!("Created exchange: {x}")]);
+}
+
+/// Deletes exchange `x` on the shared node with `amqpctl delete exchange X`, which must say
+/// it deleted it.
+#[track_caller]
+pub fn delete_exchange(x: &str) {
+    amqpctl_on(super::broker(), &["delete", "exchange", x])
+        .code(0)
+        .stdout([format!("Deleted exchange: {x}")]);
+}
+
 /// A fresh stream on the shared node, named after `name`, declared with amqpctl.
 #[track_caller]
 pub fn fresh_stream(name: &str) -> String {
