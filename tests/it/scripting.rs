@@ -24,6 +24,11 @@ fn publish_json(input: &str) -> Run {
     amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes())
 }
 
+/// `amqpctl con -q Q --count 2 --format FORMAT EXTRA`.
+fn two_formatted(q: &str, format: &str, extra: &[&str]) -> Run {
+    amqpctl(&[&["con", "-q", q, "--count", "2", "--format", format][..], extra].concat())
+}
+
 /// `amqpctl con -q Q --count 1 --exec COMMAND EXTRA`.
 fn exec_once(q: &str, command: &str, extra: &[&str]) -> Run {
     amqpctl(&[&["con", "-q", q, "--count", "1", "--exec", command][..], extra].concat())
@@ -235,17 +240,8 @@ fn templates_and_raw_bodies_format_consumed_messages() {
         .code(0)
         .stdout(["Sent: one"]);
     publish(&q, "two", &[]).code(0).stdout(["Sent: two"]);
-    amqpctl(&[
-        "con",
-        "-q",
-        &q,
-        "--count",
-        "2",
-        "--format",
-        "%k|%e|%d|%r|%p{message_id}|%p{delivery_mode}|%h|%b\\n",
-    ])
-    .code(0)
-    .stdout([
+    let template = "%k|%e|%d|%r|%p{message_id}|%p{delivery_mode}|%h|%b\\n";
+    two_formatted(&q, template, &[]).code(0).stdout([
         format!("{q}||1|false|id-1|2|{{\"n\":5}}|one"),
         format!("{q}||2|false|||{{}}|two"),
     ]);
@@ -254,19 +250,9 @@ fn templates_and_raw_bodies_format_consumed_messages() {
             .code(0)
             .stdout([format!("Sent: {body}")]);
     }
-    amqpctl(&[
-        "con",
-        "-q",
-        &q,
-        "--count",
-        "2",
-        "--format",
-        "body",
-        "--delimiter",
-        "\\0",
-    ])
-    .code(0)
-    .stdout_bytes(b"a\0b\0");
+    two_formatted(&q, "body", &["--delimiter", "\\0"])
+        .code(0)
+        .stdout_bytes(b"a\0b\0");
     amqpctl(&["con", "-q", &q, "--format", "%x"])
         .code(2)
         .stderr(["ERROR: --format: unknown token %x (known: %b %e %k %h %p{name} %T %d %r %%)"]);
