@@ -10,7 +10,7 @@ use amqpctl::amqp::Value;
 
 use crate::support::{
     Cmd, amqpctl, amqpctl_stdin, broker, declare_exchange, declaring_pub, delete_exchange,
-    delete_queue, drain, durable_queue, fill, filled_queue,
+    delete_queue, delete_queues, drain, durable_queue, fill, filled_queue,
     fresh_queue, messages, open, plain, spawn_amqpctl, unique, wait_for_messages,
 };
 
@@ -462,8 +462,7 @@ fn streams_of_input_go_without_the_seeds_one_second_pause() {
     .code(0)
     .stdout((1..=100).map(|i| format!(r#"{{"seq":{i},"status":"acked"}}"#)));
     assert_eq!(messages(broker(), &to), 100);
-    delete_queue(broker(), &q);
-    delete_queue(broker(), &to);
+    delete_queues(broker(), &[&q, &to]);
 }
 
 #[test]

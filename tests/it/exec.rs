@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::eventually::WAIT;
 use crate::support::{
-    Run, amqpctl, broker, delete_queue, drain, durable_queue, fill, filled_queue, messages,
+    Run, amqpctl, broker, delete_queue, delete_queues, drain, durable_queue, fill, filled_queue, messages,
     spawn_amqpctl, unique, wait_for_messages,
 };
 
@@ -76,8 +76,7 @@ fn exec_max_attempts_dead_letters_a_poison_message_counted_by_amqpctl() {
     ]);
     assert_eq!(messages(broker(), &q), 0);
     assert_eq!(drain(broker(), &dlq), vec![b"Hello World!".to_vec()]);
-    delete_queue(broker(), &q);
-    delete_queue(broker(), &dlq);
+    delete_queues(broker(), &[&q, &dlq]);
 }
 
 #[test]
@@ -97,6 +96,5 @@ fn exec_max_attempts_uses_the_brokers_delivery_count_on_a_quorum_queue() {
     ]);
     wait_for_messages(broker(), &dlq, 1);
     assert_eq!(messages(broker(), &q), 0);
-    delete_queue(broker(), &q);
-    delete_queue(broker(), &dlq);
+    delete_queues(broker(), &[&q, &dlq]);
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::support::{
-    Cmd, Run, amqpctl, amqpctl_stdin, broker, delete_queue, drain, fresh_queue, fresh_stream, messages, queue_exists,
+    Cmd, Run, amqpctl, amqpctl_stdin, broker, delete_queue, delete_queues, drain, fresh_queue, fresh_stream, messages, queue_exists,
     unique, wait_until,
 };
 
@@ -264,8 +264,7 @@ fn move_takes_what_matches_and_leaves_the_rest_in_order() {
         )]);
     assert_eq!(bodies(&to), [2, 3].map(body));
     assert_eq!(bodies(&from), [1, 4, 5, 6].map(body));
-    delete_queue(broker(), &from);
-    delete_queue(broker(), &to);
+    delete_queues(broker(), &[&from, &to]);
 }
 
 #[test]
@@ -296,8 +295,7 @@ fn move_until_empty_also_moves_what_arrives_during_the_move() {
             assert_eq!(moved, ["m1", "m2", "m3", "m4", "m5"]);
             assert_eq!(messages(broker(), &from), 5);
         }
-        delete_queue(broker(), &from);
-        delete_queue(broker(), &to);
+        delete_queues(broker(), &[&from, &to]);
     }
 }
 

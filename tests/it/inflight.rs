@@ -10,7 +10,7 @@ use std::time::Duration;
 use amqpctl::amqp::{Properties, Publish};
 
 use crate::support::{
-    amqpctl, broker, delete_queue, eventually, fresh_queue, fresh_stream, messages, open, plain,
+    amqpctl, broker, delete_queue, delete_queues, eventually, fresh_queue, fresh_stream, messages, open, plain,
     spawn_amqpctl, unique,
 };
 
@@ -223,8 +223,7 @@ fn move_of_large_bodies_lowers_the_source_prefetch_and_keeps_every_message_in_or
     let got = amqpctl(&["con", "-q", &to, "--count", "300"]).code(0);
     assert_eq!(numbers(&got.stdout_lines()), (0..300).collect::<Vec<_>>());
     assert_eq!(messages(broker(), &to), 0);
-    delete_queue(broker(), &from);
-    delete_queue(broker(), &to);
+    delete_queues(broker(), &[&from, &to]);
 }
 
 #[test]
@@ -279,6 +278,5 @@ fn redrive_of_large_bodies_makes_room_for_those_it_leaves_and_loses_none() {
     };
     assert_eq!(in_order(&work), (0..20).collect::<Vec<_>>());
     assert_eq!(in_order(&dlq), (20..40).collect::<Vec<_>>());
-    delete_queue(broker(), &work);
-    delete_queue(broker(), &dlq);
+    delete_queues(broker(), &[&work, &dlq]);
 }

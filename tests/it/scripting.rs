@@ -10,7 +10,7 @@ use amqpctl::amqp::{Confirmation, Properties, Publish, Table, Value};
 use crate::support::eventually_within;
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
-    Cmd, Run, amqpctl, amqpctl_stdin, broker, declare_exchange, declare_queue, delete_exchange, delete_queue, drain, durable_queue,
+    Cmd, Run, amqpctl, amqpctl_stdin, broker, declare_exchange, declare_queue, delete_exchange, delete_queue, delete_queues, drain, durable_queue,
     fill, filled_queue, fresh_queue, fresh_stream, full_queue, messages, open, plain, unique,
 };
 
@@ -202,8 +202,7 @@ fn json_envelopes_move_messages_between_queues_byte_for_byte() {
     assert_eq!(moved, sent);
     ch.close().unwrap();
     conn.close().unwrap();
-    delete_queue(broker(), &from);
-    delete_queue(broker(), &to);
+    delete_queues(broker(), &[&from, &to]);
 }
 
 #[test]
@@ -301,8 +300,7 @@ fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
         vec![b"retry".to_vec()],
         "dead-lettered"
     );
-    delete_queue(broker(), &q);
-    delete_queue(broker(), &dlq);
+    delete_queues(broker(), &[&q, &dlq]);
     delete_exchange(&dlx);
 }
 

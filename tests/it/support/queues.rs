@@ -217,6 +217,14 @@ pub fn drain_through(settings: &ConnectionSettings, queue: &str) -> Vec<Vec<u8>>
     bodies
 }
 
+/// Deletes each of `queues` on `b`, which must all exist.
+#[track_caller]
+pub fn delete_queues(b: &Broker, queues: &[&str]) {
+    for queue in queues {
+        delete_queue(b, queue);
+    }
+}
+
 /// Deletes `queue` on `b`, which must exist.
 #[track_caller]
 pub fn delete_queue(b: &Broker, queue: &str) {
