@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use amqpctl::amqp::{Confirmation, Properties, Publish, Table, Value};
 
-use crate::support::eventually_within;
+use crate::support::{eventually_within, look_within};
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
     Cmd, Run, amqpctl, amqpctl_stdin, broker, declare_exchange, declare_queue, delete_exchange, delete_queue, delete_queues, drain, durable_queue,
@@ -609,11 +609,8 @@ fn exec_commands_end_with_their_whole_process_group() {
         } else {
             con.await_stderr("timed out (--exec-timeout)", WAIT);
         }
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        while !is_gone(&pid) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if !is_gone(&pid) {
+        let every = Duration::from_millis(20);
+        if look_within(Duration::from_secs(3), every, || is_gone(&pid)).is_err() {
             outlived.push(format!("{command} {extra:?}: its sleep {pid} still runs"));
         }
         drop(con);

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub use broker::Broker;
 pub use cluster::Cluster;
 pub use connect::{open, plain, tls};
-pub use eventually::{eventually, eventually_within};
+pub use eventually::{eventually, eventually_within, look_within};
 pub use process::Spawned;
 pub use queues::{
     declare_exchange, declare_queue, delete_exchange, delete_queue, delete_queues, drain, durable_queue, fill, filled_queue, fresh_queue,
