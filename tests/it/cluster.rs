@@ -67,14 +67,14 @@ pub(crate) fn declare(c: &Cluster, via: usize, queue: &str, queue_type: &str) {
 #[track_caller]
 pub(crate) fn wait_for_more_lines(p: &Spawned, before: usize, timeout: Duration) -> Duration {
     let started = Instant::now();
-    while p.stdout_lines_so_far().len() <= before {
-        assert!(
-            started.elapsed() < timeout,
-            "no new stdout line within {timeout:?}; stderr: {:?}",
-            p.stderr_lines_so_far()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let every = Duration::from_millis(10);
+    eventually_within(timeout, every, "a new stdout line", || {
+        if p.stdout_lines_so_far().len() > before {
+            Ok(())
+        } else {
+            Err(format!("stderr: {:?}", p.stderr_lines_so_far()))
+        }
+    });
     started.elapsed()
 }
 
