@@ -144,9 +144,7 @@ fn rich_headers() -> Table {
 
 #[test]
 fn json_envelopes_move_messages_between_queues_byte_for_byte() {
-    let (from, to) = (unique("json-from"), unique("json-to"));
-    durable_queue(broker(), &from);
-    durable_queue(broker(), &to);
+    let (from, to) = (fresh_queue("json-from"), fresh_queue("json-to"));
     let (conn, ch) = open(&plain(broker()));
     ch.confirm_delivery().unwrap();
     let mut sent = Vec::new();
