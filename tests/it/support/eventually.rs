@@ -56,16 +56,18 @@ pub fn eventually_within<L: Look>(
     what: &str,
     look: impl FnMut() -> L,
 ) -> L::Found {
-    look_within(within, every, look).unwrap_or_else(|seen| {
-        panic!(
+    // A match, not a closure: the panic is then the caller's (#[track_caller]).
+    match look_within(within, every, look) {
+        Ok(found) => found,
+        Err(seen) => panic!(
             "{what}: not within {within:?}{}{seen}",
             if seen.is_empty() {
                 ""
             } else {
                 "; last seen:\n"
             }
-        )
-    })
+        ),
+    }
 }
 
 /// Looks with `look` every `every` until it finds what the caller waits for, for at most
