@@ -32,7 +32,7 @@ pub use queues::{
 };
 pub use run::{
     Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, amqpctl_tls, declaring_pub, spawn_amqpctl,
-    spawn_amqpctl_on,
+    spawn_amqpctl_on, spawn_amqpctl_until,
 };
 
 /// The node shared by every test of this process.

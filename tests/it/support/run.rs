@@ -74,6 +74,16 @@ pub fn spawn_amqpctl(args: &[&str]) -> Spawned {
     Cmd::amqpctl_on(super::broker(), args).spawn()
 }
 
+/// Starts `amqpctl ARGS` against the shared node in the background and waits up to
+/// `timeout` for a stderr line containing `needle` (e.g. "Created queue"), which says it is
+/// going; the child and that line.
+#[track_caller]
+pub fn spawn_amqpctl_until(args: &[&str], needle: &str, timeout: Duration) -> (Spawned, String) {
+    let child = spawn_amqpctl(args);
+    let line = child.await_stderr(needle, timeout);
+    (child, line)
+}
+
 /// Starts `amqpctl ARGS` against `b` in the background.
 pub fn spawn_amqpctl_on(b: &Broker, args: &[&str]) -> Spawned {
     Cmd::amqpctl_on(b, args).spawn()
