@@ -181,14 +181,19 @@ fn a_stream_reader_with_exec_hands_no_message_twice_to_its_command_across_a_kill
             .unwrap_or_default()
     };
     let (within, every) = (Duration::from_secs(90), Duration::from_millis(10));
-    eventually_within(within, every, &format!("{kill_at} handed to --exec"), || {
-        let n = handed().len();
-        if n >= kill_at {
-            Ok(())
-        } else {
-            Err(format!("{n} handed"))
-        }
-    });
+    eventually_within(
+        within,
+        every,
+        &format!("{kill_at} handed to --exec"),
+        || {
+            let n = handed().len();
+            if n >= kill_at {
+                Ok(())
+            } else {
+                Err(format!("{n} handed"))
+            }
+        },
+    );
     c.kill(leader);
     let killed = Instant::now();
     reader.exits_with(0, Duration::from_secs(120));

@@ -10,8 +10,8 @@ use amqpctl::amqp::Value;
 
 use crate::support::{
     Cmd, amqpctl, amqpctl_stdin, broker, declare_exchange, declaring_pub, delete_exchange,
-    delete_queue, delete_queues, drain, durable_queue, fill, filled_queue,
-    fresh_queue, messages, open, plain, spawn_amqpctl, unique, wait_for_messages,
+    delete_queue, delete_queues, drain, durable_queue, fill, filled_queue, fresh_queue, messages,
+    open, plain, spawn_amqpctl, unique, wait_for_messages,
 };
 
 #[test]

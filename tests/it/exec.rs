@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::support::eventually::WAIT;
 use crate::support::{
-    Run, amqpctl, broker, delete_queue, delete_queues, drain, durable_queue, fill, filled_queue, messages,
-    spawn_amqpctl, unique, wait_for_messages,
+    Run, amqpctl, broker, delete_queue, delete_queues, drain, durable_queue, fill, filled_queue,
+    messages, spawn_amqpctl, unique, wait_for_messages,
 };
 
 #[test]
@@ -60,7 +60,15 @@ fn poisoned(name: &str, kind: &str) -> (String, String) {
 /// `amqpctl con -q Q --exec "exit 1" --exec-max-attempts 3 EXTRA`: a command
 /// that always fails, given three attempts at a message.
 fn three_failed_attempts(q: &str, extra: &[&str]) -> Run {
-    let con = ["con", "-q", q, "--exec", "exit 1", "--exec-max-attempts", "3"];
+    let con = [
+        "con",
+        "-q",
+        q,
+        "--exec",
+        "exit 1",
+        "--exec-max-attempts",
+        "3",
+    ];
     amqpctl(&[&con[..], extra].concat())
 }
 

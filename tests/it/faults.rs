@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use crate::support::eventually;
 use crate::support::pool::{Lease, Pool};
 use crate::support::{
-    Broker, Cmd, Spawned, amqpctl, amqpctl_on, broker, declaring_pub, delete_queue, drain, durable_queue, fill,
-    fresh_queue, full_queue, messages, spawn_amqpctl, spawn_amqpctl_on, unique, wait_for_consumers,
+    Broker, Cmd, Spawned, amqpctl, amqpctl_on, broker, declaring_pub, delete_queue, drain,
+    durable_queue, fill, fresh_queue, full_queue, messages, spawn_amqpctl, spawn_amqpctl_on,
+    unique, wait_for_consumers,
 };
 
 const WAIT: Duration = Duration::from_secs(30);

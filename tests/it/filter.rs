@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use crate::support::{
-    Cmd, Run, amqpctl, amqpctl_stdin, broker, delete_queue, delete_queues, drain, fresh_queue, fresh_stream, messages, queue_exists,
-    unique, wait_until,
+    Cmd, Run, amqpctl, amqpctl_stdin, broker, delete_queue, delete_queues, drain, fresh_queue,
+    fresh_stream, messages, queue_exists, unique, wait_until,
 };
 
 /// Six messages in `queue`: bodies `{"level": L, "n": i}` (error for odd
@@ -192,15 +192,25 @@ fn con_filter_requeue_prints_matches_and_puts_the_others_back() {
 #[test]
 fn con_ack_auto_drops_what_does_not_match() {
     let q = mixed_queue("flt-auto");
-    filtered("con", &q, &["--ack-auto", "--until-empty"], "priority % 3 == 0")
-        .code(0)
-        .stdout(received(&[3, 6]));
+    filtered(
+        "con",
+        &q,
+        &["--ack-auto", "--until-empty"],
+        "priority % 3 == 0",
+    )
+    .code(0)
+    .stdout(received(&[3, 6]));
     assert_eq!(messages(broker(), &q), 0);
     // One message, matching: printed; an idle filter ends at its timeout.
     mixed(&q);
-    filtered("con", &q, &["--ack-auto", "--idle-timeout", "1"], "json.n == 6")
-        .code(0)
-        .stdout(received(&[6]));
+    filtered(
+        "con",
+        &q,
+        &["--ack-auto", "--idle-timeout", "1"],
+        "json.n == 6",
+    )
+    .code(0)
+    .stdout(received(&[6]));
     delete_queue(broker(), &q);
 }
 
@@ -241,9 +251,14 @@ fn con_on_a_queue_of_its_own_drops_what_does_not_match() {
 fn move_takes_what_matches_and_leaves_the_rest_in_order() {
     let from = mixed_queue("flt-move");
     let to = fresh_queue("flt-move-to");
-    filtered("move", &from, &["--to-queue", &to, "--dry-run"], "json.n % 2 == 0")
-        .code(0)
-        .no_stderr()
+    filtered(
+        "move",
+        &from,
+        &["--to-queue", &to, "--dry-run"],
+        "json.n % 2 == 0",
+    )
+    .code(0)
+    .no_stderr()
     .stdout([format!(
         "Would move 3 of 6 messages from queue {from} to queue {to} (3 do not match --filter)"
     )]);
@@ -304,9 +319,14 @@ fn con_on_a_stream_skips_what_does_not_match_and_the_stream_keeps_all() {
     let q = fresh_stream("flt-stream");
     mixed(&q);
     for _ in 0..2 {
-        filtered("con", &q, &["--offset", "first", "--until-empty"], "json.n >= 5")
-            .code(0)
-            .stdout(received(&[5, 6]));
+        filtered(
+            "con",
+            &q,
+            &["--offset", "first", "--until-empty"],
+            "json.n >= 5",
+        )
+        .code(0)
+        .stdout(received(&[5, 6]));
     }
     amqpctl(&["delete", "queue", &q]).code(0);
 }
@@ -328,9 +348,14 @@ fn con_exec_runs_only_for_matches_and_binary_bodies_are_bytes() {
         written,
         [&b"\x00\xff binary\n"[..], body(4).as_bytes(), b"\n"].concat()
     );
-    filtered("get", &q, &["--all"], r#"body.size() > 0 && body != b"\x00\xff binary""#)
-        .code(0)
-        .stdout(received(&[1, 2, 3, 5, 6]));
+    filtered(
+        "get",
+        &q,
+        &["--all"],
+        r#"body.size() > 0 && body != b"\x00\xff binary""#,
+    )
+    .code(0)
+    .stdout(received(&[1, 2, 3, 5, 6]));
     assert_eq!(messages(broker(), &q), 0);
     delete_queue(broker(), &q);
 }

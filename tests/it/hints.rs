@@ -6,8 +6,8 @@
 //! `rpc.rs`.)
 
 use crate::support::{
-    Cmd, amqpctl, amqpctl_tls, broker, declare_exchange, declare_queue, delete_exchange, drain, fill, fresh_stream, messages, queue_exists, unique,
-    wait_for_messages,
+    Cmd, amqpctl, amqpctl_tls, broker, declare_exchange, declare_queue, delete_exchange, drain,
+    fill, fresh_stream, messages, queue_exists, unique, wait_for_messages,
 };
 
 fn not_found(kind: &str, name: &str) -> String {

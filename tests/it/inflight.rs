@@ -10,8 +10,8 @@ use std::time::Duration;
 use amqpctl::amqp::{Properties, Publish};
 
 use crate::support::{
-    amqpctl, broker, delete_queue, delete_queues, eventually, fresh_queue, fresh_stream, messages, open, plain,
-    spawn_amqpctl, unique,
+    amqpctl, broker, delete_queue, delete_queues, eventually, fresh_queue, fresh_stream, messages,
+    open, plain, spawn_amqpctl, unique,
 };
 
 const WAIT: Duration = Duration::from_secs(30);

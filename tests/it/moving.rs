@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::support::{
-    Run, amqpctl, amqpctl_tls, broker, delete_queue, drain, durable_queue, eventually_within,
-    fill, fresh_stream, full_queue, messages, spawn_amqpctl, unique,
+    Run, amqpctl, amqpctl_tls, broker, delete_queue, drain, durable_queue, eventually_within, fill,
+    fresh_stream, full_queue, messages, spawn_amqpctl, unique,
 };
 
 /// Deletes both queues of a test.
@@ -172,11 +172,9 @@ fn a_refused_destination_leaves_every_message_in_the_source() {
     assert_eq!(messages(broker(), &from), 25);
     // A missing source is the usual 404.
     let gone = unique("move-gone");
-    move_to(&gone, &to, &[])
-        .code(5)
-        .stderr_has(format!(
-            "ERROR: (404, \"NOT_FOUND - no queue '{gone}' in vhost '/'\")[..]"
-        ));
+    move_to(&gone, &to, &[]).code(5).stderr_has(format!(
+        "ERROR: (404, \"NOT_FOUND - no queue '{gone}' in vhost '/'\")[..]"
+    ));
     delete_both(&from, &to);
 }
 
@@ -193,12 +191,10 @@ fn move_reaches_another_broker_named_by_to_url() {
     let far = unique("move-far");
     amqpctl(&["--url", &url, "declare", "queue", &far]).code(0);
     fill(broker(), &from, 12, "m{seq}");
-    move_to(&from, &far, &["--to-url", &url])
-        .code(0)
-        .stderr([
-            "WARNING: the connection is not secured.".to_string(),
-            moved(12, 12, &from, &far),
-        ]);
+    move_to(&from, &far, &["--to-url", &url]).code(0).stderr([
+        "WARNING: the connection is not secured.".to_string(),
+        moved(12, 12, &from, &far),
+    ]);
     assert_eq!(messages(broker(), &from), 0);
     amqpctl(&["--url", &url, "get", "-q", &far, "--all"])
         .code(0)

@@ -59,7 +59,7 @@ fn two_by_two<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 fn perf_counts_add_up_and_percentiles_are_ordered() {
     let run = amqpctl(&two_by_two(&["--count", "2000", "--confirm", "--json"]))
         .code(0)
-    .stderr_has("Created queue: amqpctl-perf-[..]");
+        .stderr_has("Created queue: amqpctl-perf-[..]");
     let s = summary(&run.stdout_text());
     assert_eq!(count(&s, "sent"), 2000, "{s}");
     assert_eq!(count(&s, "confirmed"), 2000, "{s}");

@@ -4,7 +4,9 @@
 //! `--quiet` or into a pipe (the other tests check stderr line by line).
 
 use crate::support::run::{AMQPCTL, connection_flags};
-use crate::support::{Cmd, broker, delete_queue, delete_queues, filled_queue, fresh_queue, messages};
+use crate::support::{
+    Cmd, broker, delete_queue, delete_queues, filled_queue, fresh_queue, messages,
+};
 
 /// Runs `amqpctl ARGS` on a pseudo-terminal; returns what it drew, with
 /// carriage returns as line ends.

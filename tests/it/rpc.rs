@@ -7,7 +7,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Cmd, Spawned, amqpctl, broker, declare_queue, pika_python, spawn_amqpctl_until, unique, wait_for_messages,
+    Cmd, Spawned, amqpctl, broker, declare_queue, pika_python, spawn_amqpctl_until, unique,
+    wait_for_messages,
 };
 
 fn script(name: &str) -> String {
@@ -17,7 +18,9 @@ fn script(name: &str) -> String {
 /// `amqpctl rpc serve -q Q -Q --exec EXEC --count 1`, once it has declared
 /// its queue: it answers one call, then exits 0.
 fn serve_once(q: &str, exec: &str) -> Spawned {
-    let serve = ["rpc", "serve", "-q", q, "-Q", "--exec", exec, "--count", "1"];
+    let serve = [
+        "rpc", "serve", "-q", q, "-Q", "--exec", exec, "--count", "1",
+    ];
     spawn_amqpctl_until(&serve, "Created queue", Duration::from_secs(15)).0
 }
 

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use amqpctl::amqp::{Confirmation, Properties, Publish, Table, Value};
 
-use crate::support::{eventually_within, look_within};
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
-    Cmd, Run, amqpctl, amqpctl_stdin, broker, declare_exchange, declare_queue, delete_exchange, delete_queue, delete_queues, drain, durable_queue,
-    fill, filled_queue, fresh_queue, fresh_stream, full_queue, messages, open, plain, unique,
+    Cmd, Run, amqpctl, amqpctl_stdin, broker, declare_exchange, declare_queue, delete_exchange,
+    delete_queue, delete_queues, drain, durable_queue, fill, filled_queue, fresh_queue,
+    fresh_stream, full_queue, messages, open, plain, unique,
 };
+use crate::support::{eventually_within, look_within};
 
 /// `amqpctl pub -k Q --confirm -m BODY EXTRA`.
 fn publish(q: &str, body: &str, extra: &[&str]) -> Run {
@@ -26,12 +27,24 @@ fn publish_json(input: &str) -> Run {
 
 /// `amqpctl con -q Q --count 2 --format FORMAT EXTRA`.
 fn two_formatted(q: &str, format: &str, extra: &[&str]) -> Run {
-    amqpctl(&[&["con", "-q", q, "--count", "2", "--format", format][..], extra].concat())
+    amqpctl(
+        &[
+            &["con", "-q", q, "--count", "2", "--format", format][..],
+            extra,
+        ]
+        .concat(),
+    )
 }
 
 /// `amqpctl con -q Q --count 1 --exec COMMAND EXTRA`.
 fn exec_once(q: &str, command: &str, extra: &[&str]) -> Run {
-    amqpctl(&[&["con", "-q", q, "--count", "1", "--exec", command][..], extra].concat())
+    amqpctl(
+        &[
+            &["con", "-q", q, "--count", "1", "--exec", command][..],
+            extra,
+        ]
+        .concat(),
+    )
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::support::eventually_within;
 use crate::support::{
-    Run, Spawned, amqpctl, amqpctl_tls, broker, declaring_pub, delete_queue, messages, spawn_amqpctl,
-    transient_warning, unique, wait_for_consumers,
+    Run, Spawned, amqpctl, amqpctl_tls, broker, declaring_pub, delete_queue, messages,
+    spawn_amqpctl, transient_warning, unique, wait_for_consumers,
 };
 
 /// The stderr lines of a declaration of the transient shared queue `q`:
@@ -42,7 +42,6 @@ fn wait_exclusive_consumer(queue: &str) {
         },
     );
 }
-
 
 /// Checks that consumer `con` prints the walkthrough's message, then stops it.
 #[track_caller]
@@ -350,7 +349,13 @@ fn subscriber(exchange: &str, kind: &str, keys: &[&str]) -> (Spawned, String) {
 
 /// `pub -e LOGS -t fanout -m "Hello World!" EXTRA`: tutorial 3's emitter.
 fn to_logs(logs: &str, extra: &[&str]) -> Run {
-    amqpctl(&[&["pub", "-e", logs, "-t", "fanout", "-m", "Hello World!"][..], extra].concat())
+    amqpctl(
+        &[
+            &["pub", "-e", logs, "-t", "fanout", "-m", "Hello World!"][..],
+            extra,
+        ]
+        .concat(),
+    )
 }
 
 #[test]
@@ -361,10 +366,10 @@ fn step4_publish_subscribe_every_subscriber_gets_every_message() {
     to_logs(&logs, &["--nb-messages", "3", "--interval", "0.1"])
         .code(0)
         .stdout([
-        "Sent: 1:Hello World!",
-        "Sent: 2:Hello World!",
-        "Sent: 3:Hello World!",
-    ]);
+            "Sent: 1:Hello World!",
+            "Sent: 2:Hello World!",
+            "Sent: 3:Hello World!",
+        ]);
     let expected = vec![
         "Received: 1:Hello World!",
         "Received: 2:Hello World!",
@@ -381,10 +386,10 @@ fn step4_missing_exchange_with_mandatory_and_confirm_fails_at_once() {
     let logs = unique("logs");
     to_logs(&logs, &["--mandatory", "--confirm"])
         .code(5)
-    .no_stdout()
-    .stderr([format!(
-        "ERROR: (404, \"NOT_FOUND - no exchange '{logs}' in vhost '/'\")"
-    )]);
+        .no_stdout()
+        .stderr([format!(
+            "ERROR: (404, \"NOT_FOUND - no exchange '{logs}' in vhost '/'\")"
+        )]);
 }
 
 #[test]
@@ -392,10 +397,10 @@ fn step4_missing_exchange_without_confirm_fails_on_the_next_publish() {
     let logs = unique("logs");
     to_logs(&logs, &["--nb-messages", "2", "--interval", "0.3"])
         .code(5)
-    .stdout(["Sent: 1:Hello World!"])
-    .stderr([format!(
-        "ERROR: (404, \"NOT_FOUND - no exchange '{logs}' in vhost '/'\")"
-    )]);
+        .stdout(["Sent: 1:Hello World!"])
+        .stderr([format!(
+            "ERROR: (404, \"NOT_FOUND - no exchange '{logs}' in vhost '/'\")"
+        )]);
 }
 
 #[test]

@@ -27,8 +27,9 @@ pub use connect::{open, plain, tls};
 pub use eventually::{eventually, eventually_within, look_within};
 pub use process::Spawned;
 pub use queues::{
-    declare_exchange, declare_queue, delete_exchange, delete_queue, delete_queues, drain, durable_queue, fill, filled_queue, fresh_queue,
-    fresh_stream, full_queue, messages, queue_exists, wait_for_consumers, wait_for_messages, wait_until,
+    declare_exchange, declare_queue, delete_exchange, delete_queue, delete_queues, drain,
+    durable_queue, fill, filled_queue, fresh_queue, fresh_stream, full_queue, messages,
+    queue_exists, wait_for_consumers, wait_for_messages, wait_until,
 };
 pub use run::{
     Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, amqpctl_tls, declaring_pub, spawn_amqpctl,

@@ -113,20 +113,26 @@ pub fn durable_queue(b: &Broker, queue: &str) {
 /// say it created it.
 #[track_caller]
 pub fn declare_queue(queue: &str, extra: &[&str]) {
-    amqpctl_on(super::broker(), &[&["declare", "queue", queue][..], extra].concat())
-        .code(0)
-        .stdout([format!(
-            "Created queue: {queue} (messages: 0, consumers: 0)"
-        )]);
+    amqpctl_on(
+        super::broker(),
+        &[&["declare", "queue", queue][..], extra].concat(),
+    )
+    .code(0)
+    .stdout([format!(
+        "Created queue: {queue} (messages: 0, consumers: 0)"
+    )]);
 }
 
 /// Declares exchange `x` on the shared node with `amqpctl declare exchange X EXTRA`, which
 /// must say it created it.
 #[track_caller]
 pub fn declare_exchange(x: &str, extra: &[&str]) {
-    amqpctl_on(super::broker(), &[&["declare", "exchange", x][..], extra].concat())
-        .code(0)
-        .stdout([format!("Created exchange: {x}")]);
+    amqpctl_on(
+        super::broker(),
+        &[&["declare", "exchange", x][..], extra].concat(),
+    )
+    .code(0)
+    .stdout([format!("Created exchange: {x}")]);
 }
 
 /// Deletes exchange `x` on the shared node with `amqpctl delete exchange X`, which must say
