@@ -10,8 +10,11 @@ use serde_json::Value;
 
 use crate::support::{
     amqpctl, broker, delete_queue, filled_queue, fresh_queue, messages, queue_exists,
-    spawn_amqpctl, unique,
+    spawn_amqpctl, spawn_amqpctl_until, unique,
 };
+
+/// The start of the line a run prints after its first second: it is going.
+const FIRST_SECOND: &str = "Perf: 1 s, sent";
 
 /// The summary `--json` printed.
 fn summary(stdout: &str) -> Value {
@@ -260,8 +263,8 @@ fn perf_refuses_bad_input_and_declares_nothing() {
 
 #[test]
 fn sigterm_stops_a_run_with_its_summary() {
-    let mut run = spawn_amqpctl(&["perf", "--rate", "200", "--confirm", "--json"]);
-    run.await_stderr("Perf: 1 s, sent", Duration::from_secs(20));
+    let perf = ["perf", "--rate", "200", "--confirm", "--json"];
+    let (mut run, _) = spawn_amqpctl_until(&perf, FIRST_SECOND, Duration::from_secs(20));
     run.signal(libc::SIGTERM);
     run.exits_with(0, Duration::from_secs(20));
     let out = run.stdout_lines_so_far();
@@ -520,18 +523,9 @@ fn perf_connects_every_worker_with_the_connection_flags() {
 #[test]
 fn the_broker_shows_each_worker_by_name() {
     let name = unique("perf-names");
-    let mut run = spawn_amqpctl(&[
-        "--connection-name",
-        &name,
-        "perf",
-        "--producers",
-        "2",
-        "--consumers",
-        "1",
-        "--rate",
-        "50",
-    ]);
-    run.await_stderr("Perf: 1 s, sent", Duration::from_secs(20));
+    let workers = ["--producers", "2", "--consumers", "1", "--rate", "50"];
+    let named = [&["--connection-name", &name, "perf"][..], &workers].concat();
+    let (mut run, _) = spawn_amqpctl_until(&named, FIRST_SECOND, Duration::from_secs(20));
     let listed = broker().ctl_ok(&["list_connections", "client_properties"]);
     for worker in ["producer 1", "producer 2", "consumer 1"] {
         assert!(
@@ -577,18 +571,9 @@ fn a_worker_that_fails_stops_the_run_with_its_error() {
     // would refuse a worker too, but RabbitMQ counts connections
     // asynchronously: workers connecting at once can all get in.)
     let queue = fresh_queue("perf-worker-fails");
-    let mut run = spawn_amqpctl(&[
-        "perf",
-        "-q",
-        &queue,
-        "--producers",
-        "1",
-        "--consumers",
-        "1",
-        "--rate",
-        "20",
-    ]);
-    run.await_stderr("Perf: 1 s, sent", Duration::from_secs(20));
+    let workers = ["--producers", "1", "--consumers", "1", "--rate", "20"];
+    let perf = [&["perf", "-q", &queue][..], &workers].concat();
+    let (mut run, _) = spawn_amqpctl_until(&perf, FIRST_SECOND, Duration::from_secs(20));
     amqpctl(&["delete", "queue", &queue]).code(0);
     run.exits_with(5, Duration::from_secs(20));
     let stderr = run.stderr_lines_so_far();
