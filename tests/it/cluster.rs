@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::support::pool::{Lease, Pool};
-use crate::support::{Cluster, Cmd, Spawned, unique, wait_for_consumers};
+use crate::support::{Cluster, Cmd, Spawned, eventually_within, unique, wait_for_consumers};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
@@ -67,14 +67,14 @@ pub(crate) fn declare(c: &Cluster, via: usize, queue: &str, queue_type: &str) {
 #[track_caller]
 pub(crate) fn wait_for_more_lines(p: &Spawned, before: usize, timeout: Duration) -> Duration {
     let started = Instant::now();
-    while p.stdout_lines_so_far().len() <= before {
-        assert!(
-            started.elapsed() < timeout,
-            "no new stdout line within {timeout:?}; stderr: {:?}",
-            p.stderr_lines_so_far()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let every = Duration::from_millis(10);
+    eventually_within(timeout, every, "a new stdout line", || {
+        if p.stdout_lines_so_far().len() > before {
+            Ok(())
+        } else {
+            Err(format!("stderr: {:?}", p.stderr_lines_so_far()))
+        }
+    });
     started.elapsed()
 }
 
@@ -189,8 +189,8 @@ pub(crate) fn wait_until_received(
     expected: &BTreeSet<String>,
     timeout: Duration,
 ) {
-    let deadline = Instant::now() + timeout;
-    loop {
+    let every = Duration::from_millis(100);
+    eventually_within(timeout, every, "every body printed", || {
         let lines = consumer.stdout_lines_so_far();
         let seen: BTreeSet<&str> = bodies(&lines, "Received: ").into_iter().collect();
         let missing: Vec<&String> = expected
@@ -199,15 +199,14 @@ pub(crate) fn wait_until_received(
             .take(5)
             .collect();
         if missing.is_empty() {
-            return;
+            Ok(())
+        } else {
+            Err(format!(
+                "never printed, e.g. {missing:?}; stderr: {:?}",
+                consumer.stderr_lines_so_far()
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "never printed, e.g. {missing:?}; stderr: {:?}",
-            consumer.stderr_lines_so_far()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
 }
 
 /// What a consumer printed.

@@ -13,7 +13,7 @@ use crate::cluster::{
     Tally, WAIT, amqpctl_via, bodies, cluster, counts, declare, stop_once_received,
     wait_for_more_lines,
 };
-use crate::support::{Cluster, Spawned, unique, wait_for_consumers};
+use crate::support::{Cluster, Spawned, look_within, unique, wait_for_consumers};
 
 /// `--heartbeat` of the clients under a freeze.
 const HEARTBEAT: u64 = 2;
@@ -331,19 +331,17 @@ fn kill_each_node_then_one_more(c: &Cluster, q: &str) -> (u64, Vec<String>) {
 /// How many of `sent` `consumer` has not printed once `timeout` passed, or none once it
 /// printed them all.
 fn never_printed(consumer: &Timed, sent: &BTreeSet<String>, timeout: Duration) -> usize {
-    let deadline = Instant::now() + timeout;
-    loop {
+    let mut missing = 0;
+    let _ = look_within(timeout, Duration::from_millis(200), || {
         let got = consumer.lines();
         let seen: BTreeSet<&str> = got
             .iter()
             .filter_map(|(_, l)| l.strip_prefix("Received: "))
             .collect();
-        let missing = sent.iter().filter(|b| !seen.contains(b.as_str())).count();
-        if missing == 0 || Instant::now() > deadline {
-            return missing;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        missing = sent.iter().filter(|b| !seen.contains(b.as_str())).count();
+        missing == 0
+    });
+    missing
 }
 
 #[test]

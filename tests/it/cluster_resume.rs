@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 // The cluster of `cluster.rs`'s tests, locked as for theirs: one cluster, one test at a
 // time.
 use crate::cluster::cluster as three_nodes;
-use crate::support::{Cluster, Cmd, unique};
+use crate::support::{Cluster, Cmd, eventually_within, unique};
 
 /// `amqpctl` with `--url`s for nodes `order` (in that order), then `args`.
 fn through(c: &Cluster, order: &[usize], args: &[&str]) -> Cmd {
@@ -180,15 +180,20 @@ fn a_stream_reader_with_exec_hands_no_message_twice_to_its_command_across_a_kill
             .map(|t| t.lines().map(str::to_string).collect::<Vec<String>>())
             .unwrap_or_default()
     };
-    let started = Instant::now();
-    while handed().len() < kill_at {
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "{} handed to --exec in 90 s",
-            handed().len()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (within, every) = (Duration::from_secs(90), Duration::from_millis(10));
+    eventually_within(
+        within,
+        every,
+        &format!("{kill_at} handed to --exec"),
+        || {
+            let n = handed().len();
+            if n >= kill_at {
+                Ok(())
+            } else {
+                Err(format!("{n} handed"))
+            }
+        },
+    );
     c.kill(leader);
     let killed = Instant::now();
     reader.exits_with(0, Duration::from_secs(120));
@@ -276,14 +281,10 @@ fn all_there_and_duplicates_said(
 /// Waits until `queue` holds `n` messages or more.
 #[track_caller]
 fn wait_for_at_least(c: &Cluster, queue: &str, n: u32) {
-    let started = Instant::now();
-    while c.queue_info(queue).is_none_or(|q| q.messages < n) {
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "{queue} never held {n}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (within, every) = (Duration::from_secs(90), Duration::from_millis(100));
+    eventually_within(within, every, &format!("{queue} to hold {n}"), || {
+        c.queue_info(queue).is_some_and(|q| q.messages >= n)
+    });
 }
 
 #[test]

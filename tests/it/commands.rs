@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use amqpctl::amqp::Value;
 
 use crate::support::{
-    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, filled_queue,
-    fresh_queue, messages, open, plain, spawn_amqpctl, unique, wait_for_messages,
+    Cmd, amqpctl, amqpctl_stdin, broker, declare_exchange, declaring_pub, delete_exchange,
+    delete_queue, delete_queues, drain, durable_queue, fill, filled_queue, fresh_queue, messages,
+    open, plain, spawn_amqpctl, unique, wait_for_messages,
 };
 
 #[test]
@@ -70,12 +71,8 @@ fn declare_passive_of_a_missing_queue_exits_5_with_the_404() {
 #[test]
 fn declare_exchange_and_bindings_route_messages() {
     let (x, y, q) = (unique("dx"), unique("dy"), unique("dq"));
-    amqpctl(&["declare", "exchange", &x, "-t", "topic"])
-        .code(0)
-        .stdout([format!("Created exchange: {x}")]);
-    amqpctl(&["declare", "exchange", &y, "-t", "fanout", "--auto-delete"])
-        .code(0)
-        .stdout([format!("Created exchange: {y}")]);
+    declare_exchange(&x, &["-t", "topic"]);
+    declare_exchange(&y, &["-t", "fanout", "--auto-delete"]);
     durable_queue(broker(), &q);
     amqpctl(&[
         "declare",
@@ -106,9 +103,7 @@ fn declare_exchange_and_bindings_route_messages() {
         .code(5)
         .stderr(["ERROR: (406, \"PRECONDITION_FAILED - inequivalent arg 'type'[..]"]);
     delete_queue(broker(), &q);
-    amqpctl(&["delete", "exchange", &x])
-        .code(0)
-        .stdout([format!("Deleted exchange: {x}")]);
+    delete_exchange(&x);
 }
 
 #[test]
@@ -331,21 +326,15 @@ fn a_cluster_list_falls_through_to_the_live_node() {
     let dead = free.local_addr().unwrap().port();
     drop(free);
     let q = unique("cluster");
-    Cmd::amqpctl(&[
-        "--url",
-        &format!("amqp://127.0.0.1:{dead}"),
-        "--url",
-        &format!("amqp://127.0.0.1:{}", b.amqp_port()),
-        "pub",
-        "-q",
-        &q,
-        "-Q",
-        "-k",
-        &q,
-    ])
-    .run()
-    .code(0)
-    .stdout(["Sent: Hello World!"]);
+    let (down, up) = (
+        format!("amqp://127.0.0.1:{dead}"),
+        format!("amqp://127.0.0.1:{}", b.amqp_port()),
+    );
+    let urls = ["--url", &down, "--url", &up];
+    Cmd::amqpctl(&[&urls[..], &declaring_pub(&q, &[])].concat())
+        .run()
+        .code(0)
+        .stdout(["Sent: Hello World!"]);
     assert_eq!(drain(b, &q), vec![b"Hello World!".to_vec()]);
     delete_queue(b, &q);
 }
@@ -438,9 +427,7 @@ fn declaring_what_exists_says_declared_and_results_go_to_stdout() {
         .code(0)
         .no_stderr()
         .stdout([format!("Declared queue: {q} (messages: 3, consumers: 0)")]);
-    amqpctl(&["declare", "exchange", &x])
-        .code(0)
-        .stdout([format!("Created exchange: {x}")]);
+    declare_exchange(&x, &[]);
     amqpctl(&["declare", "exchange", &x])
         .code(0)
         .stdout([format!("Declared exchange: {x}")]);
@@ -452,9 +439,7 @@ fn declaring_what_exists_says_declared_and_results_go_to_stdout() {
         .code(0)
         .no_stderr()
         .stdout([format!("Deleted queue: {q} (0 messages)")]);
-    amqpctl(&["delete", "exchange", &x])
-        .code(0)
-        .stdout([format!("Deleted exchange: {x}")]);
+    delete_exchange(&x);
 }
 
 #[test]
@@ -477,8 +462,7 @@ fn streams_of_input_go_without_the_seeds_one_second_pause() {
     .code(0)
     .stdout((1..=100).map(|i| format!(r#"{{"seq":{i},"status":"acked"}}"#)));
     assert_eq!(messages(broker(), &to), 100);
-    delete_queue(broker(), &q);
-    delete_queue(broker(), &to);
+    delete_queues(broker(), &[&q, &to]);
 }
 
 #[test]

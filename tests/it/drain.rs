@@ -1,7 +1,7 @@
 //! Drain and stop: `con --until-empty` and `get --all` end once the queue
 //! is drained, exit 0 (a stream: at its end).
 
-use crate::support::{amqpctl, broker, delete_queue, fill, filled_queue, messages, unique};
+use crate::support::{amqpctl, broker, delete_queue, fill, filled_queue, fresh_stream, messages};
 
 #[test]
 fn con_until_empty_takes_everything_then_exits_0() {
@@ -39,8 +39,7 @@ fn get_all_drains_the_queue_and_an_empty_one_is_no_error() {
 
 #[test]
 fn a_stream_read_until_empty_ends_at_its_end() {
-    let q = unique("until-empty-stream");
-    amqpctl(&["declare", "queue", &q, "--type", "stream"]).code(0);
+    let q = fresh_stream("until-empty-stream");
     fill(broker(), &q, 12, "s{seq}");
     for _ in 0..2 {
         // A stream keeps its messages: the same twelve, each time.

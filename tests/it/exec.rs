@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::support::eventually::WAIT;
 use crate::support::{
-    amqpctl, broker, delete_queue, drain, durable_queue, fill, filled_queue, messages,
-    spawn_amqpctl, unique, wait_for_messages,
+    Run, amqpctl, broker, delete_queue, delete_queues, drain, durable_queue, fill, filled_queue,
+    messages, spawn_amqpctl, unique, wait_for_messages,
 };
 
 #[test]
@@ -32,8 +32,9 @@ fn con_exec_stops_at_sigterm_while_its_command_keeps_failing() {
     delete_queue(broker(), &q);
 }
 
-/// A queue that dead-letters into a fresh queue, which is returned too.
-fn queue_with_dead_letters(name: &str, kind: &str) -> (String, String) {
+/// A queue of `kind` holding one message, "Hello World!", that dead-letters
+/// into a fresh queue, which is returned too.
+fn poisoned(name: &str, kind: &str) -> (String, String) {
     let q = unique(name);
     let dlq = unique(&format!("{name}-dlq"));
     durable_queue(broker(), &dlq);
@@ -52,42 +53,43 @@ fn queue_with_dead_letters(name: &str, kind: &str) -> (String, String) {
     ])
     .code(0)
     .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+    fill(broker(), &q, 1, "Hello World!");
     (q, dlq)
+}
+
+/// `amqpctl con -q Q --exec "exit 1" --exec-max-attempts 3 EXTRA`: a command
+/// that always fails, given three attempts at a message.
+fn three_failed_attempts(q: &str, extra: &[&str]) -> Run {
+    let con = [
+        "con",
+        "-q",
+        q,
+        "--exec",
+        "exit 1",
+        "--exec-max-attempts",
+        "3",
+    ];
+    amqpctl(&[&con[..], extra].concat())
 }
 
 #[test]
 fn exec_max_attempts_dead_letters_a_poison_message_counted_by_amqpctl() {
-    let (q, dlq) = queue_with_dead_letters("poison", "classic");
-    fill(broker(), &q, 1, "Hello World!");
-    amqpctl(&[
-        "con",
-        "-q",
-        &q,
-        "--exec",
-        "exit 1",
-        "--exec-backoff",
-        "0",
-        "--exec-max-attempts",
-        "3",
-        "--idle-timeout",
-        "2",
-    ])
-    .code(0)
-    .stderr([
+    let (q, dlq) = poisoned("poison", "classic");
+    three_failed_attempts(&q, &["--exec-backoff", "0", "--idle-timeout", "2"])
+        .code(0)
+        .stderr([
         "WARNING: --exec command exited with 1 for delivery 1 (attempt 1): requeued",
         "WARNING: --exec command exited with 1 for delivery 2 (attempt 2): requeued",
         "WARNING: --exec command exited with 1 for delivery 3: rejected after 3 attempts (--exec-max-attempts)",
     ]);
     assert_eq!(messages(broker(), &q), 0);
     assert_eq!(drain(broker(), &dlq), vec![b"Hello World!".to_vec()]);
-    delete_queue(broker(), &q);
-    delete_queue(broker(), &dlq);
+    delete_queues(broker(), &[&q, &dlq]);
 }
 
 #[test]
 fn exec_max_attempts_uses_the_brokers_delivery_count_on_a_quorum_queue() {
-    let (q, dlq) = queue_with_dead_letters("poison-quorum", "quorum");
-    fill(broker(), &q, 1, "Hello World!");
+    let (q, dlq) = poisoned("poison-quorum", "quorum");
     // Two earlier deliveries that amqpctl's con never saw: only the
     // broker's x-delivery-count remembers them.
     for _ in 0..2 {
@@ -95,23 +97,12 @@ fn exec_max_attempts_uses_the_brokers_delivery_count_on_a_quorum_queue() {
             .code(0)
             .stdout(["Received: Hello World!"]);
     }
-    amqpctl(&[
-        "con",
-        "-q",
-        &q,
-        "--exec",
-        "exit 1",
-        "--exec-max-attempts",
-        "3",
-        "--count",
-        "1",
-    ])
-    .code(0)
-    .stderr([
+    three_failed_attempts(&q, &["--count", "1"])
+        .code(0)
+        .stderr([
         "WARNING: --exec command exited with 1 for delivery 1: rejected after 3 attempts (--exec-max-attempts)",
     ]);
     wait_for_messages(broker(), &dlq, 1);
     assert_eq!(messages(broker(), &q), 0);
-    delete_queue(broker(), &q);
-    delete_queue(broker(), &dlq);
+    delete_queues(broker(), &[&q, &dlq]);
 }

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use crate::support::eventually;
 use crate::support::pool::{Lease, Pool};
 use crate::support::{
-    Broker, Cmd, Spawned, amqpctl, amqpctl_on, broker, delete_queue, drain, durable_queue, fill,
-    fresh_queue, messages, spawn_amqpctl, spawn_amqpctl_on, unique, wait_for_consumers,
+    Broker, Cmd, Spawned, amqpctl, amqpctl_on, broker, declaring_pub, delete_queue, drain,
+    durable_queue, fill, fresh_queue, full_queue, messages, spawn_amqpctl, spawn_amqpctl_on,
+    unique, wait_for_consumers,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -32,11 +33,29 @@ fn fault_node() -> Lease<Broker> {
         .status
         .success()
     {
-        guard.ctl_ok(&["set_vm_memory_high_watermark", "0.4"]);
+        clear_memory_alarm(&guard);
     } else {
         guard.start_app();
     }
     guard
+}
+
+/// [`fault_node`] and a fresh durable queue on it, named after `name`.
+fn fault_node_with_queue(name: &str) -> (Lease<Broker>, String) {
+    let node = fault_node();
+    let q = unique(name);
+    durable_queue(&node, &q);
+    (node, q)
+}
+
+/// Sets `node`'s memory watermark to 0: a memory alarm, so the broker blocks publishers.
+fn raise_memory_alarm(node: &Broker) {
+    node.ctl_ok(&["set_vm_memory_high_watermark", "0"]);
+}
+
+/// Sets `node`'s memory watermark back to RabbitMQ's default, 0.4: the alarm clears.
+fn clear_memory_alarm(node: &Broker) {
+    node.ctl_ok(&["set_vm_memory_high_watermark", "0.4"]);
 }
 
 /// Bodies as text, as a set.
@@ -85,9 +104,7 @@ fn sent_bodies(lines: &[String]) -> BTreeSet<String> {
 
 #[test]
 fn every_confirmed_message_survives_a_broker_restart_mid_stream() {
-    let node = fault_node();
-    let q = unique("restart");
-    durable_queue(&node, &q);
+    let (node, q) = fault_node_with_queue("restart");
     let mut publisher = confirmed_pub(&node, &q, "1000000", "0", &["--persistent", "-m", "m{seq}"]);
     publisher.next_stdout_lines(2000, WAIT);
     node.stop_app();
@@ -118,9 +135,7 @@ fn every_confirmed_message_survives_a_broker_restart_mid_stream() {
 
 #[test]
 fn every_confirmed_message_survives_a_node_crash() {
-    let node = fault_node();
-    let q = unique("crash");
-    durable_queue(&node, &q);
+    let (node, q) = fault_node_with_queue("crash");
     let mut publisher = confirmed_pub(&node, &q, "1000000", "0", &["--persistent", "-m", "c{seq}"]);
     publisher.next_stdout_lines(2000, WAIT);
     // SIGKILL, not a clean stop: nothing is flushed on the way down.
@@ -156,9 +171,7 @@ fn every_confirmed_message_survives_a_node_crash() {
 
 #[test]
 fn pub_reconnect_publishes_everything_across_a_restart() {
-    let node = fault_node();
-    let q = unique("pub-reconnect");
-    durable_queue(&node, &q);
+    let (node, q) = fault_node_with_queue("pub-reconnect");
     let mut publisher = confirmed_pub(
         &node,
         &q,
@@ -240,9 +253,7 @@ fn without_reconnect_a_lost_connection_exits_3_with_one_line() {
 
 #[test]
 fn heartbeats_notice_a_frozen_broker_for_an_idle_consumer_and_a_busy_publisher() {
-    let node = fault_node();
-    let q = unique("frozen");
-    durable_queue(&node, &q);
+    let (node, q) = fault_node_with_queue("frozen");
     let mut consumer = spawn_amqpctl_on(&node, &["con", "-q", &q, "--heartbeat", "2"]);
     wait_for_consumers(&*node, &q, 1);
     let mut publisher = confirmed_pub(
@@ -272,18 +283,16 @@ fn heartbeats_notice_a_frozen_broker_for_an_idle_consumer_and_a_busy_publisher()
 
 #[test]
 fn a_blocked_publisher_waits_says_why_and_resumes() {
-    let node = fault_node();
-    let q = unique("blocked");
-    durable_queue(&node, &q);
+    let (node, q) = fault_node_with_queue("blocked");
     // Long enough to be still publishing when the alarm, a rabbitmqctl call
     // away, is raised.
     let mut publisher = confirmed_pub(&node, &q, "20", "0.3", &["-m", "b{seq}"]);
     publisher.next_stdout_lines(1, WAIT);
-    node.ctl_ok(&["set_vm_memory_high_watermark", "0"]);
+    raise_memory_alarm(&node);
     publisher.await_stderr("blocks publishing", WAIT);
     // The alarm lasts a while: pub is to wait it out, not give up.
     std::thread::sleep(Duration::from_secs(1));
-    node.ctl_ok(&["set_vm_memory_high_watermark", "0.4"]);
+    clear_memory_alarm(&node);
     // pub finishes.
     publisher.exits_with(0, Duration::from_secs(30));
     assert_eq!(publisher.stdout_lines_so_far().len(), 20);
@@ -302,16 +311,14 @@ fn a_blocked_publisher_waits_says_why_and_resumes() {
 
 #[test]
 fn blocked_timeout_turns_the_wait_into_exit_3() {
-    let node = fault_node();
-    let q = unique("blocked-timeout");
-    durable_queue(&node, &q);
+    let (node, q) = fault_node_with_queue("blocked-timeout");
     // Long enough to be still publishing when the alarm is raised.
     let mut publisher = confirmed_pub(&node, &q, "100", "0.3", &["--blocked-timeout", "1"]);
     publisher.next_stdout_lines(1, WAIT);
-    node.ctl_ok(&["set_vm_memory_high_watermark", "0"]);
+    raise_memory_alarm(&node);
     // pub gives up (a failure leaves the alarm for fault_node() to clear).
     publisher.exits_with(3, Duration::from_secs(30));
-    node.ctl_ok(&["set_vm_memory_high_watermark", "0.4"]);
+    clear_memory_alarm(&node);
     let err = publisher.stderr_lines_so_far();
     assert!(
         err.last().is_some_and(
@@ -323,10 +330,8 @@ fn blocked_timeout_turns_the_wait_into_exit_3() {
 
 #[test]
 fn a_one_message_pub_under_an_alarm_says_so_and_honours_blocked_timeout() {
-    let node = fault_node();
-    let q = unique("blocked-one");
-    durable_queue(&node, &q);
-    node.ctl_ok(&["set_vm_memory_high_watermark", "0"]);
+    let (node, q) = fault_node_with_queue("blocked-one");
+    raise_memory_alarm(&node);
     // Without --confirm the block arrives after the publish is written, and
     // the close then waits on a broker that reads nothing.
     let waiting = "WARNING: the broker blocks publishing (low on memory); waiting";
@@ -344,21 +349,19 @@ fn a_one_message_pub_under_an_alarm_says_so_and_honours_blocked_timeout() {
             "WARNING: 1 published message was not confirmed; they may or may not be on the broker",
             gave_up,
         ]);
-    node.ctl_ok(&["set_vm_memory_high_watermark", "0.4"]);
+    clear_memory_alarm(&node);
 }
 
 #[test]
 fn a_sigterm_while_the_broker_blocks_publishing_is_reported_as_signal_15() {
-    let node = fault_node();
-    let q = unique("blocked-sigterm");
-    durable_queue(&node, &q);
-    node.ctl_ok(&["set_vm_memory_high_watermark", "0"]);
+    let (node, q) = fault_node_with_queue("blocked-sigterm");
+    raise_memory_alarm(&node);
     let mut publisher = spawn_amqpctl_on(&node, &["pub", "-k", &q, "-m", "x", "--confirm"]);
     publisher.await_stderr("blocks publishing (low on memory)", Duration::from_secs(10));
     publisher.signal(libc::SIGTERM);
     // The real signal, not SIGINT's 2 and 130.
     publisher.exits_with(143, Duration::from_secs(30));
-    node.ctl_ok(&["set_vm_memory_high_watermark", "0.4"]);
+    clear_memory_alarm(&node);
     let err = publisher.stderr_lines_so_far();
     assert!(
         err.iter()
@@ -369,13 +372,11 @@ fn a_sigterm_while_the_broker_blocks_publishing_is_reported_as_signal_15() {
 
 #[test]
 fn a_one_message_pub_under_an_alarm_completes_when_it_clears() {
-    let node = fault_node();
-    let q = unique("blocked-one-clears");
-    durable_queue(&node, &q);
-    node.ctl_ok(&["set_vm_memory_high_watermark", "0"]);
+    let (node, q) = fault_node_with_queue("blocked-one-clears");
+    raise_memory_alarm(&node);
     let mut publisher = spawn_amqpctl_on(&node, &["pub", "-k", &q, "-m", "x"]);
     publisher.await_stderr("blocks publishing (low on memory)", Duration::from_secs(10));
-    node.ctl_ok(&["set_vm_memory_high_watermark", "0.4"]);
+    clear_memory_alarm(&node);
     // pub finishes once unblocked.
     publisher.exits_with(0, Duration::from_secs(30));
     assert_eq!(publisher.stdout_lines_so_far(), vec!["Sent: x"]);
@@ -387,20 +388,12 @@ fn with_the_first_node_down_the_second_is_used() {
     let node = fault_node();
     node.stop_app();
     let q = unique("failover");
-    let out = Cmd::amqpctl(&[
-        "--url",
-        &format!("amqp://127.0.0.1:{}", node.amqp_port()),
-        "--url",
-        &format!("amqp://127.0.0.1:{}", broker().amqp_port()),
-        "pub",
-        "-q",
-        &q,
-        "-Q",
-        "-k",
-        &q,
-        "--confirm",
-    ])
-    .run();
+    let (down, up) = (
+        format!("amqp://127.0.0.1:{}", node.amqp_port()),
+        format!("amqp://127.0.0.1:{}", broker().amqp_port()),
+    );
+    let urls = ["--url", &down, "--url", &up];
+    let out = Cmd::amqpctl(&[&urls[..], &declaring_pub(&q, &["--confirm"])].concat()).run();
     node.start_app();
     out.code(0)
         .stdout(["Sent: Hello World!"])
@@ -447,18 +440,7 @@ fn consumers_killed_at_random_lose_nothing() {
 fn with_reconnect_a_queue_that_keeps_nacking_still_ends_in_exit_7() {
     // On the shared node: a full queue that refuses more (reject-publish) nacks every
     // message for good, unlike a cluster electing a quorum queue's leader.
-    let q = unique("nack-reconnect");
-    amqpctl(&[
-        "declare",
-        "queue",
-        &q,
-        "--durable",
-        "--arg",
-        "x-max-length=1",
-        "--arg",
-        "x-overflow=reject-publish",
-    ])
-    .code(0);
+    let q = full_queue("nack-reconnect", 1);
     let started = Instant::now();
     let run = amqpctl(&[
         "pub",

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use crate::support::{
-    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, fresh_queue, messages, queue_exists,
-    unique, wait_until,
+    Cmd, Run, amqpctl, amqpctl_stdin, broker, delete_queue, delete_queues, drain, fresh_queue,
+    fresh_stream, messages, queue_exists, unique, wait_until,
 };
 
 /// Six messages in `queue`: bodies `{"level": L, "n": i}` (error for odd
@@ -55,20 +55,18 @@ fn mixed_queue(name: &str) -> String {
     q
 }
 
+/// `amqpctl COMMAND -q Q EXTRA --filter EXPR`.
+fn filtered(command: &str, q: &str, extra: &[&str], expr: &str) -> Run {
+    amqpctl(&[&[command, "-q", q][..], extra, &["--filter", expr]].concat())
+}
+
 #[test]
 fn get_takes_what_matches_and_leaves_the_rest_in_order() {
     let q = mixed_queue("flt-get");
-    amqpctl(&[
-        "get",
-        "-q",
-        &q,
-        "--all",
-        "--filter",
-        r#"json.level == "error""#,
-    ])
-    .code(0)
-    .stdout(received(&[1, 3, 5]))
-    .no_stderr();
+    filtered("get", &q, &["--all"], r#"json.level == "error""#)
+        .code(0)
+        .stdout(received(&[1, 3, 5]))
+        .no_stderr();
     assert_eq!(bodies(&q), [2, 4, 6].map(body));
     delete_queue(broker(), &q);
 }
@@ -89,7 +87,7 @@ fn get_filters_on_headers_properties_and_routing() {
         (r#"text.contains("\"n\": 2") || body.size() > 100"#, &[2]),
     ];
     for (expr, expected) in cases {
-        amqpctl(&["get", "-q", &q, "--all", "--requeue", "--filter", expr])
+        filtered("get", &q, &["--all", "--requeue"], expr)
             .code(0)
             .stdout(received(expected));
     }
@@ -100,10 +98,10 @@ fn get_filters_on_headers_properties_and_routing() {
 #[test]
 fn get_count_counts_matching_messages_and_no_match_is_exit_8() {
     let q = mixed_queue("flt-count");
-    amqpctl(&["get", "-q", &q, "--count", "2", "--filter", "json.n > 2"])
+    filtered("get", &q, &["--count", "2"], "json.n > 2")
         .code(0)
         .stdout(received(&[3, 4]));
-    amqpctl(&["get", "-q", &q, "--filter", "json.n > 100"])
+    filtered("get", &q, &[], "json.n > 100")
         .code(8)
         .no_stdout()
         .stderr([format!(
@@ -119,7 +117,7 @@ fn an_expression_that_fails_on_a_message_does_not_match_and_is_counted() {
     for body in ["plain text", r#"{"n": 5}"#, "[1, 2]", r#"{"n": 1}"#] {
         amqpctl(&["pub", "-k", &q, "-m", body, "--quiet"]).code(0);
     }
-    amqpctl(&["get", "-q", &q, "--all", "--filter", "json.n > 2"])
+    filtered("get", &q, &["--all"], "json.n > 2")
         .code(0)
         .stdout([r#"Received: {"n": 5}"#])
         .stderr([
@@ -163,11 +161,11 @@ fn bad_expressions_are_usage_errors_that_change_nothing() {
 #[test]
 fn con_with_manual_acks_on_a_named_queue_needs_filter_requeue() {
     let q = mixed_queue("flt-manual");
-    amqpctl(&["con", "-q", &q, "--filter", "json.n > 2", "--count", "1"])
+    filtered("con", &q, &["--count", "1"], "json.n > 2")
         .code(2)
         .no_stdout()
         .stderr(["ERROR: --filter on a queue with manual acks: a message that does not match would be requeued and delivered again and again; add --filter-requeue to do that anyway, --ack-auto to drop them, or use move --filter or get --all --filter"]);
-    amqpctl(&["con", "-q", &q, "--filter", "true", "--filter-requeue", "--until-empty"])
+    filtered("con", &q, &["--filter-requeue", "--until-empty"], "true")
         .code(2)
         .stderr(["ERROR: --until-empty never ends while a message that does not match is requeued: use get --all --filter, which looks at each message once"]);
     amqpctl(&["con", "-q", &q, "--filter-requeue", "--count", "1"])
@@ -180,19 +178,11 @@ fn con_with_manual_acks_on_a_named_queue_needs_filter_requeue() {
 #[test]
 fn con_filter_requeue_prints_matches_and_puts_the_others_back() {
     let q = mixed_queue("flt-requeue");
-    amqpctl(&[
-        "con",
-        "-q",
-        &q,
-        "--filter",
-        r#"headers.region == "eu""#,
-        "--filter-requeue",
-        "--count",
-        "3",
-    ])
-    .code(0)
-    .stdout(received(&[2, 4, 6]))
-    .no_stderr();
+    let requeue = ["--filter-requeue", "--count", "3"];
+    filtered("con", &q, &requeue, r#"headers.region == "eu""#)
+        .code(0)
+        .stdout(received(&[2, 4, 6]))
+        .no_stderr();
     let mut left = bodies(&q);
     left.sort();
     assert_eq!(left, [1, 3, 5].map(body));
@@ -202,30 +192,23 @@ fn con_filter_requeue_prints_matches_and_puts_the_others_back() {
 #[test]
 fn con_ack_auto_drops_what_does_not_match() {
     let q = mixed_queue("flt-auto");
-    amqpctl(&[
+    filtered(
         "con",
-        "-q",
         &q,
-        "--ack-auto",
-        "--filter",
+        &["--ack-auto", "--until-empty"],
         "priority % 3 == 0",
-        "--until-empty",
-    ])
+    )
     .code(0)
     .stdout(received(&[3, 6]));
     assert_eq!(messages(broker(), &q), 0);
     // One message, matching: printed; an idle filter ends at its timeout.
     mixed(&q);
-    amqpctl(&[
+    filtered(
         "con",
-        "-q",
         &q,
-        "--ack-auto",
-        "--filter",
+        &["--ack-auto", "--idle-timeout", "1"],
         "json.n == 6",
-        "--idle-timeout",
-        "1",
-    ])
+    )
     .code(0)
     .stdout(received(&[6]));
     delete_queue(broker(), &q);
@@ -268,23 +251,19 @@ fn con_on_a_queue_of_its_own_drops_what_does_not_match() {
 fn move_takes_what_matches_and_leaves_the_rest_in_order() {
     let from = mixed_queue("flt-move");
     let to = fresh_queue("flt-move-to");
-    amqpctl(&[
+    filtered(
         "move",
-        "-q",
         &from,
-        "--to-queue",
-        &to,
-        "--filter",
+        &["--to-queue", &to, "--dry-run"],
         "json.n % 2 == 0",
-        "--dry-run",
-    ])
+    )
     .code(0)
     .no_stderr()
     .stdout([format!(
         "Would move 3 of 6 messages from queue {from} to queue {to} (3 do not match --filter)"
     )]);
     assert_eq!((messages(broker(), &from), messages(broker(), &to)), (6, 0));
-    amqpctl(&["move", "-q", &from, "--to-queue", &to, "--filter", "json.n % 2 == 0"])
+    filtered("move", &from, &["--to-queue", &to], "json.n % 2 == 0")
         .code(0)
         .stderr([format!(
             "Moved 3 of 6 messages from queue {from} to queue {to}; 3 did not match --filter (left in place)"
@@ -293,15 +272,14 @@ fn move_takes_what_matches_and_leaves_the_rest_in_order() {
     assert_eq!(bodies(&from), [1, 3, 5].map(body));
     // --count counts moved messages; what it does not reach stays too.
     mixed(&from);
-    amqpctl(&["move", "-q", &from, "--to-queue", &to, "--filter", "json.n > 1", "--count", "2"])
+    filtered("move", &from, &["--to-queue", &to, "--count", "2"], "json.n > 1")
         .code(0)
         .stderr([format!(
             "Moved 2 of 3 messages from queue {from} to queue {to}; 1 did not match --filter (left in place)"
         )]);
     assert_eq!(bodies(&to), [2, 3].map(body));
     assert_eq!(bodies(&from), [1, 4, 5, 6].map(body));
-    delete_queue(broker(), &from);
-    delete_queue(broker(), &to);
+    delete_queues(broker(), &[&from, &to]);
 }
 
 #[test]
@@ -332,27 +310,21 @@ fn move_until_empty_also_moves_what_arrives_during_the_move() {
             assert_eq!(moved, ["m1", "m2", "m3", "m4", "m5"]);
             assert_eq!(messages(broker(), &from), 5);
         }
-        delete_queue(broker(), &from);
-        delete_queue(broker(), &to);
+        delete_queues(broker(), &[&from, &to]);
     }
 }
 
 #[test]
 fn con_on_a_stream_skips_what_does_not_match_and_the_stream_keeps_all() {
-    let q = unique("flt-stream");
-    amqpctl(&["declare", "queue", &q, "--type", "stream"]).code(0);
+    let q = fresh_stream("flt-stream");
     mixed(&q);
     for _ in 0..2 {
-        amqpctl(&[
+        filtered(
             "con",
-            "-q",
             &q,
-            "--offset",
-            "first",
-            "--filter",
+            &["--offset", "first", "--until-empty"],
             "json.n >= 5",
-            "--until-empty",
-        ])
+        )
         .code(0)
         .stdout(received(&[5, 6]));
     }
@@ -367,33 +339,21 @@ fn con_exec_runs_only_for_matches_and_binary_bodies_are_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let exec = format!("cat >> {}; echo >> {}", out.display(), out.display());
-    amqpctl(&[
-        "con",
-        "-q",
-        &q,
-        "--filter",
-        r#"text == null || json.n == 4"#,
-        "--filter-requeue",
-        "--exec",
-        &exec,
-        "--count",
-        "2",
-    ])
-    .code(0)
-    .no_stdout();
+    let requeue = ["--filter-requeue", "--exec", &exec, "--count", "2"];
+    filtered("con", &q, &requeue, r#"text == null || json.n == 4"#)
+        .code(0)
+        .no_stdout();
     let written = std::fs::read(&out).unwrap();
     assert_eq!(
         written,
         [&b"\x00\xff binary\n"[..], body(4).as_bytes(), b"\n"].concat()
     );
-    amqpctl(&[
+    filtered(
         "get",
-        "-q",
         &q,
-        "--all",
-        "--filter",
+        &["--all"],
         r#"body.size() > 0 && body != b"\x00\xff binary""#,
-    ])
+    )
     .code(0)
     .stdout(received(&[1, 2, 3, 5, 6]));
     assert_eq!(messages(broker(), &q), 0);

@@ -1,23 +1,14 @@
 //! The "Edges" issue: `get --count N --requeue` shows N distinct messages,
 //! `delete` of something missing is an error unless `--if-exists`, a stream's
 //! deletion reports its messages, errors carry hints in command-line words,
-//! `rpc` reports a failed server command and lets abandoned requests expire,
-//! and the manual page covers every subcommand and the exit codes.
-
-use std::time::{Duration, Instant};
+//! and the manual page covers every subcommand and the exit codes. (Its
+//! `rpc` edges, a failed server command and an abandoned request, are in
+//! `rpc.rs`.)
 
 use crate::support::{
-    Cmd, amqpctl, amqpctl_tls, broker, drain, fill, messages, queue_exists, spawn_amqpctl, unique,
-    wait_for_messages,
+    Cmd, amqpctl, amqpctl_tls, broker, declare_exchange, declare_queue, delete_exchange, drain,
+    fill, fresh_stream, messages, queue_exists, unique, wait_for_messages,
 };
-
-fn declare_queue(queue: &str, extra: &[&str]) {
-    let mut args = vec!["declare", "queue", queue];
-    args.extend_from_slice(extra);
-    amqpctl(&args).code(0).stdout([format!(
-        "Created queue: {queue} (messages: 0, consumers: 0)"
-    )]);
-}
 
 fn not_found(kind: &str, name: &str) -> String {
     format!("ERROR: (404, \"NOT_FOUND - no {kind} '{name}' in vhost '/'\")")
@@ -46,22 +37,16 @@ fn get_count_requeue_shows_distinct_messages_and_keeps_them_in_order() {
 
 #[test]
 fn deleting_a_missing_queue_or_exchange_is_exit_5_unless_if_exists() {
-    let q = unique("nosuch-q");
-    amqpctl(&["delete", "queue", &q])
-        .code(5)
-        .stderr([not_found("queue", &q)]);
-    amqpctl(&["delete", "queue", &q, "--if-exists"])
-        .code(0)
-        .stdout([format!("Queue {q} did not exist: nothing deleted")]);
+    let (q, x) = (unique("nosuch-q"), unique("nosuch-x"));
+    for (kind, name, what) in [("queue", &q, "Queue"), ("exchange", &x, "Exchange")] {
+        amqpctl(&["delete", kind, name])
+            .code(5)
+            .stderr([not_found(kind, name)]);
+        amqpctl(&["delete", kind, name, "--if-exists"])
+            .code(0)
+            .stdout([format!("{what} {name} did not exist: nothing deleted")]);
+    }
     assert!(!queue_exists(broker(), &q));
-
-    let x = unique("nosuch-x");
-    amqpctl(&["delete", "exchange", &x])
-        .code(5)
-        .stderr([not_found("exchange", &x)]);
-    amqpctl(&["delete", "exchange", &x, "--if-exists"])
-        .code(0)
-        .stdout([format!("Exchange {x} did not exist: nothing deleted")]);
 
     // What exists is still deleted, with or without the flag.
     declare_queue(&q, &[]);
@@ -70,12 +55,8 @@ fn deleting_a_missing_queue_or_exchange_is_exit_5_unless_if_exists() {
         .code(0)
         .stdout([format!("Deleted queue: {q} (2 messages)")]);
     assert!(!queue_exists(broker(), &q));
-    amqpctl(&["declare", "exchange", &x])
-        .code(0)
-        .stdout([format!("Created exchange: {x}")]);
-    amqpctl(&["delete", "exchange", &x])
-        .code(0)
-        .stdout([format!("Deleted exchange: {x}")]);
+    declare_exchange(&x, &[]);
+    delete_exchange(&x);
     amqpctl(&["declare", "exchange", &x, "--passive"])
         .code(5)
         .stderr([not_found("exchange", &x)]);
@@ -83,8 +64,7 @@ fn deleting_a_missing_queue_or_exchange_is_exit_5_unless_if_exists() {
 
 #[test]
 fn deleting_a_stream_reports_the_messages_it_held() {
-    let s = unique("stream-delete");
-    declare_queue(&s, &["--type", "stream"]);
+    let s = fresh_stream("stream-delete");
     fill(broker(), &s, 5, "s{seq}");
     // A stream's length reaches the passive declare's count with the
     // broker's next statistics tick: wait for it as a user would see it.
@@ -148,59 +128,13 @@ fn tls_against_the_plain_port_and_plain_against_the_tls_port_say_so() {
 
 #[test]
 fn get_on_a_stream_suggests_con_offset_first() {
-    let s = unique("stream-get");
-    declare_queue(&s, &["--type", "stream"]);
+    let s = fresh_stream("stream-get");
     fill(broker(), &s, 1, "s{seq}");
     amqpctl(&["get", "-q", &s]).code(5).stderr([
         "ERROR: (540, \"NOT_IMPLEMENTED - basic.get not supported by stream queues[..]".into(),
         format!("hint: a stream is read with: amqpctl con -q {s} --offset first"),
     ]);
     amqpctl(&["delete", "queue", &s]).code(0);
-}
-
-#[test]
-fn a_failing_serve_command_answers_the_caller_with_its_stderr() {
-    let q = unique("rpc-fail");
-    let mut server = spawn_amqpctl(&[
-        "rpc",
-        "serve",
-        "-q",
-        &q,
-        "-Q",
-        "--exec",
-        "echo boom >&2; exit 3",
-        "--count",
-        "1",
-    ]);
-    server.await_stderr("Created queue", Duration::from_secs(15));
-    let started = Instant::now();
-    let call = amqpctl(&["rpc", "call", "-k", &q, "-m", "hi", "--timeout", "20"]);
-    assert!(started.elapsed() < Duration::from_secs(15), "waited it out");
-    call.code(10)
-        .no_stdout()
-        .stderr(["ERROR: the server's --exec command exited with 3: boom"]);
-    // serve exits after --count.
-    server.exits_with(0, Duration::from_secs(15));
-    amqpctl(&["delete", "queue", &q]).code(0);
-}
-
-#[test]
-fn an_abandoned_call_expires_from_the_queue() {
-    let q = unique("rpc-abandoned");
-    declare_queue(&q, &[]);
-    amqpctl(&["rpc", "call", "-k", &q, "-m", "1", "--timeout", "1"])
-        .code(9)
-        .stderr(["ERROR: no reply within 1 s"]);
-    let timed_out = Instant::now();
-    wait_for_messages(broker(), &q, 0);
-    assert!(
-        timed_out.elapsed() < Duration::from_secs(5),
-        "the request took {:?} to expire",
-        timed_out.elapsed()
-    );
-    amqpctl(&["delete", "queue", &q])
-        .code(0)
-        .stdout([format!("Deleted queue: {q} (0 messages)")]);
 }
 
 #[test]
@@ -264,8 +198,7 @@ fn the_manpage_covers_every_subcommand_and_the_exit_codes() {
 
 #[test]
 fn purging_a_stream_is_a_refusal_with_a_hint_not_a_lost_connection() {
-    let s = unique("stream-purge");
-    declare_queue(&s, &["--type", "stream"]);
+    let s = fresh_stream("stream-purge");
     fill(broker(), &s, 2, "s{seq}");
     amqpctl(&["purge", &s]).code(5).no_stdout().stderr([
         "ERROR: (540, \"NOT_IMPLEMENTED - queue.purge not supported by stream queues[..]".into(),

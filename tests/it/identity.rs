@@ -145,8 +145,7 @@ fn refused(args: &[&str], error: &str) {
 fn a_connection_limit_of_0_prints_the_brokers_refusal_and_exits_4() {
     let b = broker();
     let vhost = unique("closed");
-    b.add_vhost_for_guest(&vhost);
-    b.ctl_ok(&["set_vhost_limits", "-p", &vhost, "{\"max-connections\": 0}"]);
+    b.add_vhost_with_connection_limit(&vhost, 0);
     refused(
         &["--vhost", &vhost],
         &format!(

@@ -10,8 +10,8 @@ use std::time::Duration;
 use amqpctl::amqp::{Properties, Publish};
 
 use crate::support::{
-    Spawned, amqpctl, broker, delete_queue, eventually, fresh_queue, messages, open, plain,
-    spawn_amqpctl, unique,
+    amqpctl, broker, delete_queue, delete_queues, eventually, fresh_queue, fresh_stream, messages,
+    open, plain, spawn_amqpctl, unique,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -114,13 +114,6 @@ fn wait_prefetch(queue: &str, prefetch: u16) {
     );
 }
 
-/// Stops a consumer with SIGINT and checks it exits 0.
-#[track_caller]
-fn stop(mut con: Spawned) {
-    con.signal(libc::SIGINT);
-    con.exits_with(0, WAIT);
-}
-
 #[test]
 fn con_of_large_bodies_lowers_its_prefetch_then_small_ones_raise_it_again() {
     let q = fresh_queue("inflight-con");
@@ -133,7 +126,7 @@ fn con_of_large_bodies_lowers_its_prefetch_then_small_ones_raise_it_again() {
     publish(&q, numbered(20, 220, 0));
     wait_prefetch(&q, 1000);
     let lines = con.next_stdout_lines(220, WAIT);
-    stop(con);
+    con.interrupt(WAIT);
     assert_eq!(numbers(&lines), (0..220).collect::<Vec<_>>());
     assert_eq!(messages(broker(), &q), 0);
     delete_queue(broker(), &q);
@@ -154,7 +147,7 @@ fn con_of_small_bodies_keeps_its_prefetch_under_a_budget() {
     ]);
     let lines = con.next_stdout_lines(300, WAIT);
     wait_prefetch(&q, 500);
-    stop(con);
+    con.interrupt(WAIT);
     assert_eq!(numbers(&lines), (0..300).collect::<Vec<_>>());
     delete_queue(broker(), &q);
 }
@@ -194,8 +187,7 @@ fn con_takes_mixed_bodies_exactly_once_in_order_through_each_change() {
 
 #[test]
 fn a_stream_reader_attaches_after_the_last_offset_at_each_change() {
-    let q = unique("inflight-stream");
-    amqpctl(&["declare", "queue", &q, "--type", "stream"]).code(0);
+    let q = fresh_stream("inflight-stream");
     publish_mixed(&q);
     con_takes_the_mixed_ones(&q, &["--offset", "first"]);
     delete_queue(broker(), &q);
@@ -231,8 +223,7 @@ fn move_of_large_bodies_lowers_the_source_prefetch_and_keeps_every_message_in_or
     let got = amqpctl(&["con", "-q", &to, "--count", "300"]).code(0);
     assert_eq!(numbers(&got.stdout_lines()), (0..300).collect::<Vec<_>>());
     assert_eq!(messages(broker(), &to), 0);
-    delete_queue(broker(), &from);
-    delete_queue(broker(), &to);
+    delete_queues(broker(), &[&from, &to]);
 }
 
 #[test]
@@ -287,6 +278,5 @@ fn redrive_of_large_bodies_makes_room_for_those_it_leaves_and_loses_none() {
     };
     assert_eq!(in_order(&work), (0..20).collect::<Vec<_>>());
     assert_eq!(in_order(&dlq), (20..40).collect::<Vec<_>>());
-    delete_queue(broker(), &work);
-    delete_queue(broker(), &dlq);
+    delete_queues(broker(), &[&work, &dlq]);
 }

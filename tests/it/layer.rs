@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use amqpctl::amqp::{
-    AmqpError, Confirmation, Connection, ConsumerSettings, ExchangeOptions, Next, Properties,
-    Publish, QueueOptions, Table, Value,
+    AmqpError, Channel, Confirmation, Connection, ConsumerSettings, ExchangeOptions, Next,
+    Properties, Publish, QueueOptions, Table, Value,
 };
 
 use crate::support::connect::exclusive_queue;
@@ -31,6 +31,61 @@ fn queue_opts() -> QueueOptions {
     }
 }
 
+/// A connection and channel on the shared node, and a fresh queue named after `name`
+/// declared on the channel with [`queue_opts`].
+fn with_queue(name: &str) -> (Connection, Channel, String) {
+    let (conn, ch) = open(&plain(broker()));
+    let q = unique(name);
+    ch.queue_declare(&q, &queue_opts()).unwrap();
+    (conn, ch, q)
+}
+
+/// Closes `ch`, then `conn`, both cleanly.
+fn close(conn: Connection, ch: Channel) {
+    ch.close().unwrap();
+    conn.close().unwrap();
+}
+
+/// [`with_queue`], the channel in confirm mode.
+fn confirmed_queue(name: &str) -> (Connection, Channel, String) {
+    let (conn, ch, q) = with_queue(name);
+    ch.confirm_delivery().unwrap();
+    (conn, ch, q)
+}
+
+/// Declares `q` on `ch` to hold `max` messages and refuse more (`x-overflow=reject-publish`:
+/// the broker nacks them).
+fn declare_full(ch: &Channel, q: &str, max: usize) {
+    let mut args = Table::new();
+    args.insert("x-max-length".into(), Value::from_cli(&max.to_string()));
+    args.insert("x-overflow".into(), Value::from_cli("reject-publish"));
+    let full = QueueOptions {
+        arguments: args,
+        ..queue_opts()
+    };
+    ch.queue_declare(q, &full).unwrap();
+}
+
+/// Closes `conn` after a broker error closed `ch` (closing `ch` again may fail).
+fn close_after_channel_error(conn: Connection, ch: Channel) {
+    let _ = ch.close();
+    conn.close().unwrap();
+}
+
+/// A local TCP port nothing listens on: bound, then let go.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    port
+}
+
+/// Deletes queue `q` on `ch`, then closes `ch` and `conn`.
+fn delete_and_close(conn: Connection, ch: Channel, q: &str) {
+    ch.queue_delete(q, false, false).unwrap();
+    close(conn, ch);
+}
+
 #[test]
 fn server_named_exclusive_queue_gets_a_generated_name() {
     let (conn, ch) = open(&plain(broker()));
@@ -45,8 +100,7 @@ fn server_named_exclusive_queue_gets_a_generated_name() {
         .unwrap();
     assert!(info.name.starts_with("amq.gen-"), "{}", info.name);
     assert_eq!((info.messages, info.consumers), (0, 0));
-    ch.close().unwrap();
-    conn.close().unwrap();
+    close(conn, ch);
 }
 
 #[test]
@@ -61,15 +115,12 @@ fn passive_declare_of_a_missing_queue_is_a_404_channel_error() {
         }
         other => panic!("expected a 404, got {other:?}"),
     }
-    let _ = ch.close();
-    conn.close().unwrap();
+    close_after_channel_error(conn, ch);
 }
 
 #[test]
 fn publish_get_purge_and_delete_report_counts() {
-    let (conn, ch) = open(&plain(broker()));
-    let q = unique("counts");
-    ch.queue_declare(&q, &queue_opts()).unwrap();
+    let (conn, ch, q) = with_queue("counts");
     let props = Properties::default();
     for body in [b"a", b"b", b"c"] {
         ch.basic_publish(&msg("", &q, body, &props)).unwrap();
@@ -84,15 +135,12 @@ fn publish_get_purge_and_delete_report_counts() {
     ch.wait_confirms(0, |_, c| assert_eq!(c, Confirmation::Ack))
         .unwrap();
     assert_eq!(ch.queue_delete(&q, false, false).unwrap(), 1);
-    ch.close().unwrap();
-    conn.close().unwrap();
+    close(conn, ch);
 }
 
 #[test]
 fn every_property_survives_the_trip_through_the_broker() {
-    let (conn, ch) = open(&plain(broker()));
-    let q = unique("props");
-    ch.queue_declare(&q, &queue_opts()).unwrap();
+    let (conn, ch, q) = with_queue("props");
     let mut nested = Table::new();
     nested.insert("depth".into(), Value::I32(2));
     let mut headers = Table::new();
@@ -129,8 +177,7 @@ fn every_property_survives_the_trip_through_the_broker() {
     assert_eq!(got.properties(), props);
     ch.basic_ack(got, false).unwrap();
     assert_eq!(ch.queue_delete(&q, false, false).unwrap(), 0);
-    ch.close().unwrap();
-    conn.close().unwrap();
+    close(conn, ch);
 }
 
 #[test]
@@ -158,8 +205,7 @@ fn exchange_to_exchange_binding_routes_by_key() {
     ch.queue_delete(&q, false, false).unwrap();
     ch.exchange_delete(&src, false).unwrap();
     ch.exchange_delete(&dst, false).unwrap();
-    ch.close().unwrap();
-    conn.close().unwrap();
+    close(conn, ch);
 }
 
 /// A heartbeat no other connection to the shared node asks for, so that
@@ -227,10 +273,7 @@ fn publish_to_a_missing_exchange_as_the_last_call_fails_at_close() {
 
 #[test]
 fn confirms_ack_every_routed_message_in_order() {
-    let (conn, ch) = open(&plain(broker()));
-    let q = unique("acks");
-    ch.queue_declare(&q, &queue_opts()).unwrap();
-    ch.confirm_delivery().unwrap();
+    let (conn, ch, q) = confirmed_queue("acks");
     let props = Properties::default();
     let mut seen = Vec::new();
     for i in 0..500u32 {
@@ -250,26 +293,14 @@ fn confirms_ack_every_routed_message_in_order() {
     );
     assert_eq!(ch.unconfirmed(), 0);
     assert_eq!(passive_declare(&ch, &q).unwrap().messages, 500);
-    ch.queue_delete(&q, false, false).unwrap();
-    ch.close().unwrap();
-    conn.close().unwrap();
+    delete_and_close(conn, ch, &q);
 }
 
 #[test]
 fn a_full_reject_publish_queue_nacks() {
     let (conn, ch) = open(&plain(broker()));
     let q = unique("nack");
-    let mut args = Table::new();
-    args.insert("x-max-length".into(), Value::from_cli("1"));
-    args.insert("x-overflow".into(), Value::from_cli("reject-publish"));
-    ch.queue_declare(
-        &q,
-        &QueueOptions {
-            arguments: args,
-            ..queue_opts()
-        },
-    )
-    .unwrap();
+    declare_full(&ch, &q, 1);
     ch.confirm_delivery().unwrap();
     let props = Properties::default();
     assert_eq!(
@@ -281,17 +312,12 @@ fn a_full_reject_publish_queue_nacks() {
         Confirmation::Nack
     );
     assert_eq!(passive_declare(&ch, &q).unwrap().messages, 1);
-    ch.queue_delete(&q, false, false).unwrap();
-    ch.close().unwrap();
-    conn.close().unwrap();
+    delete_and_close(conn, ch, &q);
 }
 
 #[test]
 fn an_unroutable_mandatory_message_is_returned_and_matched_to_its_publish() {
-    let (conn, ch) = open(&plain(broker()));
-    let q = unique("routable");
-    ch.queue_declare(&q, &queue_opts()).unwrap();
-    ch.confirm_delivery().unwrap();
+    let (conn, ch, q) = confirmed_queue("routable");
     let props = Properties::default();
     let nowhere = unique("nowhere");
     let keys = [q.as_str(), nowhere.as_str(), q.as_str()];
@@ -318,9 +344,7 @@ fn an_unroutable_mandatory_message_is_returned_and_matched_to_its_publish() {
             (3, Confirmation::Ack),
         ]
     );
-    ch.queue_delete(&q, false, false).unwrap();
-    ch.close().unwrap();
-    conn.close().unwrap();
+    delete_and_close(conn, ch, &q);
 }
 
 #[test]
@@ -366,9 +390,7 @@ fn integer_arguments_are_sent_as_integers() {
         .find(|l| l.starts_with(&q))
         .expect("queue listed");
     assert!(line.contains("60000"), "{line}");
-    ch.queue_delete(&q, false, false).unwrap();
-    ch.close().unwrap();
-    conn.close().unwrap();
+    delete_and_close(conn, ch, &q);
 
     // The same TTL as a string is refused, so typing is what made it pass.
     let (conn, ch) = open(&plain(broker()));
@@ -384,15 +406,12 @@ fn integer_arguments_are_sent_as_integers() {
         Err(AmqpError::ChannelClosed { code: 406, .. }) => {}
         other => panic!("expected 406 for a string TTL, got {other:?}"),
     }
-    let _ = ch.close();
-    conn.close().unwrap();
+    close_after_channel_error(conn, ch);
 }
 
 #[test]
 fn redeclaring_with_other_flags_is_a_406() {
-    let (conn, ch) = open(&plain(broker()));
-    let q = unique("redeclare");
-    ch.queue_declare(&q, &queue_opts()).unwrap();
+    let (conn, ch, q) = with_queue("redeclare");
     match ch.queue_declare(
         &q,
         &QueueOptions {
@@ -407,17 +426,12 @@ fn redeclaring_with_other_flags_is_a_406() {
     }
     let _ = ch.close();
     let ch = conn.channel().unwrap();
-    ch.queue_delete(&q, false, false).unwrap();
-    ch.close().unwrap();
-    conn.close().unwrap();
+    delete_and_close(conn, ch, &q);
 }
 
 #[test]
 fn consumer_acks_nacks_and_rejects_single_and_multiple() {
-    let (conn, ch) = open(&plain(broker()));
-    let q = unique("acks-consumer");
-    ch.queue_declare(&q, &queue_opts()).unwrap();
-    ch.confirm_delivery().unwrap();
+    let (conn, ch, q) = confirmed_queue("acks-consumer");
     let props = Properties::default();
     for i in 1..=6u8 {
         ch.basic_publish(&msg("", &q, &[b'0' + i], &props)).unwrap();
@@ -472,17 +486,12 @@ fn consumer_acks_nacks_and_rejects_single_and_multiple() {
     ));
     consumer.cancel().unwrap();
     assert_eq!(passive_declare(&ch, &q).unwrap().messages, 0);
-    ch.queue_delete(&q, false, false).unwrap();
-    ch.close().unwrap();
-    conn.close().unwrap();
+    delete_and_close(conn, ch, &q);
 }
 
 #[test]
 fn unacked_deliveries_are_requeued_when_the_channel_closes() {
-    let (conn, ch) = open(&plain(broker()));
-    let q = unique("requeue");
-    ch.queue_declare(&q, &queue_opts()).unwrap();
-    ch.confirm_delivery().unwrap();
+    let (conn, ch, q) = confirmed_queue("requeue");
     ch.publish_confirmed(&msg("", &q, b"keep me", &Properties::default()))
         .unwrap();
     {
@@ -498,9 +507,7 @@ fn unacked_deliveries_are_requeued_when_the_channel_closes() {
     ch.close().unwrap();
     let ch = conn.channel().unwrap();
     assert_eq!(passive_declare(&ch, &q).unwrap().messages, 1);
-    ch.queue_delete(&q, false, false).unwrap();
-    ch.close().unwrap();
-    conn.close().unwrap();
+    delete_and_close(conn, ch, &q);
 }
 
 #[test]
@@ -515,15 +522,12 @@ fn the_consumer_stops_waiting_when_interrupted() {
         Next::Interrupted
     ));
     consumer.cancel().unwrap();
-    ch.close().unwrap();
-    conn.close().unwrap();
+    close(conn, ch);
 }
 
 #[test]
 fn the_broker_cancelling_a_consumer_is_reported() {
-    let (conn, ch) = open(&plain(broker()));
-    let q = unique("cancelled");
-    ch.queue_declare(&q, &queue_opts()).unwrap();
+    let (conn, ch, q) = with_queue("cancelled");
     let consumer = ch.basic_consume(&q, &ConsumerSettings::default()).unwrap();
     let (c2, ch2) = open(&plain(broker()));
     ch2.queue_delete(&q, false, false).unwrap();
@@ -532,8 +536,7 @@ fn the_broker_cancelling_a_consumer_is_reported() {
         other => panic!("expected a broker cancel, got {other:?}"),
     }
     drop(consumer);
-    ch.close().unwrap();
-    conn.close().unwrap();
+    close(conn, ch);
     ch2.close().unwrap();
     c2.close().unwrap();
 }
@@ -581,15 +584,12 @@ fn a_user_without_configure_permission_gets_403_on_declare() {
         }
         other => panic!("expected 403, got {other:?}"),
     }
-    let _ = ch.close();
-    conn.close().unwrap();
+    close_after_channel_error(conn, ch);
 }
 
 #[test]
 fn a_closed_port_is_a_connect_error_at_once() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = closed_port();
     let mut settings = plain(broker());
     settings.endpoints[0].port = port;
     let started = std::time::Instant::now();
@@ -634,9 +634,7 @@ fn a_silent_peer_is_a_connect_error_within_the_deadline() {
 
 #[test]
 fn the_next_endpoint_is_tried_when_the_first_is_down() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = listener.local_addr().unwrap().port();
-    drop(listener);
+    let dead = closed_port();
     let mut settings = plain(broker());
     let live = settings.endpoints[0].clone();
     settings.endpoints.insert(

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::support::{
-    amqpctl, amqpctl_tls, broker, delete_queue, drain, durable_queue, fill, messages,
-    spawn_amqpctl, unique,
+    Run, amqpctl, amqpctl_tls, broker, delete_queue, drain, durable_queue, eventually_within, fill,
+    fresh_stream, full_queue, messages, spawn_amqpctl, unique,
 };
 
 /// Deletes both queues of a test.
@@ -25,6 +25,28 @@ fn queues(name: &str) -> (String, String) {
     durable_queue(broker(), &from);
     durable_queue(broker(), &to);
     (from, to)
+}
+
+/// [`queues`], the source holding `n` messages `m1`, `m2` …
+fn filled(name: &str, n: usize) -> (String, String) {
+    let (from, to) = queues(name);
+    fill(broker(), &from, n, "m{seq}");
+    (from, to)
+}
+
+/// `amqpctl move -q FROM --to-queue TO EXTRA`.
+fn move_to(from: &str, to: &str, extra: &[&str]) -> Run {
+    amqpctl(&[&["move", "-q", from, "--to-queue", to][..], extra].concat())
+}
+
+/// The line a move that took `n` of `of` messages ends with.
+fn moved(n: usize, of: usize, from: &str, to: &str) -> String {
+    format!("Moved {n} of {of} messages from queue {from} to queue {to}")
+}
+
+/// The messages left in the source and those in the destination.
+fn counts(from: &str, to: &str) -> (u32, u32) {
+    (messages(broker(), from), messages(broker(), to))
 }
 
 #[test]
@@ -54,12 +76,10 @@ fn move_keeps_bodies_properties_headers_and_order() {
     ])
     .code(0)
     .stdout_lines();
-    amqpctl(&["move", "-q", &from, "--to-queue", &to])
+    move_to(&from, &to, &[])
         .code(0)
         .no_stdout()
-        .stderr([format!(
-            "Moved 20 of 20 messages from queue {from} to queue {to}"
-        )]);
+        .stderr([moved(20, 20, &from, &to)]);
     assert_eq!(messages(broker(), &from), 0);
     let after = amqpctl(&["get", "-q", &to, "--count", "20", "--format", "json"])
         .code(0)
@@ -83,36 +103,19 @@ fn move_keeps_bodies_properties_headers_and_order() {
 
 #[test]
 fn count_dry_run_and_an_exchange_with_its_own_routing_key() {
-    let (from, to) = queues("move-count");
-    fill(broker(), &from, 30, "m{seq}");
-    amqpctl(&["move", "-q", &from, "--to-queue", &to, "--dry-run"])
+    let (from, to) = filled("move-count", 30);
+    for (extra, n) in [(&[][..], 30), (&["--count", "5"][..], 5)] {
+        move_to(&from, &to, &[&["--dry-run"][..], extra].concat())
+            .code(0)
+            .no_stderr()
+            .stdout([format!(
+                "Would move {n} messages from queue {from} to queue {to}"
+            )]);
+    }
+    assert_eq!(counts(&from, &to), (30, 0));
+    move_to(&from, &to, &["--count", "10"])
         .code(0)
-        .no_stderr()
-        .stdout([format!(
-            "Would move 30 messages from queue {from} to queue {to}"
-        )]);
-    amqpctl(&[
-        "move",
-        "-q",
-        &from,
-        "--to-queue",
-        &to,
-        "--dry-run",
-        "--count",
-        "5",
-    ])
-    .code(0)
-    .no_stderr()
-    .stdout([format!(
-        "Would move 5 messages from queue {from} to queue {to}"
-    )]);
-    assert_eq!(messages(broker(), &from), 30);
-    assert_eq!(messages(broker(), &to), 0);
-    amqpctl(&["move", "-q", &from, "--to-queue", &to, "--count", "10"])
-        .code(0)
-        .stderr([format!(
-            "Moved 10 of 10 messages from queue {from} to queue {to}"
-        )]);
+        .stderr([moved(10, 10, &from, &to)]);
     // Through the default exchange's named route, as -k gives it.
     amqpctl(&[
         "move",
@@ -135,11 +138,9 @@ fn count_dry_run_and_an_exchange_with_its_own_routing_key() {
     assert_eq!(bodies, expected);
     // An empty source is nothing to do.
     let (empty, _) = queues("move-empty");
-    amqpctl(&["move", "-q", &empty, "--to-queue", &to])
+    move_to(&empty, &to, &[])
         .code(0)
-        .stderr([format!(
-            "Moved 0 of 0 messages from queue {empty} to queue {to}"
-        )]);
+        .stderr([moved(0, 0, &empty, &to)]);
     for q in [&from, &to, &empty] {
         delete_queue(broker(), q);
     }
@@ -147,8 +148,7 @@ fn count_dry_run_and_an_exchange_with_its_own_routing_key() {
 
 #[test]
 fn a_refused_destination_leaves_every_message_in_the_source() {
-    let (from, to) = queues("move-refused");
-    fill(broker(), &from, 25, "m{seq}");
+    let (from, to) = filled("move-refused", 25);
     let missing = unique("no-such-exchange");
     amqpctl(&["move", "-q", &from, "--to-exchange", &missing])
         .code(5)
@@ -172,11 +172,9 @@ fn a_refused_destination_leaves_every_message_in_the_source() {
     assert_eq!(messages(broker(), &from), 25);
     // A missing source is the usual 404.
     let gone = unique("move-gone");
-    amqpctl(&["move", "-q", &gone, "--to-queue", &to])
-        .code(5)
-        .stderr_has(format!(
-            "ERROR: (404, \"NOT_FOUND - no queue '{gone}' in vhost '/'\")[..]"
-        ));
+    move_to(&gone, &to, &[]).code(5).stderr_has(format!(
+        "ERROR: (404, \"NOT_FOUND - no queue '{gone}' in vhost '/'\")[..]"
+    ));
     delete_both(&from, &to);
 }
 
@@ -193,12 +191,10 @@ fn move_reaches_another_broker_named_by_to_url() {
     let far = unique("move-far");
     amqpctl(&["--url", &url, "declare", "queue", &far]).code(0);
     fill(broker(), &from, 12, "m{seq}");
-    amqpctl(&["move", "-q", &from, "--to-queue", &far, "--to-url", &url])
-        .code(0)
-        .stderr([
-            "WARNING: the connection is not secured.".to_string(),
-            format!("Moved 12 of 12 messages from queue {from} to queue {far}"),
-        ]);
+    move_to(&from, &far, &["--to-url", &url]).code(0).stderr([
+        "WARNING: the connection is not secured.".to_string(),
+        moved(12, 12, &from, &far),
+    ]);
     assert_eq!(messages(broker(), &from), 0);
     amqpctl(&["--url", &url, "get", "-q", &far, "--all"])
         .code(0)
@@ -235,7 +231,7 @@ fn a_move_killed_at_random_moments_loses_nothing() {
         }
     }
     // Whatever is left moves on a last, uninterrupted run.
-    amqpctl(&["move", "-q", &from, "--to-queue", &to]).code(0);
+    move_to(&from, &to, &[]).code(0);
     assert!(kills >= 3, "only {kills} moves were killed mid-way");
     assert_eq!(messages(broker(), &from), 0);
     let mut seen = BTreeMap::new();
@@ -262,8 +258,7 @@ fn a_move_killed_at_random_moments_loses_nothing() {
 /// first, so no message is left in both queues.
 #[test]
 fn a_move_stopped_by_a_signal_leaves_no_duplicates() {
-    let (from, to) = queues("move-stop");
-    fill(broker(), &from, 100, "m{seq}");
+    let (from, to) = filled("move-stop", 100);
     let mut mover = spawn_amqpctl(&["move", "-q", &from, "--to-queue", &to, "--rate", "40"]);
     crate::support::wait_until(broker(), &to, "some messages moved", |info| {
         info.messages >= 5
@@ -279,7 +274,7 @@ fn a_move_stopped_by_a_signal_leaves_no_duplicates() {
             && summary.ends_with(&format!(" of 100 messages from queue {from} to queue {to}")),
         "{err:?}"
     );
-    let (left, moved) = (messages(broker(), &from), messages(broker(), &to));
+    let (left, moved) = counts(&from, &to);
     assert_eq!(left + moved, 100, "{left} left, {moved} moved");
     assert!(moved < 100, "the rate should have kept it from finishing");
     assert!(
@@ -293,9 +288,8 @@ fn a_move_stopped_by_a_signal_leaves_no_duplicates() {
 /// usage error (exit 2), and nothing changes on the broker.
 #[test]
 fn a_move_into_its_own_source_is_a_usage_error() {
-    let (from, to) = queues("move-self");
-    fill(broker(), &from, 5, "m{seq}");
-    amqpctl(&["move", "-q", &from, "--to-queue", &from, "--until-empty"])
+    let (from, to) = filled("move-self", 5);
+    move_to(&from, &from, &["--until-empty"])
         .code(2)
         .stderr_has("[..]--to-queue[..]");
     amqpctl(&["move", "-q", &from, "--to-exchange", "", "-k", &from])
@@ -310,8 +304,7 @@ fn a_move_into_its_own_source_is_a_usage_error() {
 #[test]
 fn a_move_out_of_a_stream_is_refused_at_once() {
     let (_, to) = queues("move-stream");
-    let stream = unique("move-stream-src");
-    amqpctl(&["declare", "queue", &stream, "--type", "stream"]).code(0);
+    let stream = fresh_stream("move-stream-src");
     for i in 0..5 {
         amqpctl(&[
             "pub",
@@ -327,7 +320,7 @@ fn a_move_out_of_a_stream_is_refused_at_once() {
     // A stream's count lags its publishes.
     crate::support::wait_for_messages(broker(), &stream, 5);
     let t0 = std::time::Instant::now();
-    amqpctl(&["move", "-q", &stream, "--to-queue", &to])
+    move_to(&stream, &to, &[])
         .code(5)
         .stderr_has("[..]a stream keeps its messages[..]");
     assert!(t0.elapsed() < Duration::from_secs(30));
@@ -340,15 +333,10 @@ fn a_move_out_of_a_stream_is_refused_at_once() {
 /// hint (not a bare 312 NO_ROUTE), also by --dry-run.
 #[test]
 fn a_missing_destination_queue_is_named_with_a_hint() {
-    let (from, to) = queues("move-nodst");
-    fill(broker(), &from, 3, "m{seq}");
+    let (from, to) = filled("move-nodst", 3);
     let missing = unique("move-missing-dst");
-    for dry in [true, false] {
-        let mut argv = vec!["move", "-q", &from, "--to-queue", &missing];
-        if dry {
-            argv.push("--dry-run");
-        }
-        amqpctl(&argv).code(5).stderr_has(format!(
+    for extra in [&["--dry-run"][..], &[]] {
+        move_to(&from, &missing, extra).code(5).stderr_has(format!(
             "[..]declare it first: amqpctl declare queue {missing}[..]"
         ));
     }
@@ -360,18 +348,16 @@ fn a_missing_destination_queue_is_named_with_a_hint() {
 #[test]
 fn a_missing_to_profile_is_named_as_such() {
     let (from, to) = queues("move-noprofile");
-    amqpctl(&[
-        "move",
-        "-q",
-        &from,
-        "--to-queue",
-        &to,
-        "--to-profile",
-        "nosuch",
-    ])
-    .code(2)
-    .stderr_has("[..]--to-profile[..]");
+    move_to(&from, &to, &["--to-profile", "nosuch"])
+        .code(2)
+        .stderr_has("[..]--to-profile[..]");
     delete_both(&from, &to);
+}
+
+/// `amqpctl --insecure move -q FROM --to-queue TO EXTRA` to the source's TLS port.
+fn move_over_tls(from: &str, to: &str, extra: &[&str]) -> Run {
+    let over_tls = ["--insecure", "move", "-q", from, "--to-queue", to];
+    amqpctl_tls(&[&over_tls[..], extra].concat())
 }
 
 /// `--to-insecure` without `--to-url` changes only how the destination is
@@ -379,23 +365,11 @@ fn a_missing_to_profile_is_named_as_such() {
 /// not localhost or `$AMQP_URL`.
 #[test]
 fn to_insecure_without_to_url_reaches_the_source_broker() {
-    let (from, to) = queues("move-to-insecure");
-    fill(broker(), &from, 7, "m{seq}");
-    amqpctl_tls(&[
-        "--insecure",
-        "move",
-        "-q",
-        &from,
-        "--to-queue",
-        &to,
-        "--to-insecure",
-    ])
-    .code(0)
-    .stderr_has(format!(
-        "Moved 7 of 7 messages from queue {from} to queue {to}"
-    ));
-    assert_eq!(messages(broker(), &from), 0);
-    assert_eq!(messages(broker(), &to), 7);
+    let (from, to) = filled("move-to-insecure", 7);
+    move_over_tls(&from, &to, &["--to-insecure"])
+        .code(0)
+        .stderr_has(moved(7, 7, &from, &to));
+    assert_eq!(counts(&from, &to), (0, 7));
     delete_both(&from, &to);
 }
 
@@ -403,15 +377,13 @@ fn to_insecure_without_to_url_reaches_the_source_broker() {
 /// leaves every message in the source.
 #[test]
 fn a_refused_destination_login_names_the_destination() {
-    let (from, to) = queues("move-bad-login");
-    fill(broker(), &from, 3, "m{seq}");
+    let (from, to) = filled("move-bad-login", 3);
     let url = format!("amqp://nobody:wrong@127.0.0.1:{}/", broker().amqp_port());
-    amqpctl(&["move", "-q", &from, "--to-queue", &to, "--to-url", &url])
+    move_to(&from, &to, &["--to-url", &url])
         .code_one_of(&[3, 4, 5])
         .stderr_has("[..]destination[..]")
         .never_shows("wrong@");
-    assert_eq!(messages(broker(), &from), 3);
-    assert_eq!(messages(broker(), &to), 0);
+    assert_eq!(counts(&from, &to), (3, 0));
     delete_both(&from, &to);
 }
 
@@ -419,10 +391,9 @@ fn a_refused_destination_login_names_the_destination() {
 /// ` (destination)`: two connections a broker admin can tell apart.
 #[test]
 fn the_destination_connection_is_named_after_the_source() {
-    let (from, to) = queues("move-named");
     // 100 at 2 a second: the move outlasts two rabbitmqctl listings on a
     // loaded machine (at 40 and 10 a second it ended first, three times).
-    fill(broker(), &from, 100, "m{seq}");
+    let (from, to) = filled("move-named", 100);
     let name = unique("mover");
     let mut mover = crate::support::Cmd::amqpctl_on(
         broker(),
@@ -445,7 +416,8 @@ fn the_destination_connection_is_named_after_the_source() {
     mover.exits_with(143, Duration::from_secs(15));
     assert_eq!(source["product"], "amqpctl");
     assert_eq!(destination["product"], "amqpctl");
-    assert_eq!(messages(broker(), &from) + messages(broker(), &to), 100);
+    let (left, moved) = counts(&from, &to);
+    assert_eq!(left + moved, 100, "{left} left, {moved} moved");
     delete_both(&from, &to);
 }
 
@@ -455,8 +427,7 @@ fn the_destination_connection_is_named_after_the_source() {
 /// not inherit it (TLS to a plain port would fail).
 #[test]
 fn amqpctl_profile_does_not_leak_into_a_to_url_destination() {
-    let (from, to) = queues("move-profile-leak");
-    fill(broker(), &from, 5, "m{seq}");
+    let (from, to) = filled("move-profile-leak", 5);
     let dir = tempfile::tempdir().expect("a temp dir");
     let config = dir.path().join("config.toml");
     std::fs::write(&config, "[profiles.tls]\ninsecure = true\n").expect("the config file");
@@ -478,9 +449,7 @@ fn amqpctl_profile_does_not_leak_into_a_to_url_destination() {
         .env("AMQPCTL_PROFILE", "tls")
         .run()
         .code(0)
-        .stderr_has(format!(
-            "Moved 5 of 5 messages from queue {from} to queue {to}"
-        ));
+        .stderr_has(moved(5, 5, &from, &to));
     assert_eq!(messages(broker(), &to), 5);
     delete_both(&from, &to);
 }
@@ -490,21 +459,9 @@ fn amqpctl_profile_does_not_leak_into_a_to_url_destination() {
 /// untrusted one is refused before anything is taken.
 #[test]
 fn to_cafile_without_to_url_verifies_the_source_broker() {
-    let (from, to) = queues("move-to-cafile");
-    fill(broker(), &from, 4, "m{seq}");
+    let (from, to) = filled("move-to-cafile", 4);
     let untrusted = broker().untrusted_ca_pem().to_str().expect("a UTF-8 path");
-    let move_with = |ca: &str| {
-        amqpctl_tls(&[
-            "--insecure",
-            "move",
-            "-q",
-            &from,
-            "--to-queue",
-            &to,
-            "--to-cafile",
-            ca,
-        ])
-    };
+    let move_with = |ca: &str| move_over_tls(&from, &to, &["--to-cafile", ca]);
     move_with(untrusted)
         .code(3)
         .stderr_has("[..]destination[..]");
@@ -515,9 +472,7 @@ fn to_cafile_without_to_url_verifies_the_source_broker() {
     );
     move_with(broker().ca_pem().to_str().expect("a UTF-8 path"))
         .code(0)
-        .stderr_has(format!(
-            "Moved 4 of 4 messages from queue {from} to queue {to}"
-        ));
+        .stderr_has(moved(4, 4, &from, &to));
     assert_eq!(messages(broker(), &to), 4);
     delete_both(&from, &to);
 }
@@ -525,14 +480,9 @@ fn to_cafile_without_to_url_verifies_the_source_broker() {
 /// A destination that holds `max` messages and nacks more (`x-overflow=reject-publish`),
 /// and a source of `total` messages `n1`, `n2` …
 fn into_a_full_queue(name: &str, total: usize, max: usize) -> (String, String) {
-    let (from, to) = (
-        unique(&format!("{name}-from")),
-        unique(&format!("{name}-to")),
-    );
+    let from = unique(&format!("{name}-from"));
+    let to = full_queue(&format!("{name}-to"), max);
     durable_queue(broker(), &from);
-    let max = format!("x-max-length={max}");
-    let declare = ["declare", "queue", &to, "--durable", "--arg", &max];
-    amqpctl(&[&declare[..], &["--arg", "x-overflow=reject-publish"]].concat()).code(0);
     fill(broker(), &from, total, "n{seq}");
     (from, to)
 }
@@ -552,22 +502,14 @@ fn move_reconnect_after_a_nack_goes_on_once_the_destination_takes_messages_again
     // Each time the destination is full, the move is nacked, waits, and takes the nacked
     // message again: emptied meanwhile, the destination takes the next hundred.
     let mut taken = Vec::new();
-    let started = std::time::Instant::now();
-    while !mover
-        .stderr_lines_so_far()
-        .iter()
-        .any(|l| l.starts_with("Moved "))
-    {
-        assert!(started.elapsed() < Duration::from_secs(60), "no summary");
-        if mover
-            .stderr_lines_so_far()
-            .iter()
-            .any(|l| l.contains("nacked"))
-        {
+    let every = Duration::from_millis(200);
+    eventually_within(Duration::from_secs(60), every, "the move's summary", || {
+        let err = mover.stderr_lines_so_far();
+        if err.iter().any(|l| l.contains("nacked")) {
             taken.extend(drain(broker(), &to));
         }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        err.iter().any(|l| l.starts_with("Moved "))
+    });
     mover.exits_with(0, Duration::from_secs(30));
     taken.extend(drain(broker(), &to));
     let err = mover.stderr_lines_so_far();
@@ -576,12 +518,7 @@ fn move_reconnect_after_a_nack_goes_on_once_the_destination_takes_messages_again
             .any(|l| l.contains("nacked message 101 (not stored); publishing it again")),
         "{err:?}"
     );
-    assert!(
-        err.contains(&format!(
-            "Moved 300 of 300 messages from queue {from} to queue {to}"
-        )),
-        "{err:?}"
-    );
+    assert!(err.contains(&moved(300, 300, &from, &to)), "{err:?}");
     let mut bodies: Vec<String> = taken
         .iter()
         .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -596,25 +533,16 @@ fn move_reconnect_after_a_nack_goes_on_once_the_destination_takes_messages_again
 #[test]
 fn move_reconnect_stops_after_five_nacks_of_a_message_leaving_it_in_the_source() {
     let (from, to) = into_a_full_queue("move-nack-stop", 150, 100);
-    let run = amqpctl(&["move", "-q", &from, "--to-queue", &to, "--reconnect"]).code(7);
+    let run = move_to(&from, &to, &["--reconnect"]).code(7);
     let err = run.stderr_lines();
     assert_eq!(nack_retries(&err, 101), 5, "{err:?}");
-    assert!(
-        err.contains(&format!(
-            "Moved 100 of 150 messages from queue {from} to queue {to}"
-        )),
-        "{err:?}"
-    );
+    assert!(err.contains(&moved(100, 150, &from, &to)), "{err:?}");
     assert_eq!(
         err.last().map(String::as_str),
         Some("ERROR: message 101 was nacked by the broker (not stored)"),
         "{err:?}"
     );
-    assert_eq!(
-        messages(broker(), &from),
-        50,
-        "the nacked ones stay in the source"
-    );
-    assert_eq!(messages(broker(), &to), 100);
+    // The nacked ones stay in the source.
+    assert_eq!(counts(&from, &to), (50, 100));
     delete_both(&from, &to);
 }

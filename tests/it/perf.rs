@@ -10,8 +10,11 @@ use serde_json::Value;
 
 use crate::support::{
     amqpctl, broker, delete_queue, filled_queue, fresh_queue, messages, queue_exists,
-    spawn_amqpctl, unique,
+    spawn_amqpctl, spawn_amqpctl_until, unique,
 };
+
+/// The start of the line a run prints after its first second: it is going.
+const FIRST_SECOND: &str = "Perf: 1 s, sent";
 
 /// The summary `--json` printed.
 fn summary(stdout: &str) -> Value {
@@ -50,21 +53,16 @@ fn run_queue_is_gone(s: &Value) {
     assert!(!queue_exists(broker(), queue), "{queue} is still there");
 }
 
+/// `perf --producers 2 --consumers 2 EXTRA`.
+fn two_by_two<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    [&["perf", "--producers", "2", "--consumers", "2"][..], extra].concat()
+}
+
 #[test]
 fn perf_counts_add_up_and_percentiles_are_ordered() {
-    let run = amqpctl(&[
-        "perf",
-        "--producers",
-        "2",
-        "--consumers",
-        "2",
-        "--count",
-        "2000",
-        "--confirm",
-        "--json",
-    ])
-    .code(0)
-    .stderr_has("Created queue: amqpctl-perf-[..]");
+    let run = amqpctl(&two_by_two(&["--count", "2000", "--confirm", "--json"]))
+        .code(0)
+        .stderr_has("Created queue: amqpctl-perf-[..]");
     let s = summary(&run.stdout_text());
     assert_eq!(count(&s, "sent"), 2000, "{s}");
     assert_eq!(count(&s, "confirmed"), 2000, "{s}");
@@ -265,8 +263,8 @@ fn perf_refuses_bad_input_and_declares_nothing() {
 
 #[test]
 fn sigterm_stops_a_run_with_its_summary() {
-    let mut run = spawn_amqpctl(&["perf", "--rate", "200", "--confirm", "--json"]);
-    run.await_stderr("Perf: 1 s, sent", Duration::from_secs(20));
+    let perf = ["perf", "--rate", "200", "--confirm", "--json"];
+    let (mut run, _) = spawn_amqpctl_until(&perf, FIRST_SECOND, Duration::from_secs(20));
     run.signal(libc::SIGTERM);
     run.exits_with(0, Duration::from_secs(20));
     let out = run.stdout_lines_so_far();
@@ -393,22 +391,8 @@ fn perf_html_writes_a_page_chromium_renders_with_the_summary_in_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let page = dir.path().join("report.html");
     let page_arg = page.to_str().expect("utf-8 path");
-    let run = amqpctl(&[
-        "perf",
-        "--producers",
-        "2",
-        "--consumers",
-        "2",
-        "--duration",
-        "2.5",
-        "--rate",
-        "300",
-        "--confirm",
-        "--json",
-        "--html",
-        page_arg,
-    ])
-    .code(0);
+    let paced = ["--duration", "2.5", "--rate", "300", "--confirm", "--json"];
+    let run = amqpctl(&two_by_two(&[&paced[..], &["--html", page_arg]].concat())).code(0);
     let s = summary(&run.stdout_text());
     let html = std::fs::read_to_string(&page).expect("the report");
     // Self-contained: nothing to fetch, no script.
@@ -505,20 +489,8 @@ fn perf_carries_large_bodies_and_the_smallest_one() {
 fn perf_connects_every_worker_with_the_connection_flags() {
     // TLS, verified against the test CA: every worker's connection.
     let ca = broker().ca_pem().to_str().expect("utf-8 path").to_string();
-    let run = crate::support::amqpctl_tls(&[
-        "--cafile",
-        &ca,
-        "perf",
-        "--producers",
-        "2",
-        "--consumers",
-        "2",
-        "--count",
-        "400",
-        "--confirm",
-        "--json",
-    ])
-    .code(0);
+    let perf = two_by_two(&["--count", "400", "--confirm", "--json"]);
+    let run = crate::support::amqpctl_tls(&[&["--cafile", &ca][..], &perf].concat()).code(0);
     let s = summary(&run.stdout_text());
     assert_eq!(
         (count(&s, "confirmed"), count(&s, "received")),
@@ -551,18 +523,9 @@ fn perf_connects_every_worker_with_the_connection_flags() {
 #[test]
 fn the_broker_shows_each_worker_by_name() {
     let name = unique("perf-names");
-    let mut run = spawn_amqpctl(&[
-        "--connection-name",
-        &name,
-        "perf",
-        "--producers",
-        "2",
-        "--consumers",
-        "1",
-        "--rate",
-        "50",
-    ]);
-    run.await_stderr("Perf: 1 s, sent", Duration::from_secs(20));
+    let workers = ["--producers", "2", "--consumers", "1", "--rate", "50"];
+    let named = [&["--connection-name", &name, "perf"][..], &workers].concat();
+    let (mut run, _) = spawn_amqpctl_until(&named, FIRST_SECOND, Duration::from_secs(20));
     let listed = broker().ctl_ok(&["list_connections", "client_properties"]);
     for worker in ["producer 1", "producer 2", "consumer 1"] {
         assert!(
@@ -608,18 +571,9 @@ fn a_worker_that_fails_stops_the_run_with_its_error() {
     // would refuse a worker too, but RabbitMQ counts connections
     // asynchronously: workers connecting at once can all get in.)
     let queue = fresh_queue("perf-worker-fails");
-    let mut run = spawn_amqpctl(&[
-        "perf",
-        "-q",
-        &queue,
-        "--producers",
-        "1",
-        "--consumers",
-        "1",
-        "--rate",
-        "20",
-    ]);
-    run.await_stderr("Perf: 1 s, sent", Duration::from_secs(20));
+    let workers = ["--producers", "1", "--consumers", "1", "--rate", "20"];
+    let perf = [&["perf", "-q", &queue][..], &workers].concat();
+    let (mut run, _) = spawn_amqpctl_until(&perf, FIRST_SECOND, Duration::from_secs(20));
     amqpctl(&["delete", "queue", &queue]).code(0);
     run.exits_with(5, Duration::from_secs(20));
     let stderr = run.stderr_lines_so_far();

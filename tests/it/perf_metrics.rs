@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{amqpctl, broker, queue_exists, spawn_amqpctl, unique};
+use crate::support::{amqpctl, broker, eventually_within, queue_exists, spawn_amqpctl, unique};
 
 /// The parser: every sample of an exposition as one JSON object a line.
 const PARSE: &str = r#"
@@ -173,10 +173,9 @@ fn scraped_run(args: &[&str]) -> (Vec<Scrape>, Scrape, Value) {
         .unwrap_or_else(|| panic!("{line}"))
         .to_string();
     assert!(get(&addr, "/").0.starts_with("HTTP/1.1 404"));
-    let deadline = Instant::now() + Duration::from_secs(120);
     let mut during = Vec::new();
-    let last = loop {
-        assert!(Instant::now() < deadline, "the run never ended");
+    let (within, every) = (Duration::from_secs(120), Duration::from_millis(100));
+    let last = eventually_within(within, every, "the run to end", || {
         let (status, content_type, body) = get(&addr, "/metrics");
         assert_eq!(status, "HTTP/1.1 200 OK");
         assert_eq!(
@@ -195,11 +194,11 @@ fn scraped_run(args: &[&str]) -> (Vec<Scrape>, Scrape, Value) {
             }
         }
         if scrape.value("amqpctl_perf_ended", &[]) == 1.0 {
-            break scrape;
+            return Some(scrape);
         }
         during.push(scrape);
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        None
+    });
     // The final figures were scraped: the linger is over, not 60 s later.
     perf.exits_with(0, Duration::from_secs(30));
     let stdout = perf.stdout_lines_so_far().join("\n");

@@ -4,7 +4,9 @@
 //! `--quiet` or into a pipe (the other tests check stderr line by line).
 
 use crate::support::run::{AMQPCTL, connection_flags};
-use crate::support::{Cmd, broker, delete_queue, filled_queue, fresh_queue, messages};
+use crate::support::{
+    Cmd, broker, delete_queue, delete_queues, filled_queue, fresh_queue, messages,
+};
 
 /// Runs `amqpctl ARGS` on a pseudo-terminal; returns what it drew, with
 /// carriage returns as line ends.
@@ -35,8 +37,7 @@ fn a_long_move_draws_a_bar_with_its_total_then_a_total_line() {
         "Moved 1500 of 1500 messages from queue {from} to queue {to}"
     )));
     assert_eq!(messages(broker(), &to), 1500);
-    delete_queue(broker(), &from);
-    delete_queue(broker(), &to);
+    delete_queues(broker(), &[&from, &to]);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use amqpctl::amqp::{AmqpError, Connection, QueueOptions};
 
 use crate::support::eventually_within;
 use crate::support::{
-    amqpctl, broker, delete_queue, plain, refuses_transient_queues, spawn_amqpctl,
+    amqpctl, broker, delete_queue, plain, refuses_transient_queues, spawn_amqpctl_until,
     transient_warning, unique, wait_for_consumers,
 };
 
@@ -51,19 +51,9 @@ fn declare_queue_works_where_transient_queues_are_refused() {
 #[test]
 fn a_bound_broker_named_queue_works_where_transient_queues_are_refused() {
     let x = unique("fanout");
-    let mut con = spawn_amqpctl(&[
-        "con",
-        "-e",
-        &x,
-        "-E",
-        "-t",
-        "fanout",
-        "-Q",
-        "--bind-queue",
-        "--count",
-        "1",
-    ]);
-    let created = con.await_stderr("Created queue", WAIT);
+    let subscriber = ["con", "-e", &x, "-E", "-t", "fanout", "-Q", "--bind-queue"];
+    let for_one = [&subscriber[..], &["--count", "1"]].concat();
+    let (mut con, created) = spawn_amqpctl_until(&for_one, "Created queue", WAIT);
     let queue = created.trim_start_matches("Created queue: ").to_string();
     wait_for_consumers(broker(), &queue, 1);
     amqpctl(&["pub", "-e", &x, "-m", "to all"]).code(0);

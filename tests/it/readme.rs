@@ -104,10 +104,14 @@ fn prepare(dir: &Path) {
     }
 }
 
+/// README.md as it is in the tree.
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+}
+
 /// The README's example config file: its first `toml` block.
 fn readme_config() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
+    let readme = readme();
     let block = readme
         .split_once("```toml\n")
         .expect("the README shows a config file")
@@ -162,8 +166,7 @@ fn consumers() -> usize {
 
 #[test]
 fn every_tour_and_scripting_example_runs_as_written() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
+    let readme = readme();
     let dir = tempfile::tempdir().expect("tempdir");
     prepare(dir.path());
     let blocks = example_blocks(&readme);

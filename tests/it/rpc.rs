@@ -1,13 +1,27 @@
 //! `amqpctl rpc` against tutorial 6's pika client and server, and against
-//! itself; a missing server times out (exit 9) or is reported unroutable.
+//! itself; a missing server times out (exit 9) or is reported unroutable, a
+//! failed server command is reported to the caller, and an abandoned request
+//! expires from the queue.
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::support::{Cmd, Spawned, amqpctl, broker, pika_python, spawn_amqpctl, unique};
+use crate::support::{
+    Cmd, Spawned, amqpctl, broker, declare_queue, pika_python, spawn_amqpctl_until, unique,
+    wait_for_messages,
+};
 
 fn script(name: &str) -> String {
     format!("{}/tests/pika/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `amqpctl rpc serve -q Q -Q --exec EXEC --count 1`, once it has declared
+/// its queue: it answers one call, then exits 0.
+fn serve_once(q: &str, exec: &str) -> Spawned {
+    let serve = [
+        "rpc", "serve", "-q", q, "-Q", "--exec", exec, "--count", "1",
+    ];
+    spawn_amqpctl_until(&serve, "Created queue", Duration::from_secs(15)).0
 }
 
 #[test]
@@ -31,18 +45,7 @@ fn rpc_call_gets_its_answer_from_the_pika_tutorial_server() {
 #[test]
 fn rpc_serve_answers_the_pika_tutorial_client() {
     let q = unique("rpc_queue");
-    let mut server = spawn_amqpctl(&[
-        "rpc",
-        "serve",
-        "-q",
-        &q,
-        "-Q",
-        "--exec",
-        "read n; echo $((n * n))",
-        "--count",
-        "1",
-    ]);
-    server.await_stderr("Created queue", Duration::from_secs(15));
+    let mut server = serve_once(&q, "read n; echo $((n * n))");
     let port = broker().amqp_port().to_string();
     // The reply is echo's line, newline included; print() adds another.
     Cmd::new(pika_python(), &[&script("rpc_client.py"), &port, &q, "12"])
@@ -80,18 +83,7 @@ fn a_call_nobody_answers_times_out_and_an_unroutable_one_returns() {
 #[test]
 fn rpc_call_message_dash_reads_the_request_from_stdin() {
     let q = unique("rpc-stdin");
-    let mut server = spawn_amqpctl(&[
-        "rpc",
-        "serve",
-        "-q",
-        &q,
-        "-Q",
-        "--exec",
-        "tr a-z A-Z",
-        "--count",
-        "1",
-    ]);
-    server.await_stderr("Created queue", Duration::from_secs(15));
+    let mut server = serve_once(&q, "tr a-z A-Z");
     crate::support::amqpctl_stdin(
         &["rpc", "call", "-k", &q, "-m", "-", "--timeout", "20"],
         b"from stdin",
@@ -137,4 +129,38 @@ fn timeouts_that_cannot_work_are_refused_before_connecting() {
     }
     // -m takes a leading dash as its value.
     at(&["rpc", "call", "-k", "q", "-m", "-5", "--timeout", "1"]).code(3);
+}
+
+#[test]
+fn a_failing_serve_command_answers_the_caller_with_its_stderr() {
+    let q = unique("rpc-fail");
+    let mut server = serve_once(&q, "echo boom >&2; exit 3");
+    let started = Instant::now();
+    let call = amqpctl(&["rpc", "call", "-k", &q, "-m", "hi", "--timeout", "20"]);
+    assert!(started.elapsed() < Duration::from_secs(15), "waited it out");
+    call.code(10)
+        .no_stdout()
+        .stderr(["ERROR: the server's --exec command exited with 3: boom"]);
+    // serve exits after --count.
+    server.exits_with(0, Duration::from_secs(15));
+    amqpctl(&["delete", "queue", &q]).code(0);
+}
+
+#[test]
+fn an_abandoned_call_expires_from_the_queue() {
+    let q = unique("rpc-abandoned");
+    declare_queue(&q, &[]);
+    amqpctl(&["rpc", "call", "-k", &q, "-m", "1", "--timeout", "1"])
+        .code(9)
+        .stderr(["ERROR: no reply within 1 s"]);
+    let timed_out = Instant::now();
+    wait_for_messages(broker(), &q, 0);
+    assert!(
+        timed_out.elapsed() < Duration::from_secs(5),
+        "the request took {:?} to expire",
+        timed_out.elapsed()
+    );
+    amqpctl(&["delete", "queue", &q])
+        .code(0)
+        .stdout([format!("Deleted queue: {q} (0 messages)")]);
 }

@@ -5,8 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    amqpctl, amqpctl_stdin, broker, delete_queue, durable_queue, fresh_queue, messages,
-    spawn_amqpctl, unique,
+    amqpctl, amqpctl_stdin, broker, delete_queue, fresh_queue, messages, spawn_amqpctl,
 };
 
 /// `con -q q --until-empty --save-dir dir --quiet`: saves (and acks) what
@@ -54,9 +53,7 @@ fn envelopes(q: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn saved_messages_replay_byte_for_byte_in_order() {
-    let (from, to) = (unique("save-from"), unique("save-to"));
-    durable_queue(broker(), &from);
-    durable_queue(broker(), &to);
+    let (from, to) = (fresh_queue("save-from"), fresh_queue("save-to"));
     let lines = [
         format!(
             r#"{{"routing_key":"{from}","body":"AP8BAgM=","body_encoding":"base64","headers":{{"x-n":1,"x-u8":{{"type":"u8","value":7}}}},"delivery_mode":2}}"#
@@ -194,9 +191,7 @@ fn an_empty_directory_is_a_usage_error_before_anything_is_sent() {
 
 #[test]
 fn a_corrupt_file_is_found_before_anything_is_published() {
-    let (from, to) = (unique("save-corrupt"), unique("save-corrupt-to"));
-    durable_queue(broker(), &from);
-    durable_queue(broker(), &to);
+    let (from, to) = (fresh_queue("save-corrupt"), fresh_queue("save-corrupt-to"));
     for m in ["a", "b", "c"] {
         amqpctl(&["pub", "-k", &from, "-m", m]).code(0);
     }

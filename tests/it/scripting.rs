@@ -7,12 +7,45 @@ use std::time::Duration;
 
 use amqpctl::amqp::{Confirmation, Properties, Publish, Table, Value};
 
-use crate::support::eventually_within;
 use crate::support::run::{AMQPCTL, connection_flags};
 use crate::support::{
-    Cmd, amqpctl, amqpctl_stdin, broker, delete_queue, drain, durable_queue, fill, filled_queue,
-    fresh_queue, messages, open, plain, unique,
+    Cmd, Run, amqpctl, amqpctl_stdin, broker, declare_exchange, declare_queue, delete_exchange,
+    delete_queue, delete_queues, drain, durable_queue, fill, filled_queue, fresh_queue,
+    fresh_stream, full_queue, messages, open, plain, unique,
 };
+use crate::support::{eventually_within, look_within};
+
+/// `amqpctl pub -k Q --confirm -m BODY EXTRA`.
+fn publish(q: &str, body: &str, extra: &[&str]) -> Run {
+    amqpctl(&[&["pub", "-k", q, "--confirm", "-m", body][..], extra].concat())
+}
+
+/// `amqpctl pub --format json --confirm` with `input` on stdin.
+fn publish_json(input: &str) -> Run {
+    amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes())
+}
+
+/// `amqpctl con -q Q --count 2 --format FORMAT EXTRA`.
+fn two_formatted(q: &str, format: &str, extra: &[&str]) -> Run {
+    amqpctl(
+        &[
+            &["con", "-q", q, "--count", "2", "--format", format][..],
+            extra,
+        ]
+        .concat(),
+    )
+}
+
+/// `amqpctl con -q Q --count 1 --exec COMMAND EXTRA`.
+fn exec_once(q: &str, command: &str, extra: &[&str]) -> Run {
+    amqpctl(
+        &[
+            &["con", "-q", q, "--count", "1", "--exec", command][..],
+            extra,
+        ]
+        .concat(),
+    )
+}
 
 #[test]
 fn lines_from_stdin_become_messages_in_order() {
@@ -69,20 +102,9 @@ fn file_and_templates_make_bodies() {
     ])
     .code(0)
     .no_stdout();
-    amqpctl(&[
-        "pub",
-        "-k",
-        &q,
-        "--nb-messages",
-        "3",
-        "--interval",
-        "0",
-        "-m",
-        "job-{seq}",
-        "--confirm",
-    ])
-    .code(0)
-    .stdout(["Sent: job-1", "Sent: job-2", "Sent: job-3"]);
+    publish(&q, "job-{seq}", &["--nb-messages", "3", "--interval", "0"])
+        .code(0)
+        .stdout(["Sent: job-1", "Sent: job-2", "Sent: job-3"]);
     assert_eq!(
         drain(broker(), &q),
         vec![
@@ -135,9 +157,7 @@ fn rich_headers() -> Table {
 
 #[test]
 fn json_envelopes_move_messages_between_queues_byte_for_byte() {
-    let (from, to) = (unique("json-from"), unique("json-to"));
-    durable_queue(broker(), &from);
-    durable_queue(broker(), &to);
+    let (from, to) = (fresh_queue("json-from"), fresh_queue("json-to"));
     let (conn, ch) = open(&plain(broker()));
     ch.confirm_delivery().unwrap();
     let mut sent = Vec::new();
@@ -193,15 +213,14 @@ fn json_envelopes_move_messages_between_queues_byte_for_byte() {
     assert_eq!(moved, sent);
     ch.close().unwrap();
     conn.close().unwrap();
-    delete_queue(broker(), &from);
-    delete_queue(broker(), &to);
+    delete_queues(broker(), &[&from, &to]);
 }
 
 #[test]
 fn malformed_json_input_names_the_line_and_exits_2() {
     let q = fresh_queue("badjson");
     let input = format!("{{\"routing_key\":\"{q}\",\"body\":\"ok\"}}\n{{\"body\":\n");
-    amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes())
+    publish_json(&input)
         .code(2)
         .stdout([r#"{"seq":1,"status":"acked"}"#])
         .stderr(["ERROR: stdin line 2: invalid JSON[..]"]);
@@ -215,8 +234,7 @@ fn malformed_json_input_names_the_line_and_exits_2() {
 #[test]
 fn an_unknown_envelope_key_is_refused_not_ignored() {
     let q = fresh_queue("bogus-key");
-    let input = format!("{{\"routing_key\":\"{q}\",\"body\":\"x\",\"bogus\":1}}\n");
-    amqpctl_stdin(&["pub", "--format", "json", "--confirm"], input.as_bytes())
+    publish_json(&format!("{{\"routing_key\":\"{q}\",\"body\":\"x\",\"bogus\":1}}\n"))
         .code(2)
         .no_stdout()
         .stderr(["ERROR: stdin line 1: unknown key 'bogus' (an envelope has body, body_encoding, exchange, routing_key and the message properties)"]);
@@ -227,56 +245,24 @@ fn an_unknown_envelope_key_is_refused_not_ignored() {
 #[test]
 fn templates_and_raw_bodies_format_consumed_messages() {
     let q = fresh_queue("tmpl");
-    amqpctl(&[
-        "pub",
-        "-k",
-        &q,
-        "--confirm",
-        "-m",
-        "one",
-        "--message-id",
-        "id-1",
-        "--header",
-        "n=5",
-        "--persistent",
-    ])
-    .code(0)
-    .stdout(["Sent: one"]);
-    amqpctl(&["pub", "-k", &q, "--confirm", "-m", "two"])
+    let properties = ["--message-id", "id-1", "--header", "n=5", "--persistent"];
+    publish(&q, "one", &properties)
         .code(0)
-        .stdout(["Sent: two"]);
-    amqpctl(&[
-        "con",
-        "-q",
-        &q,
-        "--count",
-        "2",
-        "--format",
-        "%k|%e|%d|%r|%p{message_id}|%p{delivery_mode}|%h|%b\\n",
-    ])
-    .code(0)
-    .stdout([
+        .stdout(["Sent: one"]);
+    publish(&q, "two", &[]).code(0).stdout(["Sent: two"]);
+    let template = "%k|%e|%d|%r|%p{message_id}|%p{delivery_mode}|%h|%b\\n";
+    two_formatted(&q, template, &[]).code(0).stdout([
         format!("{q}||1|false|id-1|2|{{\"n\":5}}|one"),
         format!("{q}||2|false|||{{}}|two"),
     ]);
     for body in ["a", "b"] {
-        amqpctl(&["pub", "-k", &q, "--confirm", "-m", body])
+        publish(&q, body, &[])
             .code(0)
             .stdout([format!("Sent: {body}")]);
     }
-    amqpctl(&[
-        "con",
-        "-q",
-        &q,
-        "--count",
-        "2",
-        "--format",
-        "body",
-        "--delimiter",
-        "\\0",
-    ])
-    .code(0)
-    .stdout_bytes(b"a\0b\0");
+    two_formatted(&q, "body", &["--delimiter", "\\0"])
+        .code(0)
+        .stdout_bytes(b"a\0b\0");
     amqpctl(&["con", "-q", &q, "--format", "%x"])
         .code(2)
         .stderr(["ERROR: --format: unknown token %x (known: %b %e %k %h %p{name} %T %d %r %%)"]);
@@ -286,84 +272,47 @@ fn templates_and_raw_bodies_format_consumed_messages() {
 #[test]
 fn exec_acks_on_success_requeues_or_dead_letters_on_failure() {
     let (q, dlx, dlq) = (unique("exec"), unique("exec-dlx"), unique("exec-dlq"));
-    amqpctl(&["declare", "exchange", &dlx, "-t", "fanout"])
-        .code(0)
-        .stdout([format!("Created exchange: {dlx}")]);
+    declare_exchange(&dlx, &["-t", "fanout"]);
     durable_queue(broker(), &dlq);
     amqpctl(&["declare", "binding", "-e", &dlx, "-q", &dlq])
         .code(0)
         .stdout([format!("Bound Queue [{dlq}] to Exchange [{dlx}]")]);
-    amqpctl(&[
-        "declare",
-        "queue",
-        &q,
-        "--durable",
-        "--arg",
-        &format!("x-dead-letter-exchange={dlx}"),
-    ])
-    .code(0)
-    .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+    let dead_letters = format!("x-dead-letter-exchange={dlx}");
+    declare_queue(&q, &["--durable", "--arg", &dead_letters]);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    amqpctl(&[
-        "pub",
-        "-k",
-        &q,
-        "--confirm",
-        "-m",
-        "good",
-        "--correlation-id",
-        "c-9",
-    ])
-    .code(0)
-    .stdout(["Sent: good"]);
+    publish(&q, "good", &["--correlation-id", "c-9"])
+        .code(0)
+        .stdout(["Sent: good"]);
     let script = format!(
         "echo \"$AMQP_ROUTING_KEY $AMQP_CORRELATION_ID $(cat)\" >> {}",
         log.display()
     );
-    amqpctl(&["con", "-q", &q, "--count", "1", "--exec", &script])
-        .code(0)
-        .no_stderr();
+    exec_once(&q, &script, &[]).code(0).no_stderr();
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         format!("{q} c-9 good\n")
     );
     assert_eq!(messages(broker(), &q), 0, "acked");
 
-    amqpctl(&["pub", "-k", &q, "--confirm", "-m", "retry"])
-        .code(0)
-        .stdout(["Sent: retry"]);
-    amqpctl(&["con", "-q", &q, "--count", "1", "--exec", "exit 3"])
+    publish(&q, "retry", &[]).code(0).stdout(["Sent: retry"]);
+    exec_once(&q, "exit 3", &[])
         .code(0)
         .stderr(["WARNING: --exec command exited with 3 for delivery 1 (attempt 1): requeued"]);
     assert_eq!(messages(broker(), &q), 1, "requeued");
 
     // The command outlives --exec-timeout.
-    amqpctl(&[
-        "con",
-        "-q",
-        &q,
-        "--count",
-        "1",
-        "--exec",
-        "sleep 5",
-        "--exec-timeout",
-        "0.3",
-        "--no-requeue",
-    ])
-    .code(0)
-    .stderr(["WARNING: --exec command timed out (--exec-timeout) for delivery 1: rejected"]);
+    exec_once(&q, "sleep 5", &["--exec-timeout", "0.3", "--no-requeue"])
+        .code(0)
+        .stderr(["WARNING: --exec command timed out (--exec-timeout) for delivery 1: rejected"]);
     assert_eq!(messages(broker(), &q), 0);
     assert_eq!(
         drain(broker(), &dlq),
         vec![b"retry".to_vec()],
         "dead-lettered"
     );
-    delete_queue(broker(), &q);
-    delete_queue(broker(), &dlq);
-    amqpctl(&["delete", "exchange", &dlx])
-        .code(0)
-        .stdout([format!("Deleted exchange: {dlx}")]);
+    delete_queues(broker(), &[&q, &dlq]);
+    delete_exchange(&dlx);
 }
 
 #[test]
@@ -398,18 +347,7 @@ fn get_purge_and_delete_report_what_they_did() {
 
 #[test]
 fn the_publish_outcome_stream_reports_every_message() {
-    let q = unique("outcomes");
-    amqpctl(&[
-        "declare",
-        "queue",
-        &q,
-        "--arg",
-        "x-max-length=1",
-        "--arg",
-        "x-overflow=reject-publish",
-    ])
-    .code(0)
-    .stdout([format!("Created queue: {q} (messages: 0, consumers: 0)")]);
+    let q = full_queue("outcomes", 1);
     let nowhere = unique("nowhere");
     let input = format!(
         "{{\"routing_key\":\"{q}\",\"body\":\"1\"}}\n{{\"routing_key\":\"{q}\",\"body\":\"2\"}}\n{{\"routing_key\":\"{nowhere}\",\"body\":\"3\"}}\n{{\"routing_key\":\"{q}\",\"body\":\"4\"}}\n"
@@ -522,10 +460,7 @@ fn quorum_queues_and_stream_offsets() {
         .code(2)
         .stderr(["ERROR: quorum queues and streams cannot be exclusive or auto-delete"]);
 
-    let s = unique("stream");
-    amqpctl(&["declare", "queue", &s, "--type", "stream"])
-        .code(0)
-        .stdout([format!("Created queue: {s} (messages: 0, consumers: 0)")]);
+    let s = fresh_stream("stream");
     fill(broker(), &s, 5, "s{seq}");
     amqpctl(&[
         "con",
@@ -685,11 +620,8 @@ fn exec_commands_end_with_their_whole_process_group() {
         } else {
             con.await_stderr("timed out (--exec-timeout)", WAIT);
         }
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        while !is_gone(&pid) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if !is_gone(&pid) {
+        let every = Duration::from_millis(20);
+        if look_within(Duration::from_secs(3), every, || is_gone(&pid)).is_err() {
             outlived.push(format!("{command} {extra:?}: its sleep {pid} still runs"));
         }
         drop(con);

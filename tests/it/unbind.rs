@@ -73,39 +73,15 @@ fn unbind_removes_an_exchange_binding_and_matches_arguments() {
     on(&v, &["declare", "exchange", "copies", "-t", "fanout"]).code(0);
     on(&v, &["declare", "queue", "copied"]).code(0);
     on(&v, &["declare", "binding", "-e", "copies", "-q", "copied"]).code(0);
-    on(
-        &v,
-        &[
-            "declare",
-            "binding",
-            "-e",
-            "jobs",
-            "--to-exchange",
-            "copies",
-            "-k",
-            "new",
-            "--arg",
-            "level=2",
-        ],
-    )
-    .code(0);
+    // The binding under test: without its arguments it is another one.
+    let binding = ["-e", "jobs", "--to-exchange", "copies", "-k", "new"];
+    let with_level = [&binding[..], &["--arg", "level=2"][..]].concat();
+    on(&v, &[&["declare", "binding"][..], &with_level].concat()).code(0);
     publish(&v, "jobs", "new");
     held(&v, "copied", 1);
-    // The arguments are part of the binding: without them it is another.
-    on(
-        &v,
-        &[
-            "unbind",
-            "-e",
-            "jobs",
-            "--to-exchange",
-            "copies",
-            "-k",
-            "new",
-        ],
-    )
-    .code(5)
-    .stderr_has("ERROR: binding of Exchange [copies] to Exchange [jobs] new not found");
+    on(&v, &[&["unbind"][..], &binding].concat())
+        .code(5)
+        .stderr_has("ERROR: binding of Exchange [copies] to Exchange [jobs] new not found");
     on(
         &v,
         &[
@@ -118,22 +94,9 @@ fn unbind_removes_an_exchange_binding_and_matches_arguments() {
     )
     .code(0)
     .stdout(["jobs\tcopies\tnew"]);
-    on(
-        &v,
-        &[
-            "unbind",
-            "-e",
-            "jobs",
-            "--to-exchange",
-            "copies",
-            "-k",
-            "new",
-            "--arg",
-            "level=2",
-        ],
-    )
-    .code(0)
-    .stdout(["Unbound Exchange [copies] from Exchange [jobs] new"]);
+    on(&v, &[&["unbind"][..], &with_level].concat())
+        .code(0)
+        .stdout(["Unbound Exchange [copies] from Exchange [jobs] new"]);
     on(&v, &["list", "bindings", "jobs"]).code(0).no_stdout();
     publish(&v, "jobs", "new");
     held(&v, "copied", 1);

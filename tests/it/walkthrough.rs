@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::support::eventually_within;
 use crate::support::{
-    Spawned, amqpctl, amqpctl_tls, broker, delete_queue, messages, spawn_amqpctl,
-    transient_warning, unique, wait_for_consumers,
+    Run, Spawned, amqpctl, amqpctl_tls, broker, declaring_pub, delete_queue, messages,
+    spawn_amqpctl, transient_warning, unique, wait_for_consumers,
 };
 
 /// The stderr lines of a declaration of the transient shared queue `q`:
@@ -43,11 +43,11 @@ fn wait_exclusive_consumer(queue: &str) {
     );
 }
 
-/// Stops a consumer with SIGINT and checks it exits 0.
+/// Checks that consumer `con` prints the walkthrough's message, then stops it.
 #[track_caller]
-fn stop(mut c: Spawned) {
-    c.signal(libc::SIGINT);
-    c.exits_with(0, WAIT);
+fn hello_received(con: Spawned) {
+    assert_eq!(con.next_stdout_line(WAIT), "Received: Hello World!");
+    con.interrupt(WAIT);
 }
 
 #[test]
@@ -59,12 +59,11 @@ fn step1_hello_world_both_sides_declare_the_queue() {
         format!("Created queue: {q}")
     );
     wait_for_consumers(broker(), &q, 1);
-    amqpctl(&["pub", "-q", &q, "-Q", "-k", &q, "-m", "Hello World!"])
+    amqpctl(&declaring_pub(&q, &["-m", "Hello World!"]))
         .code(0)
         .stderr(declaring(&q, [format!("Created queue: {q}")]))
         .stdout(["Sent: Hello World!"]);
-    assert_eq!(con.next_stdout_line(WAIT), "Received: Hello World!");
-    stop(con);
+    hello_received(con);
 }
 
 #[test]
@@ -84,8 +83,7 @@ fn step1_publisher_without_declaration_with_mandatory_and_confirm() {
     .code(0)
     .no_stderr()
     .stdout(["Sent: Hello World!"]);
-    assert_eq!(con.next_stdout_line(WAIT), "Received: Hello World!");
-    stop(con);
+    hello_received(con);
 }
 
 #[test]
@@ -93,19 +91,8 @@ fn step2_alice_publishes_and_bob_reads_in_vhost_domain1() {
     let q = unique("hello");
     let alice = ["--userpass", "alice:alice123", "--vhost", "domain1"];
     let bob = ["--vhost", "domain1", "--userpass", "bob:bob123"];
-    let mut args = vec![
-        "pub",
-        "-q",
-        &q,
-        "-Q",
-        "-k",
-        &q,
-        "-m",
-        "Hello World!",
-        "--nad-queue",
-    ];
-    args.extend(alice);
-    amqpctl(&args)
+    let args = declaring_pub(&q, &["-m", "Hello World!", "--nad-queue"]);
+    amqpctl(&[&args[..], &alice].concat())
         .code(0)
         .stderr(declaring(
             &q,
@@ -143,7 +130,7 @@ fn step2_alice_publishes_and_bob_reads_in_vhost_domain1() {
 #[test]
 fn step2_tls_enable_tls_refuses_the_test_ca_with_a_hint() {
     let q = unique("hello");
-    amqpctl_tls(&["pub", "-q", &q, "-Q", "-k", &q, "--enable-tls"])
+    amqpctl_tls(&declaring_pub(&q, &["--enable-tls"]))
         .code(3)
         .stderr([
             "ERROR: TLS handshake with localhost:[..] failed: certificate signed by an unknown authority",
@@ -156,27 +143,13 @@ fn step2_tls_enable_tls_refuses_the_test_ca_with_a_hint() {
 fn step2_tls_with_cafile_and_subjectname_publishes_without_warning() {
     let q = unique("hello");
     let ca = broker().ca_pem().display().to_string();
-    amqpctl_tls(&[
-        "pub",
-        "-q",
-        &q,
-        "-Q",
-        "-k",
-        &q,
-        "-m",
-        "Hello World!",
-        "--cafile",
-        &ca,
-        "--subjectname",
-        "localhost",
-        "--userpass",
-        "alice:alice123",
-        "--vhost",
-        "domain1",
-    ])
-    .code(0)
-    .stderr(declaring(&q, [format!("Created queue: {q}")]))
-    .stdout(["Sent: Hello World!"]);
+    let verified = ["--cafile", &ca, "--subjectname", "localhost"];
+    let alice = ["--userpass", "alice:alice123", "--vhost", "domain1"];
+    let args = declaring_pub(&q, &["-m", "Hello World!"]);
+    amqpctl_tls(&[&args[..], &verified, &alice].concat())
+        .code(0)
+        .stderr(declaring(&q, [format!("Created queue: {q}")]))
+        .stdout(["Sent: Hello World!"]);
 }
 
 #[test]
@@ -193,7 +166,7 @@ fn step2_tls_with_a_wrong_subjectname_exits_3() {
 #[test]
 fn step2_tls_insecure_warns_and_works() {
     let q = unique("hello");
-    amqpctl_tls(&["pub", "-q", &q, "-Q", "-k", &q, "--insecure"])
+    amqpctl_tls(&declaring_pub(&q, &["--insecure"]))
         .code(0)
         .stderr(declaring(
             &q,
@@ -212,22 +185,10 @@ fn step2_mutual_tls_publishes_as_the_certificate_user() {
     let ca = b.ca_pem().display().to_string();
     let cert = b.client_cert().display().to_string();
     let key = b.client_key().display().to_string();
-    amqpctl_tls(&[
-        "pub",
-        "-q",
-        &q,
-        "-Q",
-        "-k",
-        &q,
-        "--cafile",
-        &ca,
-        "--certfile",
-        &cert,
-        "--keyfile",
-        &key,
-    ])
-    .code(0)
-    .stdout(["Sent: Hello World!"]);
+    let mutual = ["--cafile", &ca, "--certfile", &cert, "--keyfile", &key];
+    amqpctl_tls(&declaring_pub(&q, &mutual))
+        .code(0)
+        .stdout(["Sent: Hello World!"]);
 }
 
 fn worker(q: &str, extra: &[&str]) -> Spawned {
@@ -293,8 +254,8 @@ fn step3_two_prefetch_1_workers_alternate() {
         ]
     );
     assert_eq!(a.stderr_lines_so_far(), vec![format!("Created queue: {q}")]);
-    stop(a);
-    stop(b);
+    a.interrupt(WAIT);
+    b.interrupt(WAIT);
     delete_queue(broker(), &q);
 }
 
@@ -319,7 +280,7 @@ fn step3_a_lazy_worker_dies_and_its_message_is_redelivered_to_the_sober_one() {
             "Received: 1:Hello!"
         ]
     );
-    stop(sober);
+    sober.interrupt(WAIT);
     delete_queue(broker(), &q);
 }
 
@@ -340,7 +301,7 @@ fn step3_a_lazy_worker_with_ack_auto_loses_its_messages() {
     );
     // 1 and 3 are gone for good: nothing more comes.
     assert_eq!(sober.wait_stdout_line(Duration::from_secs(1)), None);
-    stop(sober);
+    sober.interrupt(WAIT);
     assert_eq!(messages(broker(), &q), 0);
     delete_queue(broker(), &q);
 }
@@ -386,30 +347,29 @@ fn subscriber(exchange: &str, kind: &str, keys: &[&str]) -> (Spawned, String) {
     (c, queue)
 }
 
+/// `pub -e LOGS -t fanout -m "Hello World!" EXTRA`: tutorial 3's emitter.
+fn to_logs(logs: &str, extra: &[&str]) -> Run {
+    amqpctl(
+        &[
+            &["pub", "-e", logs, "-t", "fanout", "-m", "Hello World!"][..],
+            extra,
+        ]
+        .concat(),
+    )
+}
+
 #[test]
 fn step4_publish_subscribe_every_subscriber_gets_every_message() {
     let logs = unique("logs");
     let (a, _) = subscriber(&logs, "fanout", &[]);
     let (b, _) = subscriber(&logs, "fanout", &[]);
-    amqpctl(&[
-        "pub",
-        "-e",
-        &logs,
-        "-t",
-        "fanout",
-        "--nb-messages",
-        "3",
-        "-m",
-        "Hello World!",
-        "--interval",
-        "0.1",
-    ])
-    .code(0)
-    .stdout([
-        "Sent: 1:Hello World!",
-        "Sent: 2:Hello World!",
-        "Sent: 3:Hello World!",
-    ]);
+    to_logs(&logs, &["--nb-messages", "3", "--interval", "0.1"])
+        .code(0)
+        .stdout([
+            "Sent: 1:Hello World!",
+            "Sent: 2:Hello World!",
+            "Sent: 3:Hello World!",
+        ]);
     let expected = vec![
         "Received: 1:Hello World!",
         "Received: 2:Hello World!",
@@ -417,52 +377,30 @@ fn step4_publish_subscribe_every_subscriber_gets_every_message() {
     ];
     assert_eq!(a.next_stdout_lines(3, WAIT), expected);
     assert_eq!(b.next_stdout_lines(3, WAIT), expected);
-    stop(a);
-    stop(b);
+    a.interrupt(WAIT);
+    b.interrupt(WAIT);
 }
 
 #[test]
 fn step4_missing_exchange_with_mandatory_and_confirm_fails_at_once() {
     let logs = unique("logs");
-    amqpctl(&[
-        "pub",
-        "-e",
-        &logs,
-        "-t",
-        "fanout",
-        "-m",
-        "Hello World!",
-        "--mandatory",
-        "--confirm",
-    ])
-    .code(5)
-    .no_stdout()
-    .stderr([format!(
-        "ERROR: (404, \"NOT_FOUND - no exchange '{logs}' in vhost '/'\")"
-    )]);
+    to_logs(&logs, &["--mandatory", "--confirm"])
+        .code(5)
+        .no_stdout()
+        .stderr([format!(
+            "ERROR: (404, \"NOT_FOUND - no exchange '{logs}' in vhost '/'\")"
+        )]);
 }
 
 #[test]
 fn step4_missing_exchange_without_confirm_fails_on_the_next_publish() {
     let logs = unique("logs");
-    amqpctl(&[
-        "pub",
-        "-e",
-        &logs,
-        "-t",
-        "fanout",
-        "-m",
-        "Hello World!",
-        "--nb-messages",
-        "2",
-        "--interval",
-        "0.3",
-    ])
-    .code(5)
-    .stdout(["Sent: 1:Hello World!"])
-    .stderr([format!(
-        "ERROR: (404, \"NOT_FOUND - no exchange '{logs}' in vhost '/'\")"
-    )]);
+    to_logs(&logs, &["--nb-messages", "2", "--interval", "0.3"])
+        .code(5)
+        .stdout(["Sent: 1:Hello World!"])
+        .stderr([format!(
+            "ERROR: (404, \"NOT_FOUND - no exchange '{logs}' in vhost '/'\")"
+        )]);
 }
 
 #[test]
@@ -489,8 +427,8 @@ fn step5_routing_delivers_by_binding_key() {
     assert_eq!(infos.next_stdout_line(WAIT), "Received: Hello info!");
     assert_eq!(errors.wait_stdout_line(Duration::from_millis(500)), None);
     assert_eq!(infos.wait_stdout_line(Duration::from_millis(500)), None);
-    stop(errors);
-    stop(infos);
+    errors.interrupt(WAIT);
+    infos.interrupt(WAIT);
 }
 
 #[test]
@@ -512,23 +450,22 @@ fn step6_topics_match_words_and_hashes() {
     );
     assert_eq!(tokyo.wait_stdout_line(Duration::from_millis(500)), None);
     assert_eq!(chiba.wait_stdout_line(Duration::from_millis(500)), None);
-    stop(tokyo);
-    stop(chiba);
-    stop(all);
+    tokyo.interrupt(WAIT);
+    chiba.interrupt(WAIT);
+    all.interrupt(WAIT);
 }
 
 #[test]
 fn a_vhost_connection_limit_is_refused_with_530_and_exit_4() {
     let b = broker();
     let vhost = unique("limited");
-    b.add_vhost_for_guest(&vhost);
-    b.ctl_ok(&["set_vhost_limits", "-p", &vhost, "{\"max-connections\":1}"]);
+    b.add_vhost_with_connection_limit(&vhost, 1);
     let q = unique("limit");
     let holder = spawn_amqpctl(&["con", "-q", &q, "-Q", "--exclusive", "--vhost", &vhost]);
     holder.await_stderr("Created queue", WAIT);
     amqpctl(&["pub", "--vhost", &vhost]).code(4).stderr([format!(
         "ERROR: (530, \"NOT_ALLOWED - access to vhost '{vhost}' refused for user 'guest': connection limit (1) is reached\")"
     )]);
-    stop(holder);
+    holder.interrupt(WAIT);
     b.ctl_ok(&["delete_vhost", &vhost]);
 }

@@ -138,6 +138,13 @@ impl Broker {
         self.ctl_ok(&["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]);
     }
 
+    /// Creates `vhost` as [`Broker::add_vhost_for_guest`] does, limited to `max` connections.
+    pub fn add_vhost_with_connection_limit(&self, vhost: &str, max: u32) {
+        self.add_vhost_for_guest(vhost);
+        let limit = format!("{{\"max-connections\": {max}}}");
+        self.ctl_ok(&["set_vhost_limits", "-p", vhost, &limit]);
+    }
+
     /// Like [`Broker::ctl`], but asserts success and returns stdout.
     pub fn ctl_ok(&self, args: &[&str]) -> String {
         self.node.ctl_ok(args).unwrap_or_else(|e| panic!("{e}"))

@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use amqpctl::amqp::{AmqpError, ConnectionSettings, Endpoint, QueueInfo};
@@ -16,7 +15,8 @@ use amqpctl::sandbox::{Node, Options, Sandbox};
 
 use super::broker::spawn_watchdog;
 use super::connect::{guest, open};
-use super::queues::{QueueCounts, passive_declare};
+use super::eventually::eventually_within;
+use super::queues::{QueueCounts, drain_through, passive_declare};
 
 /// How long a cluster may take to count all its nodes running again.
 const REJOIN: Duration = Duration::from_secs(90);
@@ -174,18 +174,15 @@ impl Cluster {
     /// Waits until node 1's view (or any running node's) counts every node running.
     #[track_caller]
     pub fn wait_all_running(&self) {
-        let deadline = Instant::now() + REJOIN;
-        loop {
+        let every = Duration::from_millis(250);
+        eventually_within(REJOIN, every, "every node of the cluster running", || {
             let running = self.sandbox.running_nodes();
             if running.len() == self.len() {
-                return;
+                Ok(())
+            } else {
+                Err(format!("the cluster counts {running:?} running"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "the cluster counts {running:?} running after {REJOIN:?}"
-            );
-            thread::sleep(Duration::from_millis(250));
-        }
+        });
     }
 
     /// The node (from 1) that holds the leader of quorum queue or stream `queue`.
@@ -239,14 +236,7 @@ impl Cluster {
     /// node that answers; returns the bodies in order.
     #[track_caller]
     pub fn drain(&self, queue: &str) -> Vec<Vec<u8>> {
-        let (conn, ch) = open(&self.settings());
-        let mut bodies = Vec::new();
-        while let Some((d, _)) = ch.basic_get(queue, true).expect("basic.get") {
-            bodies.push(d.body().to_vec());
-        }
-        ch.close().expect("close the channel");
-        conn.close().expect("close the connection");
-        bodies
+        drain_through(&self.settings(), queue)
     }
 }
 

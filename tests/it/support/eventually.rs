@@ -54,23 +54,37 @@ pub fn eventually_within<L: Look>(
     within: Duration,
     every: Duration,
     what: &str,
-    mut look: impl FnMut() -> L,
+    look: impl FnMut() -> L,
 ) -> L::Found {
+    // A match, not a closure: the panic is then the caller's (#[track_caller]).
+    match look_within(within, every, look) {
+        Ok(found) => found,
+        Err(seen) => panic!(
+            "{what}: not within {within:?}{}{seen}",
+            if seen.is_empty() {
+                ""
+            } else {
+                "; last seen:\n"
+            }
+        ),
+    }
+}
+
+/// Looks with `look` every `every` until it finds what the caller waits for, for at most
+/// `within`; what the last look saw instead if it never came. For a caller that counts a
+/// wait that timed out rather than failing at once.
+pub fn look_within<L: Look>(
+    within: Duration,
+    every: Duration,
+    mut look: impl FnMut() -> L,
+) -> Result<L::Found, String> {
     let deadline = Instant::now() + within;
     loop {
         match look().found() {
-            Ok(found) => return found,
-            Err(seen) => assert!(
-                Instant::now() < deadline,
-                "{what}: not within {within:?}{}{seen}",
-                if seen.is_empty() {
-                    ""
-                } else {
-                    "; last seen:\n"
-                }
-            ),
+            Ok(found) => return Ok(found),
+            Err(seen) if Instant::now() >= deadline => return Err(seen),
+            Err(_) => thread::sleep(every),
         }
-        thread::sleep(every);
     }
 }
 
@@ -84,6 +98,18 @@ fn what_never_came_is_said_with_the_last_look() {
         "the queue to fill",
         || Err::<(), _>("empty".to_string()),
     );
+}
+
+#[test]
+fn a_look_that_never_finds_it_says_what_it_saw_last() {
+    let mut looks = 0;
+    let every = Duration::from_millis(10);
+    let seen = look_within(Duration::from_millis(50), every, || {
+        looks += 1;
+        Err::<(), _>(format!("look {looks}"))
+    });
+    assert_eq!(seen, Err(format!("look {looks}")));
+    assert!(looks >= 2, "{looks} looks");
 }
 
 #[test]

@@ -24,14 +24,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub use broker::Broker;
 pub use cluster::Cluster;
 pub use connect::{open, plain, tls};
-pub use eventually::{eventually, eventually_within};
+pub use eventually::{eventually, eventually_within, look_within};
 pub use process::Spawned;
 pub use queues::{
-    delete_queue, drain, durable_queue, fill, filled_queue, fresh_queue, messages, queue_exists,
-    wait_for_consumers, wait_for_messages, wait_until,
+    declare_exchange, declare_queue, delete_exchange, delete_queue, delete_queues, drain,
+    durable_queue, fill, filled_queue, fresh_queue, fresh_stream, full_queue, messages,
+    queue_exists, wait_for_consumers, wait_for_messages, wait_until,
 };
 pub use run::{
-    Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, amqpctl_tls, spawn_amqpctl, spawn_amqpctl_on,
+    Cmd, Run, amqpctl, amqpctl_on, amqpctl_stdin, amqpctl_tls, declaring_pub, spawn_amqpctl,
+    spawn_amqpctl_on, spawn_amqpctl_until,
 };
 
 /// The node shared by every test of this process.

@@ -240,6 +240,14 @@ impl Spawned {
         }
     }
 
+    /// Stops the child as Ctrl-C would (SIGINT) and checks that it exits 0 within `timeout`,
+    /// as a consumer stopped by its user does.
+    #[track_caller]
+    pub fn interrupt(mut self, timeout: Duration) {
+        self.signal(libc::SIGINT);
+        self.exits_with(0, timeout);
+    }
+
     /// Panics with `what`, the command line, the status and everything printed so far.
     #[track_caller]
     fn fail(&self, what: &str) -> ! {

@@ -1,7 +1,7 @@
 //! What is on the broker: a queue's counts as a passive declare reports them, waiting for
 //! them to reach a value, and declaring, draining and deleting queues.
 
-use amqpctl::amqp::{AmqpError, Channel, QueueInfo, QueueOptions};
+use amqpctl::amqp::{AmqpError, Channel, ConnectionSettings, QueueInfo, QueueOptions};
 
 use super::broker::Broker;
 use super::connect::{open, plain};
@@ -109,6 +109,60 @@ pub fn durable_queue(b: &Broker, queue: &str) {
         )]);
 }
 
+/// Declares `queue` on the shared node with `amqpctl declare queue QUEUE EXTRA`, which must
+/// say it created it.
+#[track_caller]
+pub fn declare_queue(queue: &str, extra: &[&str]) {
+    amqpctl_on(
+        super::broker(),
+        &[&["declare", "queue", queue][..], extra].concat(),
+    )
+    .code(0)
+    .stdout([format!(
+        "Created queue: {queue} (messages: 0, consumers: 0)"
+    )]);
+}
+
+/// Declares exchange `x` on the shared node with `amqpctl declare exchange X EXTRA`, which
+/// must say it created it.
+#[track_caller]
+pub fn declare_exchange(x: &str, extra: &[&str]) {
+    amqpctl_on(
+        super::broker(),
+        &[&["declare", "exchange", x][..], extra].concat(),
+    )
+    .code(0)
+    .stdout([format!("Created exchange: {x}")]);
+}
+
+/// Deletes exchange `x` on the shared node with `amqpctl delete exchange X`, which must say
+/// it deleted it.
+#[track_caller]
+pub fn delete_exchange(x: &str) {
+    amqpctl_on(super::broker(), &["delete", "exchange", x])
+        .code(0)
+        .stdout([format!("Deleted exchange: {x}")]);
+}
+
+/// A fresh stream on the shared node, named after `name`, declared with amqpctl.
+#[track_caller]
+pub fn fresh_stream(name: &str) -> String {
+    let s = super::unique(name);
+    declare_queue(&s, &["--type", "stream"]);
+    s
+}
+
+/// A fresh durable queue on the shared node, named after `name`, that holds `max` ready
+/// messages and refuses more (`x-overflow=reject-publish`: the broker nacks them).
+#[track_caller]
+pub fn full_queue(name: &str, max: usize) -> String {
+    let q = super::unique(name);
+    let max = format!("x-max-length={max}");
+    let overflow = ["--arg", "x-overflow=reject-publish"];
+    declare_queue(&q, &[&["--durable", "--arg", &max][..], &overflow].concat());
+    q
+}
+
 /// Publishes `n` copies of `body` to `queue` on `b` with `amqpctl pub --confirm --quiet`:
 /// numbered `I:BODY` when more than one, unless `body` is a `{seq}` template.
 #[track_caller]
@@ -152,7 +206,14 @@ pub fn filled_queue(name: &str, n: usize, body: &str) -> String {
 /// Takes every message out of `queue` on `b`; returns the bodies in order.
 #[track_caller]
 pub fn drain(b: &Broker, queue: &str) -> Vec<Vec<u8>> {
-    let (conn, ch) = open(&plain(b));
+    drain_through(&plain(b), queue)
+}
+
+/// Takes every message out of `queue` on a connection of its own made with `settings`
+/// (a node, or a cluster's endpoints); returns the bodies in order.
+#[track_caller]
+pub fn drain_through(settings: &ConnectionSettings, queue: &str) -> Vec<Vec<u8>> {
+    let (conn, ch) = open(settings);
     let mut bodies = Vec::new();
     while let Some((d, _)) = ch.basic_get(queue, true).expect("basic.get") {
         bodies.push(d.body().to_vec());
@@ -160,6 +221,14 @@ pub fn drain(b: &Broker, queue: &str) -> Vec<Vec<u8>> {
     ch.close().expect("close the channel");
     conn.close().expect("close the connection");
     bodies
+}
+
+/// Deletes each of `queues` on `b`, which must all exist.
+#[track_caller]
+pub fn delete_queues(b: &Broker, queues: &[&str]) {
+    for queue in queues {
+        delete_queue(b, queue);
+    }
 }
 
 /// Deletes `queue` on `b`, which must exist.

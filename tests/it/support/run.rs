@@ -64,9 +64,24 @@ pub fn amqpctl_tls(args: &[&str]) -> Run {
     Cmd::amqpctl(&all).run()
 }
 
+/// The arguments `pub -q Q -Q -k Q EXTRA`: a publisher that declares the queue it sends to.
+pub fn declaring_pub<'a>(q: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    [&["pub", "-q", q, "-Q", "-k", q][..], extra].concat()
+}
+
 /// Starts `amqpctl ARGS` against the shared node in the background.
 pub fn spawn_amqpctl(args: &[&str]) -> Spawned {
     Cmd::amqpctl_on(super::broker(), args).spawn()
+}
+
+/// Starts `amqpctl ARGS` against the shared node in the background and waits up to
+/// `timeout` for a stderr line containing `needle` (e.g. "Created queue"), which says it is
+/// going; the child and that line.
+#[track_caller]
+pub fn spawn_amqpctl_until(args: &[&str], needle: &str, timeout: Duration) -> (Spawned, String) {
+    let child = spawn_amqpctl(args);
+    let line = child.await_stderr(needle, timeout);
+    (child, line)
 }
 
 /// Starts `amqpctl ARGS` against `b` in the background.
