@@ -338,24 +338,18 @@ fn report(spec: &RedriveSpec, tally: &Tally, left: &Left, limit: u64) {
             tally.moved, spec.queue
         ));
     }
-    if tally.twice > 0 {
-        status(format_args!(
-            "WARNING: {} messages are home twice (confirmed there, their ack lost with a connection: redriven again)",
-            tally.twice
-        ));
-    }
-    if tally.maybe_twice > 0 {
-        status(format_args!(
-            "WARNING: {} more messages may be home twice (unconfirmed at a lost connection, redriven again)",
-            tally.maybe_twice
-        ));
-    }
-    if tally.duplicates > 0 {
-        status(format_args!(
-            "WARNING: {} messages may be both home and in queue {}",
-            tally.duplicates, spec.queue
-        ));
-    }
+    warn(
+        tally.twice,
+        "messages are home twice (confirmed there, their ack lost with a connection: redriven again)",
+    );
+    warn(
+        tally.maybe_twice,
+        "more messages may be home twice (unconfirmed at a lost connection, redriven again)",
+    );
+    warn(
+        tally.duplicates,
+        format_args!("messages may be both home and in queue {}", spec.queue),
+    );
     if tally.held_full {
         status(format_args!(
             "WARNING: stopped after leaving {} messages in place, as many as it can hold; run it again once they are dealt with",
@@ -370,17 +364,20 @@ fn report(spec: &RedriveSpec, tally: &Tally, left: &Left, limit: u64) {
 
 /// Warnings for the messages left in place.
 fn warn_left(left: &Left) {
-    if left.no_origin > 0 {
-        status(format_args!(
-            "WARNING: {} messages have no x-death header: left in place",
-            left.no_origin
-        ));
-    }
-    if left.over_limit > 0 {
-        status(format_args!(
-            "WARNING: {} messages were redriven --max-redrives times already: left in place",
-            left.over_limit
-        ));
+    warn(
+        left.no_origin,
+        "messages have no x-death header: left in place",
+    );
+    warn(
+        left.over_limit,
+        "messages were redriven --max-redrives times already: left in place",
+    );
+}
+
+/// `WARNING: N what`, unless none are.
+fn warn(n: u64, what: impl std::fmt::Display) {
+    if n > 0 {
+        status(format_args!("WARNING: {n} {what}"));
     }
 }
 
