@@ -137,8 +137,6 @@ pub struct RedriveSpec {
     pub dry_run: bool,
     /// `--filter`.
     pub filter: Option<Filter>,
-    /// Publishes unconfirmed at most.
-    pub window: usize,
     /// `--max-inflight-bytes` (0: no bound).
     pub budget: u64,
     /// `--reconnect`: go on after a lost connection.
@@ -155,7 +153,6 @@ impl RedriveArgs {
             max_redrives: self.max_redrives,
             count: self.count,
             dry_run: self.dry_run,
-            window: usize::from(transfer::DEFAULT_WINDOW),
             budget: self.inflight.max_inflight_bytes,
             reconnect: self.reconnect.reconnect,
         })
@@ -218,7 +215,8 @@ fn plan<'s>(spec: &'s RedriveSpec, ready: u64, done: &Tally) -> Plan<'s> {
         queue: &spec.queue,
         limit: ready.saturating_sub(done.moved),
         count,
-        window: spec.window,
+        // No --window (yet): move's default.
+        window: usize::from(transfer::DEFAULT_WINDOW),
         budget: spec.budget,
         rate: None,
         filter: spec.filter.as_ref(),
