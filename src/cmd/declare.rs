@@ -2,6 +2,7 @@
 
 use clap::{Args, Subcommand};
 
+use super::args::BindingArgs;
 use super::args::queue::QueueType;
 use super::args::values::{
     check_name, check_unique_keys, parse_exchange_type, parse_key_value, table,
@@ -88,29 +89,8 @@ struct ExchangeDeclaration {
 // `declare binding`'s flags.
 #[derive(Debug, Args)]
 struct BindingDeclaration {
-    /// Source exchange.
-    #[arg(short = 'e', long = "exchange", value_name = "EXCHANGE")]
-    exchange: String,
-    /// Queue to bind.
-    #[arg(
-        short = 'q',
-        long = "queue",
-        value_name = "QUEUE",
-        required_unless_present = "to_exchange",
-        conflicts_with = "to_exchange"
-    )]
-    queue: Option<String>,
-    /// Exchange to bind (exchange-to-exchange binding).
-    #[arg(long, value_name = "NAME")]
-    to_exchange: Option<String>,
-    /// Binding key.
-    #[arg(
-        short = 'k',
-        long = "routing-key",
-        value_name = "KEY",
-        default_value = ""
-    )]
-    routing_key: String,
+    #[command(flatten)]
+    ends: BindingArgs,
     /// Binding argument KEY=VALUE (for headers exchanges); repeatable.
     /// Integers and true/false are typed by their look; KEY:TYPE=VALUE
     /// forces the type (string, int, float, bool).
@@ -211,28 +191,21 @@ impl ExchangeDeclaration {
 
 impl BindingDeclaration {
     fn resolve(self) -> Result<DeclareSpec, Error> {
-        check_name("the exchange name (-e)", &self.exchange)?;
-        check_name("the queue name (-q)", self.queue.as_deref().unwrap_or(""))?;
+        let ends = &self.ends;
+        check_name("the exchange name (-e)", &ends.exchange)?;
+        check_name("the queue name (-q)", ends.queue.as_deref().unwrap_or(""))?;
         check_name(
             "the exchange name (--to-exchange)",
-            self.to_exchange.as_deref().unwrap_or(""),
+            ends.to_exchange.as_deref().unwrap_or(""),
         )?;
-        check_name("the routing key (-k)", &self.routing_key)?;
+        check_name("the routing key (-k)", &ends.routing_key)?;
         check_unique_keys("--arg", &self.arguments)?;
-        let (destination, to_exchange) = match (self.queue, self.to_exchange) {
-            (Some(q), _) => (q, false),
-            (None, Some(x)) => (x, true),
-            (None, None) => {
-                return Err(Error::Usage(
-                    "declare binding needs -q QUEUE or --to-exchange NAME".to_string(),
-                ));
-            }
-        };
+        let (destination, to_exchange) = ends.destination("declare binding")?;
         Ok(DeclareSpec::Binding {
-            exchange: self.exchange,
+            exchange: self.ends.exchange,
             destination,
             to_exchange,
-            key: self.routing_key,
+            key: self.ends.routing_key,
             arguments: table(&self.arguments),
         })
     }

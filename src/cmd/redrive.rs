@@ -137,8 +137,6 @@ pub struct RedriveSpec {
     pub dry_run: bool,
     /// `--filter`.
     pub filter: Option<Filter>,
-    /// Publishes unconfirmed at most.
-    pub window: usize,
     /// `--max-inflight-bytes` (0: no bound).
     pub budget: u64,
     /// `--reconnect`: go on after a lost connection.
@@ -155,7 +153,6 @@ impl RedriveArgs {
             max_redrives: self.max_redrives,
             count: self.count,
             dry_run: self.dry_run,
-            window: usize::from(transfer::DEFAULT_WINDOW),
             budget: self.inflight.max_inflight_bytes,
             reconnect: self.reconnect.reconnect,
         })
@@ -218,7 +215,8 @@ fn plan<'s>(spec: &'s RedriveSpec, ready: u64, done: &Tally) -> Plan<'s> {
         queue: &spec.queue,
         limit: ready.saturating_sub(done.moved),
         count,
-        window: spec.window,
+        // No --window (yet): move's default.
+        window: usize::from(transfer::DEFAULT_WINDOW),
         budget: spec.budget,
         rate: None,
         filter: spec.filter.as_ref(),
@@ -338,24 +336,18 @@ fn report(spec: &RedriveSpec, tally: &Tally, left: &Left, limit: u64) {
             tally.moved, spec.queue
         ));
     }
-    if tally.twice > 0 {
-        status(format_args!(
-            "WARNING: {} messages are home twice (confirmed there, their ack lost with a connection: redriven again)",
-            tally.twice
-        ));
-    }
-    if tally.maybe_twice > 0 {
-        status(format_args!(
-            "WARNING: {} more messages may be home twice (unconfirmed at a lost connection, redriven again)",
-            tally.maybe_twice
-        ));
-    }
-    if tally.duplicates > 0 {
-        status(format_args!(
-            "WARNING: {} messages may be both home and in queue {}",
-            tally.duplicates, spec.queue
-        ));
-    }
+    warn(
+        tally.twice,
+        "messages are home twice (confirmed there, their ack lost with a connection: redriven again)",
+    );
+    warn(
+        tally.maybe_twice,
+        "more messages may be home twice (unconfirmed at a lost connection, redriven again)",
+    );
+    warn(
+        tally.duplicates,
+        format_args!("messages may be both home and in queue {}", spec.queue),
+    );
     if tally.held_full {
         status(format_args!(
             "WARNING: stopped after leaving {} messages in place, as many as it can hold; run it again once they are dealt with",
@@ -370,17 +362,20 @@ fn report(spec: &RedriveSpec, tally: &Tally, left: &Left, limit: u64) {
 
 /// Warnings for the messages left in place.
 fn warn_left(left: &Left) {
-    if left.no_origin > 0 {
-        status(format_args!(
-            "WARNING: {} messages have no x-death header: left in place",
-            left.no_origin
-        ));
-    }
-    if left.over_limit > 0 {
-        status(format_args!(
-            "WARNING: {} messages were redriven --max-redrives times already: left in place",
-            left.over_limit
-        ));
+    warn(
+        left.no_origin,
+        "messages have no x-death header: left in place",
+    );
+    warn(
+        left.over_limit,
+        "messages were redriven --max-redrives times already: left in place",
+    );
+}
+
+/// `WARNING: N what`, unless none are.
+fn warn(n: u64, what: impl std::fmt::Display) {
+    if n > 0 {
+        status(format_args!("WARNING: {n} {what}"));
     }
 }
 

@@ -32,6 +32,23 @@ struct Which {
     name: String,
 }
 
+/// One node of a sandbox.
+#[derive(Debug, Args)]
+struct NodeOf {
+    /// The node: its number (1, 2, …) or its name.
+    node: String,
+    #[command(flatten)]
+    which: Which,
+}
+
+impl NodeOf {
+    /// Does `act` to the node, once the sandbox is loaded and the node found.
+    fn act(&self, act: impl FnOnce(&Node) -> Result<(), Error>) -> Result<(), Error> {
+        let sandbox = Sandbox::load(&self.which.name)?;
+        act(sandbox.node(&self.node)?)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Action {
     /// Boot a node or a cluster on free ports of 127.0.0.1, with vhost
@@ -74,26 +91,20 @@ enum Action {
     },
     /// Stop one node cleanly.
     Stop {
-        /// The node: its number (1, 2, …) or its name.
-        node: String,
         #[command(flatten)]
-        which: Which,
+        at: NodeOf,
     },
     /// Start a stopped or killed node again, on the same ports with the same
     /// data.
     Start {
-        /// The node: its number (1, 2, …) or its name.
-        node: String,
         #[command(flatten)]
-        which: Which,
+        at: NodeOf,
     },
     /// Kill one node's Erlang VM with SIGKILL, as a crash would (for fault
     /// drills).
     Kill {
-        /// The node: its number (1, 2, …) or its name.
-        node: String,
         #[command(flatten)]
-        which: Which,
+        at: NodeOf,
     },
     /// Stop every node and remove the sandbox's directory.
     Down {
@@ -125,16 +136,12 @@ pub fn run(args: SandboxArgs) -> Result<(), Error> {
         }
         Action::Status { which } => print_status(&Sandbox::load(&which.name)?),
         Action::Env { which } => print_exports(&Sandbox::load(&which.name)?),
-        Action::Stop { node, which } => {
-            let sandbox = Sandbox::load(&which.name)?;
-            let node = sandbox.node(&node)?;
+        Action::Stop { at } => at.act(|node| {
             node.stop()?;
             status(format_args!("Stopped node {}", node.name));
             Ok(())
-        }
-        Action::Start { node, which } => {
-            let sandbox = Sandbox::load(&which.name)?;
-            let node = sandbox.node(&node)?;
+        }),
+        Action::Start { at } => at.act(|node| {
             if let Some(pid) = node.running_pid() {
                 status(format_args!(
                     "Node {} is already running (pid {pid})",
@@ -145,16 +152,14 @@ pub fn run(args: SandboxArgs) -> Result<(), Error> {
             node.boot()?;
             status(format_args!("Started node {}", node.name));
             Ok(())
-        }
-        Action::Kill { node, which } => {
-            let sandbox = Sandbox::load(&which.name)?;
-            let node = sandbox.node(&node)?;
+        }),
+        Action::Kill { at } => at.act(|node| {
             match node.kill() {
                 Some(pid) => status(format_args!("Killed node {} (pid {pid})", node.name)),
                 None => status(format_args!("Node {} was not running", node.name)),
             }
             Ok(())
-        }
+        }),
         Action::Down { which } => {
             let sandbox = Sandbox::load(&which.name)?;
             let (name, dir, n) = (

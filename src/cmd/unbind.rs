@@ -7,11 +7,11 @@
 //! ends first; none matching is `no such binding` (exit 5), and the one that
 //! matches is deleted by its `properties_key`.
 
-use clap::Args;
+use clap::{Arg, Args};
 use serde_json::Value as Json;
 
 use super::args::values::{check_name, check_unique_keys, parse_key_value};
-use super::args::{ConnectionArgs, ManagementArgs};
+use super::args::{BindingArgs, ConnectionArgs, ManagementArgs};
 use super::broker::ConnectSpec;
 use super::broker::management;
 use super::io::output::result;
@@ -20,32 +20,13 @@ use crate::error::Error;
 use amqpctl::amqp::Value;
 use amqpctl::mgmt::MgmtError;
 
-/// The flags of `amqpctl unbind`: those of `declare binding`.
+/// The flags of `amqpctl unbind`: those of `declare binding`, `-q` and
+/// `--to-exchange` worded for a binding that is there.
 #[derive(Debug, Args)]
+#[command(mut_args(reword))]
 pub struct UnbindArgs {
-    /// Source exchange.
-    #[arg(short = 'e', long = "exchange", value_name = "EXCHANGE")]
-    exchange: String,
-    /// Bound queue.
-    #[arg(
-        short = 'q',
-        long = "queue",
-        value_name = "QUEUE",
-        required_unless_present = "to_exchange",
-        conflicts_with = "to_exchange"
-    )]
-    queue: Option<String>,
-    /// Bound exchange (exchange-to-exchange binding).
-    #[arg(long, value_name = "NAME")]
-    to_exchange: Option<String>,
-    /// Binding key.
-    #[arg(
-        short = 'k',
-        long = "routing-key",
-        value_name = "KEY",
-        default_value = ""
-    )]
-    routing_key: String,
+    #[command(flatten)]
+    ends: BindingArgs,
     /// Binding argument KEY=VALUE, as it was bound (headers exchanges);
     /// repeatable. The binding's arguments must be exactly these.
     #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_key_value)]
@@ -53,6 +34,18 @@ pub struct UnbindArgs {
 
     #[command(flatten)]
     management: ManagementArgs,
+}
+
+/// `declare binding`'s `-q` and `--to-exchange`, worded for a binding that
+/// is there (clap's words: a one-line doc comment loses its full stop).
+/// Mutated in place, so the help, the manual page and the completions keep
+/// the flags' order.
+fn reword(arg: Arg) -> Arg {
+    match arg.get_id().as_str() {
+        "queue" => arg.help("Bound queue"),
+        "to_exchange" => arg.help("Bound exchange (exchange-to-exchange binding)"),
+        _ => arg,
+    }
 }
 
 /// One binding to remove, checked.
@@ -67,29 +60,23 @@ struct UnbindSpec {
 
 impl UnbindArgs {
     fn resolve(&self) -> Result<UnbindSpec, Error> {
-        check_name("the exchange name (-e)", &self.exchange)?;
-        check_name("the routing key (-k)", &self.routing_key)?;
+        let ends = &self.ends;
+        check_name("the exchange name (-e)", &ends.exchange)?;
+        check_name("the routing key (-k)", &ends.routing_key)?;
         check_unique_keys("--arg", &self.arguments)?;
-        let (destination, kind) = match (&self.queue, &self.to_exchange) {
-            (Some(q), _) => (q.clone(), "q"),
-            (None, Some(x)) => (x.clone(), "e"),
-            (None, None) => {
-                return Err(Error::Usage(
-                    "unbind needs -q QUEUE or --to-exchange NAME".to_string(),
-                ));
-            }
-        };
+        let (destination, to_exchange) = ends.destination("unbind")?;
+        let kind = if to_exchange { "e" } else { "q" };
         check_name("the destination's name", &destination)?;
-        if self.exchange.is_empty() {
+        if ends.exchange.is_empty() {
             return Err(Error::Usage(
                 "the default exchange's bindings cannot be removed".to_string(),
             ));
         }
         Ok(UnbindSpec {
-            exchange: self.exchange.clone(),
+            exchange: ends.exchange.clone(),
             destination,
             kind,
-            key: self.routing_key.clone(),
+            key: ends.routing_key.clone(),
             arguments: self
                 .arguments
                 .iter()

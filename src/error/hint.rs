@@ -47,28 +47,38 @@ impl Error {
     /// `get`'s advice: how to declare a missing queue, and how to read a
     /// stream, which RabbitMQ refuses to basic.get.
     pub fn for_get(self, queue: &str) -> Error {
-        match self {
-            Error::Amqp(e) if is_stream_refusal(&e) => Error::Unsupported(e).hinted(format!(
-                "a stream is read with: amqpctl con -q {queue} --offset first"
-            )),
-            e if e.is_missing_queue() => {
-                e.hinted(format!("declare it first: amqpctl declare queue {queue}"))
-            }
-            e => e,
-        }
+        self.for_queue(
+            queue,
+            format!("a stream is read with: amqpctl con -q {queue} --offset first"),
+        )
     }
 
     /// `purge`'s advice: a stream cannot be purged (RabbitMQ closes the
     /// connection with 540), but it can be deleted or given a retention.
     pub fn for_purge(self, queue: &str) -> Error {
-        match self {
-            Error::Amqp(e) if is_stream_refusal(&e) => Error::Unsupported(e).hinted(format!(
+        self.for_queue(
+            queue,
+            format!(
                 "a stream keeps its messages: delete it (amqpctl delete queue {queue}) or declare it with a retention (--arg x-max-age=1h)"
-            )),
-            e if e.is_missing_queue() => {
-                e.hinted(format!("declare it first: amqpctl declare queue {queue}"))
-            }
-            e => e,
+            ),
+        )
+    }
+
+    /// The advice of a command on one queue that RabbitMQ refuses for a
+    /// stream: `for_stream` then, else how to declare a missing queue.
+    fn for_queue(self, queue: &str, for_stream: String) -> Error {
+        match self {
+            Error::Amqp(e) if is_stream_refusal(&e) => Error::Unsupported(e).hinted(for_stream),
+            e => e.for_missing_queue(queue),
+        }
+    }
+
+    /// How to declare `queue`, where the error says it is missing (`get`,
+    /// `purge`, `move --to-queue`).
+    pub fn for_missing_queue(self, queue: &str) -> Error {
+        match self.is_missing_queue() {
+            true => self.hinted(format!("declare it first: amqpctl declare queue {queue}")),
+            false => self,
         }
     }
 

@@ -303,6 +303,14 @@ pub fn report(e: &Error) -> ExitCode {
 mod tests {
     use super::*;
 
+    /// The broker's closing of a channel, as the AMQP layer reports it.
+    fn channel_closed(code: u16, text: &str) -> Error {
+        Error::Amqp(AmqpError::ChannelClosed {
+            code,
+            text: text.into(),
+        })
+    }
+
     #[test]
     fn a_deprecated_feature_refused_is_status_5_not_a_lost_connection() {
         let refused = Error::Amqp(AmqpError::ConnectionClosed {
@@ -316,10 +324,7 @@ mod tests {
 
     #[test]
     fn broker_errors_map_to_the_documented_codes() {
-        let channel = Error::Amqp(AmqpError::ChannelClosed {
-            code: 404,
-            text: "NOT_FOUND - no exchange 'logs' in vhost '/'".into(),
-        });
+        let channel = channel_closed(404, "NOT_FOUND - no exchange 'logs' in vhost '/'");
         assert_eq!(channel.exit_code(), 5);
         assert_eq!(
             channel.to_string(),
@@ -351,11 +356,8 @@ mod tests {
 
     #[test]
     fn a_hint_keeps_the_broker_reply_predicates() {
-        let missing = Error::Amqp(AmqpError::ChannelClosed {
-            code: 404,
-            text: "NOT_FOUND - no queue 'q' in vhost '/'".into(),
-        })
-        .hinted("declare it with -Q");
+        let missing = channel_closed(404, "NOT_FOUND - no queue 'q' in vhost '/'")
+            .hinted("declare it with -Q");
         assert!(missing.is_missing_queue());
         assert!(!missing.is_worth_retrying());
         let lost = Error::Amqp(AmqpError::ConnectionLost {

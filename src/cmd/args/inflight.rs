@@ -47,13 +47,18 @@ mod tests {
 
     #[test]
     fn sizes_take_binary_suffixes() {
-        assert_eq!(parse_bytes("0"), Ok(0));
-        assert_eq!(parse_bytes("65536"), Ok(65536));
-        assert_eq!(parse_bytes("64k"), Ok(65536));
-        assert_eq!(parse_bytes("64KiB"), Ok(65536));
-        assert_eq!(parse_bytes("32MiB"), Ok(32 << 20));
-        assert_eq!(parse_bytes("32M"), Ok(32 << 20));
-        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        let sizes = [
+            ("0", 0),
+            ("65536", 65536),
+            ("64k", 65536),
+            ("64KiB", 65536),
+            ("32MiB", 32 << 20),
+            ("32M", 32 << 20),
+            ("1G", 1 << 30),
+        ];
+        for (text, bytes) in sizes {
+            assert_eq!(parse_bytes(text), Ok(bytes), "{text}");
+        }
         for bad in [
             "",
             "k",

@@ -2,6 +2,7 @@
 //! format) and the value parsers behind every flag. Each group turns into a
 //! plain spec in its `resolve`, checked there, before anything is sent.
 
+pub mod binding;
 pub mod connection;
 pub mod exchange;
 pub mod format;
@@ -14,6 +15,7 @@ pub mod rfc3339;
 pub mod url;
 pub mod values;
 
+pub use binding::BindingArgs;
 pub use connection::ConnectionArgs;
 pub use exchange::ExchangeArgs;
 pub use format::FormatArgs;

@@ -335,13 +335,7 @@ fn check_destination(dst: &Channel, spec: &MoveSpec) -> Result<(), Error> {
     match &spec.destination {
         Destination::Queue(q) => match dst.queue_inspect(q) {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let e = Error::from(e);
-                match e.is_missing_queue() {
-                    true => Err(e.hinted(format!("declare it first: amqpctl declare queue {q}"))),
-                    false => Err(e),
-                }
-            }
+            Err(e) => Err(Error::from(e).for_missing_queue(q)),
         },
         Destination::Exchange { name, .. } if spec.dry_run && !name.is_empty() => {
             Ok(dst.exchange_check(name)?)

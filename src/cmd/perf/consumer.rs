@@ -18,11 +18,11 @@ use amqpctl::amqp::{Channel, Consumer, ConsumerSettings, Delivery, Next};
 /// and looks at the stop flag again.
 const IDLE_POLL: Duration = Duration::from_millis(50);
 
-/// One consumer's part of the run.
-pub struct Worker<'a> {
+/// What each worker of the run is handed, consumer or producer alike.
+pub struct Part<'a> {
     /// The run's settings.
     pub spec: &'a PerfSpec,
-    /// The queue it consumes from (one of `--queues`).
+    /// The queue it works on (one of `--queues`).
     pub queue: &'a str,
     /// Where it connects.
     pub connect: &'a ConnectSpec,
@@ -30,8 +30,44 @@ pub struct Worker<'a> {
     pub tally: Shared,
     /// The run's stop flags.
     pub control: &'a Control,
-    /// Fires when the run stops at once (a signal).
+    /// Fires when the run stops at once (a signal; for a producer also
+    /// `--duration`).
     pub stop: Receiver<i32>,
+}
+
+impl<'a> Part<'a> {
+    /// Worker `i`'s part of the run `spec` on the connection `connect`.
+    pub fn new(
+        spec: &'a PerfSpec,
+        control: &'a Control,
+        i: u32,
+        connect: &'a ConnectSpec,
+        tally: &Shared,
+        stop: Receiver<i32>,
+    ) -> Part<'a> {
+        Part {
+            spec,
+            queue: spec.queues.of_worker(i),
+            connect,
+            tally: tally.clone(),
+            control,
+            stop,
+        }
+    }
+
+    /// Runs `work` on a connection and channel of its own, then keeps the
+    /// thread's CPU time in the tally.
+    pub fn run(&self, work: impl FnOnce(&Channel) -> Result<(), Error>) -> Result<(), Error> {
+        let ran = with_channel(self.connect, |channel| work(channel));
+        self.tally.lock().cpu = super::check::thread_cpu();
+        ran
+    }
+}
+
+/// One consumer's part of the run.
+pub struct Worker<'a> {
+    /// What every worker is handed.
+    pub part: Part<'a>,
     /// Told once the consumer is registered, so producers start after it
     /// (a stream consumer reads from the next message on).
     pub ready: crossbeam_channel::Sender<()>,
@@ -41,26 +77,24 @@ impl Worker<'_> {
     /// Connects, consumes until told to stop, acks what it holds, and
     /// closes.
     pub fn run(self) -> Result<(), Error> {
-        let ran = with_channel(self.connect, |channel| self.consume(channel));
-        self.tally.lock().cpu = super::check::thread_cpu();
-        ran
+        self.part.run(|channel| self.consume(channel))
     }
 
     fn consume(&self, channel: &Channel) -> Result<(), Error> {
-        if !self.spec.ack_auto {
-            channel.basic_qos(self.spec.prefetch)?;
+        if !self.part.spec.ack_auto {
+            channel.basic_qos(self.part.spec.prefetch)?;
         }
         let mut settings = ConsumerSettings {
-            no_ack: self.spec.ack_auto,
+            no_ack: self.part.spec.ack_auto,
             ..ConsumerSettings::default()
         };
-        if self.spec.queue_type == super::QueueType::Stream {
+        if self.part.spec.queue_type == super::QueueType::Stream {
             settings.arguments.insert(
                 "x-stream-offset".to_string(),
-                self.spec.stream_offset.clone(),
+                self.part.spec.stream_offset.clone(),
             );
         }
-        let consumer = channel.basic_consume(self.queue, &settings)?;
+        let consumer = channel.basic_consume(self.part.queue, &settings)?;
         let _ = self.ready.send(());
         let received = self.receive(&consumer);
         let cancelled = consumer.cancel();
@@ -73,8 +107,8 @@ impl Worker<'_> {
         let mut unacked: Option<Delivery> = None;
         let mut pending = 0u32;
         let me = run_id();
-        while !self.control.consumers_stopped() {
-            let delivery = match consumer.next(Some(IDLE_POLL), Some(&self.stop))? {
+        while !self.part.control.consumers_stopped() {
+            let delivery = match consumer.next(Some(IDLE_POLL), Some(&self.part.stop))? {
                 Next::Delivery(d) => d,
                 Next::Idle => {
                     self.ack(consumer, &mut unacked, &mut pending)?;
@@ -82,7 +116,7 @@ impl Worker<'_> {
                 }
                 Next::Interrupted => break,
             };
-            if !self.spec.ack_auto && !self.control.take_delivery() {
+            if !self.part.spec.ack_auto && !self.part.control.take_delivery() {
                 // Over --count (a run without producers): left unacked, so
                 // the broker requeues it when the channel closes. (An
                 // automatic ack took it already: it is counted.)
@@ -90,7 +124,7 @@ impl Worker<'_> {
             }
             let now = now_nanos();
             {
-                let mut tally = self.tally.lock();
+                let mut tally = self.part.tally.lock();
                 tally.count += 1;
                 tally.bytes += delivery.body().len() as u64;
                 tally.waiting_sum += consumer.waiting() as u64;
@@ -104,17 +138,17 @@ impl Worker<'_> {
                     _ => tally.foreign += 1,
                 }
             }
-            if !self.spec.ack_auto {
+            if !self.part.spec.ack_auto {
                 pending += 1;
                 unacked = Some(delivery);
-                if pending >= self.spec.ack_every {
+                if pending >= self.part.spec.ack_every {
                     self.ack(consumer, &mut unacked, &mut pending)?;
                 }
             }
             // --consumer-latency: the work a real consumer would do; a
             // signal ends it.
-            if let Some(work) = self.spec.consumer_latency
-                && self.stop.recv_timeout(work).is_ok()
+            if let Some(work) = self.part.spec.consumer_latency
+                && self.part.stop.recv_timeout(work).is_ok()
             {
                 break;
             }
@@ -126,15 +160,15 @@ impl Worker<'_> {
     /// deliveries of a message published at `published` (wall ns): its
     /// share of every producer's rate at that point of the schedule.
     fn expected_interval(&self, published: u64) -> Option<u64> {
-        let steps = self.spec.rate.as_deref()?;
-        let started = wall(self.control.started()?);
+        let steps = self.part.spec.rate.as_deref()?;
+        let started = wall(self.part.control.started()?);
         let elapsed = Duration::from_nanos(published.saturating_sub(started));
-        let rate = rate_at(steps, elapsed) * f64::from(self.spec.producers);
+        let rate = rate_at(steps, elapsed) * f64::from(self.part.spec.producers);
         // A stream gives each consumer every message; a queue splits them.
-        let share = match self.spec.queue_type {
+        let share = match self.part.spec.queue_type {
             super::QueueType::Stream => 1.0,
             super::QueueType::Classic | super::QueueType::Quorum => {
-                f64::from(self.spec.consumers.max(1))
+                f64::from(self.part.spec.consumers.max(1))
             }
         };
         (rate > 0.0).then(|| (share * 1e9 / rate) as u64)

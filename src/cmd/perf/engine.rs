@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::check::SelfCheck;
-use super::consumer::Worker;
+use super::consumer::{Part, Worker};
 use super::producer::Producer;
 use super::report::{Interval, Reporter};
 use super::stamp::{epoch, now_nanos};
@@ -200,12 +200,7 @@ impl<'env> Crew<'env> {
         for (i, (c, tally)) in specs.iter().zip(tallies).enumerate() {
             let (stop, stop_rx) = crossbeam_channel::bounded(1);
             let worker = Worker {
-                spec: self.spec,
-                queue: self.spec.queues.of_worker(i as u32),
-                connect: c,
-                tally: tally.clone(),
-                control: self.control,
-                stop: stop_rx,
+                part: Part::new(self.spec, self.control, i as u32, c, tally, stop_rx),
                 ready: ready_tx.clone(),
             };
             let handle = spawn(scope, "perf-consumer", self.control, move || worker.run());
@@ -228,12 +223,7 @@ impl<'env> Crew<'env> {
             let producer = Producer {
                 id: i as u32 + 1,
                 count: share(self.spec.count, self.spec.producers, i as u32),
-                spec: self.spec,
-                queue: self.spec.queues.of_worker(i as u32),
-                connect: p,
-                tally: tally.clone(),
-                control: self.control,
-                stop: stop_rx,
+                part: Part::new(self.spec, self.control, i as u32, p, tally, stop_rx),
             };
             let handle = spawn(scope, "perf-producer", self.control, move || producer.run());
             producers.push(Running { handle, stop });

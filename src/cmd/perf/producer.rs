@@ -6,12 +6,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
-
+use super::consumer::Part;
 use super::stamp::{Stamp, now_nanos, run_id, wall};
-use super::stats::Shared;
-use super::{Control, PerfSpec};
-use crate::cmd::broker::{ConnectSpec, with_channel};
 use crate::cmd::io::pace::Pacer;
 use crate::error::Error;
 use amqpctl::amqp::{Channel, Confirmation, Properties, Publish};
@@ -29,55 +25,43 @@ pub struct Producer<'a> {
     pub id: u32,
     /// How many it publishes; `None` until told to stop.
     pub count: Option<u64>,
-    /// The run's settings.
-    pub spec: &'a PerfSpec,
-    /// The queue it publishes to (one of `--queues`).
-    pub queue: &'a str,
-    /// Where it connects.
-    pub connect: &'a ConnectSpec,
-    /// Its counts and latencies.
-    pub tally: Shared,
-    /// The run's stop flags.
-    pub control: &'a Control,
-    /// Fires when the run stops (signal, `--duration`).
-    pub stop: Receiver<i32>,
+    /// What every worker is handed.
+    pub part: Part<'a>,
 }
 
 impl Producer<'_> {
     /// Connects, publishes until done or told to stop, waits for the last
     /// confirms, and closes.
     pub fn run(self) -> Result<(), Error> {
-        let ran = with_channel(self.connect, |channel| self.publish_all(channel));
-        self.tally.lock().cpu = super::check::thread_cpu();
-        ran
+        self.part.run(|channel| self.publish_all(channel))
     }
 
     fn publish_all(&self, channel: &Channel) -> Result<(), Error> {
-        if self.spec.confirm.is_some() {
+        if self.part.spec.confirm.is_some() {
             channel.confirm_delivery()?;
         }
         let properties = Properties {
-            delivery_mode: self.spec.persistent.then_some(2),
+            delivery_mode: self.part.spec.persistent.then_some(2),
             ..Properties::default()
         };
-        let mut body = vec![0u8; self.spec.size.largest()];
-        let mut sizes = self.spec.size.picker();
-        let mut pacer = self.spec.rate.clone().map(Pacer::schedule);
+        let mut body = vec![0u8; self.part.spec.size.largest()];
+        let mut sizes = self.part.spec.size.picker();
+        let mut pacer = self.part.spec.rate.clone().map(Pacer::schedule);
         // Publish times (ns) of the unconfirmed messages, oldest first (the
         // broker's confirms settle them in this order), with the interval
         // the pacer then expected between messages.
         let mut published: VecDeque<(u64, Option<u64>)> = VecDeque::new();
         let mut seq = 0u64;
-        while !self.control.producers_stopped() && self.count.is_none_or(|n| seq < n) {
+        while !self.part.control.producers_stopped() && self.count.is_none_or(|n| seq < n) {
             if let Some(p) = pacer.as_mut() {
-                if self.spec.confirm.is_some() {
+                if self.part.spec.confirm.is_some() {
                     // Settle confirms while waiting, so their latency is
                     // taken when they come, not at the next publish.
                     let due = p.next_due();
                     channel
                         .wait_confirms_until(0, Some(due), |_, c| self.settle(&mut published, c))?;
                 }
-                if p.wait(&self.stop).is_some() {
+                if p.wait(&self.part.stop).is_some() {
                     break;
                 }
             }
@@ -93,38 +77,38 @@ impl Producer<'_> {
             .write(body);
             channel.basic_publish(&Publish {
                 exchange: "",
-                routing_key: self.queue,
+                routing_key: self.part.queue,
                 body,
                 properties: &properties,
                 mandatory: false,
             })?;
             {
-                let mut tally = self.tally.lock();
+                let mut tally = self.part.tally.lock();
                 tally.count += 1;
                 tally.bytes += body.len() as u64;
             }
-            if let Some(window) = self.spec.confirm {
+            if let Some(window) = self.part.spec.confirm {
                 let expected = pacer.as_ref().and_then(Pacer::interval);
                 published.push_back((nanos, expected.map(|d| d.as_nanos() as u64)));
                 channel.poll_confirms(|_, c| self.settle(&mut published, c))?;
                 let full = (channel.unconfirmed() >= window).then(Instant::now);
-                while channel.unconfirmed() >= window && !self.control.producers_stopped() {
+                while channel.unconfirmed() >= window && !self.part.control.producers_stopped() {
                     let deadline = Instant::now() + STOP_POLL;
                     channel.wait_confirms_until(window - 1, Some(deadline), |_, c| {
                         self.settle(&mut published, c)
                     })?;
                 }
                 if let Some(since) = full {
-                    self.tally.lock().confirm_wait += since.elapsed();
+                    self.part.tally.lock().confirm_wait += since.elapsed();
                 }
             }
         }
-        if self.spec.confirm.is_some() {
+        if self.part.spec.confirm.is_some() {
             let deadline = Instant::now() + CONFIRM_GRACE;
             channel
                 .wait_confirms_until(0, Some(deadline), |_, c| self.settle(&mut published, c))?;
         }
-        self.tally.lock().last_nanos = now_nanos();
+        self.part.tally.lock().last_nanos = now_nanos();
         Ok(())
     }
 
@@ -134,7 +118,7 @@ impl Producer<'_> {
         let Some((at, expected)) = published.pop_front() else {
             return;
         };
-        let mut tally = self.tally.lock();
+        let mut tally = self.part.tally.lock();
         match outcome {
             Confirmation::Ack | Confirmation::Returned { .. } => {
                 tally.confirmed += 1;
