@@ -37,6 +37,9 @@ use stamp::STAMP_LEN;
 /// The largest `--size`: RabbitMQ's default maximum message size (128 MiB).
 const MAX_SIZE: usize = 128 * 1024 * 1024;
 
+/// `--confirm-window` when only `--confirm` is given.
+const DEFAULT_WINDOW: u32 = 1000;
+
 /// The flags of `amqpctl perf`.
 #[derive(Debug, Args)]
 pub struct PerfArgs {
@@ -68,10 +71,10 @@ pub struct PerfArgs {
     #[arg(long)]
     confirm: bool,
 
-    /// With --confirm, messages published and not yet confirmed at most,
-    /// per producer.
-    #[arg(long, value_name = "W", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), requires = "confirm")]
-    confirm_window: u32,
+    /// Messages published and not yet confirmed at most, per producer;
+    /// turns on --confirm (as PerfTest's --confirm W) [default: 1000].
+    #[arg(long, value_name = "W", value_parser = clap::value_parser!(u32).range(1..))]
+    confirm_window: Option<u32>,
 
     /// Delivery mode 2: persistent messages (the queue is durable either
     /// way).
@@ -253,6 +256,13 @@ impl PerfArgs {
         Ok(())
     }
 
+    /// The confirm window, if confirms are on: with `--confirm`,
+    /// `--confirm-window` or `--latency confirm`.
+    fn confirm_window(&self) -> Option<usize> {
+        let on = self.confirm || self.confirm_window.is_some() || self.latency == Latency::Confirm;
+        on.then_some(self.confirm_window.unwrap_or(DEFAULT_WINDOW) as usize)
+    }
+
     /// Checks everything that can be checked before connecting: a usage
     /// error must change nothing on the broker.
     pub fn resolve(self) -> Result<PerfSpec, Error> {
@@ -288,6 +298,7 @@ impl PerfArgs {
             ));
         }
         self.check_stream()?;
+        let confirm = self.confirm_window();
         let queues = queues::resolve(queues::QueueFlags {
             queue: self.queue,
             pattern: self.queue_pattern,
@@ -310,8 +321,7 @@ impl PerfArgs {
             consumers: if collect { 0 } else { self.consumers },
             size: self.size,
             rate: self.rate.map(|r| r.0),
-            confirm: (self.confirm || self.latency == Latency::Confirm)
-                .then_some(self.confirm_window as usize),
+            confirm,
             persistent: self.persistent,
             prefetch: self.prefetch,
             ack_auto: self.ack_auto,
