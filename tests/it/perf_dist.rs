@@ -334,6 +334,14 @@ fn an_instance_killed_mid_run_fails_the_run_and_is_named() {
     let died = s["run"]["died"].as_array().expect("died");
     assert_eq!(died.len(), 1, "{s}");
     assert!(died[0].as_str().is_some_and(|d| d.ends_with(&dead)), "{s}");
+    // Only an end carries the corrected histograms: the dead one's are
+    // missing from the corrected figures, and the summary says whose they
+    // are.
+    let from = s["run"]["corrected_from"]
+        .as_array()
+        .expect("corrected_from");
+    assert_eq!(from.len(), 2, "{s}");
+    assert!(from.iter().all(|i| i != &died[0]), "{s}");
 }
 
 #[test]
@@ -347,6 +355,13 @@ fn with_allow_partial_a_run_that_lost_an_instance_passes_and_names_it() {
     };
     assert!(has("stdout: Died: "), "{lines:?}");
     assert!(has("stdout: Instance "), "{lines:?}");
+    let note = "stdout: Corrected latencies: from 2 of 3 instances; none from ";
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(note) && l.ends_with(&format!("{dead} (died mid-run)"))),
+        "{lines:?}"
+    );
     assert!(
         lines.iter().any(|l| l.starts_with(
             "stdout: Clocks: confirm latency on one clock (the publisher's), end-to-end latency on two"

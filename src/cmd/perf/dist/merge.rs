@@ -2,7 +2,9 @@
 //! histograms merged (so a percentile is of all the latencies, never an
 //! average of percentiles), and a timeline of rates per instance and
 //! combined, for the summary, `--json` and `--html`. An instance that died
-//! adds what it last reported.
+//! adds what it last reported; its corrected histograms, which only an end
+//! carries, are missing, and the summary says whose the corrected figures
+//! are.
 
 use hdrhistogram::Histogram;
 
@@ -23,9 +25,9 @@ struct Part {
     confirm: Histogram<u64>,
     e2e: Histogram<u64>,
     /// Under `--rate`, the confirm and end-to-end latencies corrected for
-    /// coordinated omission (empty for an instance that died: its
-    /// intervals carry raw figures only).
-    corrected: [Histogram<u64>; 2],
+    /// coordinated omission (`None` unpaced, and for an instance that
+    /// died: its intervals carry raw figures only).
+    corrected: Option<[Histogram<u64>; 2]>,
 }
 
 /// The merged summary and a reporter that replays the merged timeline.
@@ -37,8 +39,8 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
     let (total, confirm, e2e) = add_up(&parts);
     let [confirm_corrected, e2e_corrected] = [0, 1].map(|i| {
         let mut h = histogram();
-        for p in &parts {
-            merge(&mut h, &p.corrected[i]);
+        for c in parts.iter().filter_map(|p| p.corrected.as_ref()) {
+            merge(&mut h, &c[i]);
         }
         h
     });
@@ -82,31 +84,70 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         latency: spec.latency,
         clocks: Clocks::of(d.instances),
         self_check: None,
-        run: Some(RunPart {
-            id: d.run_id.clone(),
-            expected: d.instances,
-            instance: None,
-            instances: parts
-                .iter()
-                .map(|p| InstancePart {
-                    name: p.name.clone(),
-                    sent: p.counts.sent,
-                    confirmed: p.counts.confirmed,
-                    received: p.counts.received,
-                    finished: p.finished,
-                })
-                .collect(),
-            died: parts
-                .iter()
-                .filter(|p| !p.finished)
-                .map(|p| p.name.clone())
-                .collect(),
-            timeline: seconds.iter().map(run_second).collect(),
-        }),
+        run: Some(run_part(d, &parts, &seconds)),
     };
     let names = parts.iter().map(|p| p.name.clone()).collect();
     let reporter = Reporter::replay(seconds, names, &confirm, &e2e);
     Ok((summary, reporter))
+}
+
+/// The run's part of the merged summary: each instance's counts, the
+/// dead, the timeline, and whose corrected histograms were merged.
+fn run_part(d: &DistSpec, parts: &[Part], seconds: &[Second]) -> RunPart {
+    RunPart {
+        id: d.run_id.clone(),
+        expected: d.instances,
+        instance: None,
+        instances: parts
+            .iter()
+            .map(|p| InstancePart {
+                name: p.name.clone(),
+                sent: p.counts.sent,
+                confirmed: p.counts.confirmed,
+                received: p.counts.received,
+                finished: p.finished,
+            })
+            .collect(),
+        died: parts
+            .iter()
+            .filter(|p| !p.finished)
+            .map(|p| p.name.clone())
+            .collect(),
+        timeline: seconds.iter().map(run_second).collect(),
+        corrected_from: parts
+            .iter()
+            .filter(|p| p.corrected.is_some())
+            .map(|p| p.name.clone())
+            .collect(),
+    }
+}
+
+/// Whose corrected latencies the merged summary shows, when not every
+/// instance's: `Corrected latencies: from 2 of 3 instances; none from
+/// HOST:PID (died mid-run)`.
+pub fn corrected_note(run: &RunPart) -> Option<String> {
+    let why = |i: &InstancePart| {
+        if i.finished {
+            "unpaced"
+        } else {
+            "died mid-run"
+        }
+    };
+    let missing: Vec<String> = run
+        .instances
+        .iter()
+        .filter(|i| !run.corrected_from.contains(&i.name))
+        .map(|i| format!("{} ({})", i.name, why(i)))
+        .collect();
+    if run.corrected_from.is_empty() || missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Corrected latencies: from {} of {} instances; none from {}",
+        run.corrected_from.len(),
+        run.instances.len(),
+        missing.join(", ")
+    ))
 }
 
 /// A second of the timeline as `--json` shows it.
@@ -162,8 +203,8 @@ fn part(name: &str, heard: &Heard) -> Result<Part, Error> {
     {
         let (confirm, e2e) = decode(log).map_err(unreadable)?;
         let corrected = match corrected {
-            Some(log) => decode(log).map_err(unreadable)?.into(),
-            None => [histogram(), histogram()],
+            Some(log) => Some(decode(log).map_err(unreadable)?.into()),
+            None => None,
         };
         return Ok(Part {
             name: name.to_string(),
@@ -180,7 +221,7 @@ fn part(name: &str, heard: &Heard) -> Result<Part, Error> {
         finished: false,
         confirm: histogram(),
         e2e: histogram(),
-        corrected: [histogram(), histogram()],
+        corrected: None,
     };
     for wire in heard.intervals.get(name).into_iter().flatten() {
         if let Wire::Interval {

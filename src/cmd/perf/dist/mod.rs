@@ -25,6 +25,7 @@ use crate::cmd::broker::{ConnectSpec, connect};
 use crate::cmd::io::output::status;
 use crate::error::Error;
 use courier::Courier;
+pub use merge::corrected_note;
 use wire::{Counts, Wire, encode};
 
 /// The flags of a run of several instances.
@@ -162,6 +163,7 @@ pub fn run(connect_spec: &ConnectSpec, spec: &PerfSpec, d: &DistSpec) -> Result<
             instances: Vec::new(),
             died: Vec::new(),
             timeline: Vec::new(),
+            corrected_from: Vec::new(),
         });
         return show(spec, &summary, &reporter);
     }
