@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 use super::DistSpec;
 use super::courier::Heard;
 use super::wire::{Counts, Wire, decode};
+use crate::cmd::perf::queues::is_run_queue;
 use crate::cmd::perf::report::{Reporter, Second};
 use crate::cmd::perf::stats::{Percentiles, histogram, merge};
 use crate::cmd::perf::summary::{Clocks, InstancePart, RunPart, RunSecond, SCHEMA, Step, Summary};
@@ -44,6 +45,7 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         }
         h
     });
+    let (queue, queues) = named_queues(spec, &parts);
     let seconds = timeline(heard);
     let first = parts.first().map(|p| &p.counts);
     let size = first.map_or(spec.size.mean(), |c| c.size);
@@ -55,8 +57,7 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         schema: SCHEMA,
         producers: total.workers[0],
         consumers: total.workers[1],
-        queue: spec.queue.clone(),
-        queues: spec.queues.names.clone(),
+        queue,
         queue_type: queue_type.name(),
         size,
         // The reporting instance's own flags: the instances send no sizes.
@@ -77,10 +78,13 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         confirm_corrected_latency_us: Percentiles::of(&confirm_corrected),
         e2e_corrected_latency_us: Percentiles::of(&e2e_corrected),
         interrupted: total.interrupted,
+        // On a stream a message reaches every consumer of its queue: the
+        // instances spread theirs evenly over the queues.
         deliveries_per_message: match queue_type {
-            QueueType::Stream => u64::from(total.workers[1].max(1)),
+            QueueType::Stream => u64::from((total.workers[1] / queues.len().max(1) as u32).max(1)),
             QueueType::Classic | QueueType::Quorum => 1,
         },
+        queues,
         latency: spec.latency,
         clocks: Clocks::of(d.instances),
         self_check: None,
@@ -89,6 +93,48 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
     let names = parts.iter().map(|p| p.name.clone()).collect();
     let reporter = Reporter::replay(seconds, names, &confirm, &e2e);
     Ok((summary, reporter))
+}
+
+/// The queue (or pattern) and every queue the instances that ended said
+/// they used, else the reporting instance's own.
+fn named_queues(spec: &PerfSpec, parts: &[Part]) -> (String, Vec<String>) {
+    let queues = distinct(parts.iter().flat_map(|p| &p.counts.queues));
+    match parts.iter().find(|p| !p.counts.queues.is_empty()) {
+        Some(p) => (p.counts.queue.clone(), queues),
+        None => (spec.queue.clone(), spec.queues.names.clone()),
+    }
+}
+
+/// The run's own queues, for the report to delete once every instance
+/// ended: those the instances that ended said were the run's own (a name
+/// of the run's, `amqpctl-perf-ID` or `amqpctl-perf-ID-N`), else, when
+/// none said which queues it used, the reporting instance's own.
+pub fn own_queues(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Vec<String> {
+    let ends = heard.finals.values().filter_map(|w| match w {
+        Wire::Final { counts, .. } => Some(counts),
+        _ => None,
+    });
+    let ends: Vec<&Counts> = ends.collect();
+    if ends.iter().all(|c| c.queues.is_empty()) {
+        return if spec.queues.keep {
+            Vec::new()
+        } else {
+            spec.queues.names.clone()
+        };
+    }
+    let own = ends.iter().filter(|c| c.own_queues).flat_map(|c| &c.queues);
+    distinct(own.filter(|q| is_run_queue(&d.run_id, q)))
+}
+
+/// `names` without repeats, in order.
+fn distinct<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
 }
 
 /// The run's part of the merged summary: each instance's counts, the
