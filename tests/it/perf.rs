@@ -243,7 +243,7 @@ fn perf_refuses_bad_input_and_declares_nothing() {
     // clap's own refusals: conflicting, dependent and out-of-range flags.
     for flags in [
         &["--duration", "1", "--count", "10"][..],
-        &["--confirm-window", "5"],
+        &["--confirm-window", "0"],
         &["--ack-auto", "--ack-every", "5"],
         &["--queue-type", "lazy"],
         &["--count", "0"],

@@ -4,8 +4,9 @@
 //! instances' own, its percentiles are those of every latency the
 //! instances recorded (the test aid AMQPCTL_PERF_RAW_LATENCIES writes them
 //! out), an instance killed mid-run fails the run by name unless
-//! --allow-partial, a lonely instance gives up at the barrier, and the
-//! merged HTML report renders in headless Chromium.
+//! --allow-partial, a lonely instance gives up at the barrier, the
+//! instances spread over the run's own --queues (which the report deletes),
+//! and the merged HTML report renders in headless Chromium.
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,12 +28,19 @@ fn run_id(test: &str) -> String {
     unique(test).replace("amqpctl.it.", "it-")
 }
 
-/// Starts one instance of run `id` with `extra` flags.
+/// One instance of run `id` of `n` instances, with `flags`.
+fn member(id: &str, n: &str, flags: &[&str]) -> Cmd {
+    let mut args = vec!["perf", "--run-id", id, "--instances", n];
+    args.extend_from_slice(flags);
+    Cmd::amqpctl_on(broker(), &args)
+}
+
+/// Starts one instance of run `id` of 3 with the small load and `extra`
+/// flags.
 fn instance(id: &str, raw: &Path, extra: &[&str]) -> Spawned {
-    let mut args = vec!["perf", "--run-id", id, "--instances", "3"];
-    args.extend_from_slice(&LOAD);
-    args.extend_from_slice(extra);
-    Cmd::amqpctl_on(broker(), &args).env(RAW_ENV, raw).spawn()
+    member(id, "3", &[&LOAD[..], extra].concat())
+        .env(RAW_ENV, raw)
+        .spawn()
 }
 
 fn json(line: &str) -> Value {
@@ -334,6 +342,14 @@ fn an_instance_killed_mid_run_fails_the_run_and_is_named() {
     let died = s["run"]["died"].as_array().expect("died");
     assert_eq!(died.len(), 1, "{s}");
     assert!(died[0].as_str().is_some_and(|d| d.ends_with(&dead)), "{s}");
+    // Only an end carries the corrected histograms: the dead one's are
+    // missing from the corrected figures, and the summary says whose they
+    // are.
+    let from = s["run"]["corrected_from"]
+        .as_array()
+        .expect("corrected_from");
+    assert_eq!(from.len(), 2, "{s}");
+    assert!(from.iter().all(|i| i != &died[0]), "{s}");
 }
 
 #[test]
@@ -347,6 +363,13 @@ fn with_allow_partial_a_run_that_lost_an_instance_passes_and_names_it() {
     };
     assert!(has("stdout: Died: "), "{lines:?}");
     assert!(has("stdout: Instance "), "{lines:?}");
+    let note = "stdout: Corrected latencies: from 2 of 3 instances; none from ";
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(note) && l.ends_with(&format!("{dead} (died mid-run)"))),
+        "{lines:?}"
+    );
     assert!(
         lines.iter().any(|l| l.starts_with(
             "stdout: Clocks: confirm latency on one clock (the publisher's), end-to-end latency on two"
@@ -358,23 +381,19 @@ fn with_allow_partial_a_run_that_lost_an_instance_passes_and_names_it() {
 #[test]
 fn an_instance_alone_gives_up_at_the_barrier_with_one_line() {
     let id = run_id("perf_dist_alone");
-    amqpctl(&[
-        "perf",
-        "--run-id",
-        &id,
-        "--instances",
-        "2",
-        "--barrier-timeout",
-        "1",
-        "--duration",
-        "1",
-    ])
-    .code(1)
-    .no_stdout()
-    .stderr([format!(
+    let alone = |flags: &[&str]| {
+        let mut args = vec!["perf", "--run-id", id.as_str(), "--instances", "2"];
+        args.extend_from_slice(&["--barrier-timeout", "1"]);
+        args.extend_from_slice(flags);
+        amqpctl(&args).code(1).no_stdout()
+    };
+    alone(&["--duration", "1"]).stderr([format!(
         "ERROR: perf run '{id}': 1 of 2 instances met within 1 s ([..]); start the others with the same --run-id and --instances, or raise --barrier-timeout"
     )]);
     assert!(!queue_exists(broker(), &format!("amqpctl-perf-{id}")));
+    // A collector runs no workers: --queues asks none of it.
+    alone(&["--collect", "--queues", "3"])
+        .stderr_has(format!("ERROR: perf run '{id}': 1 of 2 instances met [..]"));
 }
 
 #[test]
@@ -397,6 +416,60 @@ fn a_collector_runs_no_workers_and_merges_the_two_that_do() {
     assert_eq!(n(&s["e2e_latency_us"], "count"), n(&s, "received"), "{s}");
     // The collector declared nothing, and nothing is left behind.
     assert!(!queue_exists(broker(), &format!("amqpctl-perf-{id}")));
+}
+
+/// The queues on the test node named after run `id`'s (`amqpctl-perf-ID`
+/// and `amqpctl-perf-ID-N`), as rabbitmqctl lists them.
+fn run_queues(id: &str) -> Vec<String> {
+    let own = format!("amqpctl-perf-{id}");
+    let listed = broker().ctl_ok(&["list_queues", "name", "--no-table-headers", "--quiet"]);
+    listed
+        .lines()
+        .map(str::trim)
+        .filter(|q| q.starts_with(&own))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn instances_spread_over_the_runs_own_queues_and_the_report_deletes_them_all() {
+    let id = run_id("perf_dist_queues");
+    let load: Vec<&str> = "--queues 2 --producers 2 --consumers 2 --count 400 --json"
+        .split(' ')
+        .collect();
+    let mut a = member(&id, "3", &load).spawn();
+    let mut b = member(&id, "3", &[&load[..], &["--report"]].concat()).spawn();
+    // A collector with no --queues of its own learns them from the others.
+    let mut collector = member(&id, "3", &["--collect", "--json"]).spawn();
+    let part = ended(&mut a, 0);
+    let reports = [ended(&mut b, 0), ended(&mut collector, 0)];
+    let names = [1, 2].map(|i| format!("amqpctl-perf-{id}-{i}"));
+    for s in reports.iter().chain([&part]) {
+        assert_eq!(s["queues"], serde_json::json!(names), "{s}");
+        assert_eq!(s["queue"], format!("amqpctl-perf-{id}-%d"), "{s}");
+    }
+    for merged in &reports {
+        // Each instance published its --count; the report adds them up,
+        // and every message reached a consumer of one or the other.
+        let instances = merged["run"]["instances"].as_array().expect("instances");
+        assert_eq!(instances.len(), 2, "{merged}");
+        assert!(instances.iter().all(|i| n(i, "sent") == 400), "{merged}");
+        let received: u64 = instances.iter().map(|i| n(i, "received")).sum();
+        assert_eq!(
+            (n(merged, "sent"), n(merged, "received"), received),
+            (800, 800, 800),
+            "{merged}"
+        );
+        assert_eq!((n(merged, "producers"), n(merged, "consumers")), (4, 4));
+        let me = part["run"]["instance"].as_str().expect("instance");
+        let mine = instances.iter().find(|i| i["name"] == me).expect("listed");
+        assert_eq!(
+            (n(mine, "sent"), n(mine, "received")),
+            (n(&part, "sent"), n(&part, "received"))
+        );
+    }
+    let left = run_queues(&id);
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]

@@ -378,6 +378,26 @@ fn consumers_do_simulated_work_and_ack_with_perftests_flag_name() {
 }
 
 #[test]
+fn a_confirm_window_alone_turns_confirms_on_as_perftests_confirm_does() {
+    let run = amqpctl(&["perf", "--confirm-window", "10", "--count", "300", "--json"]).code(0);
+    let s = summary(&run.stdout_text());
+    assert_eq!(s["confirm"], Value::Bool(true), "{s}");
+    assert_eq!(
+        (
+            s["sent"].as_u64(),
+            s["confirmed"].as_u64(),
+            s["nacked"].as_u64()
+        ),
+        (Some(300), Some(300), Some(0)),
+        "{s}"
+    );
+    assert_eq!(s["confirm_latency_us"]["count"].as_u64(), Some(300), "{s}");
+    amqpctl(&["perf", "--confirm-window", "10", "--count", "50"])
+        .code(0)
+        .stdout_has("Confirmed: 50 ([..]/s), nacked: 0");
+}
+
+#[test]
 fn a_stream_offset_says_where_perfs_consumers_start() {
     let stream = unique("perf-offset");
     let base = ["perf", "-q", &stream, "--queue-type", "stream", "--json"];

@@ -161,7 +161,9 @@ impl Worker<'_> {
     /// share of every producer's rate at that point of the schedule.
     fn expected_interval(&self, published: u64) -> Option<u64> {
         let steps = self.part.spec.rate.as_deref()?;
-        let started = wall(self.part.control.started()?);
+        // Before this instance's producers start, another instance's
+        // message (a --run-id run) is placed at the schedule's start.
+        let started = self.part.control.started().map_or(published, wall);
         let elapsed = Duration::from_nanos(published.saturating_sub(started));
         let rate = rate_at(steps, elapsed) * f64::from(self.part.spec.producers);
         // A stream gives each consumer every message; a queue splits them.

@@ -37,6 +37,9 @@ use stamp::STAMP_LEN;
 /// The largest `--size`: RabbitMQ's default maximum message size (128 MiB).
 const MAX_SIZE: usize = 128 * 1024 * 1024;
 
+/// `--confirm-window` when only `--confirm` is given.
+const DEFAULT_WINDOW: u32 = 1000;
+
 /// The flags of `amqpctl perf`.
 #[derive(Debug, Args)]
 pub struct PerfArgs {
@@ -68,10 +71,10 @@ pub struct PerfArgs {
     #[arg(long)]
     confirm: bool,
 
-    /// With --confirm, messages published and not yet confirmed at most,
-    /// per producer.
-    #[arg(long, value_name = "W", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), requires = "confirm")]
-    confirm_window: u32,
+    /// Messages published and not yet confirmed at most, per producer;
+    /// turns on --confirm (as PerfTest's --confirm W) [default: 1000].
+    #[arg(long, value_name = "W", value_parser = clap::value_parser!(u32).range(1..))]
+    confirm_window: Option<u32>,
 
     /// Delivery mode 2: persistent messages (the queue is durable either
     /// way).
@@ -111,7 +114,8 @@ pub struct PerfArgs {
     /// Spread the producers and consumers over N queues, worker i on
     /// queue i mod N; each queue needs a producer and a consumer when the
     /// run has them. Without --queue-pattern, the run's own queues
-    /// (amqpctl-perf-PID-1 …), deleted at the end.
+    /// (amqpctl-perf-PID-1 …; with --run-id amqpctl-perf-ID-1 …, which
+    /// every instance shares), deleted at the end.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(queues::MAX_QUEUES)), conflicts_with = "queue")]
     queues: u32,
 
@@ -253,11 +257,18 @@ impl PerfArgs {
         Ok(())
     }
 
+    /// The confirm window, if confirms are on: with `--confirm`,
+    /// `--confirm-window` or `--latency confirm`.
+    fn confirm_window(&self) -> Option<usize> {
+        let on = self.confirm || self.confirm_window.is_some() || self.latency == Latency::Confirm;
+        on.then_some(self.confirm_window.unwrap_or(DEFAULT_WINDOW) as usize)
+    }
+
     /// Checks everything that can be checked before connecting: a usage
     /// error must change nothing on the broker.
     pub fn resolve(self) -> Result<PerfSpec, Error> {
         let usage = |text: String| Err(Error::Usage(text));
-        let dist = self.dist.resolve(self.queue.is_none())?;
+        let dist = self.dist.resolve()?;
         let collect = dist.as_ref().is_some_and(|d| d.collect);
         if self.producers == 0 && self.consumers == 0 && !collect {
             return usage(
@@ -288,14 +299,15 @@ impl PerfArgs {
             ));
         }
         self.check_stream()?;
+        let confirm = self.confirm_window();
+        let workers = [self.producers, self.consumers].map(|n| if collect { 0 } else { n });
         let queues = queues::resolve(queues::QueueFlags {
             queue: self.queue,
             pattern: self.queue_pattern,
             count: self.queues,
-            default: run_queue(dist.as_ref()),
-            workers: [self.producers, self.consumers],
+            default: queues::run_queue(dist.as_ref().map(|d| d.run_id.as_str())),
+            workers,
             queue_type: self.queue_type,
-            dist: dist.is_some(),
         })?;
         if let Some(file) = &self.html {
             let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
@@ -306,12 +318,11 @@ impl PerfArgs {
         // Last: it binds the address, once everything else is right.
         let metrics = self.metrics.resolve(dist.as_ref())?;
         Ok(PerfSpec {
-            producers: if collect { 0 } else { self.producers },
-            consumers: if collect { 0 } else { self.consumers },
+            producers: workers[0],
+            consumers: workers[1],
             size: self.size,
             rate: self.rate.map(|r| r.0),
-            confirm: (self.confirm || self.latency == Latency::Confirm)
-                .then_some(self.confirm_window as usize),
+            confirm,
             persistent: self.persistent,
             prefetch: self.prefetch,
             ack_auto: self.ack_auto,
@@ -320,7 +331,7 @@ impl PerfArgs {
             stream_offset: self
                 .stream_offset
                 .unwrap_or_else(|| Value::Str("next".to_string())),
-            // The instances of a run share its queue: the report deletes it.
+            // A run's instances share its queues: the report deletes them.
             keep_queue: queues.keep || dist.is_some(),
             queue: queues.label.clone(),
             queues,
@@ -333,15 +344,6 @@ impl PerfArgs {
             dist,
             metrics,
         })
-    }
-}
-
-/// The queue of a run without `-q`: the process's, or the `--run-id`'s
-/// that its instances share.
-fn run_queue(dist: Option<&dist::DistSpec>) -> String {
-    match dist {
-        Some(d) => format!("amqpctl-perf-{}", d.run_id),
-        None => format!("amqpctl-perf-{}", std::process::id()),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Which queues a run uses: one (`-q NAME`, or the run's own), or N named
 //! by a pattern (`--queue-pattern 'perf-%d' --queues N`, as PerfTest's
 //! `--queue-pattern`), producers and consumers spread over them in turn.
+//! The instances of a `--run-id` run resolve the same names (the run ID's
+//! own queues, or the pattern's) and spread their workers the same way.
 
 use super::QueueType;
 use crate::cmd::args::values::check_name;
@@ -37,12 +39,11 @@ pub struct QueueFlags {
     pub count: u32,
     /// The queue of a run without `-q` (the process's, or the run ID's).
     pub default: String,
-    /// `--producers`, `--consumers`.
+    /// `--producers`, `--consumers` (both 0 for a `--collect` instance,
+    /// which runs no workers).
     pub workers: [u32; 2],
     /// `--queue-type`.
     pub queue_type: QueueType,
-    /// Whether `--run-id` is given.
-    pub dist: bool,
 }
 
 /// Checks the queue flags: names AMQP can carry, and with several queues
@@ -57,12 +58,6 @@ pub fn resolve(f: QueueFlags) -> Result<Queues, Error> {
         }
     }
     let n = f.count;
-    if n > 1 && f.dist {
-        return usage(
-            "--queues with --run-id is not supported yet: the instances share one queue"
-                .to_string(),
-        );
-    }
     let [producers, consumers] = f.workers;
     for (count, what) in [(producers, "--producers"), (consumers, "--consumers")] {
         if n > 1 && count > 0 && count < n {
@@ -99,6 +94,28 @@ pub fn resolve(f: QueueFlags) -> Result<Queues, Error> {
     Ok(Queues { label, names, keep })
 }
 
+/// The queue of a run without `-q`: the process's, or that of the
+/// `--run-id` its instances share.
+pub fn run_queue(run_id: Option<&str>) -> String {
+    match run_id {
+        Some(id) => format!("amqpctl-perf-{id}"),
+        None => format!("amqpctl-perf-{}", std::process::id()),
+    }
+}
+
+/// Whether `name` is one of run `id`'s own queues (`amqpctl-perf-ID`, or
+/// `amqpctl-perf-ID-N` of `--queues`): what a report may delete.
+pub fn is_run_queue(id: &str, name: &str) -> bool {
+    let own = run_queue(Some(id));
+    match name.strip_prefix(own.as_str()) {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix('-')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+        None => false,
+    }
+}
+
 /// `pattern` with `%d` from 1 to `n`.
 fn numbered(pattern: &str, n: u32) -> Vec<String> {
     (1..=n)
@@ -118,7 +135,6 @@ mod tests {
             default: "amqpctl-perf-7".to_string(),
             workers,
             queue_type: QueueType::Classic,
-            dist: false,
         }
     }
 
@@ -143,5 +159,35 @@ mod tests {
         assert!(resolve(flags(Some("p-%d"), 3, [0, 3])).is_ok());
         assert!(resolve(flags(Some("p"), 3, [3, 3])).is_err());
         assert!(resolve(flags(Some("p-%d-%d"), 3, [3, 3])).is_err());
+    }
+
+    #[test]
+    fn a_collector_with_no_workers_names_the_runs_queues() {
+        let mut f = flags(None, 3, [0, 0]);
+        f.default = "amqpctl-perf-nightly".to_string();
+        f.queue_type = QueueType::Stream;
+        let q = resolve(f).expect("queues");
+        assert_eq!(
+            q.names,
+            [
+                "amqpctl-perf-nightly-1",
+                "amqpctl-perf-nightly-2",
+                "amqpctl-perf-nightly-3"
+            ]
+        );
+        assert_eq!(
+            (q.label.as_str(), q.keep),
+            ("amqpctl-perf-nightly-%d", false)
+        );
+        assert!(q.names.iter().all(|n| is_run_queue("nightly", n)));
+        assert!(is_run_queue("nightly", "amqpctl-perf-nightly"));
+        for other in [
+            "amqpctl-perf-nightly-",
+            "amqpctl-perf-nightly-x",
+            "orders",
+            "amqpctl-perf-night",
+        ] {
+            assert!(!is_run_queue("nightly", other), "{other}");
+        }
     }
 }

@@ -153,6 +153,10 @@ pub struct RunPart {
     /// `instances`' order) and combined.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<RunSecond>,
+    /// In the merged summary under `--rate`, the instances whose corrected
+    /// histograms it merges (one that died sent none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub corrected_from: Vec<String>,
 }
 
 /// One second of a merged run.
@@ -356,6 +360,7 @@ fn run_lines(run: &RunPart, clocks: Clocks) -> Vec<String> {
             run.died.join(", ")
         ));
     }
+    lines.extend(super::dist::corrected_note(run));
     lines.push(format!(
         "Clocks: confirm latency on {} clock (the publisher's), end-to-end latency on {} (publisher's stamp, consumer's clock)",
         clocks.confirm, clocks.end_to_end

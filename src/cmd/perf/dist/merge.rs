@@ -2,13 +2,16 @@
 //! histograms merged (so a percentile is of all the latencies, never an
 //! average of percentiles), and a timeline of rates per instance and
 //! combined, for the summary, `--json` and `--html`. An instance that died
-//! adds what it last reported.
+//! adds what it last reported; its corrected histograms, which only an end
+//! carries, are missing, and the summary says whose the corrected figures
+//! are.
 
 use hdrhistogram::Histogram;
 
 use super::DistSpec;
 use super::courier::Heard;
 use super::wire::{Counts, Wire, decode};
+use crate::cmd::perf::queues::is_run_queue;
 use crate::cmd::perf::report::{Reporter, Second};
 use crate::cmd::perf::stats::{Percentiles, histogram, merge};
 use crate::cmd::perf::summary::{Clocks, InstancePart, RunPart, RunSecond, SCHEMA, Step, Summary};
@@ -23,9 +26,9 @@ struct Part {
     confirm: Histogram<u64>,
     e2e: Histogram<u64>,
     /// Under `--rate`, the confirm and end-to-end latencies corrected for
-    /// coordinated omission (empty for an instance that died: its
-    /// intervals carry raw figures only).
-    corrected: [Histogram<u64>; 2],
+    /// coordinated omission (`None` unpaced, and for an instance that
+    /// died: its intervals carry raw figures only).
+    corrected: Option<[Histogram<u64>; 2]>,
 }
 
 /// The merged summary and a reporter that replays the merged timeline.
@@ -37,11 +40,12 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
     let (total, confirm, e2e) = add_up(&parts);
     let [confirm_corrected, e2e_corrected] = [0, 1].map(|i| {
         let mut h = histogram();
-        for p in &parts {
-            merge(&mut h, &p.corrected[i]);
+        for c in parts.iter().filter_map(|p| p.corrected.as_ref()) {
+            merge(&mut h, &c[i]);
         }
         h
     });
+    let (queue, queues) = named_queues(spec, &parts);
     let seconds = timeline(heard);
     let first = parts.first().map(|p| &p.counts);
     let size = first.map_or(spec.size.mean(), |c| c.size);
@@ -53,8 +57,7 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         schema: SCHEMA,
         producers: total.workers[0],
         consumers: total.workers[1],
-        queue: spec.queue.clone(),
-        queues: spec.queues.names.clone(),
+        queue,
         queue_type: queue_type.name(),
         size,
         // The reporting instance's own flags: the instances send no sizes.
@@ -75,38 +78,122 @@ pub fn merged(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Result<(Summary, 
         confirm_corrected_latency_us: Percentiles::of(&confirm_corrected),
         e2e_corrected_latency_us: Percentiles::of(&e2e_corrected),
         interrupted: total.interrupted,
+        // On a stream a message reaches every consumer of its queue: the
+        // instances spread theirs evenly over the queues.
         deliveries_per_message: match queue_type {
-            QueueType::Stream => u64::from(total.workers[1].max(1)),
+            QueueType::Stream => u64::from((total.workers[1] / queues.len().max(1) as u32).max(1)),
             QueueType::Classic | QueueType::Quorum => 1,
         },
+        queues,
         latency: spec.latency,
         clocks: Clocks::of(d.instances),
         self_check: None,
-        run: Some(RunPart {
-            id: d.run_id.clone(),
-            expected: d.instances,
-            instance: None,
-            instances: parts
-                .iter()
-                .map(|p| InstancePart {
-                    name: p.name.clone(),
-                    sent: p.counts.sent,
-                    confirmed: p.counts.confirmed,
-                    received: p.counts.received,
-                    finished: p.finished,
-                })
-                .collect(),
-            died: parts
-                .iter()
-                .filter(|p| !p.finished)
-                .map(|p| p.name.clone())
-                .collect(),
-            timeline: seconds.iter().map(run_second).collect(),
-        }),
+        run: Some(run_part(d, &parts, &seconds)),
     };
     let names = parts.iter().map(|p| p.name.clone()).collect();
     let reporter = Reporter::replay(seconds, names, &confirm, &e2e);
     Ok((summary, reporter))
+}
+
+/// The queue (or pattern) and every queue the instances that ended said
+/// they used, else the reporting instance's own.
+fn named_queues(spec: &PerfSpec, parts: &[Part]) -> (String, Vec<String>) {
+    let queues = distinct(parts.iter().flat_map(|p| &p.counts.queues));
+    match parts.iter().find(|p| !p.counts.queues.is_empty()) {
+        Some(p) => (p.counts.queue.clone(), queues),
+        None => (spec.queue.clone(), spec.queues.names.clone()),
+    }
+}
+
+/// The run's own queues, for the report to delete once every instance
+/// ended: those the instances that ended said were the run's own (a name
+/// of the run's, `amqpctl-perf-ID` or `amqpctl-perf-ID-N`), else, when
+/// none said which queues it used, the reporting instance's own.
+pub fn own_queues(spec: &PerfSpec, d: &DistSpec, heard: &Heard) -> Vec<String> {
+    let ends = heard.finals.values().filter_map(|w| match w {
+        Wire::Final { counts, .. } => Some(counts),
+        _ => None,
+    });
+    let ends: Vec<&Counts> = ends.collect();
+    if ends.iter().all(|c| c.queues.is_empty()) {
+        return if spec.queues.keep {
+            Vec::new()
+        } else {
+            spec.queues.names.clone()
+        };
+    }
+    let own = ends.iter().filter(|c| c.own_queues).flat_map(|c| &c.queues);
+    distinct(own.filter(|q| is_run_queue(&d.run_id, q)))
+}
+
+/// `names` without repeats, in order.
+fn distinct<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
+/// The run's part of the merged summary: each instance's counts, the
+/// dead, the timeline, and whose corrected histograms were merged.
+fn run_part(d: &DistSpec, parts: &[Part], seconds: &[Second]) -> RunPart {
+    RunPart {
+        id: d.run_id.clone(),
+        expected: d.instances,
+        instance: None,
+        instances: parts
+            .iter()
+            .map(|p| InstancePart {
+                name: p.name.clone(),
+                sent: p.counts.sent,
+                confirmed: p.counts.confirmed,
+                received: p.counts.received,
+                finished: p.finished,
+            })
+            .collect(),
+        died: parts
+            .iter()
+            .filter(|p| !p.finished)
+            .map(|p| p.name.clone())
+            .collect(),
+        timeline: seconds.iter().map(run_second).collect(),
+        corrected_from: parts
+            .iter()
+            .filter(|p| p.corrected.is_some())
+            .map(|p| p.name.clone())
+            .collect(),
+    }
+}
+
+/// Whose corrected latencies the merged summary shows, when not every
+/// instance's: `Corrected latencies: from 2 of 3 instances; none from
+/// HOST:PID (died mid-run)`.
+pub fn corrected_note(run: &RunPart) -> Option<String> {
+    let why = |i: &InstancePart| {
+        if i.finished {
+            "unpaced"
+        } else {
+            "died mid-run"
+        }
+    };
+    let missing: Vec<String> = run
+        .instances
+        .iter()
+        .filter(|i| !run.corrected_from.contains(&i.name))
+        .map(|i| format!("{} ({})", i.name, why(i)))
+        .collect();
+    if run.corrected_from.is_empty() || missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Corrected latencies: from {} of {} instances; none from {}",
+        run.corrected_from.len(),
+        run.instances.len(),
+        missing.join(", ")
+    ))
 }
 
 /// A second of the timeline as `--json` shows it.
@@ -162,8 +249,8 @@ fn part(name: &str, heard: &Heard) -> Result<Part, Error> {
     {
         let (confirm, e2e) = decode(log).map_err(unreadable)?;
         let corrected = match corrected {
-            Some(log) => decode(log).map_err(unreadable)?.into(),
-            None => [histogram(), histogram()],
+            Some(log) => Some(decode(log).map_err(unreadable)?.into()),
+            None => None,
         };
         return Ok(Part {
             name: name.to_string(),
@@ -180,7 +267,7 @@ fn part(name: &str, heard: &Heard) -> Result<Part, Error> {
         finished: false,
         confirm: histogram(),
         e2e: histogram(),
-        corrected: [histogram(), histogram()],
+        corrected: None,
     };
     for wire in heard.intervals.get(name).into_iter().flatten() {
         if let Wire::Interval {

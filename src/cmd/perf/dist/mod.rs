@@ -2,7 +2,8 @@
 //! on one host or many, with no coordinator of our own. They meet through
 //! the broker (the control exchange `amqpctl.perf.ID` and a private queue
 //! each; `courier`), start together once all N said hello, share the queue
-//! `amqpctl-perf-ID`, and send each other their intervals and their end
+//! `amqpctl-perf-ID` (or the `--queues` `amqpctl-perf-ID-1` …, or a
+//! pattern's), and send each other their intervals and their end
 //! (`wire`). An instance with `--report`, or one with `--collect` that runs
 //! no workers, merges them (`merge`): totals, rates, and percentiles of the
 //! merged histograms.
@@ -25,6 +26,7 @@ use crate::cmd::broker::{ConnectSpec, connect};
 use crate::cmd::io::output::status;
 use crate::error::Error;
 use courier::Courier;
+pub use merge::corrected_note;
 use wire::{Counts, Wire, encode};
 
 /// The flags of a run of several instances.
@@ -32,7 +34,7 @@ use wire::{Counts, Wire, encode};
 pub struct DistArgs {
     /// Join the run ID of several perf instances (processes or hosts): they
     /// meet through the broker, start together and share the queue
-    /// amqpctl-perf-ID.
+    /// amqpctl-perf-ID (with --queues N, amqpctl-perf-ID-1 … -N).
     #[arg(long, value_name = "ID", requires = "instances")]
     run_id: Option<String>,
 
@@ -76,15 +78,11 @@ pub struct DistSpec {
     pub allow_partial: bool,
     /// `--barrier-timeout`.
     pub barrier_timeout: Duration,
-    /// Whether the queue is the run's own (no `-q`): the report deletes it
-    /// once every instance ended.
-    pub owns_queue: bool,
 }
 
 impl DistArgs {
-    /// The run, if `--run-id` was given, checked; `owns_queue` when no
-    /// `-q` named the queue.
-    pub fn resolve(&self, owns_queue: bool) -> Result<Option<DistSpec>, Error> {
+    /// The run, if `--run-id` was given, checked.
+    pub fn resolve(&self) -> Result<Option<DistSpec>, Error> {
         let (Some(id), Some(instances)) = (&self.run_id, self.instances) else {
             return Ok(None);
         };
@@ -108,7 +106,6 @@ impl DistArgs {
             collect: self.collect,
             allow_partial: self.allow_partial,
             barrier_timeout: self.barrier_timeout,
-            owns_queue,
         }))
     }
 }
@@ -138,7 +135,7 @@ pub fn run(connect_spec: &ConnectSpec, spec: &PerfSpec, d: &DistSpec) -> Result<
     } else {
         match engine::execute(connect_spec, spec, Some(courier.taps.clone())) {
             Ok(ran) => {
-                let _ = courier.done.send(end(&me, &ran.0, &ran.1));
+                let _ = courier.done.send(end(&me, spec, &ran.0, &ran.1));
                 Some(ran)
             }
             Err(e) => {
@@ -162,13 +159,17 @@ pub fn run(connect_spec: &ConnectSpec, spec: &PerfSpec, d: &DistSpec) -> Result<
             instances: Vec::new(),
             died: Vec::new(),
             timeline: Vec::new(),
+            corrected_from: Vec::new(),
         });
         return show(spec, &summary, &reporter);
     }
     let (summary, reporter) = merge::merged(spec, d, &heard)?;
-    if d.owns_queue {
+    let own = merge::own_queues(spec, d, &heard);
+    if !own.is_empty() {
         let (connection, channel) = connect(connect_spec)?;
-        channel.queue_delete(&spec.queue, false, false)?;
+        for queue in &own {
+            channel.queue_delete(queue, false, false)?;
+        }
         channel.close()?;
         connection.close()?;
     }
@@ -198,7 +199,7 @@ fn show(spec: &PerfSpec, s: &Summary, reporter: &super::report::Reporter) -> Res
 }
 
 /// The instance's end, for the others.
-fn end(me: &str, s: &Summary, reporter: &super::report::Reporter) -> Wire {
+fn end(me: &str, spec: &PerfSpec, s: &Summary, reporter: &super::report::Reporter) -> Wire {
     let length = Duration::from_secs_f64(s.elapsed_secs.max(0.0));
     let base = std::time::SystemTime::now() - length;
     let log = |confirm: &hdrhistogram::Histogram<u64>, e2e: &hdrhistogram::Histogram<u64>| {
@@ -218,6 +219,9 @@ fn end(me: &str, s: &Summary, reporter: &super::report::Reporter) -> Wire {
             interrupted: s.interrupted,
             size: s.size,
             queue_type: s.queue_type.to_string(),
+            queue: s.queue.clone(),
+            queues: s.queues.clone(),
+            own_queues: !spec.queues.keep,
         },
         log: log(&reporter.confirm_histogram(), &reporter.e2e_histogram()),
         corrected: s

@@ -92,6 +92,16 @@ pub struct Counts {
     pub size: usize,
     /// Its queue's type.
     pub queue_type: String,
+    /// Its queue, or `--queue-pattern` (absent from an older amqpctl's).
+    #[serde(default)]
+    pub queue: String,
+    /// Every queue it used.
+    #[serde(default)]
+    pub queues: Vec<String>,
+    /// Whether those are the run's own (no `-q` nor `--queue-pattern`),
+    /// for the report to delete.
+    #[serde(default)]
+    pub own_queues: bool,
 }
 
 /// `confirm` and `e2e` as an interval log: one line each for the interval
