@@ -28,7 +28,7 @@ const VERIFY_EVERY: u64 = 500;
 
 /// Publishes unconfirmed at most, by default (`move --window`, and
 /// `redrive`'s): chosen by `scripts/bench`'s move case.
-pub const DEFAULT_WINDOW: u16 = 100;
+pub const DEFAULT_WINDOW: u16 = 1000;
 
 /// Where one message goes, as its route decided.
 pub struct Outgoing {
