@@ -217,8 +217,9 @@ fn move_of_large_bodies_lowers_the_source_prefetch_and_keeps_every_message_in_or
         run.stderr_text()
     );
     // The first message's size (basic.get) sets it from the start: twice
-    // the window of 100, then 4 for the large ones, then 200 again.
-    assert_eq!(prefetches(&run.stderr_lines(), &from), [200, 4, 200]);
+    // the default window of 1,000, then 4 for the large ones, then 2,000
+    // again.
+    assert_eq!(prefetches(&run.stderr_lines(), &from), [2000, 4, 2000]);
     assert_eq!(messages(broker(), &from), 0);
     let got = amqpctl(&["con", "-q", &to, "--count", "300"]).code(0);
     assert_eq!(numbers(&got.stdout_lines()), (0..300).collect::<Vec<_>>());
