@@ -172,6 +172,31 @@ impl ChannelHandle {
         self.handle.call_nowait(method)
     }
 
+    // amqpctl patch: a publish whose body fits one frame goes to the I/O
+    // thread as one message (see `IoLoopHandle::send_publish`); a larger one
+    // as before, method first, then its content frame by frame.
+    pub(crate) fn publish<M: IntoAmqpClass + Debug>(
+        &mut self,
+        method: M,
+        content: &[u8],
+        class_id: u16,
+        properties: &AMQPProperties,
+    ) -> Result<()> {
+        if content.len() > self.frame_max {
+            self.call_nowait(method)?;
+            return self.send_content(content, class_id, properties);
+        }
+        trace!(
+            "publishing on channel {} in one piece (class_id = {}, len = {}): {:?}",
+            self.channel_id(),
+            class_id,
+            content.len(),
+            method
+        );
+        self.handle
+            .send_publish(method, class_id, content, properties)
+    }
+
     pub(crate) fn send_content(
         &mut self,
         mut content: &[u8],
