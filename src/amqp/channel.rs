@@ -2,7 +2,7 @@
 //! the broker's answer, and an error the broker raises on the channel after a
 //! publish surfaces on the next call, at the latest on [`Channel::close`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crossbeam_channel::Receiver;
@@ -52,7 +52,12 @@ pub struct Publish<'a> {
 pub struct Channel {
     inner: amiquip::Channel,
     core: Rc<Core>,
-    returns: Receiver<amiquip::Return>,
+    /// Mandatory messages the broker returned. amiquip is asked for them at
+    /// the first mandatory publish (only those come back), so that a channel
+    /// that never publishes one spares the I/O thread a wake-up; until then
+    /// this never receives.
+    returns: RefCell<Receiver<amiquip::Return>>,
+    listening_for_returns: Cell<bool>,
     confirms: RefCell<Option<ConfirmTracker>>,
     /// The broker's close, once seen: (reply code, reply text).
     closed_by_broker: RefCell<Option<(u16, String)>>,
@@ -60,11 +65,11 @@ pub struct Channel {
 
 impl Channel {
     pub(crate) fn new(inner: amiquip::Channel, core: Rc<Core>) -> Result<Channel> {
-        let returns = inner.listen_for_returns().map_err(|e| core.explain(e))?;
         Ok(Channel {
             inner,
             core,
-            returns,
+            returns: RefCell::new(crossbeam_channel::never()),
+            listening_for_returns: Cell::new(false),
             confirms: RefCell::new(None),
             closed_by_broker: RefCell::new(None),
         })
@@ -143,6 +148,14 @@ impl Channel {
         if !self.confirms_enabled() {
             self.check_returned()?;
         }
+        if message.mandatory && !self.listening_for_returns.get() {
+            let returns = self
+                .inner
+                .listen_for_returns()
+                .map_err(|e| self.explain(e))?;
+            *self.returns.borrow_mut() = returns;
+            self.listening_for_returns.set(true);
+        }
         let publish = amiquip::Publish {
             body: message.body,
             routing_key: message.routing_key.to_string(),
@@ -203,7 +216,12 @@ impl Channel {
         let Some(tracker) = confirms.as_mut() else {
             return Ok(true);
         };
-        let waited = tracker.wait(max_outstanding, deadline, &self.returns, on_confirm);
+        let waited = tracker.wait(
+            max_outstanding,
+            deadline,
+            &self.returns.borrow(),
+            on_confirm,
+        );
         drop(confirms);
         waited.map_err(|()| self.closed_reason())
     }
@@ -215,7 +233,7 @@ impl Channel {
         let Some(tracker) = confirms.as_mut() else {
             return Ok(());
         };
-        let polled = tracker.poll(&self.returns, on_confirm);
+        let polled = tracker.poll(&self.returns.borrow(), on_confirm);
         drop(confirms);
         polled.map_err(|()| self.closed_reason())
     }
@@ -293,7 +311,7 @@ impl Channel {
             ..
         } = self;
         inner.close().map_err(|e| core.explain(e))?;
-        returned_after_close(&confirms, &returns)
+        returned_after_close(&confirms, &returns.into_inner())
     }
 
     /// Like [`Channel::close`], but asks `keep_waiting` every
@@ -328,13 +346,13 @@ impl Channel {
             }
             Err(e) => return Err(core.explain(e)),
         }
-        returned_after_close(&confirms, &returns).map(|()| Closing::Closed)
+        returned_after_close(&confirms, &returns.into_inner()).map(|()| Closing::Closed)
     }
 
     /// Outside confirm mode, reports a mandatory message the broker returned
     /// (the next publish and `close` check this too).
     pub fn check_returned(&self) -> Result<()> {
-        match self.returns.try_recv() {
+        match self.returns.borrow().try_recv() {
             Ok(r) => Err(returned(r)),
             Err(_) => Ok(()),
         }
