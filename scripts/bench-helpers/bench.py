@@ -497,6 +497,14 @@ def redrive_once(broker, n):
     return transfer_once(broker, cmd, n, "xfer-dlq", "xfer-work")
 
 
+def move_dead_letters_once(broker, n):
+    """move of the same n dead letters redrive takes (x-death headers and all) to
+    the queue they came from: what redrive costs beyond a move of those messages."""
+    dead_letters(broker, n)
+    cmd = [AMQPCTL, "move", *CONN, "-q", "xfer-dlq", "--to-queue", "xfer-work"]
+    return transfer_once(broker, cmd, n, "xfer-dlq", "xfer-work")
+
+
 def transfers(broker, windows):
     """move of N against its parts (con --count N, pub --confirm of N), redrive of
     N/2 against move of N/2, and with `windows` move of N at each of those windows.
@@ -516,9 +524,11 @@ def transfers(broker, windows):
     ])
     rd = Series("amqpctl redrive", n2)
     mv2 = Series("amqpctl move", n2)
+    mvd = Series("amqpctl move of the same dead letters", n2)
     throughput("redrive", [
         (rd, lambda: redrive_once(broker, n2)),
         (mv2, lambda: move_once(broker, n2)),
+        (mvd, lambda: move_dead_letters_once(broker, n2)),
     ])
     sweep = [Series(f"amqpctl move --window {w}", N) for w in windows]
     throughput("window", [
@@ -531,8 +541,9 @@ def transfers(broker, windows):
         ("move / slower of con --count, pub --confirm", ratio(mv.median(), slower), "%", 0.80, True),
         ("redrive / move (50,000)" if n2 == 50000 else f"redrive / move ({n2:,})",
          ratio(rd.median(), mv2.median()), "%", 0.90, True),
+        ("redrive / move of the same dead letters", ratio(rd.median(), mvd.median()), "%", 0.90, True),
     ]
-    return rows, [mv, con, conf, rd, mv2, *sweep, flt]
+    return rows, [mv, con, conf, rd, mv2, mvd, *sweep, flt]
 
 
 def cpu_model():
