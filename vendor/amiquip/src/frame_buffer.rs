@@ -1,5 +1,6 @@
 use crate::errors::*;
 use amq_protocol::frame::{parse_frame, AMQPFrame};
+use amq_protocol::protocol::constants::{FRAME_BODY, FRAME_END};
 use amq_protocol::types::parsing::parse_long_uint;
 use bytes::Buf;
 use input_buffer::{InputBuffer, MIN_READ};
@@ -10,6 +11,24 @@ use std::marker::PhantomData;
 
 pub struct FrameBuffer(Inner<AmqpFrameKind>);
 
+// amqpctl patch: a frame as the frame buffer hands it over. A content body
+// frame is not parsed into an owned `AMQPFrame::Body`: its payload is lent,
+// straight out of the input buffer, for the content collector to copy once.
+#[derive(Debug, PartialEq)]
+pub enum Frame<'a> {
+    Parsed(AMQPFrame),
+    Body(u16, &'a [u8]),
+}
+
+impl Frame<'_> {
+    pub fn into_owned(self) -> AMQPFrame {
+        match self {
+            Frame::Parsed(frame) => frame,
+            Frame::Body(channel_id, payload) => AMQPFrame::Body(channel_id, payload.to_vec()),
+        }
+    }
+}
+
 impl FrameBuffer {
     pub fn new() -> FrameBuffer {
         FrameBuffer(Inner::new())
@@ -18,7 +37,7 @@ impl FrameBuffer {
     pub fn read_from<S, F>(&mut self, stream: &mut S, handler: F) -> Result<usize>
     where
         S: io::Read,
-        F: FnMut(AMQPFrame) -> Result<()>,
+        F: FnMut(Frame<'_>) -> Result<()>,
     {
         self.0.read_from(stream, handler)
     }
@@ -26,7 +45,7 @@ impl FrameBuffer {
 
 // Dep. injection helper primarily for unit testing.
 trait FrameKind {
-    type Frame;
+    type Frame<'a>;
 
     // Should return None if not enough data is available to know the size of the next
     // frame, or Some(n) if the next frame requires n bytes.
@@ -34,7 +53,7 @@ trait FrameKind {
 
     // Attempt to parse a frame. Will only be called if parse_size() already returned
     // Some(n), and buf will have length exactly n.
-    fn parse_frame(buf: &[u8]) -> Result<Self::Frame>;
+    fn parse_frame(buf: &[u8]) -> Result<Self::Frame<'_>>;
 }
 
 // Standard FrameKind - parses AMQP frames.
@@ -46,7 +65,7 @@ impl AmqpFrameKind {
 }
 
 impl FrameKind for AmqpFrameKind {
-    type Frame = AMQPFrame;
+    type Frame<'a> = Frame<'a>;
 
     fn parse_size(buf: &[u8]) -> Option<usize> {
         if buf.len() < Self::AMQP_FRAME_SIZE_POS.end {
@@ -61,13 +80,24 @@ impl FrameKind for AmqpFrameKind {
         }
     }
 
-    fn parse_frame(buf: &[u8]) -> Result<AMQPFrame> {
+    fn parse_frame(buf: &[u8]) -> Result<Frame<'_>> {
+        // amqpctl patch: a body frame is type, channel (2 bytes, big-endian),
+        // size, payload and frame-end; buf holds exactly one (size + 8 bytes).
+        if buf[0] == FRAME_BODY {
+            let end = buf.len() - 1;
+            if buf[end] != FRAME_END {
+                return MalformedFrameSnafu.fail();
+            }
+            let channel_id = u16::from_be_bytes([buf[1], buf[2]]);
+            let payload = &buf[Self::AMQP_FRAME_SIZE_POS.end..end];
+            return Ok(Frame::Body(channel_id, payload));
+        }
         // parse is only successful if there were no errors _and_ it consumed
         // all of `buf` (Inner calls us with exactly the size of `buf` we said
         // we need from parse_size()).
         if let Ok((rest, frame)) = parse_frame(buf) {
             if rest.is_empty() {
-                return Ok(frame);
+                return Ok(Frame::Parsed(frame));
             }
         }
         MalformedFrameSnafu.fail()
@@ -90,7 +120,7 @@ impl<Kind: FrameKind> Inner<Kind> {
     fn read_from<S, F>(&mut self, stream: &mut S, mut handler: F) -> Result<usize>
     where
         S: io::Read,
-        F: FnMut(Kind::Frame) -> Result<()>,
+        F: FnMut(Kind::Frame<'_>) -> Result<()>,
     {
         let mut bytes_read = 0;
 
@@ -132,7 +162,7 @@ impl<Kind: FrameKind> Inner<Kind> {
 
 #[cfg(test)]
 mod tests {
-    use super::{FrameKind, Inner, Result};
+    use super::{AmqpFrameKind, Frame, FrameKind, Inner, Result};
     use crate::errors::*;
     use mockstream::FailingMockStream;
     use std::io::{self, Cursor, Read};
@@ -140,7 +170,7 @@ mod tests {
     struct FakeFrameKind {}
 
     impl FrameKind for FakeFrameKind {
-        type Frame = Vec<u8>;
+        type Frame<'a> = Vec<u8>;
 
         fn parse_size(buf: &[u8]) -> Option<usize> {
             if buf.len() >= 2 {
@@ -150,7 +180,7 @@ mod tests {
             }
         }
 
-        fn parse_frame(buf: &[u8]) -> Result<Self::Frame> {
+        fn parse_frame(buf: &[u8]) -> Result<Self::Frame<'_>> {
             assert!(buf.len() == buf[1] as usize);
             if buf.len() == 6 && &buf[2..] == b"fail" {
                 MalformedFrameSnafu.fail()
@@ -308,6 +338,41 @@ mod tests {
         assert!(res.is_err());
         match res.unwrap_err() {
             Error::UnexpectedSocketClose => (),
+            err => panic!("unexpected error {}", err),
+        }
+    }
+
+    #[test]
+    fn body_frame_is_lent_from_the_buffer() {
+        // a body frame of 3 bytes on channel 258, then a heartbeat (parsed)
+        let frames = b"\x03\x01\x02\x00\x00\x00\x03a\x00\xce\xce\x08\x00\x00\x00\x00\x00\x00\xce";
+        let mut c = Cursor::new(&frames[..]).chain(would_block());
+
+        let mut got = Vec::new();
+        let mut buf = Inner::<AmqpFrameKind>::new();
+        let n = buf
+            .read_from(&mut c, |f| {
+                got.push(match f {
+                    Frame::Body(ch, payload) => (ch, Some(payload.to_vec())),
+                    Frame::Parsed(amq_protocol::frame::AMQPFrame::Heartbeat(ch)) => (ch, None),
+                    other => panic!("unexpected frame {:?}", other),
+                });
+                Ok(())
+            })
+            .unwrap();
+
+        assert_eq!(n, frames.len());
+        assert_eq!(got, vec![(258, Some(b"a\x00\xce".to_vec())), (0, None)]);
+    }
+
+    #[test]
+    fn body_frame_with_bad_frame_end() {
+        let mut c = Cursor::new(b"\x03\x00\x01\x00\x00\x00\x02ab\xcd").chain(would_block());
+
+        let mut buf = Inner::<AmqpFrameKind>::new();
+        let res = buf.read_from(&mut c, |_| panic!("should not be called"));
+        match res.unwrap_err() {
+            Error::MalformedFrame => (),
             err => panic!("unexpected error {}", err),
         }
     }

@@ -1,4 +1,5 @@
 use crate::errors::*;
+use crate::frame_buffer::Frame;
 use crate::{Confirm, ConfirmPayload, Return};
 use amq_protocol::frame::AMQPFrame;
 use amq_protocol::protocol::basic::AMQPMethod as AmqpBasic;
@@ -118,6 +119,36 @@ fn try_send_blocked(slot: &mut Channel0Slot, note: ConnectionBlockedNotification
     }
 }
 
+// A message whose last content frame has arrived goes to its consumer (deferred,
+// patch 3), its return listener or its basic.get caller. (amqpctl patch: shared
+// by the header and body arms, which both had this inline.)
+fn hand_over(inner: &mut Inner, n: u16, collected: CollectorResult) -> Result<()> {
+    match collected {
+        CollectorResult::Delivery((consumer_tag, delivery)) => {
+            let tx = slot_get(inner, n)?
+                .consumers
+                .get(&consumer_tag)
+                .context(UnknownConsumerTagSnafu {
+                    channel_id: n,
+                    consumer_tag,
+                })?
+                .clone();
+            // amqpctl patch: handed over with the deliveries around it.
+            inner.defer_delivery(tx, ConsumerMessage::Delivery(delivery))?;
+        }
+        CollectorResult::Return(return_) => {
+            inner.flush_deliveries()?;
+            try_send_return(slot_get_mut(inner, n)?, return_);
+        }
+        CollectorResult::Get(get) => {
+            inner.flush_deliveries()?;
+            let slot = slot_get(inner, n)?;
+            send(&slot.tx, Ok(ChannelMessage::GetOk(Box::new(Some(get)))))?;
+        }
+    }
+    Ok(())
+}
+
 impl ConnectionState {
     fn client_exception(
         &mut self,
@@ -135,6 +166,35 @@ impl ConnectionState {
         inner.push_method(0, AmqpConnection::Close(close));
         inner.seal_writes();
         *self = ConnectionState::ClientException;
+        Ok(())
+    }
+
+    // amqpctl patch: a content body frame comes lent from the input buffer.
+    pub(super) fn process_frame(&mut self, inner: &mut Inner, frame: Frame<'_>) -> Result<()> {
+        match frame {
+            Frame::Parsed(frame) => self.process(inner, frame),
+            Frame::Body(n, body) => self.process_body(inner, n, body),
+        }
+    }
+
+    // amqpctl patch: a content body frame, lent or owned. Like `process`, less
+    // the flush: body frames do not hand deferred deliveries over (patch 3).
+    fn process_body(&mut self, inner: &mut Inner, n: u16, body: &[u8]) -> Result<()> {
+        match self {
+            ConnectionState::Steady(_) => (),
+            ConnectionState::ClientException => return Ok(()),
+            ConnectionState::ServerClosing(_) | ConnectionState::ClientClosed => {
+                return FrameUnexpectedSnafu.fail();
+            }
+        }
+        if n == 0 {
+            let text = format!("received illegal channel 0 body frame ({} B)", body.len());
+            return self.client_exception(inner, AMQPHardError::NOTALLOWED, text);
+        }
+        let slot = slot_get_mut(inner, n)?;
+        if let Some(collected) = slot.collector.collect_body(body)? {
+            hand_over(inner, n, collected)?;
+        }
         Ok(())
     }
 
@@ -222,8 +282,9 @@ impl ConnectionState {
                 let text = format!("do not know how to handle channel 0 method {:?}", other);
                 self.client_exception(inner, AMQPHardError::NOTIMPLEMENTED, text)?;
             }
-            // Reject content frames on channel 0.
-            AMQPFrame::Header(0, _, _) | AMQPFrame::Body(0, _) => {
+            // Reject content frames on channel 0. (amqpctl patch: body frames in
+            // `process_body`.)
+            AMQPFrame::Header(0, _, _) => {
                 let text = format!("received illegal channel 0 frame {:?}", frame);
                 self.client_exception(inner, AMQPHardError::NOTALLOWED, text)?;
             }
@@ -403,60 +464,12 @@ impl ConnectionState {
             AMQPFrame::Header(n, _, header) => {
                 let slot = slot_get_mut(inner, n)?;
                 if let Some(collected) = slot.collector.collect_header(*header)? {
-                    match collected {
-                        CollectorResult::Delivery((consumer_tag, delivery)) => {
-                            let tx =
-                                slot.consumers
-                                    .get(&consumer_tag)
-                                    .context(UnknownConsumerTagSnafu {
-                                        channel_id: n,
-                                        consumer_tag,
-                                    })?
-                                    .clone();
-                            // amqpctl patch: handed over with the deliveries around it.
-                            inner.defer_delivery(tx, ConsumerMessage::Delivery(delivery))?;
-                        }
-                        CollectorResult::Return(return_) => {
-                            inner.flush_deliveries()?;
-                            try_send_return(slot_get_mut(inner, n)?, return_);
-                        }
-                        CollectorResult::Get(get) => {
-                            inner.flush_deliveries()?;
-                            let slot = slot_get(inner, n)?;
-                            send(&slot.tx, Ok(ChannelMessage::GetOk(Box::new(Some(get)))))?;
-                        }
-                    }
+                    hand_over(inner, n, collected)?;
                 }
             }
-            // Server sending content body as part of a deliver.
-            AMQPFrame::Body(n, body) => {
-                let slot = slot_get_mut(inner, n)?;
-                if let Some(collected) = slot.collector.collect_body(body)? {
-                    match collected {
-                        CollectorResult::Delivery((consumer_tag, delivery)) => {
-                            let tx =
-                                slot.consumers
-                                    .get(&consumer_tag)
-                                    .context(UnknownConsumerTagSnafu {
-                                        channel_id: n,
-                                        consumer_tag,
-                                    })?
-                                    .clone();
-                            // amqpctl patch: handed over with the deliveries around it.
-                            inner.defer_delivery(tx, ConsumerMessage::Delivery(delivery))?;
-                        }
-                        CollectorResult::Return(return_) => {
-                            inner.flush_deliveries()?;
-                            try_send_return(slot_get_mut(inner, n)?, return_);
-                        }
-                        CollectorResult::Get(get) => {
-                            inner.flush_deliveries()?;
-                            let slot = slot_get(inner, n)?;
-                            send(&slot.tx, Ok(ChannelMessage::GetOk(Box::new(Some(get)))))?;
-                        }
-                    }
-                }
-            }
+            // Server sending content body as part of a deliver. (amqpctl patch: the
+            // frame buffer lends body frames instead, through `process_frame`.)
+            AMQPFrame::Body(n, body) => self.process_body(inner, n, &body)?,
         }
         Ok(())
     }

@@ -94,7 +94,7 @@ impl ContentCollector {
         }
     }
 
-    pub(super) fn collect_body(&mut self, body: Vec<u8>) -> Result<Option<CollectorResult>> {
+    pub(super) fn collect_body(&mut self, body: &[u8]) -> Result<Option<CollectorResult>> {
         match self.kind.take() {
             Some(Kind::Delivery(state)) => match state.collect_body(self.channel_id, body)? {
                 Content::Done((tag, delivery)) => {
@@ -229,11 +229,13 @@ impl<T: ContentType> State<T> {
         }
     }
 
-    fn collect_body(self, channel_id: u16, mut body: Vec<u8>) -> Result<Content<T>> {
+    // amqpctl patch: the frame's payload is lent from the input buffer and
+    // copied once, into the buffer sized from the content header.
+    fn collect_body(self, channel_id: u16, body: &[u8]) -> Result<Content<T>> {
         match self {
             State::Body(start, header, mut buf) => {
                 let body_size = header.body_size as usize;
-                buf.append(&mut body);
+                buf.extend_from_slice(body);
                 match buf.len().cmp(&body_size) {
                     Ordering::Equal => {
                         Ok(Content::Done(T::new(

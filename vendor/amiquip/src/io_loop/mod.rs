@@ -1,12 +1,11 @@
 use crate::connection_options::ConnectionOptions;
 use crate::errors::*;
-use crate::frame_buffer::FrameBuffer;
+use crate::frame_buffer::{Frame, FrameBuffer};
 use crate::serialize::{IntoAmqpClass, OutputBuffer, SealableOutputBuffer};
 use crate::{
     Confirm, ConnectionBlockedNotification, ConnectionTuning, ConsumerMessage, FieldTable, Get,
     IoStream, Return, Sasl,
 };
-use amq_protocol::frame::AMQPFrame;
 use amq_protocol::protocol::connection::TuneOk;
 use amq_protocol::protocol::AMQPClass;
 use crossbeam_channel::Receiver as CrossbeamReceiver;
@@ -382,10 +381,12 @@ impl IoLoop {
                     self.inner.write_to_stream(stream)?;
                 }
                 if event.readiness().is_readable() {
+                    // amqpctl patch: a body frame is unexpected here; owned, it
+                    // meets the same error as any other.
                     self.inner.read_from_stream(
                         stream,
                         &mut self.frame_buffer,
-                        |inner, frame| state.process(inner, frame),
+                        |inner, frame| state.process(inner, frame.into_owned()),
                     )?;
                 }
             }
@@ -454,7 +455,7 @@ impl IoLoop {
                     self.inner.read_from_stream(
                         stream,
                         &mut self.frame_buffer,
-                        |inner, frame| state.process(inner, frame),
+                        |inner, frame| state.process_frame(inner, frame),
                     )?;
                 }
             }
@@ -958,10 +959,15 @@ impl Inner {
     ) -> Result<()>
     where
         S: IoStream,
-        F: FnMut(&mut Inner, AMQPFrame) -> Result<()>,
+        F: FnMut(&mut Inner, Frame<'_>) -> Result<()>,
     {
         let read = frame_buffer.read_from(stream, |frame| {
-            trace!("read frame {:?}", frame);
+            match &frame {
+                Frame::Parsed(frame) => trace!("read frame {:?}", frame),
+                Frame::Body(n, body) => {
+                    trace!("read body frame of {} bytes on channel {}", body.len(), n)
+                }
+            }
             handler(self, frame)
         });
         // amqpctl patch: see `defer_delivery`.
