@@ -140,7 +140,10 @@ impl<Kind: FrameKind> Inner<Kind> {
                 } else {
                     // not enough data, but we know how much we need; try to read that
                     // much from the stream if it's larger than MIN_READ
-                    reserve = usize::max(MIN_READ, frame_size);
+                    // amqpctl patch: what the frame still lacks, not its whole size:
+                    // input_buffer zeroes the room it reserves before every read, and
+                    // moves what is buffered to its front to make that room.
+                    reserve = usize::max(MIN_READ, frame_size - bytes.len());
                 }
             }
 
