@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use crate::support::{Broker, drain, durable_queue, unique};
+use crate::support::{
+    Broker, amqpctl, broker, delete_queue, drain, durable_queue, fresh_queue, unique,
+};
 
 /// Bodies far over the socket's buffer go out through many short writes and
 /// past the publisher's 16 MiB queue limit (vendor/amiquip/PATCHES.md,
@@ -60,4 +62,84 @@ fn large_bodies_arrive_byte_for_byte_through_short_writes() {
             got.len()
         );
     }
+}
+
+/// RabbitMQ's frame-max (131,072 bytes) less a frame's 8 bytes of overhead:
+/// the most body one frame holds.
+const FRAME_PAYLOAD: usize = 131_072 - 8;
+
+/// Bodies either side of each frame boundary, empty and one byte included:
+/// `pub` hands a body that fits one frame to amiquip's I/O thread in one
+/// piece with its method and header, and a larger one frame by frame
+/// (PATCHES.md change 14); `con` and basic.get assemble them from frames
+/// lent out of the read buffer, a partly read frame reserving only what it
+/// lacks (changes 13 and 15). Each must arrive byte for byte, both ways.
+#[test]
+fn bodies_either_side_of_the_frame_boundaries_arrive_byte_for_byte() {
+    let sizes = [
+        0,
+        1,
+        FRAME_PAYLOAD - 1,
+        FRAME_PAYLOAD,
+        FRAME_PAYLOAD + 1,
+        2 * FRAME_PAYLOAD,
+        2 * FRAME_PAYLOAD + 1,
+        3 * FRAME_PAYLOAD + 7,
+    ];
+    // Bytes that repeat only every 251, shifted per body, 0xCE (the
+    // frame-end octet) and 0 among them.
+    let bodies: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| (0..n).map(|i| ((i + 31 * k) % 251) as u8).collect())
+        .collect();
+    let q = fresh_queue("frame-edges");
+    let dir = tempfile::tempdir().unwrap();
+    let publish_all = || {
+        for (k, body) in bodies.iter().enumerate() {
+            let file = dir.path().join(format!("body-{k}.bin"));
+            std::fs::write(&file, body).unwrap();
+            amqpctl(&[
+                "pub",
+                "-k",
+                &q,
+                "--file",
+                file.to_str().unwrap(),
+                "--confirm",
+            ])
+            .code(0);
+        }
+    };
+    publish_all();
+    let mut expected = Vec::new();
+    for body in &bodies {
+        expected.extend_from_slice(body);
+        expected.push(0);
+    }
+    let count = bodies.len().to_string();
+    amqpctl(&[
+        "con",
+        "-q",
+        &q,
+        "--count",
+        &count,
+        "--format",
+        "body",
+        "--delimiter",
+        "\\0",
+    ])
+    .code(0)
+    .stdout_bytes(&expected);
+    publish_all();
+    let got = drain(broker(), &q);
+    assert_eq!(got.len(), bodies.len());
+    for (k, (got, body)) in got.iter().zip(&bodies).enumerate() {
+        assert!(
+            got == body,
+            "body {k} of {} bytes came back as {} bytes",
+            body.len(),
+            got.len()
+        );
+    }
+    delete_queue(broker(), &q);
 }
