@@ -491,18 +491,21 @@ def dead_letters(broker, n):
     broker.reset("xfer-work")
 
 
-def redrive_once(broker, n):
+def back_from_dead_letters(broker, n, cmd):
+    """n fresh dead letters in `xfer-dlq`, taken back to `xfer-work` by `cmd`."""
     dead_letters(broker, n)
-    cmd = [AMQPCTL, "redrive", *CONN, "-q", "xfer-dlq"]
     return transfer_once(broker, cmd, n, "xfer-dlq", "xfer-work")
+
+
+def redrive_once(broker, n):
+    return back_from_dead_letters(broker, n, [AMQPCTL, "redrive", *CONN, "-q", "xfer-dlq"])
 
 
 def move_dead_letters_once(broker, n):
     """move of the same n dead letters redrive takes (x-death headers and all) to
     the queue they came from: what redrive costs beyond a move of those messages."""
-    dead_letters(broker, n)
     cmd = [AMQPCTL, "move", *CONN, "-q", "xfer-dlq", "--to-queue", "xfer-work"]
-    return transfer_once(broker, cmd, n, "xfer-dlq", "xfer-work")
+    return back_from_dead_letters(broker, n, cmd)
 
 
 def transfers(broker, windows):
