@@ -19,6 +19,7 @@ use snafu::OptionExt;
 use std::collections::hash_map::Entry;
 
 use super::content_collector::CollectorResult;
+use super::frame_reading::StreamHandler;
 use super::{
     Channel0Slot, ChannelMessage, ChannelSlot, ConnectionBlockedNotification, ConsumerMessage,
     Inner,
@@ -149,6 +150,39 @@ fn hand_over(inner: &mut Inner, n: u16, collected: CollectorResult) -> Result<()
     Ok(())
 }
 
+// amqpctl patch: a content body frame comes lent from the input buffer, or
+// (change 16) is read straight into its message's buffer.
+impl StreamHandler for ConnectionState {
+    fn frame(&mut self, inner: &mut Inner, frame: Frame<'_>) -> Result<()> {
+        match frame {
+            Frame::Parsed(frame) => self.process(inner, frame),
+            Frame::Body(n, body) => self.process_body(inner, n, body),
+        }
+    }
+
+    // Lent only where `process_body` would take the frame: in the steady
+    // state, not on channel 0, to a collector that expects at least `len`
+    // more body bytes. Anything else is left to `process_body` and its errors.
+    fn lend_body(&mut self, inner: &mut Inner, n: u16, len: usize) -> Option<Vec<u8>> {
+        match self {
+            ConnectionState::Steady(_) if n != 0 => {
+                inner.chan_slots.get_mut(n)?.collector.lend_body(len)
+            }
+            _ => None,
+        }
+    }
+
+    // Nothing else was read while the buffer was out: the state and the
+    // channel are those that lent it.
+    fn body_read(&mut self, inner: &mut Inner, n: u16, body: Vec<u8>) -> Result<()> {
+        let slot = slot_get_mut(inner, n)?;
+        if let Some(collected) = slot.collector.body_read(body)? {
+            hand_over(inner, n, collected)?;
+        }
+        Ok(())
+    }
+}
+
 impl ConnectionState {
     fn client_exception(
         &mut self,
@@ -169,13 +203,6 @@ impl ConnectionState {
         Ok(())
     }
 
-    // amqpctl patch: a content body frame comes lent from the input buffer.
-    pub(super) fn process_frame(&mut self, inner: &mut Inner, frame: Frame<'_>) -> Result<()> {
-        match frame {
-            Frame::Parsed(frame) => self.process(inner, frame),
-            Frame::Body(n, body) => self.process_body(inner, n, body),
-        }
-    }
 
     // amqpctl patch: a content body frame, lent or owned. Like `process`, less
     // the flush: body frames do not hand deferred deliveries over (patch 3).

@@ -94,6 +94,36 @@ impl ContentCollector {
         }
     }
 
+    // amqpctl patch (change 16): the buffer of the message being collected,
+    // lent for the next `len` body bytes to be read into it, if it expects that
+    // many more. Until `body_read` gives it back, the message holds an empty one.
+    pub(super) fn lend_body(&mut self, len: usize) -> Option<Vec<u8>> {
+        let (header, buf) = self.body_buffer()?;
+        if (header.body_size as usize).saturating_sub(buf.len()) < len {
+            return None;
+        }
+        Some(std::mem::take(buf))
+    }
+
+    // amqpctl patch (change 16): the lent buffer back, a body frame's payload
+    // appended; the message is then complete or not, as after `collect_body`.
+    pub(super) fn body_read(&mut self, body: Vec<u8>) -> Result<Option<CollectorResult>> {
+        match self.body_buffer() {
+            Some((_, buf)) => *buf = body,
+            None => return FrameUnexpectedSnafu.fail(),
+        }
+        self.collect_body(&[])
+    }
+
+    fn body_buffer(&mut self) -> Option<(&AMQPContentHeader, &mut Vec<u8>)> {
+        match self.kind.as_mut()? {
+            Kind::Delivery(State::Body(_, header, buf))
+            | Kind::Return(State::Body(_, header, buf))
+            | Kind::Get(State::Body(_, header, buf)) => Some((header, buf)),
+            _ => None,
+        }
+    }
+
     pub(super) fn collect_body(&mut self, body: &[u8]) -> Result<Option<CollectorResult>> {
         match self.kind.take() {
             Some(Kind::Delivery(state)) => match state.collect_body(self.channel_id, body)? {

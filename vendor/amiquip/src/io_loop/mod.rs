@@ -1,6 +1,6 @@
 use crate::connection_options::ConnectionOptions;
 use crate::errors::*;
-use crate::frame_buffer::{Frame, FrameBuffer};
+use crate::frame_buffer::FrameBuffer;
 use crate::serialize::{IntoAmqpClass, OutputBuffer, SealableOutputBuffer};
 use crate::{
     Confirm, ConnectionBlockedNotification, ConnectionTuning, ConsumerMessage, FieldTable, Get,
@@ -31,6 +31,7 @@ mod channel_handle;
 mod channel_slots;
 mod connection_state;
 mod content_collector;
+mod frame_reading;
 mod handshake_state;
 mod heartbeat_timers;
 mod io_loop_handle;
@@ -38,6 +39,7 @@ mod io_loop_handle;
 pub(crate) use channel_handle::{Channel0Handle, ChannelHandle};
 use channel_slots::ChannelSlots;
 use connection_state::ConnectionState;
+use frame_reading::{Reading, StreamHandler};
 use content_collector::ContentCollector;
 use handshake_state::HandshakeState;
 use heartbeat_timers::{HeartbeatKind, HeartbeatState, HeartbeatTimers};
@@ -382,12 +384,9 @@ impl IoLoop {
                 }
                 if event.readiness().is_readable() {
                     // amqpctl patch: a body frame is unexpected here; owned, it
-                    // meets the same error as any other.
-                    self.inner.read_from_stream(
-                        stream,
-                        &mut self.frame_buffer,
-                        |inner, frame| state.process(inner, frame.into_owned()),
-                    )?;
+                    // meets the same error as any other (`frame_reading`).
+                    self.inner
+                        .read_from_stream(stream, &mut self.frame_buffer, state)?;
                 }
             }
             HEARTBEAT => self.inner.process_heartbeat_timers()?,
@@ -452,11 +451,8 @@ impl IoLoop {
                     self.inner.write_to_stream(stream)?;
                 }
                 if event.readiness().is_readable() {
-                    self.inner.read_from_stream(
-                        stream,
-                        &mut self.frame_buffer,
-                        |inner, frame| state.process_frame(inner, frame),
-                    )?;
+                    self.inner
+                        .read_from_stream(stream, &mut self.frame_buffer, state)?;
                 }
             }
             HEARTBEAT => self.inner.process_heartbeat_timers()?,
@@ -951,25 +947,19 @@ impl Inner {
         }
     }
 
-    fn read_from_stream<S, F>(
+    // amqpctl patch: frames go to a `StreamHandler`, which may also take a
+    // large body frame straight into its message (see `frame_reading`).
+    fn read_from_stream<S, H>(
         &mut self,
         stream: &mut S,
         frame_buffer: &mut FrameBuffer,
-        mut handler: F,
+        handler: &mut H,
     ) -> Result<()>
     where
         S: IoStream,
-        F: FnMut(&mut Inner, Frame<'_>) -> Result<()>,
+        H: StreamHandler,
     {
-        let read = frame_buffer.read_from(stream, |frame| {
-            match &frame {
-                Frame::Parsed(frame) => trace!("read frame {:?}", frame),
-                Frame::Body(n, body) => {
-                    trace!("read body frame of {} bytes on channel {}", body.len(), n)
-                }
-            }
-            handler(self, frame)
-        });
+        let read = frame_buffer.read_into(stream, &mut Reading::new(self, handler));
         // amqpctl patch: see `defer_delivery`.
         self.flush_deliveries()?;
         let n = read?;
