@@ -10,8 +10,10 @@ use amq_protocol::protocol::confirm::AMQPMethod as AmqpConfirm;
 use amq_protocol::protocol::connection::AMQPMethod as AmqpConnection;
 use amq_protocol::protocol::exchange::AMQPMethod as AmqpExchange;
 use amq_protocol::protocol::queue::AMQPMethod as AmqpQueue;
+use amq_protocol::protocol::constants::{FRAME_BODY, FRAME_END};
 use amq_protocol::protocol::AMQPClass;
 use cookie_factory::GenError;
+use std::collections::VecDeque;
 use std::ops::{Index, RangeFrom};
 use std::result::Result as StdResult;
 
@@ -255,6 +257,19 @@ impl OutputBuffer {
         })
     }
 
+    // amqpctl patch (change 17): a content body frame in a buffer of its own
+    // and of its exact size, the content copied once: type, channel and size,
+    // as `gen_content_body_frame` writes them, the content, the frame-end.
+    pub(crate) fn content_body_frame(channel_id: u16, content: &[u8]) -> OutputBuffer {
+        let mut frame = Vec::with_capacity(content.len() + 8);
+        frame.push(FRAME_BODY);
+        frame.extend_from_slice(&channel_id.to_be_bytes());
+        frame.extend_from_slice(&(content.len() as u32).to_be_bytes());
+        frame.extend_from_slice(content);
+        frame.push(FRAME_END);
+        OutputBuffer(frame)
+    }
+
     pub(crate) fn push_content_body(&mut self, channel_id: u16, content: &[u8]) {
         serialize(&mut self.0, content.len() + 8, |buf, pos| {
             gen_content_body_frame((buf, pos), channel_id, content)
@@ -296,20 +311,34 @@ impl Index<RangeFrom<usize>> for OutputBuffer {
     }
 }
 
+// amqpctl patch (change 17): what waits to be written is a queue of chunks.
+// A large buffer handed over (`append`, a content body frame of
+// `KEEP_WHOLE` bytes or more) becomes a chunk of its own as it came, not
+// copied; frames pushed here and small buffers go on the back chunk while it
+// is one of ours (`back_is_ours`), so small frames still go out many to a
+// write, as when this was one buffer.
+const KEEP_WHOLE: usize = 16 * 1024;
+
 pub(super) struct SealableOutputBuffer {
-    buf: OutputBuffer,
-    // amqpctl patch: bytes at the front of `buf` already written to the
-    // socket. They are dropped only once they are at least half of `buf`,
-    // so a short write no longer moves everything behind it to the front
-    // (with megabytes queued, that memmove was most of a publisher's CPU).
+    chunks: VecDeque<OutputBuffer>,
+    back_is_ours: bool,
+    // amqpctl patch: bytes at the front of the front chunk already written
+    // to the socket. While that chunk is also the one small frames go on,
+    // they are dropped only once they are at least half of it, so a short
+    // write does not move everything behind it to the front (with megabytes
+    // queued, that memmove was most of a publisher's CPU).
     written: usize,
+    // unwritten bytes in all chunks
+    len: usize,
     sealed: bool,
 }
 
 impl SealableOutputBuffer {
     pub(super) fn new(buf: OutputBuffer) -> SealableOutputBuffer {
         SealableOutputBuffer {
-            buf,
+            len: buf.len(),
+            chunks: VecDeque::from([buf]),
+            back_is_ours: true,
             written: 0,
             sealed: false,
         }
@@ -328,7 +357,7 @@ impl SealableOutputBuffer {
     #[inline]
     pub(super) fn push_heartbeat(&mut self) {
         if !self.sealed {
-            self.buf.push_heartbeat();
+            self.push_on_back(|back| back.push_heartbeat());
         }
     }
 
@@ -338,49 +367,83 @@ impl SealableOutputBuffer {
         M: IntoAmqpClass,
     {
         if !self.sealed {
-            self.buf.push_method(channel_id, method)
+            self.push_on_back(|back| back.push_method(channel_id, method));
         }
     }
 
     #[inline]
     pub(super) fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
     #[inline]
     pub(super) fn len(&self) -> usize {
-        self.buf.len() - self.written
+        self.len
     }
 
-    #[inline]
-    pub(super) fn clear(&mut self) {
-        self.buf.clear();
-        self.written = 0;
+    pub(super) fn append(&mut self, other: OutputBuffer) {
+        if self.sealed || other.is_empty() {
+            return;
+        }
+        if other.len() >= KEEP_WHOLE {
+            if self.back_is_ours && self.chunks.back().is_some_and(|back| back.is_empty()) {
+                // an empty chunk of ours (all written) is not left in front
+                // of it, to be "written" by a write of nothing
+                self.chunks.pop_back();
+            }
+            self.len += other.len();
+            self.chunks.push_back(other);
+            self.back_is_ours = false;
+        } else {
+            self.push_on_back(|back| back.append(other));
+        }
     }
 
-    #[inline]
-    pub(super) fn drain_written(&mut self, n: usize) {
+    // The bytes to write next: the unwritten part of the front chunk (empty
+    // when everything is written).
+    pub(super) fn unwritten(&self) -> &[u8] {
+        match self.chunks.front() {
+            Some(front) => &front[self.written..],
+            None => &[],
+        }
+    }
+
+    // `n` bytes of `unwritten()` were written.
+    pub(super) fn consume(&mut self, n: usize) {
+        self.len -= n;
         self.written += n;
-        if self.written >= self.buf.len() / 2 {
-            self.buf.drain_written(self.written);
+        let single = self.chunks.len() == 1 && self.back_is_ours;
+        let Some(front) = self.chunks.front_mut() else {
+            return;
+        };
+        if self.written == front.len() {
+            self.written = 0;
+            if single {
+                // kept, with its capacity, for the small frames to come
+                front.clear();
+            } else {
+                self.chunks.pop_front();
+                if self.chunks.is_empty() {
+                    self.back_is_ours = false;
+                }
+            }
+        } else if single && self.written >= front.len() / 2 {
+            front.drain_written(self.written);
             self.written = 0;
         }
     }
 
-    #[inline]
-    pub(super) fn append(&mut self, other: OutputBuffer) {
-        if !self.sealed {
-            self.buf.append(other)
+    fn push_on_back(&mut self, push: impl FnOnce(&mut OutputBuffer)) {
+        if !self.back_is_ours {
+            self.chunks.push_back(OutputBuffer::empty());
+            self.back_is_ours = true;
         }
-    }
-}
-
-impl Index<RangeFrom<usize>> for SealableOutputBuffer {
-    type Output = [u8];
-
-    #[inline]
-    fn index(&self, index: RangeFrom<usize>) -> &[u8] {
-        &self.buf[self.written + index.start..]
+        let Some(back) = self.chunks.back_mut() else {
+            return;
+        };
+        let before = back.len();
+        push(back);
+        self.len += back.len() - before;
     }
 }
 
@@ -409,5 +472,95 @@ fn serialize<F: Fn(&mut [u8], usize) -> StdResult<(&mut [u8], usize), GenError>>
             Err(GenError::BufferTooSmall(n)) => room = (n - pos).max(2 * room),
             Err(err) => unreachable!("impossible serialization error: {:?}", err),
         }
+    }
+}
+
+// amqpctl patch (change 17): the output buffer's queue of chunks.
+#[cfg(test)]
+mod tests {
+    use super::{OutputBuffer, SealableOutputBuffer, KEEP_WHOLE};
+
+    fn bytes(b: u8, len: usize) -> OutputBuffer {
+        OutputBuffer(vec![b; len])
+    }
+
+    // Writes everything, `step` bytes a write at most, as a socket taking
+    // short writes would; returns the bytes in the order written.
+    fn write_all(out: &mut SealableOutputBuffer, step: usize) -> Vec<u8> {
+        let mut written = Vec::new();
+        while !out.is_empty() {
+            let chunk = out.unwritten();
+            assert!(!chunk.is_empty(), "nothing to write with {} bytes left", out.len());
+            let n = chunk.len().min(step);
+            written.extend_from_slice(&chunk[..n]);
+            out.consume(n);
+        }
+        written
+    }
+
+    fn expected(parts: &[(u8, usize)]) -> Vec<u8> {
+        parts.iter().flat_map(|&(b, len)| vec![b; len]).collect()
+    }
+
+    #[test]
+    fn small_and_large_buffers_go_out_in_the_order_they_came() {
+        for step in [1, 7, 4096, 1 << 20] {
+            let parts = [(1, 10), (2, KEEP_WHOLE), (3, 5), (4, 3 * KEEP_WHOLE), (5, KEEP_WHOLE)];
+            let mut out = SealableOutputBuffer::new(OutputBuffer::empty());
+            let mut total = 0;
+            for &(b, len) in &parts {
+                out.append(bytes(b, len));
+                total += len;
+                assert_eq!(out.len(), total);
+            }
+            assert_eq!(write_all(&mut out, step), expected(&parts), "step {step}");
+            assert!(out.is_empty());
+            assert!(out.unwritten().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_large_buffer_is_kept_whole_and_small_ones_share_a_chunk() {
+        let mut out = SealableOutputBuffer::new(OutputBuffer::with_protocol_header());
+        out.append(bytes(1, 3));
+        out.append(bytes(2, KEEP_WHOLE));
+        out.append(bytes(3, 4));
+        out.push_heartbeat();
+        assert_eq!(out.chunks.len(), 3);
+        assert_eq!(out.unwritten(), &b"AMQP\x00\x00\x09\x01\x01\x01\x01"[..]);
+        out.consume(11);
+        assert_eq!(out.unwritten(), &vec![2; KEEP_WHOLE][..]);
+        out.consume(KEEP_WHOLE);
+        assert_eq!(out.unwritten(), &b"\x03\x03\x03\x03\x08\x00\x00\x00\x00\x00\x00\xce"[..]);
+    }
+
+    #[test]
+    fn writing_between_appends_keeps_the_order() {
+        let mut out = SealableOutputBuffer::new(OutputBuffer::empty());
+        let mut written = Vec::new();
+        let mut parts = Vec::new();
+        for i in 0..40u8 {
+            let len = if i % 3 == 0 { KEEP_WHOLE + i as usize } else { 1 + i as usize * 13 };
+            out.append(bytes(i, len));
+            parts.push((i, len));
+            // a short write of part of what is there
+            let chunk = out.unwritten();
+            let n = chunk.len().min(997);
+            written.extend_from_slice(&chunk[..n]);
+            out.consume(n);
+        }
+        written.extend(write_all(&mut out, 5000));
+        assert_eq!(written, expected(&parts));
+    }
+
+    #[test]
+    fn a_sealed_buffer_takes_nothing_more() {
+        let mut out = SealableOutputBuffer::new(OutputBuffer::empty());
+        out.append(bytes(1, 2));
+        out.seal();
+        out.append(bytes(2, KEEP_WHOLE));
+        out.append(bytes(3, 2));
+        out.push_heartbeat();
+        assert_eq!(write_all(&mut out, 1), vec![1, 1]);
     }
 }

@@ -175,11 +175,12 @@ impl IoLoopHandle {
         self.send(IoLoopMessage::Send(buf))
     }
 
+    // amqpctl patch (change 17): the frame is built in a buffer of its own,
+    // sized for it, instead of in `self.buf` (zeroed room, then copied out).
     pub(super) fn send_content_body(&mut self, content: &[u8]) -> Result<()> {
         debug_assert!(self.buf.is_empty());
         self.wait_for_room();
-        self.buf.push_content_body(self.channel_id, content);
-        let buf = self.buf.drain_into_new_buf();
+        let buf = OutputBuffer::content_body_frame(self.channel_id, content);
         self.send(IoLoopMessage::Send(buf))
     }
 

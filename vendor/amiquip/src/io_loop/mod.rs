@@ -969,32 +969,25 @@ impl Inner {
         Ok(())
     }
 
+    // amqpctl patch (change 17): the output buffer is a queue of chunks,
+    // written front to back.
     fn write_to_stream<S: IoStream>(&mut self, stream: &mut S) -> Result<()> {
-        let len = self.outbuf.len();
-        let mut pos = 0;
-
-        // Keep writing until we've written all len bytes or we hit WouldBlock.
-        while pos < len {
-            trace!("trying to write {} bytes", len - pos);
-            let n = match stream.write(&self.outbuf[pos..]) {
+        // Keep writing until everything is written or we hit WouldBlock.
+        while !self.outbuf.is_empty() {
+            let unwritten = self.outbuf.unwritten();
+            trace!("trying to write {} bytes", unwritten.len());
+            match stream.write(unwritten) {
                 Ok(n) => {
                     trace!("wrote {} bytes", n);
                     self.heartbeats.record_tx_activity();
-                    n
+                    self.outbuf.consume(n);
                 }
                 Err(err) => match err.kind() {
-                    io::ErrorKind::WouldBlock => {
-                        self.outbuf.drain_written(pos);
-                        return Ok(());
-                    }
+                    io::ErrorKind::WouldBlock => return Ok(()),
                     _ => return Err(err).context(IoErrorWritingSocketSnafu),
                 },
-            };
-            pos += n;
+            }
         }
-
-        // Wrote everything we have - use clear instead of .drain_written().
-        self.outbuf.clear();
         Ok(())
     }
 }
