@@ -246,8 +246,11 @@ impl<Kind: FrameKind> Inner<Kind> {
                         },
                     };
                     trace!("read {} bytes into a message body", n);
+                    // A reader claiming more than the room it was given is
+                    // not believed beyond it.
+                    let n = n.min(want);
                     // SAFETY: the stream wrote the first `n` bytes of `room`,
-                    // which begins at `body.len()` and is at most `end` long.
+                    // which begins at `body.len()` and is `want` long.
                     unsafe { body.set_len(body.len() + n) };
                     bytes_read += n;
                     self.direct = Some(if body.len() == end {
