@@ -83,10 +83,10 @@ fn prepare(dir: &Path) {
     std::fs::write(&invoice, "#!/bin/sh\ncat > /dev/null\n").expect("script");
     std::fs::set_permissions(&invoice, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     // The profiles the examples name: the README's own config file, private
-    // as a file with passwords must be. (AMQP_URL, set for every example,
-    // still names the broker: a URL given outright overrides a profile's.)
+    // as a file with passwords must be, its `dev` profile aimed at the test
+    // node (a profile that names its broker beats AMQP_URL).
     let config = dir.join("config.toml");
-    std::fs::write(&config, readme_config()).expect("config");
+    std::fs::write(&config, aimed_at_the_test_node(&readme_config())).expect("config");
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let b = broker();
     b.add_vhost_for_guest(VHOST);
@@ -121,6 +121,23 @@ fn readme_config() -> String {
         .expect("its block ends")
         .0
         .to_string()
+}
+
+/// The README's config file with the URL of its `dev` profile replaced by
+/// the test node's. A chosen profile that names its broker wins over
+/// `$AMQP_URL`, so as written the profile examples reached the machine's
+/// own broker on 5672.
+fn aimed_at_the_test_node(config: &str) -> String {
+    let readme_url = "amqp://guest:guest@localhost:5672/%2f";
+    assert!(
+        config.contains(readme_url),
+        "the README's dev profile names {readme_url}; aim the new one at the test node"
+    );
+    let test_url = format!(
+        "amqp://guest:guest@127.0.0.1:{}/{VHOST}",
+        broker().amqp_port()
+    );
+    config.replace(readme_url, &test_url)
 }
 
 fn shell(line: &str, dir: &Path) -> Command {
