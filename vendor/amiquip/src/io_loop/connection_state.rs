@@ -495,7 +495,7 @@ impl ConnectionState {
                 }
             }
             // Server sending content body as part of a deliver. (amqpctl patch: the
-            // frame buffer lends body frames instead, through `process_frame`.)
+            // frame buffer lends body frames instead, through `StreamHandler::frame`.)
             AMQPFrame::Body(n, body) => self.process_body(inner, n, &body)?,
         }
         Ok(())
